@@ -1,0 +1,90 @@
+"""Admin for rooms (with a broadcast action) and stored messages."""
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+
+from chat import services
+from chat.forms import BroadcastForm
+from chat.models import Message, Room
+
+
+@admin.action(description="Post a warning, alert or note to the selected rooms")
+def broadcast(modeladmin, request, queryset):
+    """Ask for the text and level, then post it to every selected room."""
+    form = BroadcastForm(
+        request.POST if "apply" in request.POST else None,
+        max_length=settings.CHAT_MESSAGE_MAX_LENGTH,
+    )
+    if form.is_valid():
+        count = services.rooms_broadcast(
+            rooms=queryset,
+            user=request.user,
+            text=form.cleaned_data["text"],
+            msg_type=form.cleaned_data["msg_type"],
+        )
+        modeladmin.message_user(request, f"Posted to {count} room(s).", messages.SUCCESS)
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Post to rooms",
+        "form": form,
+        "rooms": queryset,
+        "opts": modeladmin.model._meta,
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/chat/room/broadcast.html", context)
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin):
+    """Rooms: list, search, add, edit, delete, and post to them."""
+
+    list_display = ("title", "staff_only", "last_seq", "created")
+    list_filter = ("staff_only",)
+    search_fields = ("title",)
+    readonly_fields = ("last_seq", "created")
+    actions = [broadcast]
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    """Stored messages: read, filter, search, delete (which tells connected clients)."""
+
+    list_display = ("room", "seq", "username", "msg_type", "short_text", "created", "deleted")
+    list_filter = ("room", "msg_type", "deleted", ("author", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("text", "username")
+    list_select_related = ("room",)
+    date_hierarchy = "created"
+    readonly_fields = (
+        "room",
+        "author",
+        "username",
+        "msg_type",
+        "text",
+        "seq",
+        "created",
+        "deleted",
+    )
+
+    @admin.display(description="text")
+    def short_text(self, obj: Message) -> str:
+        """The first 80 characters of the text."""
+        return obj.text if len(obj.text) <= 80 else obj.text[:79] + "…"
+
+    def has_add_permission(self, request) -> bool:
+        """Messages are posted in rooms (or with the broadcast action), not added here."""
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        """Stored messages are not edited."""
+        return False
+
+    def delete_model(self, request, obj: Message) -> None:
+        """Delete through the service, so that clients drop the message from view."""
+        services.message_delete(message=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        """Delete each selected message through the service."""
+        for message in queryset:
+            services.message_delete(message=message)

@@ -1,0 +1,25 @@
+"""Forms of the admin's broadcast action."""
+
+from django import forms
+
+from chat.models import MsgType
+
+
+class BroadcastForm(forms.Form):
+    """The text and level of a staff message posted to several rooms at once."""
+
+    msg_type = forms.TypedChoiceField(
+        label="Level",
+        coerce=int,
+        choices=[
+            (MsgType.WARNING, "Warning"),
+            (MsgType.ALERT, "Alert"),
+            (MsgType.MUTED, "Muted note"),
+        ],
+    )
+
+    def __init__(self, *args, max_length: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["text"] = forms.CharField(
+            label="Message", max_length=max_length, widget=forms.Textarea(attrs={"rows": 3})
+        )

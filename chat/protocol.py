@@ -1,0 +1,245 @@
+"""Every frame of the chat socket, declared once, and the error codes.
+
+Client frames are decoded here into typed commands (unknown fields are
+rejected); server frames are msgspec Structs encoded by ``encode``. Nothing
+else in the project builds a frame by hand. docs/protocol.md is the prose
+version of this module.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import msgspec
+from msgspec import UNSET, Struct, UnsetType
+
+# --- errors ---------------------------------------------------------------
+
+
+class ErrorCode(StrEnum):
+    """Codes sent as ``{"error": CODE}``; clients branch on these, never on ``detail``."""
+
+    USER_HAS_TO_LOGIN = "USER_HAS_TO_LOGIN"
+    ROOM_INVALID = "ROOM_INVALID"
+    ROOM_ACCESS_DENIED = "ROOM_ACCESS_DENIED"
+    BAD_REQUEST = "BAD_REQUEST"
+    UNKNOWN_COMMAND = "UNKNOWN_COMMAND"
+    MESSAGE_TOO_LONG = "MESSAGE_TOO_LONG"
+    RATE_LIMITED = "RATE_LIMITED"
+    SERVER_ERROR = "SERVER_ERROR"
+
+
+class ChatError(Exception):
+    """A command failed in a way the client is told about with an error frame."""
+
+    def __init__(self, code: ErrorCode, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+# Close codes.
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FRAME_TOO_LARGE = 1009
+
+MAX_ID = 2**63 - 1
+
+# --- client -> server -----------------------------------------------------
+
+Scalar = str | int | float | bool | None
+IdValue = int | str
+
+
+class Command(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of every client command; ``ref`` is echoed on its replies."""
+
+    name: ClassVar[str]
+    command: str
+    ref: Scalar | UnsetType = UNSET
+
+
+class Join(Command):
+    """Subscribe to a room; with ``since``, first replay what came after it."""
+
+    name = "join"
+    room: Any
+    since: IdValue | None = None
+
+
+class Leave(Command):
+    """Unsubscribe from a room."""
+
+    name = "leave"
+    room: Any
+
+
+class Send(Command):
+    """Post a message to a joined room."""
+
+    name = "send"
+    room: Any
+    message: str
+    msg_type: int = 0
+
+
+class History(Command):
+    """Ask for the page of messages before ``before`` (default: the newest page)."""
+
+    name = "history"
+    room: Any
+    before: IdValue | None = None
+    limit: int | None = None
+
+
+COMMANDS: dict[str, type[Command]] = {cls.name: cls for cls in (Join, Leave, Send, History)}
+
+
+def _parse_int(value: Any, *, field: str, code: ErrorCode, minimum: int) -> int:
+    """Return ``value`` (a JSON number or numeric string) as an int, or raise ``code``."""
+    if isinstance(value, bool):
+        raise ChatError(code, f"`{field}` must be a whole number, not a boolean.")
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int):
+        raise ChatError(code, f"`{field}` must be a whole number or a numeric string.")
+    if not minimum <= value <= MAX_ID:
+        raise ChatError(code, f"`{field}` must be between {minimum} and {MAX_ID}.")
+    return value
+
+
+def parse_room_id(value: Any) -> int:
+    """Return a room id, or raise ROOM_INVALID for anything that is not one."""
+    return _parse_int(value, field="room", code=ErrorCode.ROOM_INVALID, minimum=1)
+
+
+def parse_seq(value: Any, *, field: str) -> int:
+    """Return a seq (0 or more), or raise BAD_REQUEST."""
+    return _parse_int(value, field=field, code=ErrorCode.BAD_REQUEST, minimum=0)
+
+
+def peek_ref(obj: Any) -> Scalar | UnsetType:
+    """The ``ref`` of a decoded frame, if it carries a valid one, so errors can echo it."""
+    if isinstance(obj, dict) and "ref" in obj:
+        ref = obj["ref"]
+        if ref is None or isinstance(ref, str | int | float | bool):
+            return ref
+    return UNSET
+
+
+_decoder = msgspec.json.Decoder()
+
+
+def decode_frame(text: str) -> dict[str, Any]:
+    """Decode one client text frame into a JSON object, or raise BAD_REQUEST."""
+    try:
+        obj = _decoder.decode(text)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ChatError(ErrorCode.BAD_REQUEST, f"The frame is not valid JSON: {exc}.") from None
+    if not isinstance(obj, dict):
+        raise ChatError(ErrorCode.BAD_REQUEST, "A frame must be a JSON object.")
+    return obj
+
+
+def parse_command(obj: dict[str, Any]) -> Command:
+    """Validate a decoded frame against its command's schema, or raise ChatError."""
+    if "ref" in obj and peek_ref(obj) is UNSET:
+        raise ChatError(ErrorCode.BAD_REQUEST, "`ref` must be a string, number, boolean or null.")
+    name = obj.get("command")
+    if name is None:
+        raise ChatError(ErrorCode.BAD_REQUEST, "A frame must have a `command` field.")
+    if not isinstance(name, str):
+        raise ChatError(ErrorCode.BAD_REQUEST, "`command` must be a string.")
+    cls = COMMANDS.get(name)
+    if cls is None:
+        known = ", ".join(COMMANDS)
+        raise ChatError(
+            ErrorCode.UNKNOWN_COMMAND, f"Unknown command {name[:40]!r}; use one of {known}."
+        )
+    try:
+        return msgspec.convert(obj, cls)
+    except msgspec.ValidationError as exc:
+        raise ChatError(ErrorCode.BAD_REQUEST, f"Invalid `{name}` frame: {exc}.") from None
+
+
+# --- server -> client -----------------------------------------------------
+
+
+class Frame(Struct, omit_defaults=True, kw_only=True):
+    """Base of every server frame. Replies end with the command's ``ref``, if it had one."""
+
+
+class JoinReply(Frame, kw_only=True):
+    """Join accepted. ``replayed`` messages with seq > since follow this frame."""
+
+    join: int
+    title: str
+    last_seq: int
+    staff_only: bool = False
+    replayed: int = 0
+    truncated: bool = False
+    ref: Scalar | UnsetType = UNSET
+
+
+class LeaveReply(Frame, kw_only=True):
+    """Leave accepted."""
+
+    leave: int
+    ref: Scalar | UnsetType = UNSET
+
+
+class SentReply(Frame, kw_only=True):
+    """A ``send`` that carried a ``ref`` was stored as ``seq``."""
+
+    sent: int
+    seq: int
+    ref: Scalar | UnsetType = UNSET
+
+
+class MessageEvent(Frame, kw_only=True):
+    """A room event, live or replayed. Ephemeral events (enter, leave) have no seq."""
+
+    msg_type: int
+    room: int
+    username: str
+    message: str
+    seq: int | None = None
+    ts: str
+    deleted: bool = False
+
+
+class DeletedEvent(Frame, kw_only=True):
+    """A stored message was deleted by staff: clients drop it from view."""
+
+    deleted: int
+    seq: int
+
+
+class HistoryReply(Frame, kw_only=True):
+    """A page of older messages, oldest first within the page."""
+
+    history: int
+    messages: list[MessageEvent]
+    has_more: bool
+    ref: Scalar | UnsetType = UNSET
+
+
+class ErrorFrame(Frame, kw_only=True):
+    """A command failed; the socket stays open unless the code says otherwise."""
+
+    error: str
+    detail: str = ""
+    ref: Scalar | UnsetType = UNSET
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(frame: Frame) -> str:
+    """Encode a server frame as the text of one WebSocket frame."""
+    return _encoder.encode(frame).decode()
+
+
+def error_frame(error: ChatError, ref: Scalar | UnsetType = UNSET) -> str:
+    """Encode the error frame for ``error``."""
+    return encode(ErrorFrame(error=error.code, detail=error.detail, ref=ref))

@@ -1,0 +1,46 @@
+"""Reads shared by the socket, the views and the admin."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from chat import permissions
+from chat.models import Message, Room
+from chat.protocol import ChatError, ErrorCode
+
+
+def room_list_for_user(*, user) -> QuerySet[Room]:
+    """The rooms ``user`` may see and enter, by title."""
+    rooms = Room.objects.all()
+    if not user.is_staff:
+        rooms = rooms.filter(staff_only=False)
+    return rooms
+
+
+def room_for_user(*, user, room_id: int) -> Room:
+    """The room ``room_id`` if ``user`` may enter it; raises ROOM_INVALID or ROOM_ACCESS_DENIED."""
+    room = Room.objects.filter(pk=room_id).only("id", "title", "staff_only", "last_seq").first()
+    if room is None:
+        raise ChatError(ErrorCode.ROOM_INVALID, f"There is no room {room_id}.")
+    if not permissions.can_enter(user, staff_only=room.staff_only):
+        raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is for staff only.")
+    return room
+
+
+def messages_after(*, room_id: int, after: int, upto: int) -> list[Message]:
+    """The room's messages with ``after < seq <= upto``, oldest first."""
+    return list(
+        Message.objects.filter(room_id=room_id, seq__gt=after, seq__lte=upto).order_by("seq")
+    )
+
+
+def message_page(*, room_id: int, before: int | None, limit: int) -> tuple[list[Message], bool]:
+    """The ``limit`` newest messages below ``before``, oldest first, and whether more exist."""
+    messages = Message.objects.filter(room_id=room_id)
+    if before is not None:
+        messages = messages.filter(seq__lt=before)
+    page = list(messages.order_by("-seq")[: limit + 1])
+    has_more = len(page) > limit
+    page = page[:limit]
+    page.reverse()
+    return page, has_more

@@ -1,0 +1,202 @@
+"""Every write and every rule of the chat. Events are published only after commit.
+
+The consumer, the admin, the views and the management commands all call
+these functions, so a message posted from anywhere reaches the sockets the
+same way. They are synchronous (they use the ORM); async callers wrap them
+in ``database_sync_to_async``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from chat import events, permissions, protocol, selectors
+from chat.models import STORED_TYPES, Message, MsgType, Room
+from chat.protocol import ChatError, ErrorCode
+
+ENTER_LEAVE_TEXT = {MsgType.ENTER: "joined the room", MsgType.LEAVE: "left the room"}
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    """What a socket needs to reply to a join: the room, and the replay frames in seq order."""
+
+    room_id: int
+    title: str
+    staff_only: bool
+    last_seq: int
+    replay: list[str]
+    truncated: bool
+
+
+def _username(user) -> str:
+    return user.get_username() if user is not None else ""
+
+
+def _next_seq(room_id: int) -> tuple[int, bool] | None:
+    """Take the room's next seq; returns (seq, staff_only), or None if there is no such room.
+
+    One UPDATE ... RETURNING: the row lock it takes is held until commit, so
+    concurrent posters to one room get consecutive seqs and commit in order.
+    """
+    table = connection.ops.quote_name(Room._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s "
+            "RETURNING last_seq, staff_only",
+            [room_id],
+        )
+        row = cursor.fetchone()
+    return (row[0], bool(row[1])) if row else None
+
+
+def room_post(*, room_id: int, user, text: str, msg_type: int = MsgType.MESSAGE) -> Message | None:
+    """Post to a room: the one function through which everything reaches a room.
+
+    Stored types (message, warning, alert, muted) get the room's next seq and
+    are published after commit; enter/leave notices are published at once
+    and not stored. Returns the stored message, or None for a notice. Rules
+    about who may post what are the caller's (see ``message_send``).
+    """
+    if msg_type not in STORED_TYPES:
+        frame = protocol.MessageEvent(
+            msg_type=msg_type,
+            room=room_id,
+            username=_username(user),
+            message=text,
+            ts=events.iso_utc(timezone.now()),
+        )
+        events.publish_on_commit(room_id, frame)
+        return None
+    with transaction.atomic():
+        taken = _next_seq(room_id)
+        if taken is None:
+            raise ChatError(ErrorCode.ROOM_INVALID, f"There is no room {room_id}.")
+        seq, staff_only = taken
+        if user is not None and not permissions.can_enter(user, staff_only=staff_only):
+            raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is for staff only.")
+        message = Message.objects.create(
+            room_id=room_id,
+            author=user,
+            username=_username(user),
+            msg_type=msg_type,
+            text=text,
+            seq=seq,
+        )
+        events.publish_on_commit(room_id, events.message_event(message), seq=seq)
+    return message
+
+
+def message_send(*, user, room_id: int, text: str, msg_type: int = MsgType.MESSAGE) -> Message:
+    """Post a user's message, checking the type, the length and the room's access rule."""
+    if msg_type not in MsgType.values:
+        raise ChatError(ErrorCode.BAD_REQUEST, f"`msg_type` {msg_type} is not one of 0-5.")
+    if msg_type not in permissions.SOCKET_POSTABLE_TYPES:
+        raise ChatError(ErrorCode.BAD_REQUEST, "Enter and leave notices are sent by the server.")
+    if not permissions.can_post_type(user, msg_type):
+        raise ChatError(
+            ErrorCode.ROOM_ACCESS_DENIED,
+            f"Only staff may post {MsgType(msg_type).label} messages.",
+        )
+    if not text.strip():
+        raise ChatError(ErrorCode.BAD_REQUEST, "`message` is empty.")
+    limit = settings.CHAT_MESSAGE_MAX_LENGTH
+    if len(text) > limit:
+        raise ChatError(
+            ErrorCode.MESSAGE_TOO_LONG,
+            f"The message has {len(text)} characters; the limit is {limit}.",
+        )
+    message = room_post(room_id=room_id, user=user, text=text, msg_type=msg_type)
+    assert message is not None  # stored types always return the message
+    return message
+
+
+def _notify_presence(*, user, room_id: int, msg_type: MsgType) -> None:
+    if settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS:
+        room_post(room_id=room_id, user=user, text=ENTER_LEAVE_TEXT[msg_type], msg_type=msg_type)
+
+
+def room_join(*, user, room_id: int, since: int | None = None, announce: bool = True) -> JoinResult:
+    """Check that ``user`` may enter, read what to replay after ``since``, announce the entry.
+
+    The caller subscribes the socket to the room's group *before* calling, so
+    any message stored after the read below also reaches it live: replay plus
+    live then has no gap, and the caller drops live events with seq <= last_seq.
+    A replay longer than CHAT_REPLAY_MAX keeps the newest messages and says
+    ``truncated``; the client pages the rest with ``history``.
+    """
+    room = selectors.room_for_user(user=user, room_id=room_id)
+    replay: list[str] = []
+    truncated = False
+    if since is not None and since < room.last_seq:
+        start = since
+        if room.last_seq - since > settings.CHAT_REPLAY_MAX:
+            start = room.last_seq - settings.CHAT_REPLAY_MAX
+            truncated = True
+        replay = [
+            protocol.encode(events.message_event(m))
+            for m in selectors.messages_after(room_id=room_id, after=start, upto=room.last_seq)
+        ]
+    if announce:
+        _notify_presence(user=user, room_id=room_id, msg_type=MsgType.ENTER)
+    return JoinResult(
+        room_id=room.pk,
+        title=room.title,
+        staff_only=room.staff_only,
+        last_seq=room.last_seq,
+        replay=replay,
+        truncated=truncated,
+    )
+
+
+def room_leave(*, user, room_id: int) -> None:
+    """Announce that ``user`` left the room (the caller unsubscribes the socket)."""
+    _notify_presence(user=user, room_id=room_id, msg_type=MsgType.LEAVE)
+
+
+def room_history(
+    *, user, room_id: int, before: int | None = None, limit: int | None = None
+) -> tuple[list[Message], bool]:
+    """A page of the room's history for a user who may enter it."""
+    if limit is None:
+        limit = settings.CHAT_HISTORY_PAGE_SIZE
+    maximum = settings.CHAT_HISTORY_MAX_PAGE_SIZE
+    if not 1 <= limit <= maximum:
+        raise ChatError(ErrorCode.BAD_REQUEST, f"`limit` must be between 1 and {maximum}.")
+    selectors.room_for_user(user=user, room_id=room_id)
+    return selectors.message_page(room_id=room_id, before=before, limit=limit)
+
+
+def message_delete(*, message: Message) -> None:
+    """Delete a message's content, keep its seq as a tombstone, and tell the room."""
+    with transaction.atomic():
+        updated = Message.objects.filter(pk=message.pk, deleted=False).update(deleted=True, text="")
+        if updated:
+            events.publish_on_commit(
+                message.room_id, protocol.DeletedEvent(deleted=message.room_id, seq=message.seq)
+            )
+
+
+def rooms_broadcast(*, rooms, user, text: str, msg_type: int) -> int:
+    """Post the same staff message (warning, alert, muted) to each room; returns how many."""
+    if msg_type not in permissions.STAFF_TYPES:
+        raise ChatError(ErrorCode.BAD_REQUEST, "Broadcasts are warnings, alerts or muted notes.")
+    count = 0
+    for room in rooms:
+        room_post(room_id=room.pk, user=user, text=text, msg_type=msg_type)
+        count += 1
+    return count
+
+
+def messages_purge(*, days: int, now=None) -> int:
+    """Delete messages older than ``days`` days; returns how many were deleted."""
+    if days < 1:
+        raise ValueError("days must be 1 or more")
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    deleted, _ = Message.objects.filter(created__lt=cutoff).delete()
+    return deleted

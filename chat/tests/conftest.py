@@ -1,0 +1,192 @@
+"""Fixtures: users, rooms, isolated channel layers, and sockets through the real ASGI app."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import uuid
+
+import pytest
+import redis
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
+from django.test import Client
+
+from chat.models import Room
+from chat.tests.servers import ensure_redis
+
+
+def pytest_report_header(config):
+    """Say which database and channel layer this run uses."""
+    db = django_settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    layer = django_settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+    return f"multichat: database {db}, channel layer {layer}"
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real Redis: TEST_REDIS_URL, the local one, or a throwaway one started here."""
+    server = ensure_redis()
+    yield server
+    server.stop()
+
+
+def _redis_layer_config(url: str, prefix: str) -> dict:
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": url, "socket_timeout": 30}],
+                "prefix": prefix,
+                "capacity": 1000,
+            },
+        }
+    }
+
+
+def _flush_prefix(url: str, prefix: str) -> None:
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture(autouse=True)
+def isolated_channel_layer(settings):
+    """A fresh channel layer per test; a Redis layer gets its own prefix, flushed afterwards."""
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    config = layers["default"].get("CONFIG", {})
+    prefix = None
+    if "prefix" in config:
+        prefix = config["prefix"] = f"mctest-{uuid.uuid4().hex[:12]}"
+    settings.CHANNEL_LAYERS = layers  # the setting_changed signal drops the cached layer
+    yield
+    if prefix:
+        _flush_prefix(config["hosts"][0]["address"], prefix)
+
+
+@pytest.fixture
+def redis_layer(settings, redis_server):
+    """Use a real Redis channel layer (channels_redis) for this test, whatever the run's default."""
+    prefix = f"mctest-{uuid.uuid4().hex[:12]}"
+    settings.CHANNEL_LAYERS = _redis_layer_config(redis_server.url, prefix)
+    yield redis_server.url
+    _flush_prefix(redis_server.url, prefix)
+
+
+@pytest.fixture
+def make_user(transactional_db, django_user_model):
+    """Create a user: make_user("bob", staff=True)."""
+
+    def make(username: str, *, staff: bool = False, password: str = "pw-for-tests"):
+        return django_user_model.objects.create_user(
+            username=username, password=password, is_staff=staff
+        )
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def staff(make_user):
+    return make_user("stella", staff=True)
+
+
+@pytest.fixture
+def room(transactional_db):
+    return Room.objects.create(title="General")
+
+
+@pytest.fixture
+def staff_room(transactional_db):
+    return Room.objects.create(title="Staff lounge", staff_only=True)
+
+
+def session_cookie(user) -> bytes:
+    """A Cookie header value carrying a real logged-in session for ``user``."""
+    client = Client()
+    client.force_login(user)
+    name = django_settings.SESSION_COOKIE_NAME
+    return f"{name}={client.cookies[name].value}".encode()
+
+
+class Socket:
+    """A WebsocketCommunicator through the real ASGI app, with JSON helpers."""
+
+    def __init__(self, communicator: WebsocketCommunicator):
+        self.comm = communicator
+
+    async def send(self, frame: dict) -> None:
+        """Send one JSON frame."""
+        await self.comm.send_json_to(frame)
+
+    async def raw(self, timeout: float = 3) -> dict:
+        """The next JSON frame from the server, whatever it is."""
+        return await self.comm.receive_json_from(timeout=timeout)
+
+    async def recv(self, timeout: float = 3) -> dict:
+        """The next frame that is not an enter/leave notice."""
+        return await self.recv_until(lambda f: f.get("msg_type") not in (4, 5), timeout)
+
+    async def recv_until(self, predicate, timeout: float = 3) -> dict:
+        """Skip frames until one matches ``predicate``; return it."""
+        while True:
+            frame = await self.raw(timeout)
+            if predicate(frame):
+                return frame
+
+    async def silent(self, timeout: float = 0.2) -> bool:
+        """True if the server sends nothing but enter/leave notices within ``timeout``."""
+        while not await self.comm.receive_nothing(timeout=timeout):
+            if (await self.raw()).get("msg_type") not in (4, 5):
+                return False
+        return True
+
+    async def join(self, room_id, **fields) -> dict:
+        """Join a room and return the join reply (replayed frames are left to read)."""
+        await self.send({"command": "join", "room": room_id, **fields})
+        return await self.recv()
+
+    async def close(self) -> None:
+        """Disconnect."""
+        await self.comm.disconnect()
+
+
+@pytest.fixture
+async def connect():
+    """Open sockets as a user (or anonymously); all are disconnected after the test."""
+    from config.asgi import application
+
+    opened: list[Socket] = []
+
+    async def open_socket(user=None, *, origin: str | None = "http://localhost", expect=True):
+        headers = []
+        if origin is not None:
+            headers.append((b"origin", origin.encode()))
+        if user is not None:
+            headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
+        comm = WebsocketCommunicator(application, "/chat/stream/", headers=headers)
+        connected, _ = await comm.connect()
+        assert connected is expect
+        socket = Socket(comm)
+        if connected:
+            opened.append(socket)
+        return socket
+
+    yield open_socket
+    for socket in opened:
+        with contextlib.suppress(Exception):  # already closed by the server
+            await socket.close()

