@@ -175,9 +175,9 @@ class JoinReply(Frame, kw_only=True):
     join: int
     title: str
     last_seq: int
-    staff_only: bool = False
-    replayed: int = 0
-    truncated: bool = False
+    staff_only: bool
+    replayed: int
+    truncated: bool
     ref: Scalar | UnsetType = UNSET
 
 

@@ -158,7 +158,7 @@ STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "chat.storage.StaticStorage"},
 }
 
 # Security. Cookies are Secure unless SECURE_COOKIES=0 (plain-HTTP loopback only).

@@ -13,3 +13,10 @@ STORAGES = {
 }
 SERVESTATIC_USE_FINDERS = True
 SERVESTATIC_AUTOREFRESH = True
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not the in-memory default: shared-cache memory databases fail
+    # concurrent writers at once ("table is locked") instead of queueing
+    # them as the real SQLite file with WAL and a busy timeout does.
+    DATA_DIR.mkdir(parents=True, exist_ok=True)  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}  # noqa: F405

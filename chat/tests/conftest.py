@@ -182,8 +182,7 @@ async def connect():
         connected, _ = await comm.connect()
         assert connected is expect
         socket = Socket(comm)
-        if connected:
-            opened.append(socket)
+        opened.append(socket)  # even a refused one: its app instance must be shut down
         return socket
 
     yield open_socket

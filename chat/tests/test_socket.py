@@ -27,6 +27,9 @@ async def test_join_replies_with_title_last_seq_and_echoes_ref(connect, alice, r
         "join": room.pk,
         "title": "General",
         "last_seq": 0,
+        "staff_only": False,
+        "replayed": 0,
+        "truncated": False,
         "ref": "r1",
     }
 

@@ -1,0 +1,130 @@
+"""The HTTP side: login, logout, the home page, the health check, the demo set-up."""
+
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import Client
+
+from chat.models import Room
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_anonymous_visitor_of_home_is_sent_to_login():
+    """/ asks anonymous visitors to log in first."""
+    response = Client().get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/login/?next=/"
+
+
+def test_login_lands_on_home_and_logout_returns_to_login(alice):
+    """Logging in with the login form lands on /; logging out (POST) goes back to /login/."""
+    client = Client()
+    page = client.get("/login/")
+    assert page.status_code == 200
+    assert b'name="password"' in page.content
+    response = client.post("/login/", {"username": "alice", "password": "pw-for-tests"})
+    assert (response.status_code, response["Location"]) == (302, "/")
+    assert client.get("/").status_code == 200
+    response = client.post("/logout/")
+    assert (response.status_code, response["Location"]) == (302, "/login/")
+    assert client.get("/").status_code == 302
+
+
+def test_login_with_a_wrong_password_says_so(alice):
+    """A failed login shows an error and does not log in."""
+    client = Client()
+    response = client.post("/login/", {"username": "alice", "password": "nope"})
+    assert response.status_code == 200
+    assert b"do not match" in response.content
+    assert client.get("/").status_code == 302
+
+
+def test_home_lists_the_rooms_a_non_staff_user_may_enter(alice, room, staff_room):
+    """Staff-only rooms are not shown to non-staff users."""
+    client = Client()
+    client.force_login(alice)
+    body = client.get("/").content.decode()
+    assert "General" in body
+    assert "Staff lounge" not in body
+
+
+def test_home_shows_staff_only_rooms_to_staff(staff, room, staff_room):
+    """Staff see every room."""
+    client = Client()
+    client.force_login(staff)
+    body = client.get("/").content.decode()
+    assert "General" in body and "Staff lounge" in body
+
+
+def test_home_without_rooms_says_so_and_links_staff_to_the_admin(alice, staff):
+    """With no rooms the page says so; staff get a link to add one, others do not."""
+    client = Client()
+    client.force_login(staff)
+    body = client.get("/").content.decode()
+    assert "There are no rooms yet." in body
+    assert 'href="/admin/chat/room/add/"' in body
+    client.force_login(alice)
+    body = client.get("/").content.decode()
+    assert "There are no rooms yet." in body
+    assert "/admin/chat/room/add/" not in body
+
+
+def test_healthz_is_200_when_database_and_layer_answer():
+    """/healthz reports both checks."""
+    response = Client().get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "channel_layer": "ok"}
+
+
+@pytest.mark.redis
+def test_healthz_is_503_when_the_channel_layer_is_unreachable(settings):
+    """With the Redis layer pointing at a closed port, /healthz answers 503 naming the layer."""
+    from chat.tests.servers import free_port
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
+        }
+    }
+    response = Client().get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["database"] == "ok"
+    assert body["channel_layer"].startswith("failed")
+
+
+def test_demo_setup_creates_an_admin_and_rooms_once_and_prints_the_login(settings, tmp_path):
+    """The first run creates the demo admin and rooms and prints the login; later runs do not."""
+    settings.DATA_DIR = tmp_path
+    out = io.StringIO()
+    call_command("demo_setup", url="http://127.0.0.1:8000/", stdout=out)
+    text = out.getvalue()
+    assert "open http://127.0.0.1:8000/" in text
+    password = text.split("Log in as admin with password ")[1].split()[0]
+    assert Client().login(username="admin", password=password)
+    assert Room.objects.count() == 3
+    assert Room.objects.filter(staff_only=True).count() == 1
+
+    Room.objects.filter(title="Random").update(title="Renamed by the owner")
+    out = io.StringIO()
+    call_command("demo_setup", stdout=out)
+    assert f"with password {password}" in out.getvalue()
+    assert Room.objects.count() == 3
+    assert Room.objects.filter(title="Renamed by the owner").exists()
+    assert get_user_model().objects.count() == 1
+
+
+def test_demo_setup_never_touches_an_existing_database(settings, tmp_path, alice, room):
+    """With users and rooms already there, nothing is created and no password is printed."""
+    settings.DATA_DIR = tmp_path
+    out = io.StringIO()
+    call_command("demo_setup", stdout=out)
+    assert get_user_model().objects.count() == 1
+    assert list(Room.objects.values_list("title", flat=True)) == ["General"]
+    assert "password" not in out.getvalue().split("open")[1].split("\n")[1]
+    assert "createsuperuser" in out.getvalue()
