@@ -46,6 +46,19 @@ class RoomAdmin(admin.ModelAdmin):
     readonly_fields = ("last_seq", "created")
     actions = [broadcast]
 
+    def save_model(self, request, obj: Room, form, change) -> None:
+        """Save through the service, so members re-check access (e.g. made staff-only)."""
+        services.room_save(room=obj)
+
+    def delete_model(self, request, obj: Room) -> None:
+        """Delete through the service, so members are taken out of the room."""
+        services.room_delete(room=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        """Delete each selected room through the service."""
+        for room in queryset:
+            services.room_delete(room=room)
+
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):

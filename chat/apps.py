@@ -6,3 +6,7 @@ class ChatConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "chat"
+
+    def ready(self) -> None:
+        """Connect the auth hooks (chat/signals.py)."""
+        from chat import signals  # noqa: F401

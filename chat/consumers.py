@@ -11,36 +11,78 @@ database before the event goes out.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, get_user_model
 from msgspec import UNSET
 
-from chat import events, protocol, selectors, services
+from chat import events, permissions, protocol, selectors, services
+from chat.models import Room
 from chat.protocol import ChatError, ErrorCode
 
 log = logging.getLogger(__name__)
+
+# Open sockets per user id in this process (CHAT_MAX_SOCKETS_PER_USER).
+_sockets_per_user: Counter[int] = Counter()
+
+
+def _reload_user(user_id: int):
+    return get_user_model().objects.filter(pk=user_id).first()
+
+
+def _staff_only_flags(room_ids: list[int]) -> dict[int, bool]:
+    return dict(Room.objects.filter(pk__in=room_ids).values_list("pk", "staff_only"))
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
     """One browser's (or bot's) socket at /chat/stream/."""
 
     async def connect(self) -> None:
-        """Accept, then close with 4401 unless the handshake carried valid credentials."""
+        """Accept, then close unless the handshake carried valid credentials and a free slot."""
         self.user = self.scope.get("user")
         self.rooms: dict[int, int] = {}  # room id -> last seq delivered
+        self.counted = False
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
-            error = ChatError(ErrorCode.USER_HAS_TO_LOGIN, "Log in, then open the socket again.")
+            await self._refuse_login("Log in, then open the socket again.")
+            return
+        if _sockets_per_user[self.user.pk] >= settings.CHAT_MAX_SOCKETS_PER_USER:
+            error = ChatError(
+                ErrorCode.TOO_MANY_CONNECTIONS,
+                f"You have {settings.CHAT_MAX_SOCKETS_PER_USER} sockets open; close one first.",
+            )
             await self.send(text_data=protocol.error_frame(error))
-            await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
+            await self.close(code=protocol.CLOSE_POLICY_VIOLATION)
+            return
+        _sockets_per_user[self.user.pk] += 1
+        self.counted = True
+        await self.channel_layer.group_add(events.user_group(self.user.pk), self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         """Leave every joined room, with leave notices when those are on."""
         for room_id in list(self.rooms):
             await self._leave(room_id)
+        if self.counted:
+            self.counted = False
+            _sockets_per_user[self.user.pk] -= 1
+            if _sockets_per_user[self.user.pk] <= 0:
+                del _sockets_per_user[self.user.pk]
+            try:
+                await self.channel_layer.group_discard(
+                    events.user_group(self.user.pk), self.channel_name
+                )
+            except Exception:
+                log.exception("Leaving the user group failed")
+
+    async def _refuse_login(self, detail: str) -> None:
+        await self.send(
+            text_data=protocol.error_frame(ChatError(ErrorCode.USER_HAS_TO_LOGIN, detail))
+        )
+        await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         """Enforce the frame-size limit before anything is decoded."""
@@ -81,6 +123,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = protocol.parse_room_id(command.room)
         since = None if command.since is None else protocol.parse_seq(command.since, field="since")
         rejoin = room_id in self.rooms
+        if not rejoin and len(self.rooms) >= settings.CHAT_MAX_ROOMS_PER_SOCKET:
+            raise ChatError(
+                ErrorCode.TOO_MANY_ROOMS,
+                f"A socket may join {settings.CHAT_MAX_ROOMS_PER_SOCKET} rooms; leave one first.",
+            )
         group = events.room_group(room_id)
         await self.channel_layer.group_add(group, self.channel_name)
         try:
@@ -160,6 +207,53 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self._fill_gap(room_id, last, seq - 1)
             self.rooms[room_id] = seq
         await self.send(text_data=event["text"])
+
+    # --- access re-checks (from services, after commits) --------------------
+
+    async def room_access(self, event: dict[str, Any]) -> None:
+        """A room was changed or deleted: leave it if this user may no longer be there."""
+        room_id = event["room"]
+        if room_id not in self.rooms:
+            return
+        if event["deleted"]:
+            await self._expel(room_id, ErrorCode.ROOM_INVALID, f"Room {room_id} was deleted.")
+        elif not permissions.can_enter(self.user, staff_only=event["staff_only"]):
+            await self._expel(
+                room_id, ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is now for staff only."
+            )
+
+    async def user_changed(self, event: dict[str, Any]) -> None:
+        """This user was changed: close if they may no longer log in, else re-check each room."""
+        user = await database_sync_to_async(_reload_user)(self.user.pk)
+        session = self.scope.get("session")
+        session_hash = session.get(HASH_SESSION_KEY) if session is not None else None
+        if user is None or not user.is_active:
+            await self._refuse_login("Your account was disabled or removed.")
+            return
+        if session_hash and session_hash != user.get_session_auth_hash():
+            await self._refuse_login("Your password changed; log in again.")
+            return
+        self.user = user
+        if self.rooms:
+            flags = await database_sync_to_async(_staff_only_flags)(list(self.rooms))
+            for room_id in list(self.rooms):
+                if room_id not in flags:
+                    await self._expel(room_id, ErrorCode.ROOM_INVALID, f"Room {room_id} is gone.")
+                elif not permissions.can_enter(user, staff_only=flags[room_id]):
+                    await self._expel(
+                        room_id, ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is for staff only."
+                    )
+
+    async def session_ended(self, event: dict[str, Any]) -> None:
+        """The session this socket was opened with logged out: close it."""
+        session = self.scope.get("session")
+        if session is not None and session.session_key == event["session_key"]:
+            await self._refuse_login("You logged out.")
+
+    async def _expel(self, room_id: int, code: ErrorCode, detail: str) -> None:
+        """Take the socket out of a room and say why (the error frame names the room)."""
+        await self._leave(room_id)
+        await self.send(text_data=protocol.error_frame(ChatError(code, detail, room=room_id)))
 
     async def _fill_gap(self, room_id: int, after: int, upto: int) -> None:
         missed = await database_sync_to_async(selectors.messages_after)(

@@ -22,11 +22,19 @@ from chat.models import Message
 log = logging.getLogger(__name__)
 
 EVENT_TYPE = "room.event"  # dispatched to ChatConsumer.room_event
+ROOM_ACCESS_TYPE = "room.access"  # ChatConsumer.room_access: re-check who may stay
+USER_CHANGED_TYPE = "user.changed"  # ChatConsumer.user_changed: reload the user
+SESSION_ENDED_TYPE = "session.ended"  # ChatConsumer.session_ended: logged out elsewhere
 
 
 def room_group(room_id: int) -> str:
     """The channel-layer group of a room's subscribed sockets."""
     return f"chat.room.{room_id}"
+
+
+def user_group(user_id: int) -> str:
+    """The channel-layer group of every socket of one user."""
+    return f"chat.user.{user_id}"
 
 
 def message_event(message: Message) -> protocol.MessageEvent:
@@ -48,17 +56,38 @@ def iso_utc(when: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-def _group_send(room_id: int, text: str, seq: int | None) -> None:
-    layer = get_channel_layer()
-    event = {"type": EVENT_TYPE, "room": room_id, "seq": seq, "text": text}
+def _group_send(group: str, event: dict) -> None:
     try:
-        async_to_sync(layer.group_send)(room_group(room_id), event)
+        async_to_sync(get_channel_layer().group_send)(group, event)
     except Exception:
-        # The message (if any) is stored; members that missed this event
+        # A stored message is not lost: members that missed this event
         # recover it by seq from the database (gap fill, or join with since).
-        log.exception("Could not publish an event to room %s (seq %s)", room_id, seq)
+        log.exception("Could not publish %s to %s", event["type"], group)
 
 
 def publish_on_commit(room_id: int, frame: protocol.Frame, *, seq: int | None = None) -> None:
     """Encode ``frame`` once and send it to the room's members after the commit."""
-    transaction.on_commit(partial(_group_send, room_id, protocol.encode(frame), seq))
+    event = {"type": EVENT_TYPE, "room": room_id, "seq": seq, "text": protocol.encode(frame)}
+    transaction.on_commit(partial(_group_send, room_group(room_id), event))
+
+
+def publish_room_access_on_commit(room_id: int, *, staff_only: bool, deleted: bool) -> None:
+    """After the commit, make the room's sockets re-check that their user may stay."""
+    event = {
+        "type": ROOM_ACCESS_TYPE,
+        "room": room_id,
+        "staff_only": staff_only,
+        "deleted": deleted,
+    }
+    transaction.on_commit(partial(_group_send, room_group(room_id), event))
+
+
+def publish_user_changed_on_commit(user_id: int) -> None:
+    """After the commit, make the user's sockets reload the user and re-check their rooms."""
+    event = {"type": USER_CHANGED_TYPE, "user": user_id}
+    transaction.on_commit(partial(_group_send, user_group(user_id), event))
+
+
+def publish_session_ended(user_id: int, session_key: str) -> None:
+    """Close the user's sockets that were opened with this (now logged out) session."""
+    _group_send(user_group(user_id), {"type": SESSION_ENDED_TYPE, "session_key": session_key})

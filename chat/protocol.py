@@ -27,21 +27,25 @@ class ErrorCode(StrEnum):
     UNKNOWN_COMMAND = "UNKNOWN_COMMAND"
     MESSAGE_TOO_LONG = "MESSAGE_TOO_LONG"
     RATE_LIMITED = "RATE_LIMITED"
+    TOO_MANY_ROOMS = "TOO_MANY_ROOMS"
+    TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
     SERVER_ERROR = "SERVER_ERROR"
 
 
 class ChatError(Exception):
     """A command failed in a way the client is told about with an error frame."""
 
-    def __init__(self, code: ErrorCode, detail: str) -> None:
+    def __init__(self, code: ErrorCode, detail: str, *, room: int | None = None) -> None:
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+        self.room = room
 
 
 # Close codes.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FRAME_TOO_LARGE = 1009
+CLOSE_POLICY_VIOLATION = 1008
 
 MAX_ID = 2**63 - 1
 
@@ -229,6 +233,7 @@ class ErrorFrame(Frame, kw_only=True):
 
     error: str
     detail: str = ""
+    room: int | None = None  # set when the server took the socket out of a room
     ref: Scalar | UnsetType = UNSET
 
 
@@ -242,4 +247,4 @@ def encode(frame: Frame) -> str:
 
 def error_frame(error: ChatError, ref: Scalar | UnsetType = UNSET) -> str:
     """Encode the error frame for ``error``."""
-    return encode(ErrorFrame(error=error.code, detail=error.detail, ref=ref))
+    return encode(ErrorFrame(error=error.code, detail=error.detail, room=error.room, ref=ref))

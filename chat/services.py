@@ -8,6 +8,7 @@ in ``database_sync_to_async``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,9 +16,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from chat import events, permissions, protocol, selectors
+from chat import events, permissions, protocol, ratelimit, selectors
 from chat.models import STORED_TYPES, Message, MsgType, Room
 from chat.protocol import ChatError, ErrorCode
+
+log = logging.getLogger(__name__)
 
 ENTER_LEAVE_TEXT = {MsgType.ENTER: "joined the room", MsgType.LEAVE: "left the room"}
 
@@ -111,9 +114,25 @@ def message_send(*, user, room_id: int, text: str, msg_type: int = MsgType.MESSA
             ErrorCode.MESSAGE_TOO_LONG,
             f"The message has {len(text)} characters; the limit is {limit}.",
         )
+    _charge_send(user)
     message = room_post(room_id=room_id, user=user, text=text, msg_type=msg_type)
     assert message is not None  # stored types always return the message
     return message
+
+
+def _charge_send(user) -> None:
+    """Apply the per-user send rate; raises RATE_LIMITED when the bucket is empty."""
+    try:
+        verdict = ratelimit.take_send_token(user.pk)
+    except Exception as exc:
+        # The limiter protects the service; it must not take posting down with it.
+        log.warning("Rate limiter unavailable, allowing the send: %s", exc)
+        return
+    if not verdict.allowed:
+        raise ChatError(
+            ErrorCode.RATE_LIMITED,
+            f"You are sending too fast; try again in {verdict.retry_after:.1f} s.",
+        )
 
 
 def _notify_presence(*, user, room_id: int, msg_type: MsgType) -> None:
@@ -180,6 +199,32 @@ def message_delete(*, message: Message) -> None:
             events.publish_on_commit(
                 message.room_id, protocol.DeletedEvent(deleted=message.room_id, seq=message.seq)
             )
+
+
+def room_save(*, room: Room) -> Room:
+    """Create or change a room; its members are re-checked if it may have become staff-only."""
+    with transaction.atomic():
+        room.save()
+        events.publish_room_access_on_commit(room.pk, staff_only=room.staff_only, deleted=False)
+    return room
+
+
+def room_delete(*, room: Room) -> None:
+    """Delete a room and its messages; its members are taken out of it."""
+    room_id = room.pk
+    with transaction.atomic():
+        room.delete()
+        events.publish_room_access_on_commit(room_id, staff_only=True, deleted=True)
+
+
+def user_access_changed(*, user_id: int) -> None:
+    """A user was changed or deleted: their sockets reload them and re-check every room."""
+    events.publish_user_changed_on_commit(user_id)
+
+
+def session_ended(*, user_id: int, session_key: str) -> None:
+    """A session was logged out: the sockets opened with it are closed."""
+    events.publish_session_ended(user_id, session_key)
 
 
 def rooms_broadcast(*, rooms, user, text: str, msg_type: int) -> int:

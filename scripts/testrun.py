@@ -70,6 +70,19 @@ def main(argv: list[str]) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     for old in RESULTS.glob("*.xml"):
         old.unlink()
+    banner("check --deploy (production settings from the environment)")
+    deploy_env = {
+        **base_env,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SECRET_KEY": "deploy-check-" + "k" * 60,
+        "SECURE_SSL_REDIRECT": "1",
+        "SECURE_HSTS_SECONDS": "31536000",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
+        "SECURE_HSTS_PRELOAD": "1",
+    }
+    if run([py, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], env=deploy_env):
+        failures.append("check --deploy")
+
     redis = ensure_redis()
     print(f"Redis for the tests: {redis.how}", flush=True)
     base_env["TEST_REDIS_URL"] = redis.url

@@ -1,0 +1,103 @@
+"""Per-user send rate limit: a token bucket, in Redis when REDIS_URL is set.
+
+With Redis the bucket is shared by every server process (one atomic Lua
+call per post); without it, each process keeps its own buckets, which is
+exact for the embedded single-process default.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+
+# KEYS[1] bucket; ARGV: rate (tokens/s), burst, now (s). Returns {allowed, retry_after_ms}.
+_LUA = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local allowed = 0
+local retry = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+else
+  retry = math.ceil((1 - tokens) / rate * 1000)
+end
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return {allowed, retry}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether one more send is allowed now, and if not, after how many seconds."""
+
+    allowed: bool
+    retry_after: float = 0.0
+
+
+class LocalBuckets:
+    """Token buckets in this process's memory."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, *, rate: float, burst: int) -> Verdict:
+        """Take one token from ``key``'s bucket if there is one."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, at = self._buckets.get(key, (float(burst), now))
+            tokens = min(burst, tokens + (now - at) * rate)
+            if tokens >= 1:
+                self._buckets[key] = (tokens - 1, now)
+                return Verdict(True)
+            self._buckets[key] = (tokens, now)
+            return Verdict(False, (1 - tokens) / rate)
+
+
+class RedisBuckets:
+    """Token buckets in Redis, shared by every process that uses the same Redis."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._script = self._client.register_script(_LUA)
+        self._prefix = prefix
+
+    def take(self, key: str, *, rate: float, burst: int) -> Verdict:
+        """Take one token from ``key``'s bucket if there is one (one round trip)."""
+        allowed, retry_ms = self._script(
+            keys=[f"{self._prefix}:ratelimit:{key}"], args=[rate, burst, time.time()]
+        )
+        return Verdict(bool(allowed), retry_ms / 1000)
+
+
+_buckets: LocalBuckets | RedisBuckets | None = None
+_configured_for: tuple | None = None
+
+
+def buckets() -> LocalBuckets | RedisBuckets:
+    """The process's bucket store for the current settings."""
+    global _buckets, _configured_for
+    config = (settings.REDIS_URL, settings.CHANNEL_LAYER_PREFIX)
+    if _buckets is None or config != _configured_for:
+        _buckets = RedisBuckets(*config) if settings.REDIS_URL else LocalBuckets()
+        _configured_for = config
+    return _buckets
+
+
+def take_send_token(user_id: int) -> Verdict:
+    """Charge one send to ``user_id``; CHAT_SEND_RATE per second, bursts of CHAT_SEND_BURST."""
+    rate = settings.CHAT_SEND_RATE
+    if rate <= 0:
+        return Verdict(True)
+    return buckets().take(f"send:{user_id}", rate=rate, burst=settings.CHAT_SEND_BURST)
