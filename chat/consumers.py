@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 from typing import Any
 
+import redis
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -60,7 +61,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         _sockets_per_user[self.user.pk] += 1
         self.counted = True
-        await self.channel_layer.group_add(events.user_group(self.user.pk), self.channel_name)
+        try:
+            await self.channel_layer.group_add(events.user_group(self.user.pk), self.channel_name)
+        except (redis.RedisError, OSError) as exc:
+            # The socket still works; only live access re-checks wait for the layer.
+            log.warning("Could not subscribe to the user group: %s", exc)
 
     async def disconnect(self, code: int) -> None:
         """Leave every joined room, with leave notices when those are on."""
@@ -110,6 +115,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             handler = getattr(self, f"command_{command.name}")
             await handler(command, ref)
         except ChatError as error:
+            await self.send(text_data=protocol.error_frame(error, ref))
+        except (redis.RedisError, OSError) as exc:
+            log.warning("Channel layer unavailable: %s", exc)
+            error = ChatError(
+                ErrorCode.SERVICE_UNAVAILABLE, "Live delivery is down; try again shortly."
+            )
             await self.send(text_data=protocol.error_frame(error, ref))
         except Exception:
             log.exception("Command failed for user %s", getattr(self.user, "pk", None))
@@ -254,6 +265,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Take the socket out of a room and say why (the error frame names the room)."""
         await self._leave(room_id)
         await self.send(text_data=protocol.error_frame(ChatError(code, detail, room=room_id)))
+
+    async def room_sync(self, event: dict[str, Any]) -> None:
+        """Events of this room were lost (layer outage): catch up from the database."""
+        room_id, seq = event["room"], event["seq"]
+        last = self.rooms.get(room_id)
+        if last is not None and seq > last:
+            await self._fill_gap(room_id, last, seq)
+            self.rooms[room_id] = seq
 
     async def _fill_gap(self, room_id: int, after: int, upto: int) -> None:
         missed = await database_sync_to_async(selectors.messages_after)(

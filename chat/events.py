@@ -9,11 +9,14 @@ rollback then takes back.
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime
 from functools import partial
 
+import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
 from chat import protocol
@@ -25,6 +28,23 @@ EVENT_TYPE = "room.event"  # dispatched to ChatConsumer.room_event
 ROOM_ACCESS_TYPE = "room.access"  # ChatConsumer.room_access: re-check who may stay
 USER_CHANGED_TYPE = "user.changed"  # ChatConsumer.user_changed: reload the user
 SESSION_ENDED_TYPE = "session.ended"  # ChatConsumer.session_ended: logged out elsewhere
+ROOM_SYNC_TYPE = "room.sync"  # ChatConsumer.room_sync: catch up to a seq from the database
+
+
+class PublishFailed(Exception):
+    """The channel layer could not take an event (Redis is down or unreachable)."""
+
+
+class _LayerState:
+    """What this process knows of the layer: is it failing, and which rooms missed events."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.failing = False
+        self.unsynced: dict[int, int] = {}  # room id -> newest seq whose event was not sent
+
+
+_state = _LayerState()
 
 
 def room_group(room_id: int) -> str:
@@ -56,19 +76,62 @@ def iso_utc(when: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-def _group_send(group: str, event: dict) -> None:
+def _send(group: str, event: dict) -> None:
+    async_to_sync(get_channel_layer().group_send)(group, event)
+
+
+def _resync_rooms() -> None:
+    """After an outage, tell members of rooms whose events were lost to catch up by seq."""
+    with _state.lock:
+        pending, _state.unsynced = _state.unsynced, {}
+    for room_id, seq in pending.items():
+        _send(room_group(room_id), {"type": ROOM_SYNC_TYPE, "room": room_id, "seq": seq})
+
+
+def _group_send(group: str, event: dict, *, required: bool = False) -> None:
+    """Send an event; on failure log it, remember the room, and raise if ``required``."""
     try:
-        async_to_sync(get_channel_layer().group_send)(group, event)
-    except Exception:
-        # A stored message is not lost: members that missed this event
-        # recover it by seq from the database (gap fill, or join with since).
-        log.exception("Could not publish %s to %s", event["type"], group)
+        _send(group, event)
+        if _state.failing or _state.unsynced:
+            _state.failing = False
+            _resync_rooms()
+    except Exception as exc:
+        _state.failing = True
+        if event.get("seq") is not None:
+            with _state.lock:
+                room_id = event["room"]
+                _state.unsynced[room_id] = max(event["seq"], _state.unsynced.get(room_id, 0))
+        log.warning("Could not publish %s to %s: %s", event["type"], group, exc)
+        if required:
+            raise PublishFailed(str(exc)) from exc
+
+
+def layer_usable() -> bool:
+    """False if the last publish failed and the layer still does not answer (checked now)."""
+    if not _state.failing:
+        return True
+    if not settings.REDIS_URL:
+        return True
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+    return True
 
 
 def publish_on_commit(room_id: int, frame: protocol.Frame, *, seq: int | None = None) -> None:
-    """Encode ``frame`` once and send it to the room's members after the commit."""
+    """Encode ``frame`` once and send it to the room's members after the commit.
+
+    For a stored message (``seq`` given) a failed send raises PublishFailed out
+    of the transaction block (after the commit), so the poster can be told;
+    the room is then re-synced on the next successful publish.
+    """
     event = {"type": EVENT_TYPE, "room": room_id, "seq": seq, "text": protocol.encode(frame)}
-    transaction.on_commit(partial(_group_send, room_group(room_id), event))
+    send = partial(_group_send, room_group(room_id), event, required=seq is not None)
+    transaction.on_commit(send)
 
 
 def publish_room_access_on_commit(room_id: int, *, staff_only: bool, deleted: bool) -> None:

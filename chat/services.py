@@ -76,22 +76,34 @@ def room_post(*, room_id: int, user, text: str, msg_type: int = MsgType.MESSAGE)
         )
         events.publish_on_commit(room_id, frame)
         return None
-    with transaction.atomic():
-        taken = _next_seq(room_id)
-        if taken is None:
-            raise ChatError(ErrorCode.ROOM_INVALID, f"There is no room {room_id}.")
-        seq, staff_only = taken
-        if user is not None and not permissions.can_enter(user, staff_only=staff_only):
-            raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is for staff only.")
-        message = Message.objects.create(
-            room_id=room_id,
-            author=user,
-            username=_username(user),
-            msg_type=msg_type,
-            text=text,
-            seq=seq,
+    if not events.layer_usable():
+        raise ChatError(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "Live delivery is down (the channel layer does not answer); nothing was stored. "
+            "Try again shortly.",
         )
-        events.publish_on_commit(room_id, events.message_event(message), seq=seq)
+    try:
+        with transaction.atomic():
+            taken = _next_seq(room_id)
+            if taken is None:
+                raise ChatError(ErrorCode.ROOM_INVALID, f"There is no room {room_id}.")
+            seq, staff_only = taken
+            if user is not None and not permissions.can_enter(user, staff_only=staff_only):
+                raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is for staff only.")
+            message = Message.objects.create(
+                room_id=room_id,
+                author=user,
+                username=_username(user),
+                msg_type=msg_type,
+                text=text,
+                seq=seq,
+            )
+            events.publish_on_commit(room_id, events.message_event(message), seq=seq)
+    except events.PublishFailed:
+        raise ChatError(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            f"Stored as seq {seq}, but live delivery is down: members get it when it is back.",
+        ) from None
     return message
 
 

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
+from redis import asyncio as aioredis
 
 from chat import selectors
 
@@ -39,9 +40,13 @@ def _database_ok() -> bool:
 
 
 async def _channel_layer_ok() -> bool:
+    if settings.REDIS_URL:  # channels_redis: ask the Redis server itself
+        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+        try:
+            return bool(await client.ping())
+        finally:
+            await client.aclose()
     layer = get_channel_layer()
-    if hasattr(layer, "connection"):  # channels_redis: ask the server itself
-        return bool(await layer.connection(0).ping())
     channel = await layer.new_channel()
     await layer.send(channel, {"type": "health.check"})
     return (await layer.receive(channel))["type"] == "health.check"

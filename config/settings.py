@@ -120,21 +120,34 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # only) to channels_redis, which every server process shares.
 REDIS_URL = env_str("REDIS_URL")
 CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", "multichat")
+# pubsub (default): one PUBLISH per room event, whatever the number of
+# members; each process fans out locally. core: channels_redis' list-based
+# layer (one copy per recipient). docs/architecture.md has the measurements.
+CHANNEL_LAYER = env_str("CHANNEL_LAYER", "pubsub")
+_LAYER_BACKENDS = {
+    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "core": "channels_redis.core.RedisChannelLayer",
+}
 if REDIS_URL:
+    if CHANNEL_LAYER not in _LAYER_BACKENDS:
+        raise ImproperlyConfigured(f"CHANNEL_LAYER={CHANNEL_LAYER!r}: use pubsub or core.")
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": _LAYER_BACKENDS[CHANNEL_LAYER],
             "CONFIG": {
                 # redis-py 8 defaults socket_timeout to 5 s, shorter than the
-                # layer's blocking reads: give it room (see docs/architecture.md).
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                # core layer's blocking reads: give it room; fail fast on connect.
+                "hosts": [
+                    {"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 2}
+                ],
                 "prefix": CHANNEL_LAYER_PREFIX,
-                "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000, minimum=10),
-                "expiry": 60,
-                "group_expiry": 86400,
             },
         }
     }
+    if CHANNEL_LAYER == "core":
+        CHANNEL_LAYERS["default"]["CONFIG"].update(
+            capacity=env_int("CHANNEL_LAYER_CAPACITY", 1000, minimum=10), expiry=60
+        )
 else:
     CHANNEL_LAYERS = {
         "default": {

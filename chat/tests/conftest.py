@@ -35,12 +35,8 @@ def redis_server():
 def _redis_layer_config(url: str, prefix: str) -> dict:
     return {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": url, "socket_timeout": 30}],
-                "prefix": prefix,
-                "capacity": 1000,
-            },
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": url, "socket_timeout": 30}], "prefix": prefix},
         }
     }
 
@@ -57,25 +53,26 @@ def _flush_prefix(url: str, prefix: str) -> None:
 
 @pytest.fixture(autouse=True)
 def isolated_channel_layer(settings):
-    """A fresh channel layer per test; a Redis layer gets its own prefix, flushed afterwards."""
+    """A fresh channel layer per test; with Redis, a prefix of its own, flushed afterwards."""
     layers = copy.deepcopy(settings.CHANNEL_LAYERS)
     config = layers["default"].get("CONFIG", {})
-    prefix = None
+    prefix = f"mctest-{uuid.uuid4().hex[:12]}"
     if "prefix" in config:
-        prefix = config["prefix"] = f"mctest-{uuid.uuid4().hex[:12]}"
+        config["prefix"] = prefix
+    settings.CHANNEL_LAYER_PREFIX = prefix  # also isolates the Redis rate-limit buckets
     settings.CHANNEL_LAYERS = layers  # the setting_changed signal drops the cached layer
+    redis_url = settings.REDIS_URL  # as the run has it, whatever the test changes
     yield
-    if prefix:
-        _flush_prefix(config["hosts"][0]["address"], prefix)
+    if redis_url:
+        _flush_prefix(redis_url, prefix)
 
 
 @pytest.fixture
 def redis_layer(settings, redis_server):
-    """Use a real Redis channel layer (channels_redis) for this test, whatever the run's default."""
-    prefix = f"mctest-{uuid.uuid4().hex[:12]}"
-    settings.CHANNEL_LAYERS = _redis_layer_config(redis_server.url, prefix)
+    """Use Redis for this test (channel layer and rate limits), whatever the run's default."""
+    settings.REDIS_URL = redis_server.url
+    settings.CHANNEL_LAYERS = _redis_layer_config(redis_server.url, settings.CHANNEL_LAYER_PREFIX)
     yield redis_server.url
-    _flush_prefix(redis_server.url, prefix)
 
 
 @pytest.fixture

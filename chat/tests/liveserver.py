@@ -51,6 +51,7 @@ class LiveServer:
             self.env["DATABASE_URL"] = database_url
         if redis_url:
             self.env["REDIS_URL"] = redis_url
+            self.env.setdefault("CHANNEL_LAYER_PREFIX", f"mclive-{self.port}")
         self.process: subprocess.Popen | None = None
         self.log_path = Path(self.data_dir) / f"server-{self.port}.log"
 

