@@ -1,0 +1,81 @@
+// The message box of a pane: Enter sends, Shift+Enter adds a line, a counter near the limit.
+
+import { TYPE_NAME, charCount, el } from "./render.js";
+
+const NEAR_LIMIT = 0.8; // show the length counter from this share of the limit
+
+export class Composer {
+  /** Build the form; `onSend(text, msgType)` gets every non-blank message within the limit. */
+  constructor(title, { isStaff, maxLength, onSend, onInvalid }) {
+    this.maxLength = maxLength;
+    this.form = el("form", "composer");
+    this.form.setAttribute("aria-label", `Write to ${title}`);
+    this.input = el("textarea", "composer-input");
+    this.input.rows = 1;
+    this.input.placeholder = `Message ${title}`;
+    this.input.setAttribute("aria-label", `Message ${title}`);
+    this.button = el("button", "composer-send", "Send");
+    this.button.type = "submit";
+    this.button.disabled = true;
+    this.counter = el("span", "char-count");
+    this.counter.hidden = true;
+    this.counter.setAttribute("aria-live", "polite");
+    this.form.append(this.input, this.button);
+    if (isStaff) {
+      // Staff may send warnings, alerts and muted messages.
+      this.type = el("select", "composer-type");
+      this.type.setAttribute("aria-label", "Message type");
+      TYPE_NAME.forEach((name, value) => this.type.append(new Option(name, String(value))));
+      this.form.append(this.type);
+    }
+    this.form.append(this.counter);
+
+    const submit = () => {
+      const text = this.input.value;
+      if (!text.trim()) return;
+      if (charCount(text) > maxLength) return onInvalid(`A message may have at most ${maxLength} characters.`);
+      const type = this.type ? Number(this.type.value) : 0;
+      this.input.value = "";
+      if (this.type) this.type.value = "0"; // a warning or alert is a deliberate, one-off choice
+      this.update();
+      onSend(text, type);
+    };
+    this.input.addEventListener("input", () => this.update());
+    this.input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        submit();
+      }
+    });
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      submit();
+    });
+  }
+
+  /** Put `text` back into the box (before anything typed since), e.g. to edit a failed message. */
+  restore(text) {
+    this.input.value = this.input.value ? `${text}\n${this.input.value}` : text;
+    this.update();
+    this.focus();
+  }
+
+  /** Turn the box off for good, saying why in its placeholder. */
+  disable(reason) {
+    this.input.disabled = this.button.disabled = true;
+    this.input.placeholder = reason;
+  }
+
+  /** Move the keyboard focus into the box. */
+  focus() {
+    this.input.focus();
+  }
+
+  update() {
+    const count = charCount(this.input.value);
+    this.counter.hidden = count < this.maxLength * NEAR_LIMIT;
+    this.counter.textContent = `${count} / ${this.maxLength}`;
+    this.counter.classList.toggle("over", count > this.maxLength);
+    this.button.disabled = !this.input.value.trim() || count > this.maxLength;
+  }
+}

@@ -1,0 +1,128 @@
+// Building DOM for messages and errors. User text only ever goes through textContent.
+
+export const TYPE_CLASS = ["msg-normal", "msg-warning", "msg-alert", "msg-muted", "msg-enter", "msg-leave"];
+export const TYPE_NAME = ["Message", "Warning", "Alert", "Muted"];
+
+const ERROR_TEXT = {
+  USER_HAS_TO_LOGIN: "Your session has ended. Taking you to the login page…",
+  ROOM_INVALID: "This room does not exist (any more).",
+  ROOM_ACCESS_DENIED: "You are not allowed in this room.",
+  BAD_REQUEST: "The server did not understand that request.",
+  UNKNOWN_COMMAND: "The server did not understand that request.",
+  MESSAGE_TOO_LONG: "This message is too long.",
+  RATE_LIMITED: "You are sending too fast. Wait a moment, then try again.",
+  TOO_MANY_ROOMS: "You have too many rooms open. Leave one first.",
+  TOO_MANY_CONNECTIONS: "You have too many chat tabs open. Close one, then reload.",
+  SERVICE_UNAVAILABLE: "Live delivery is down for a moment. Try again shortly.",
+  SERVER_ERROR: "Something went wrong on the server. Try again.",
+};
+
+/** Plain-language text for an error frame. */
+export function errorText(frame) {
+  return ERROR_TEXT[frame.error] || "Something went wrong.";
+}
+
+/** Create an element with optional class names and text. */
+export function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text != null) node.textContent = text;
+  return node;
+}
+
+/** A type="button" button running `onClick`; `label` names it for screen readers when given. */
+export function button(className, text, onClick, label) {
+  const node = el("button", className, text);
+  node.type = "button";
+  node.addEventListener("click", onClick);
+  if (label) node.setAttribute("aria-label", label);
+  return node;
+}
+
+/** Count characters as the server does (code points, not UTF-16 units). */
+export function charCount(text) {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+const URL_RE = /\bhttps?:\/\/[^\s<>"]+/gi;
+
+/** Append `text` to `parent`, turning http(s) URLs into safe links. */
+export function appendLinkified(parent, text) {
+  let last = 0;
+  for (const match of text.matchAll(URL_RE)) {
+    let url = match[0].replace(/[.,;:!?'")\]}]+$/, "");
+    // Keep a closing parenthesis that belongs to the URL, e.g. wiki links.
+    const tail = match[0].slice(url.length);
+    if (tail.startsWith(")") && url.split("(").length > url.split(")").length) url += ")";
+    let href;
+    try {
+      href = new URL(url);
+    } catch {
+      continue;
+    }
+    if (href.protocol !== "http:" && href.protocol !== "https:") continue;
+    parent.append(text.slice(last, match.index));
+    const a = el("a", null, url);
+    a.href = href.href;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    parent.append(a);
+    last = match.index + url.length;
+  }
+  parent.append(text.slice(last));
+}
+
+/** Local time of an ISO timestamp as a <time> element (date added when not today). */
+export function timeElement(ts) {
+  const date = ts ? new Date(ts) : new Date();
+  const node = el("time", "msg-time");
+  node.dateTime = date.toISOString();
+  const today = new Date().toDateString() === date.toDateString();
+  const opts = { hour: "numeric", minute: "2-digit" };
+  node.textContent = today
+    ? date.toLocaleTimeString([], opts)
+    : date.toLocaleString([], { month: "short", day: "numeric", ...opts });
+  node.title = date.toLocaleString();
+  return node;
+}
+
+/** The list item for one message frame; `me` marks the user's own messages. */
+export function messageElement(frame, me) {
+  const type = TYPE_CLASS[frame.msg_type] ? frame.msg_type : 0;
+  const li = el("li", `message ${TYPE_CLASS[type]}`);
+  li.dataset.user = frame.username;
+  li.dataset.type = String(type);
+  li.ts = Date.parse(frame.ts) || Date.now(); // for grouping
+  if (frame.seq != null) li.dataset.seq = String(frame.seq);
+  if (frame.username === me) li.classList.add("own");
+  if (type >= 4) {
+    // Enter and leave notices: one dim line.
+    li.append(el("span", "author", frame.username), " ", el("span", "body", frame.message), " ", timeElement(frame.ts));
+    return li;
+  }
+  const meta = el("div", "meta");
+  meta.append(el("span", "author", frame.username), " ", timeElement(frame.ts));
+  if (type === 1 || type === 2) meta.append(" ", el("span", "type-label", TYPE_NAME[type]));
+  li.append(meta, el("div", "body"));
+  if (frame.deleted) markDeleted(li);
+  else appendLinkified(li.lastChild, frame.message);
+  return li;
+}
+
+/** Turn a message item into a dimmed "message deleted" tombstone. */
+export function markDeleted(li) {
+  li.classList.add("msg-deleted");
+  li.dataset.deleted = "true";
+  const body = li.querySelector(".body");
+  if (body) body.textContent = "message deleted";
+}
+
+/** A pending (not yet confirmed) message item for the user's own text. */
+export function pendingElement(text, msgType, me) {
+  const li = messageElement({ msg_type: msgType, username: me, message: text }, me);
+  li.classList.add("pending");
+  li.append(el("div", "pending-status"));
+  return li;
+}

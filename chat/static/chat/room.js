@@ -1,0 +1,406 @@
+// One open room: its pane, and the protocol state behind it (seqs, history, gaps, pending sends).
+
+import { Composer } from "./composer.js";
+import { button, el, errorText, markDeleted, messageElement, pendingElement } from "./render.js";
+import { Timeline } from "./timeline.js";
+
+const PAGE_SIZE = 50; // messages per history request
+const MAX_PAGE = 100; // the server's largest history page
+
+export class Room {
+  /** Build the pane for room `info`; `ctx` = {command, me, isStaff, maxLength, onUnread, onLeave}. */
+  constructor(info, ctx) {
+    this.id = info.id;
+    this.title = info.title;
+    this.ctx = ctx;
+    this.joined = false; // the server confirmed the join on the current socket
+    this.joining = false; // a join is in flight on the current socket
+    this.synced = false; // the first history page arrived (so `since` can be used)
+    this.knownSeq = 0; // every seq up to this one is accounted for
+    this.maxSeq = 0; // the highest seq shown
+    this.bySeq = new Map(); // seq -> list item
+    this.pending = []; // own messages not yet confirmed: {text, type, state, ref, seq, error, el}
+    this.hasMore = true;
+    this.loadingOlder = false;
+    this.gapFilling = false;
+    this.replayLeft = 0; // replayed frames still expected after a join with `since`
+    this.unread = 0;
+    this.visible = true;
+    this.build(info);
+  }
+
+  build(info) {
+    this.pane = el("section", "room-pane");
+    this.pane.dataset.roomId = String(this.id);
+    this.pane.dataset.state = "joining";
+    this.pane.setAttribute("aria-labelledby", `pane-title-${this.id}`);
+
+    const head = el("header", "pane-head");
+    this.titleEl = el("h2", "pane-title", info.title);
+    this.titleEl.id = `pane-title-${this.id}`;
+    head.append(this.titleEl);
+    if (info.staffOnly) head.append(el("span", "badge-staff", "staff"));
+    this.stateEl = el("span", "pane-state");
+    const close = button("pane-close", "×", () => this.ctx.onLeave(this.id), `Leave ${info.title}`);
+    close.title = "Leave this room";
+    head.append(this.stateEl, close);
+
+    this.errorBox = el("div", "pane-error");
+    this.errorBox.setAttribute("role", "alert");
+    this.errorBox.hidden = true;
+
+    this.timeline = new Timeline(info.title, {
+      onTop: () => this.synced && this.loadOlder(),
+      onBottom: () => this.checkRead(),
+    });
+    this.composer = new Composer(info.title, {
+      isStaff: this.ctx.isStaff,
+      maxLength: this.ctx.maxLength,
+      onSend: (text, type) => this.send(text, type),
+      onInvalid: (text) => this.showError(text),
+    });
+    this.pane.append(head, this.errorBox, this.timeline.element, this.composer.form);
+    this.pane.addEventListener("focusin", () => this.checkRead());
+    this.observer = new IntersectionObserver(
+      ([entry]) => {
+        this.visible = entry.intersectionRatio >= 0.3;
+        this.checkRead();
+      },
+      { threshold: [0, 0.3, 0.6] },
+    );
+    this.observer.observe(this.pane);
+    this.updateTop();
+  }
+
+  // --- commands ------------------------------------------------------------
+
+  /** Join (or, after a reconnect, re-join with `since`) on the current socket. */
+  join() {
+    if (this.removed) return;
+    const cmd = { command: "join", room: this.id };
+    this.joinedSince = this.synced ? this.knownSeq : undefined;
+    if (this.joinedSince !== undefined) cmd.since = this.joinedSince;
+    if (this.ctx.command(this, cmd, "join") != null) {
+      this.joining = true;
+      this.setState("joining", "Joining…");
+    } else this.setState("disconnected", "Offline");
+    this.updateTop();
+  }
+
+  /** Ask for the newest page (first time) or the page before the oldest message shown. */
+  loadOlder() {
+    if (!this.joined || this.loadingOlder || (this.synced && !this.hasMore)) return;
+    const cmd = { command: "history", room: this.id, limit: PAGE_SIZE };
+    const oldest = this.timeline.list.querySelector(".message[data-seq]");
+    if (this.synced && oldest) cmd.before = Number(oldest.dataset.seq);
+    if (this.ctx.command(this, cmd, this.synced ? "older" : "initial") == null) return;
+    this.loadingOlder = true;
+    this.updateTop();
+  }
+
+  /** Ask for the messages missing between knownSeq and the next seq shown. */
+  fillGap() {
+    if (this.gapFilling || !this.joined) return;
+    let next = Infinity;
+    for (const seq of this.bySeq.keys()) if (seq > this.knownSeq && seq < next) next = seq;
+    if (next === Infinity) return;
+    const limit = Math.min(MAX_PAGE, next - this.knownSeq - 1);
+    const cmd = { command: "history", room: this.id, before: next, limit };
+    if (this.ctx.command(this, cmd, "gap", { next }) != null) this.gapFilling = true;
+  }
+
+  /** Show the user's message as pending and send it (now, or after the next re-join). */
+  send(text, type) {
+    const item = { text, type, state: "queued", el: pendingElement(text, type, this.ctx.me) };
+    this.pending.push(item);
+    this.timeline.mutate(() => this.timeline.insert(item.el, Infinity), true);
+    this.flush();
+  }
+
+  /** Send every queued message, in order, once the room is joined and replay is done. */
+  flush() {
+    for (const item of this.pending) {
+      if ((item.state === "queued" || item.state === "unsure") && this.joined && !this.replayLeft) {
+        const cmd = { command: "send", room: this.id, message: item.text, msg_type: item.type };
+        item.ref = this.ctx.command(this, cmd, "send", { item });
+        if (item.ref != null) item.state = "sending";
+      }
+      this.renderPending(item);
+    }
+  }
+
+  // --- frames from the server -------------------------------------------
+
+  /** The join reply: fetch the first page, or expect the replay after `since`. */
+  onJoined(frame) {
+    this.joined = true;
+    this.joining = false;
+    this.hideError();
+    this.setState("joined", "");
+    if (frame.title && frame.title !== this.title) this.setTitle(frame.title);
+    this.replayLeft = frame.replayed || 0;
+    if (this.joinedSince > frame.last_seq) {
+      // We know seqs the server does not (a restored database): start over.
+      this.clear();
+      this.synced = false;
+      this.joinedSince = undefined;
+    }
+    if (this.joinedSince === undefined) {
+      this.knownSeq = frame.last_seq;
+      this.loadOlder();
+    } else if (frame.truncated) {
+      // Too much was missed: show only the replayed newest messages; older ones page in on scroll.
+      this.clear();
+      this.knownSeq = frame.last_seq - frame.replayed;
+      this.hasMore = this.knownSeq > 0;
+      this.updateTop();
+    }
+    if (!this.replayLeft) this.flush();
+  }
+
+  /** A live or replayed message frame. */
+  onMessage(frame) {
+    if (!this.joined) return;
+    const replaying = this.replayLeft > 0 && frame.seq != null;
+    if (replaying) this.replayLeft--;
+    this.show([frame], true);
+    if (frame.seq != null && frame.seq > this.knownSeq + 1) this.fillGap();
+    if (replaying && !this.replayLeft) this.flush();
+  }
+
+  /** A history reply, for the first page, an older page or a gap. */
+  onHistory(frame, req) {
+    const added = this.show(frame.messages || [], false);
+    if (req.kind === "gap") {
+      this.gapFilling = false;
+      if (!added) this.skipGap(req.next);
+      this.fillGap();
+      return;
+    }
+    this.loadingOlder = false;
+    this.hasMore = frame.has_more;
+    if (req.kind === "initial") this.synced = true;
+    this.updateTop();
+    // Keep paging while the list is too short to scroll (so scrolling up can't ask for more).
+    if (this.hasMore && this.timeline.underfilled()) this.loadOlder();
+  }
+
+  /** The reply to a `send` with a ref: the message is stored as `seq`. */
+  onSent(frame, req) {
+    const item = req.item;
+    if (!this.pending.includes(item)) return;
+    item.seq = frame.seq;
+    if (this.bySeq.has(frame.seq)) this.removePending(item);
+    else {
+      item.state = "sent";
+      this.renderPending(item);
+    }
+  }
+
+  /** Staff deleted message `seq`: show it as a tombstone. */
+  onDeleted(seq) {
+    const node = this.bySeq.get(seq);
+    if (node) this.timeline.mutate(() => markDeleted(node));
+  }
+
+  /** An error frame caused by one of this room's commands. */
+  onError(frame, req) {
+    const text = errorText(frame);
+    if (req.kind === "send") {
+      req.item.state = "failed";
+      req.item.error = frame.detail ? `${text} (${frame.detail})` : text;
+      this.renderPending(req.item);
+      return;
+    }
+    if (req.kind === "gap") {
+      this.gapFilling = false;
+      this.skipGap(req.next);
+      return;
+    }
+    if (req.kind === "join" || req.kind === "removed") {
+      // Not in the room (any more): queued messages cannot go out; keep their text.
+      this.joined = this.joining = false;
+      this.removed = req.kind === "removed";
+      this.setState("error", this.removed ? "Removed" : "Not joined");
+      if (this.removed) this.composer.disable("You are no longer in this room.");
+      for (const item of this.pending) {
+        if (item.state === "queued" || item.state === "unsure") {
+          item.state = "failed";
+          item.error = text;
+          this.renderPending(item);
+        }
+      }
+    }
+    this.loadingOlder = false;
+    this.updateTop();
+    this.showError(text, frame.detail);
+  }
+
+  /** The socket closed: everything in flight is unknown until the re-join. */
+  onDisconnect() {
+    this.joined = this.joining = this.loadingOlder = this.gapFilling = false;
+    this.replayLeft = 0;
+    for (const item of this.pending) {
+      if (item.state === "sending") item.state = "unsure"; // maybe stored: the replay will tell
+      this.renderPending(item);
+    }
+    this.setState("disconnected", "Offline");
+    this.updateTop();
+  }
+
+  /** Clear the unread count if the newest message is in view. */
+  checkRead() {
+    if (this.unread && this.inView()) {
+      this.unread = 0;
+      this.ctx.onUnread(this);
+    }
+  }
+
+  /** Remove the pane. */
+  destroy() {
+    this.observer.disconnect();
+    this.pane.remove();
+  }
+
+  /** Put the keyboard focus into the composer. */
+  focus() {
+    this.composer.focus();
+  }
+
+  // --- showing messages -------------------------------------------------
+
+  /** Show message frames (skipping seqs already shown); returns how many new stored messages. */
+  show(frames, live) {
+    let added = 0;
+    let notify = 0;
+    this.timeline.mutate(() => {
+      for (const frame of frames) {
+        if (frame.seq == null) {
+          // Ephemeral notices (enter, leave) go after everything stored so far.
+          const key = Math.max(this.knownSeq, this.maxSeq) + 0.5;
+          this.timeline.insert(messageElement(frame, this.ctx.me), key);
+          continue;
+        }
+        if (this.bySeq.has(frame.seq)) continue;
+        const node = messageElement(frame, this.ctx.me);
+        this.bySeq.set(frame.seq, node);
+        this.maxSeq = Math.max(this.maxSeq, frame.seq);
+        this.timeline.insert(node, frame.seq);
+        added++;
+        this.confirmPending(frame);
+        if (live && frame.username !== this.ctx.me && frame.msg_type < 4) notify++;
+      }
+    });
+    while (this.bySeq.has(this.knownSeq + 1)) this.knownSeq++;
+    if (added && this.timeline.top.dataset.state === "start") this.updateTop();
+    if (notify) {
+      this.timeline.announceNew();
+      if (!this.inView()) {
+        this.unread += notify;
+        this.ctx.onUnread(this);
+      }
+    }
+    return added;
+  }
+
+  /** Forget every stored message shown (pending ones stay). */
+  clear() {
+    const stale = this.timeline.list.querySelectorAll(".message:not(.pending)");
+    this.timeline.mutate(() => stale.forEach((node) => node.remove()), true);
+    this.bySeq.clear();
+    this.maxSeq = 0;
+  }
+
+  confirmPending(frame) {
+    if (frame.username !== this.ctx.me) return;
+    const item =
+      this.pending.find((p) => p.seq === frame.seq) ||
+      this.pending.find((p) => p.state === "unsure" && p.text === frame.message);
+    if (item) this.removePending(item);
+  }
+
+  removePending(item) {
+    this.pending.splice(this.pending.indexOf(item), 1);
+    this.timeline.mutate(() => item.el.remove());
+  }
+
+  skipGap(next) {
+    // The missing messages are gone (e.g. purged): stop asking for them.
+    this.knownSeq = Math.max(this.knownSeq, next - 1);
+    while (this.bySeq.has(this.knownSeq + 1)) this.knownSeq++;
+  }
+
+  renderPending(item) {
+    const status = item.el.querySelector(".pending-status");
+    item.el.dataset.pendingState = item.state;
+    if (item.state !== "failed") {
+      const waiting = item.state === "queued" && !this.joined;
+      this.timeline.mutate(() => (status.textContent = waiting ? "Waiting for connection…" : "Sending…"));
+      return;
+    }
+    const retry = button("retry", "Retry", () => {
+      item.el.classList.remove("failed");
+      item.state = "queued";
+      this.flush();
+    });
+    const edit = button("edit", "Edit", () => {
+      this.removePending(item);
+      this.composer.restore(item.text);
+    });
+    edit.title = "Move the text back into the message box";
+    this.timeline.mutate(() => {
+      item.el.classList.add("failed");
+      status.replaceChildren(el("span", "send-error", `Not sent: ${item.error}`), " ", retry, " ", edit);
+    });
+  }
+
+  inView() {
+    const page = document.visibilityState === "visible" && document.hasFocus();
+    return page && this.visible && this.timeline.atBottom();
+  }
+
+  updateTop() {
+    let state = "start";
+    let content = this.bySeq.size ? `This is the beginning of ${this.title}.` : "No messages yet. Say hello!";
+    if (this.loadingOlder || (!this.synced && this.pane.dataset.state !== "error")) {
+      state = "loading";
+      content = "Loading messages…";
+    } else if (!this.synced || this.hasMore) {
+      state = "more";
+      content = button("load-older", "Load older messages", () => this.loadOlder());
+      content.disabled = !this.joined;
+    }
+    this.timeline.setTop(state, content);
+  }
+
+  // --- header and errors ----------------------------------------------------
+
+  setState(state, text) {
+    this.pane.dataset.state = state;
+    this.stateEl.textContent = text;
+  }
+
+  setTitle(title) {
+    this.title = title;
+    this.titleEl.textContent = title;
+    this.timeline.setTitle(title);
+  }
+
+  showError(text, detail) {
+    const close = button("error-close", "×", () => this.hideError(), "Dismiss");
+    const message = el("span", "error-text", text);
+    if (detail) message.append(" ", el("small", "error-detail", detail));
+    this.timeline.mutate(() => {
+      this.errorBox.replaceChildren(message, close);
+      this.errorBox.hidden = false;
+    });
+  }
+
+  hideError() {
+    if (this.errorBox.hidden) return;
+    this.timeline.mutate(() => {
+      this.errorBox.hidden = true;
+      this.errorBox.replaceChildren();
+    });
+  }
+}

@@ -1,0 +1,215 @@
+"""Several real server processes on one Redis and one PostgreSQL, and Redis going away."""
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+
+from chat.tests.liveserver import LiveServer
+from chat.tests.servers import PostgresDatabase, postgres_base_url, start_redis
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres]
+
+
+@pytest.fixture
+def pg_url():
+    """A throwaway PostgreSQL database, or skip when this pass runs on SQLite."""
+    base = postgres_base_url()
+    if base is None:
+        pytest.skip("needs PostgreSQL (runs in the PostgreSQL pass of scripts/test)")
+    database = PostgresDatabase.create(base)
+    yield database.url
+    database.drop()
+
+
+@pytest.fixture
+def cluster(pg_url, redis_server):
+    """Two server processes sharing one PostgreSQL database and one Redis."""
+    prefix = f"mccluster-{uuid.uuid4().hex[:8]}"
+    env = {"CHANNEL_LAYER_PREFIX": prefix, "CHAT_SEND_RATE": "0"}
+    servers = [
+        LiveServer(database_url=pg_url, redis_url=redis_server.url, extra_env=env) for _ in range(2)
+    ]
+    for server in servers:
+        server.prepare()  # migrations run once in effect; static files per data dir
+    for name in ("alice", "bob", "carol"):
+        servers[0].create_user(name, f"{name}-pw-1234")
+    room = servers[0].create_room("General")
+    for server in servers:
+        server.room_id = room
+        server.start()
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+async def open_ws(server: LiveServer, user: str):
+    """A real socket to ``server`` logged in as ``user``."""
+    cookie = await asyncio.to_thread(server.login_cookie, user, f"{user}-pw-1234")
+    headers = {"Origin": server.url.rstrip("/"), "Cookie": cookie}
+    return await ws_connect(server.ws_url, additional_headers=headers)
+
+
+async def next_frame(ws, predicate=lambda f: True, timeout: float = 5) -> dict:
+    """The next frame matching ``predicate``."""
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = json.loads(await ws.recv())
+            if predicate(frame):
+                return frame
+
+
+def is_message(frame: dict) -> bool:
+    return frame.get("msg_type") == 0 and "seq" in frame
+
+
+async def join(ws, room: int, **fields) -> dict:
+    await ws.send(json.dumps({"command": "join", "room": room, **fields}))
+    return await next_frame(ws, lambda f: "join" in f or "error" in f)
+
+
+async def test_clients_on_two_processes_see_one_contiguous_ordered_stream(cluster):
+    """Concurrent senders on two processes: both clients get seq 1..N, in order, once each."""
+    a_server, b_server = cluster
+    room = a_server.room_id
+    alice = await open_ws(a_server, "alice")
+    bob = await open_ws(b_server, "bob")
+    await join(alice, room)
+    await join(bob, room)
+
+    async def send_many(ws, name):
+        for i in range(20):
+            await ws.send(json.dumps({"command": "send", "room": room, "message": f"{name}{i}"}))
+
+    await asyncio.gather(send_many(alice, "a"), send_many(bob, "b"))
+    seen = {}
+    for name, ws in (("alice", alice), ("bob", bob)):
+        seen[name] = [(await next_frame(ws, is_message))["seq"] for _ in range(40)]
+    assert seen["alice"] == list(range(1, 41))
+    assert seen["bob"] == list(range(1, 41))
+    await alice.close()
+    await bob.close()
+
+
+async def test_a_killed_process_loses_nothing_and_its_clients_resume_on_the_other(cluster):
+    """Kill one process mid-traffic: every acknowledged message survives; resume on the other."""
+    a_server, b_server = cluster
+    room = a_server.room_id
+    alice = await open_ws(a_server, "alice")
+    bob = await open_ws(b_server, "bob")
+    await join(alice, room)
+    await join(bob, room)
+    acked: set[int] = set()
+    stop = asyncio.Event()
+
+    async def bob_sends():
+        i = 0
+        while not stop.is_set():
+            await bob.send(
+                json.dumps({"command": "send", "room": room, "message": f"b{i}", "ref": i})
+            )
+            i += 1
+            await asyncio.sleep(0.01)
+
+    async def bob_collects_acks():
+        while True:
+            frame = json.loads(await bob.recv())
+            if "sent" in frame:
+                acked.add(frame["seq"])
+
+    sender = asyncio.create_task(bob_sends())
+    collector = asyncio.create_task(bob_collects_acks())
+    seen = []
+    while len(seen) < 20:
+        seen.append((await next_frame(alice, is_message))["seq"])
+    await asyncio.to_thread(a_server.kill)
+    with pytest.raises(ConnectionClosed):
+        while True:
+            frame = json.loads(await asyncio.wait_for(alice.recv(), 5))
+            if is_message(frame):
+                seen.append(frame["seq"])
+    await asyncio.sleep(0.3)  # bob keeps posting while alice is cut off
+    alice = await open_ws(b_server, "alice")
+    reply = await join(alice, room, since=seen[-1])
+    for _ in range(reply["replayed"]):
+        seen.append((await next_frame(alice, is_message))["seq"])
+    stop.set()
+    await sender
+    await asyncio.sleep(0.5)
+    collector.cancel()
+    while True:
+        try:
+            frame = json.loads(await asyncio.wait_for(alice.recv(), 1))
+        except TimeoutError:
+            break
+        if is_message(frame):
+            seen.append(frame["seq"])
+    assert seen == list(range(1, len(seen) + 1)), "gap or duplicate across the failover"
+    assert acked <= set(seen), "a message acknowledged as stored was lost"
+    await alice.close()
+    await bob.close()
+
+
+def health(server: LiveServer) -> int:
+    """The status code of the server's /healthz."""
+    try:
+        with urllib.request.urlopen(server.url + "healthz", timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+async def wait_for_health(server: LiveServer, status: int, timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while await asyncio.to_thread(health, server) != status:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+
+
+async def test_redis_going_away_and_coming_back(pg_url):
+    """Redis down: server up, /healthz 503, posts refused at once; Redis back: all recovers."""
+    redis = start_redis()
+    port = int(redis.url.rsplit(":", 1)[1].split("/")[0])
+    live = LiveServer(database_url=pg_url, redis_url=redis.url).prepare()
+    live.create_user("alice", "alice-pw-1234")
+    live.create_user("bob", "bob-pw-1234")
+    room = live.create_room("General")
+    live.start()
+    try:
+        alice = await open_ws(live, "alice")
+        bob = await open_ws(live, "bob")
+        await join(alice, room)
+        await join(bob, room)
+        await alice.send(json.dumps({"command": "send", "room": room, "message": "before"}))
+        assert (await next_frame(bob, is_message))["seq"] == 1
+
+        redis.stop()
+        await wait_for_health(live, 503)
+        outcomes = []
+        for i in range(2):
+            await alice.send(
+                json.dumps({"command": "send", "room": room, "message": f"during{i}", "ref": i})
+            )
+            frame = await next_frame(alice, lambda f: "error" in f or "sent" in f, timeout=5)
+            outcomes.append(frame)
+        assert all(f.get("error") == "SERVICE_UNAVAILABLE" for f in outcomes), outcomes
+        stored_during = [f for f in outcomes if "Stored as seq" in f["detail"]]
+
+        redis = start_redis(port)
+        await wait_for_health(live, 200)
+        await asyncio.sleep(1.5)  # the layer's subscriber reconnects on its own
+        await alice.send(json.dumps({"command": "send", "room": room, "message": "after"}))
+        got = []
+        while not got or got[-1]["message"] != "after":
+            got.append(await next_frame(bob, is_message, timeout=10))
+        assert [f["seq"] for f in got] == list(range(2, 2 + len(got)))
+        assert len(got) == 1 + len(stored_during)
+        await alice.close()
+        await bob.close()
+    finally:
+        live.stop()
+        redis.stop()
