@@ -24,6 +24,18 @@ def pytest_report_header(config):
     return f"multichat: database {db}, channel layer {layer}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def close_database_pools(django_db_setup, django_db_blocker):
+    """Close psycopg pools before the test database is dropped (they hold connections)."""
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for connection in connections.all(initialized_only=True):
+            if getattr(connection, "pool", None) is not None:
+                connection.close_pool()
+
+
 @pytest.fixture(scope="session")
 def redis_server():
     """A real Redis: TEST_REDIS_URL, the local one, or a throwaway one started here."""

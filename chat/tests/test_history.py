@@ -151,9 +151,12 @@ async def test_replay_racing_with_live_posts_has_no_gap_and_no_duplicate(connect
 
     def keep_posting():
         i = 0
-        while not stop.is_set() and i < 300:
-            posted.append(services.room_post(room_id=room.pk, user=bob, text=f"race{i}").seq)
-            i += 1
+        try:
+            while not stop.is_set() and i < 300:
+                posted.append(services.room_post(room_id=room.pk, user=bob, text=f"race{i}").seq)
+                i += 1
+        finally:
+            connection.close()  # this executor thread's connection
 
     poster = asyncio.get_running_loop().run_in_executor(None, keep_posting)
     await asyncio.sleep(0.05)
