@@ -7,7 +7,9 @@ two share them, as production processes do.
 
 from __future__ import annotations
 
+import asyncio
 import http.cookiejar
+import json
 import os
 import re
 import signal
@@ -191,3 +193,36 @@ class LiveServer:
         if "sessionid" not in cookies:
             raise RuntimeError(f"Logging in as {username} failed")
         return "; ".join(f"{k}={v}" for k, v in cookies.items())
+
+
+# --- real-socket helpers ---------------------------------------------------
+
+
+async def open_ws(server: LiveServer, user: str | None, *, origin: str | None = None):
+    """A real WebSocket to ``server``, logged in as ``user`` (password ``<user>-pw-1234``)."""
+    from websockets.asyncio.client import connect
+
+    headers = {"Origin": origin or server.url.rstrip("/")}
+    if user:
+        headers["Cookie"] = await asyncio.to_thread(server.login_cookie, user, f"{user}-pw-1234")
+    return await connect(server.ws_url, additional_headers=headers, max_size=2**20)
+
+
+async def next_frame(ws, predicate=lambda f: True, timeout: float = 5) -> dict:
+    """The next frame from ``ws`` matching ``predicate``."""
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = json.loads(await ws.recv())
+            if predicate(frame):
+                return frame
+
+
+def is_message(frame: dict) -> bool:
+    """True for a stored chat message (type 0, with a seq)."""
+    return frame.get("msg_type") == 0 and "seq" in frame
+
+
+async def join(ws, room: int, **fields) -> dict:
+    """Join ``room`` and return the reply (or the error)."""
+    await ws.send(json.dumps({"command": "join", "room": room, **fields}))
+    return await next_frame(ws, lambda f: "join" in f or "error" in f)

@@ -5,10 +5,9 @@ import json
 import os
 
 import pytest
-from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from chat.tests.liveserver import LiveServer
+from chat.tests.liveserver import LiveServer, is_message, next_frame, open_ws
 from chat.tests.servers import PostgresDatabase, postgres_base_url
 
 
@@ -34,28 +33,6 @@ def server(database_url):
     live.start()
     yield live
     live.stop()
-
-
-async def open_ws(server: LiveServer, user: str | None, *, origin: str | None = None):
-    """A real WebSocket to the server, logged in as ``user`` through the login form."""
-    headers = {"Origin": origin or server.url.rstrip("/")}
-    if user:
-        cookie = await asyncio.to_thread(server.login_cookie, user, f"{user}-pw-1234")
-        headers["Cookie"] = cookie
-    return await ws_connect(server.ws_url, additional_headers=headers, max_size=2**20)
-
-
-async def next_frame(ws, predicate=lambda f: True, timeout: float = 5) -> dict:
-    """The next frame matching ``predicate``."""
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = json.loads(await ws.recv())
-            if predicate(frame):
-                return frame
-
-
-def is_message(frame: dict) -> bool:
-    return frame.get("msg_type") == 0
 
 
 async def test_two_real_clients_chat_through_a_real_server(server):

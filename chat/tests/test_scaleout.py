@@ -7,10 +7,9 @@ import urllib.request
 import uuid
 
 import pytest
-from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from chat.tests.liveserver import LiveServer
+from chat.tests.liveserver import LiveServer, is_message, join, next_frame, open_ws
 from chat.tests.servers import PostgresDatabase, postgres_base_url, start_redis
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
@@ -46,31 +45,6 @@ def cluster(pg_url, redis_server):
     yield servers
     for server in servers:
         server.stop()
-
-
-async def open_ws(server: LiveServer, user: str):
-    """A real socket to ``server`` logged in as ``user``."""
-    cookie = await asyncio.to_thread(server.login_cookie, user, f"{user}-pw-1234")
-    headers = {"Origin": server.url.rstrip("/"), "Cookie": cookie}
-    return await ws_connect(server.ws_url, additional_headers=headers)
-
-
-async def next_frame(ws, predicate=lambda f: True, timeout: float = 5) -> dict:
-    """The next frame matching ``predicate``."""
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = json.loads(await ws.recv())
-            if predicate(frame):
-                return frame
-
-
-def is_message(frame: dict) -> bool:
-    return frame.get("msg_type") == 0 and "seq" in frame
-
-
-async def join(ws, room: int, **fields) -> dict:
-    await ws.send(json.dumps({"command": "join", "room": room, **fields}))
-    return await next_frame(ws, lambda f: "join" in f or "error" in f)
 
 
 async def test_clients_on_two_processes_see_one_contiguous_ordered_stream(cluster):
