@@ -47,6 +47,8 @@ class LiveServer:
             "DATA_DIR": self.data_dir,
             "STATIC_ROOT": str(Path(self.data_dir) / "static"),
             "PYTHONUNBUFFERED": "1",
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
             **(extra_env or {}),
         }
         if database_url:
@@ -115,22 +117,7 @@ class LiveServer:
         """Start uvicorn and wait until it answers /healthz."""
         log = open(self.log_path, "ab")  # noqa: SIM115 (closed with the process)
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--lifespan",
-                "off",
-                "--ws",
-                "websockets-sansio",
-                "--ws-max-size",
-                "65536",
-            ],
+            [sys.executable, "-m", "config.server"],
             cwd=ROOT,
             env=self.env,
             stdout=log,

@@ -1,0 +1,37 @@
+"""Start uvicorn with the project's server flags: ``python -m config.server``.
+
+The one place where the ASGI server is configured; scripts/run,
+scripts/serve, the Dockerfile and the tests' live servers all start it this
+way. Reads HOST, PORT, WEB_CONCURRENCY, CHAT_MAX_FRAME_BYTES and
+FORWARDED_ALLOW_IPS from the environment.
+"""
+
+import uvicorn
+
+from config.env import env_int, env_str
+
+
+def main() -> None:
+    """Serve config.asgi:application until stopped."""
+    forwarded = env_str("FORWARDED_ALLOW_IPS")
+    uvicorn.run(
+        "config.asgi:application",
+        host=env_str("HOST", "127.0.0.1"),
+        port=env_int("PORT", 8000, minimum=1),
+        workers=env_int("WEB_CONCURRENCY", 1, minimum=1),
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        ws_max_size=env_int("CHAT_MAX_FRAME_BYTES", 65536, minimum=1024),
+        # Chat frames are small and every member gets its own copy: compressing
+        # each copy costs more CPU than it saves bytes (docs/performance.md).
+        ws_per_message_deflate=False,
+        lifespan="off",
+        access_log=False,
+        proxy_headers=bool(forwarded),
+        forwarded_allow_ips=forwarded or None,
+    )
+
+
+if __name__ == "__main__":
+    main()
