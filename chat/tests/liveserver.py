@@ -36,6 +36,7 @@ class LiveServer:
         redis_url: str | None = None,
         data_dir: str | None = None,
         extra_env: dict[str, str] | None = None,
+        command: list[str] | None = None,
     ):
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="multichat-live-")
         self.port = free_port()
@@ -56,6 +57,8 @@ class LiveServer:
         if redis_url:
             self.env["REDIS_URL"] = redis_url
             self.env.setdefault("CHANNEL_LAYER_PREFIX", f"mclive-{self.port}")
+        # Another ASGI server's command line ({port} is filled in); default config.server.
+        self.command = command or [sys.executable, "-m", "config.server"]
         self.process: subprocess.Popen | None = None
         self.log_path = Path(self.data_dir) / f"server-{self.port}.log"
 
@@ -117,7 +120,7 @@ class LiveServer:
         """Start uvicorn and wait until it answers /healthz."""
         log = open(self.log_path, "ab")  # noqa: SIM115 (closed with the process)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "config.server"],
+            [part.format(port=self.port) for part in self.command],
             cwd=ROOT,
             env=self.env,
             stdout=log,
