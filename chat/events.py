@@ -16,10 +16,9 @@ from functools import partial
 import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.db import transaction
 
-from chat import protocol
+from chat import protocol, redisconn
 from chat.models import Message
 
 log = logging.getLogger(__name__)
@@ -110,9 +109,9 @@ def layer_usable() -> bool:
     """False if the last publish failed and the layer still does not answer (checked now)."""
     if not _state.failing:
         return True
-    if not settings.REDIS_URL:
+    if not redisconn.redis_configured():
         return True
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    client = redisconn.sync_client(socket_connect_timeout=1, socket_timeout=1)
     try:
         client.ping()
     except redis.RedisError:

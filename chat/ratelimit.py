@@ -1,4 +1,4 @@
-"""Per-user send rate limit: a token bucket, in Redis when REDIS_URL is set.
+"""Per-user send rate limit: a token bucket, in Redis when Redis is configured.
 
 With Redis the bucket is shared by every server process (one atomic Lua
 call per post); without it, each process keeps its own buckets, which is
@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import redis
 from django.conf import settings
+
+from chat import redisconn
 
 # KEYS[1] bucket; ARGV: rate (tokens/s), burst, now (s). Returns {allowed, retry_after_ms}.
 _LUA = """
@@ -68,8 +70,8 @@ class LocalBuckets:
 class RedisBuckets:
     """Token buckets in Redis, shared by every process that uses the same Redis."""
 
-    def __init__(self, url: str, prefix: str) -> None:
-        self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self._client = client
         self._script = self._client.register_script(_LUA)
         self._prefix = prefix
 
@@ -88,9 +90,13 @@ _configured_for: tuple | None = None
 def buckets() -> LocalBuckets | RedisBuckets:
     """The process's bucket store for the current settings."""
     global _buckets, _configured_for
-    config = (settings.REDIS_URL, settings.CHANNEL_LAYER_PREFIX)
+    config = (settings.REDIS_URL, tuple(settings.REDIS_SENTINELS), settings.CHANNEL_LAYER_PREFIX)
     if _buckets is None or config != _configured_for:
-        _buckets = RedisBuckets(*config) if settings.REDIS_URL else LocalBuckets()
+        if redisconn.redis_configured():
+            client = redisconn.sync_client(socket_timeout=2, socket_connect_timeout=2)
+            _buckets = RedisBuckets(client, settings.CHANNEL_LAYER_PREFIX)
+        else:
+            _buckets = LocalBuckets()
         _configured_for = config
     return _buckets
 

@@ -10,9 +10,8 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
-from redis import asyncio as aioredis
 
-from chat import selectors
+from chat import redisconn, selectors
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +39,8 @@ def _database_ok() -> bool:
 
 
 async def _channel_layer_ok() -> bool:
-    if settings.REDIS_URL:  # channels_redis: ask the Redis server itself
-        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+    if redisconn.redis_configured():  # channels_redis: ask the Redis server itself
+        client = redisconn.async_client(socket_connect_timeout=2)
         try:
             return bool(await client.ping())
         finally:

@@ -119,6 +119,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Channel layer: REDIS_URL switches from the in-process layer (one process
 # only) to channels_redis, which every server process shares.
 REDIS_URL = env_str("REDIS_URL")
+# Or Redis Sentinel: REDIS_SENTINELS=host:26379,host2:26379 and the master's name.
+REDIS_SENTINELS = [
+    (host, int(port))
+    for host, _, port in (s.rpartition(":") for s in env_list("REDIS_SENTINELS", []))
+]
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "mymaster")
 CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", "multichat")
 # pubsub (default): one PUBLISH per room event, whatever the number of
 # members; each process fans out locally. core: channels_redis' list-based
@@ -128,20 +134,20 @@ _LAYER_BACKENDS = {
     "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
     "core": "channels_redis.core.RedisChannelLayer",
 }
-if REDIS_URL:
+if REDIS_URL or REDIS_SENTINELS:
     if CHANNEL_LAYER not in _LAYER_BACKENDS:
         raise ImproperlyConfigured(f"CHANNEL_LAYER={CHANNEL_LAYER!r}: use pubsub or core.")
+    if REDIS_URL:
+        _redis_host = {"address": REDIS_URL}
+    else:
+        _redis_host = {"sentinels": REDIS_SENTINELS, "master_name": REDIS_SENTINEL_MASTER}
+    # redis-py 8 defaults socket_timeout to 5 s, shorter than the core layer's
+    # blocking reads: give it room; fail fast on connect.
+    _redis_host |= {"socket_timeout": 30, "socket_connect_timeout": 2}
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": _LAYER_BACKENDS[CHANNEL_LAYER],
-            "CONFIG": {
-                # redis-py 8 defaults socket_timeout to 5 s, shorter than the
-                # core layer's blocking reads: give it room; fail fast on connect.
-                "hosts": [
-                    {"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 2}
-                ],
-                "prefix": CHANNEL_LAYER_PREFIX,
-            },
+            "CONFIG": {"hosts": [_redis_host], "prefix": CHANNEL_LAYER_PREFIX},
         }
     }
     if CHANNEL_LAYER == "core":

@@ -165,3 +165,31 @@ def postgres_base_url() -> str | None:
     """DATABASE_URL if this run is on PostgreSQL, else None."""
     url = os.environ.get("DATABASE_URL", "")
     return url if url.startswith(("postgres://", "postgresql://")) else None
+
+
+def start_sentinel(master: RedisServer, master_name: str = "mymaster") -> RedisServer:
+    """Start a Redis Sentinel watching ``master``; its url is sentinel's host:port."""
+    binary = redis_server_binary()
+    if binary is None:
+        raise RuntimeError("No redis-server binary to run a Sentinel with.")
+    master_port = int(master.url.rsplit(":", 1)[1].split("/")[0])
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="multichat-sentinel-")
+    config = Path(workdir) / "sentinel.conf"
+    config.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {workdir}\n"
+        f"sentinel monitor {master_name} 127.0.0.1 {master_port} 1\n"
+        f"sentinel down-after-milliseconds {master_name} 5000\n"
+    )
+    process = subprocess.Popen(
+        [binary, str(config), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 10
+    while not redis_answers("127.0.0.1", port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"The Sentinel ({binary}) did not start on port {port}.")
+        time.sleep(0.05)
+    return RedisServer(
+        url=f"127.0.0.1:{port}", how=f"a Sentinel on port {port}", process=process, workdir=workdir
+    )

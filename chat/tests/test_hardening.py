@@ -45,8 +45,10 @@ def test_redis_rate_limit_is_shared_between_processes(redis_server):
     import uuid
 
     prefix = f"mctest-{uuid.uuid4().hex[:8]}"
-    first = ratelimit.RedisBuckets(redis_server.url, prefix)
-    second = ratelimit.RedisBuckets(redis_server.url, prefix)
+    import redis
+
+    first = ratelimit.RedisBuckets(redis.Redis.from_url(redis_server.url), prefix)
+    second = ratelimit.RedisBuckets(redis.Redis.from_url(redis_server.url), prefix)
     verdicts = [store.take("send:1", rate=0.01, burst=4).allowed for store in (first, second) * 3]
     assert verdicts == [True, True, True, True, False, False]
     assert second.take("send:2", rate=0.01, burst=4).allowed  # another user has their own

@@ -10,7 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from chat.tests.liveserver import LiveServer, is_message, join, next_frame, open_ws
-from chat.tests.servers import PostgresDatabase, postgres_base_url, start_redis
+from chat.tests.servers import PostgresDatabase, postgres_base_url, start_redis, start_sentinel
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
@@ -187,3 +187,32 @@ async def test_redis_going_away_and_coming_back(pg_url):
     finally:
         live.stop()
         redis.stop()
+
+
+async def test_redis_through_sentinel(tmp_path):
+    """With REDIS_SENTINELS instead of REDIS_URL, the server finds the master and chats."""
+    master = start_redis()
+    sentinel = start_sentinel(master)
+    env = {"REDIS_SENTINELS": sentinel.url, "REDIS_SENTINEL_MASTER": "mymaster"}
+    live = LiveServer(data_dir=str(tmp_path), extra_env=env).prepare()
+    assert "REDIS_URL" not in live.env
+    live.create_user("alice", "alice-pw-1234")
+    live.create_user("bob", "bob-pw-1234")
+    room = live.create_room("General")
+    live.start()
+    try:
+        assert await asyncio.to_thread(health, live) == 200
+        alice = await open_ws(live, "alice")
+        bob = await open_ws(live, "bob")
+        await join(alice, room)
+        await join(bob, room)
+        await alice.send(json.dumps({"command": "send", "room": room, "message": "via sentinel"}))
+        assert (await next_frame(bob, is_message))["message"] == "via sentinel"
+        await alice.close()
+        await bob.close()
+        master.stop()
+        await wait_for_health(live, 503)
+    finally:
+        live.stop()
+        sentinel.stop()
+        master.stop()
