@@ -120,6 +120,8 @@ def message_send(*, user, room_id: int, text: str, msg_type: int = MsgType.MESSA
         )
     if not text.strip():
         raise ChatError(ErrorCode.BAD_REQUEST, "`message` is empty.")
+    if "\x00" in text:  # PostgreSQL text cannot hold it; no client needs it
+        raise ChatError(ErrorCode.BAD_REQUEST, "`message` contains a NUL character (U+0000).")
     limit = settings.CHAT_MESSAGE_MAX_LENGTH
     if len(text) > limit:
         raise ChatError(

@@ -266,6 +266,23 @@ async def test_empty_message_is_a_bad_request(connect, alice, room):
     assert (await sock.recv())["error"] == "BAD_REQUEST"
 
 
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [("nul\u0000inside", "BAD_REQUEST"), ("\U0001f600 emoji \u202e rtl \ufeff", None)],
+)
+async def test_unicode_edge_cases_are_stored_or_refused_cleanly(connect, alice, room, text, code):
+    """A NUL character is refused; astral characters and bidi marks are stored as sent."""
+    sock = await connect(alice)
+    await sock.join(room.pk)
+    await sock.send({"command": "send", "room": room.pk, "message": text, "ref": 1})
+    reply = await sock.recv()
+    if code:
+        assert reply["error"] == code
+    else:
+        assert reply == {"sent": room.pk, "seq": 1, "ref": 1}
+        assert (await sock.recv())["message"] == text
+
+
 async def test_frame_over_the_size_limit_closes_with_1009(settings, connect, alice, bob, room):
     """An oversized frame closes that socket with 1009; others are unaffected."""
     settings.CHAT_MAX_FRAME_BYTES = 2048
