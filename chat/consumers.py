@@ -10,6 +10,9 @@ database before the event goes out.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 from collections import Counter
 from typing import Any
@@ -17,7 +20,9 @@ from typing import Any
 import redis
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, get_user_model
 from msgspec import UNSET
@@ -83,6 +88,44 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 )
             except Exception:
                 log.exception("Leaving the user group failed")
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Run the socket: one long-lived reader per source, one handler at a time.
+
+        channels' own loop (await_many_dispatch) creates a task and an
+        asyncio.wait per message; with one event per member per room
+        message, that bookkeeping was a large share of fan-out. Here each
+        source (the socket, the channel layer) has one reader task, and a
+        lock keeps channels' rule that handlers never overlap.
+        """
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        self.base_send = send
+        turn = asyncio.Lock()
+
+        async def pump(source) -> None:
+            while True:
+                message = await source()
+                async with turn:
+                    await self.dispatch(message)
+
+        readers = [
+            asyncio.ensure_future(pump(receive)),
+            asyncio.ensure_future(pump(self.channel_receive)),
+        ]
+        try:
+            done, _ = await asyncio.wait(readers, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                error = task.exception()
+                if error is not None and not isinstance(error, StopConsumer):
+                    raise error
+        finally:
+            for task in readers:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopConsumer):
+                    await task
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Run the message's handler, without channels' per-message connection clean-up.
