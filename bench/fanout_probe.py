@@ -127,6 +127,13 @@ async def run(args: argparse.Namespace) -> None:
                     counts[i] += 1
 
         readers = [asyncio.create_task(receive(i, ws)) for i, ws in enumerate(members)]
+        spy = None
+        if args.profile:  # py-spy must be on PATH; collapsed stacks go to args.profile
+            spy = await asyncio.create_subprocess_exec(
+                "py-spy", "record", "-p", str(live.process.pid), "-o", args.profile,
+                "-f", "raw", "-d", str(int(args.messages / args.rate)), "-r", "200",
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
         cpu0 = cpu_seconds(pids)
         start = time.time()
         for i in range(args.messages):
@@ -139,6 +146,8 @@ async def run(args: argparse.Namespace) -> None:
             print("timed out waiting for deliveries")
         elapsed = time.time() - start
         cpu = cpu_seconds(pids) - cpu0
+        if spy is not None:
+            await spy.wait()
         delivered = sum(counts)
         latencies.sort()
 
@@ -167,6 +176,7 @@ def main() -> None:
     parser.add_argument("--layer", choices=["pubsub", "core"], default="pubsub")
     parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/multichat")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--profile", help="write py-spy's collapsed stacks of the server here")
     asyncio.run(run(parser.parse_args()))
 
 
