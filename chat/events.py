@@ -79,30 +79,40 @@ def _send(group: str, event: dict) -> None:
     async_to_sync(get_channel_layer().group_send)(group, event)
 
 
+def _remember_failure(event: dict, error: Exception) -> None:
+    """Note that the layer failed, and which room's stored message was not announced."""
+    _state.failing = True
+    if event.get("seq") is not None:
+        with _state.lock:
+            room_id = event["room"]
+            _state.unsynced[room_id] = max(event["seq"], _state.unsynced.get(room_id, 0))
+    log.warning("Could not publish %s to room %s: %s", event["type"], event.get("room"), error)
+
+
 def _resync_rooms() -> None:
     """After an outage, tell members of rooms whose events were lost to catch up by seq."""
     with _state.lock:
         pending, _state.unsynced = _state.unsynced, {}
     for room_id, seq in pending.items():
-        _send(room_group(room_id), {"type": ROOM_SYNC_TYPE, "room": room_id, "seq": seq})
+        event = {"type": ROOM_SYNC_TYPE, "room": room_id, "seq": seq}
+        try:
+            _send(room_group(room_id), event)
+        except Exception as exc:
+            _remember_failure(event, exc)  # tried again after the next good publish
 
 
 def _group_send(group: str, event: dict, *, required: bool = False) -> None:
-    """Send an event; on failure log it, remember the room, and raise if ``required``."""
+    """Send an event; on failure remember it, and raise PublishFailed if ``required``."""
     try:
         _send(group, event)
-        if _state.failing or _state.unsynced:
-            _state.failing = False
-            _resync_rooms()
     except Exception as exc:
-        _state.failing = True
-        if event.get("seq") is not None:
-            with _state.lock:
-                room_id = event["room"]
-                _state.unsynced[room_id] = max(event["seq"], _state.unsynced.get(room_id, 0))
-        log.warning("Could not publish %s to %s: %s", event["type"], group, exc)
+        _remember_failure(event, exc)
         if required:
             raise PublishFailed(str(exc)) from exc
+        return
+    if _state.failing or _state.unsynced:
+        _state.failing = False
+        _resync_rooms()
 
 
 def layer_usable() -> bool:
