@@ -77,6 +77,16 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
+def rss_bytes(pids: list[int]) -> int:
+    """Resident memory of these processes."""
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time of these processes."""
     ticks = 0
@@ -108,6 +118,8 @@ async def run(args: argparse.Namespace) -> None:
         for thread in os.listdir(f"/proc/{pid}/task"):
             os.sched_setaffinity(int(thread), {0})
     try:
+        rss0 = rss_bytes(pids)
+        connect_start = time.time()
         sockets = []
         for key in keys:
             ws = await connect(live.ws_url, additional_headers={"Cookie": f"sessionid={key}"})
@@ -115,6 +127,8 @@ async def run(args: argparse.Namespace) -> None:
             while "join" not in json.loads(await ws.recv()):
                 pass
             sockets.append(ws)
+        connect_seconds = time.time() - connect_start
+        rss_per_socket = (rss_bytes(pids) - rss0) / len(sockets)
         sender, members = sockets[0], sockets[1:]
         latencies: list[float] = []
         counts = [0] * len(members)
@@ -159,7 +173,9 @@ async def run(args: argparse.Namespace) -> None:
             f"offered={args.members * args.rate:.0f}/s delivered={delivered / elapsed:.0f}/s "
             f"p50={pct(0.5):.1f}ms p90={pct(0.9):.1f}ms p99={pct(0.99):.1f}ms max={pct(1):.1f}ms "
             f"lost={args.members * args.messages - delivered} "
-            f"server_cpu_per_delivery={cpu / max(delivered, 1) * 1e6:.0f}us"
+            f"server_cpu_per_delivery={cpu / max(delivered, 1) * 1e6:.0f}us "
+            f"rss_per_joined_socket={rss_per_socket / 1024:.1f}KiB "
+            f"connect+join={len(sockets) / connect_seconds:.0f}/s"
         )
     finally:
         live.stop()
