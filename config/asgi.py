@@ -10,6 +10,7 @@ django_asgi_app = get_asgi_application()
 # Imported after Django is set up: these modules import models.
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from api.auth import BearerTokenMiddleware  # noqa: E402
 from chat.auth import SessionAuthMiddleware  # noqa: E402
 from chat.middleware import OriginCheckMiddleware  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
@@ -17,6 +18,9 @@ from chat.routing import websocket_urlpatterns  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": OriginCheckMiddleware(SessionAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        # A bearer token (api.auth), if the handshake has one, wins over the session cookie.
+        "websocket": OriginCheckMiddleware(
+            SessionAuthMiddleware(BearerTokenMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "channels",
     "axes",
     "chat",
+    "ninja",  # the REST API's docs page (/api/docs) and its static files
+    "api",
 ]
 
 MIDDLEWARE = [

@@ -181,8 +181,10 @@ async def connect():
 
     opened: list[Socket] = []
 
-    async def open_socket(user=None, *, origin: str | None = "http://localhost", expect=True):
-        headers = []
+    async def open_socket(
+        user=None, *, origin: str | None = "http://localhost", expect=True, headers=None
+    ):
+        headers = list(headers or [])  # extra (name, value) byte pairs, e.g. authorization
         if origin is not None:
             headers.append((b"origin", origin.encode()))
         if user is not None:

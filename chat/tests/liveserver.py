@@ -116,6 +116,25 @@ class LiveServer:
         )
         return int(out.strip().splitlines()[-1])
 
+    def create_token(self, username: str, name: str = "tests") -> str:
+        """Create an API token for ``username`` in this server's database; return its plaintext."""
+        out = self.manage(
+            "shell",
+            "-c",
+            (
+                "from django.contrib.auth import get_user_model; "
+                "from api.services import token_create; "
+                f"user = get_user_model().objects.get(username={username!r}); "
+                f"print(token_create(user=user, name={name!r})[1])"
+            ),
+        )
+        return out.strip().splitlines()[-1]
+
+    def restart(self, timeout: float = 20) -> LiveServer:
+        """Stop the server gracefully and start it again on the same port."""
+        self.stop()
+        return self.start(timeout)
+
     def start(self, timeout: float = 20) -> LiveServer:
         """Start uvicorn and wait until it answers /healthz."""
         log = open(self.log_path, "ab")  # noqa: SIM115 (closed with the process)

@@ -1,0 +1,1 @@
+"""API tokens and the REST API (/api/) for bots and integrations."""

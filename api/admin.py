@@ -1,0 +1,77 @@
+"""Admin for API tokens: create one for a user (shown once), revoke, delete."""
+
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+
+from api import services
+from api.models import ApiToken
+
+
+@admin.action(description="Revoke the selected tokens")
+def revoke(modeladmin, request, queryset):
+    """Revoke each selected token; their open sockets are closed."""
+    count = 0
+    for token in queryset.filter(revoked_at__isnull=True):
+        services.token_revoke(token=token)
+        count += 1
+    modeladmin.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens: list, search, create for any user, revoke, delete."""
+
+    list_display = ("name", "user", "display", "created", "last_used", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "prefix", "user__username")
+    list_select_related = ("user",)
+    autocomplete_fields = ("user",)
+    actions = [revoke]
+
+    def get_fields(self, request, obj=None):
+        """Adding asks for the user and a name; the rest is set by the service."""
+        if obj is None:
+            return ("user", "name")
+        return ("user", "name", "display", "created", "last_used", "revoked_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        """Only the name of an existing token can change."""
+        if obj is None:
+            return ()
+        return ("user", "display", "created", "last_used", "revoked_at")
+
+    def save_model(self, request, obj: ApiToken, form, change) -> None:
+        """Create through the service (which makes the secret); later saves change the name."""
+        if change:
+            obj.save(update_fields=["name"])
+            return
+        token, plaintext = services.token_create(user=obj.user, name=obj.name)
+        obj.pk, obj.prefix, obj.digest, obj.created = (
+            token.pk,
+            token.prefix,
+            token.digest,
+            token.created,
+        )
+        request._api_token_plaintext = plaintext
+
+    def response_add(self, request, obj: ApiToken, post_url_continue=None):
+        """Show the new token this once (it is not stored, and not put in a message cookie)."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "API token created",
+            "opts": self.model._meta,
+            "token": obj,
+            "plaintext": request._api_token_plaintext,
+        }
+        response = TemplateResponse(request, "admin/api/apitoken/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def delete_model(self, request, obj: ApiToken) -> None:
+        """Delete through the service, closing the token's sockets."""
+        services.token_delete(token=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        """Delete each selected token through the service."""
+        for token in queryset:
+            services.token_delete(token=token)

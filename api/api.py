@@ -1,0 +1,181 @@
+"""The REST API at /api/: the same rules, limits and seq as the socket, through the same services.
+
+Every error is ``{"error": CODE, "detail": TEXT}`` with the socket's codes
+(chat.protocol.ErrorCode) and an HTTP status that matches. The OpenAPI
+schema is at /api/openapi.json, an explorer at /api/docs.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.http import HttpResponse
+from ninja import NinjaAPI, Path, Query
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
+
+from api.auth import BearerAuth, SessionCookieAuth
+from api.schemas import ErrorOut, HistoryOut, MeOut, MessageIn, MessageOut, RoomsOut
+from chat import events, protocol, selectors, services
+from chat.protocol import MAX_ID, ChatError, ErrorCode
+
+log = logging.getLogger(__name__)
+
+STATUS_FOR_CODE = {
+    ErrorCode.USER_HAS_TO_LOGIN: 401,
+    ErrorCode.ROOM_INVALID: 404,
+    ErrorCode.ROOM_ACCESS_DENIED: 403,
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.UNKNOWN_COMMAND: 400,
+    ErrorCode.MESSAGE_TOO_LONG: 400,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.TOO_MANY_ROOMS: 429,
+    ErrorCode.TOO_MANY_CONNECTIONS: 429,
+    ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.SERVER_ERROR: 500,
+}
+
+
+class FrameParser(Parser):
+    """Decode JSON bodies as the socket decodes frames (msgspec: one object, valid Unicode)."""
+
+    def parse_body(self, request):
+        """The body as a JSON object; anything else is a 400 BAD_REQUEST."""
+        return protocol.decode_frame(request.body.decode("utf-8"))
+
+
+api = NinjaAPI(
+    title="multichat API",
+    version="1",
+    description=(
+        "Rooms, history and posting for bots and integrations. Authenticate with "
+        "`Authorization: Bearer <token>` (create tokens at /tokens/). Errors are "
+        '`{"error": CODE, "detail": TEXT}` with the chat socket\'s codes.'
+    ),
+    auth=[BearerAuth(), SessionCookieAuth()],
+    urls_namespace="api",
+    parser=FrameParser(),
+)
+
+AUTH_ERRORS = {401: ErrorOut}
+ROOM_ERRORS = {**AUTH_ERRORS, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+RoomId = Path(..., ge=1, le=MAX_ID, description="The room's id")
+
+
+def error_response(status: int, code: str, detail: str) -> HttpResponse:
+    """The one error body of the API."""
+    body = protocol.encode(protocol.ErrorFrame(error=code, detail=detail))
+    response = HttpResponse(body, status=status, content_type="application/json")
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="multichat"'
+    return response
+
+
+def frame_response(frame: protocol.Frame, *, status: int = 200) -> HttpResponse:
+    """A socket frame as a JSON response body, encoded by the protocol module."""
+    return HttpResponse(protocol.encode(frame), status=status, content_type="application/json")
+
+
+@api.exception_handler(ChatError)
+def chat_error(request, exc: ChatError) -> HttpResponse:
+    """A rule said no: the socket's code, with the HTTP status that matches it."""
+    return error_response(STATUS_FOR_CODE.get(exc.code, 400), exc.code, exc.detail)
+
+
+@api.exception_handler(AuthenticationError)
+def not_authenticated(request, exc: AuthenticationError) -> HttpResponse:
+    """No or bad credentials: USER_HAS_TO_LOGIN."""
+    detail = exc.message
+    if detail == "Unauthorized":  # ninja's default: no credentials at all
+        detail = "Send `Authorization: Bearer <token>`; create a token at /tokens/."
+    return error_response(401, ErrorCode.USER_HAS_TO_LOGIN, detail)
+
+
+@api.exception_handler(HttpError)
+def http_error(request, exc: HttpError) -> HttpResponse:
+    """ninja's own refusals (an unparsable body, a failed CSRF check)."""
+    code = ErrorCode.RATE_LIMITED if exc.status_code == 429 else ErrorCode.BAD_REQUEST
+    return error_response(exc.status_code, code, str(exc))
+
+
+def _describe(error: dict) -> str:
+    loc = [str(part) for part in error.get("loc", ())]
+    if loc[:2] == ["body", "body"]:  # ninja nests the body under its parameter name
+        loc = loc[1:]
+    where = ".".join(loc)
+    return f"{where}: {error.get('msg', 'invalid')}"
+
+
+@api.exception_handler(ValidationError)
+def invalid_request(request, exc: ValidationError) -> HttpResponse:
+    """A parameter or the body does not match the schema: BAD_REQUEST (ROOM_INVALID for ids)."""
+    detail = "; ".join(_describe(e) for e in exc.errors[:5])
+    if all(tuple(e.get("loc", ()))[:1] == ("path",) for e in exc.errors):
+        return error_response(404, ErrorCode.ROOM_INVALID, f"Not a room id ({detail}).")
+    return error_response(422, ErrorCode.BAD_REQUEST, detail)
+
+
+@api.exception_handler(Exception)
+def server_error(request, exc: Exception) -> HttpResponse:
+    """Anything else is our bug: log it, answer SERVER_ERROR."""
+    log.exception("API request %s %s failed", request.method, request.path)
+    return error_response(500, ErrorCode.SERVER_ERROR, "The server could not do that; try again.")
+
+
+@api.get("/me", response={200: MeOut, **AUTH_ERRORS}, summary="The authenticated user")
+def me(request):
+    """Who the token (or session) belongs to."""
+    user = request.auth
+    return {"id": user.pk, "username": user.get_username(), "is_staff": user.is_staff}
+
+
+@api.get("/rooms", response={200: RoomsOut, **AUTH_ERRORS}, summary="Rooms you may enter")
+def rooms(request):
+    """The rooms the caller may enter, by title, with each room's newest seq."""
+    found = selectors.room_list_for_user(user=request.auth)
+    return {
+        "rooms": [
+            {"id": r.pk, "title": r.title, "staff_only": r.staff_only, "last_seq": r.last_seq}
+            for r in found
+        ]
+    }
+
+
+@api.get(
+    "/rooms/{room_id}/messages",
+    response={200: HistoryOut, **ROOM_ERRORS},
+    summary="A page of a room's history",
+)
+def messages(
+    request,
+    room_id: int = RoomId,
+    before: int = Query(None, ge=0, le=MAX_ID, description="Only messages with seq < this"),
+    limit: int = Query(
+        None,
+        ge=1,
+        le=settings.CHAT_HISTORY_MAX_PAGE_SIZE,
+        description=f"Page size (default {settings.CHAT_HISTORY_PAGE_SIZE})",
+    ),
+):
+    """The ``limit`` newest messages below ``before``, oldest first, as the socket's history."""
+    page, has_more = services.room_history(
+        user=request.auth, room_id=room_id, before=before, limit=limit
+    )
+    reply = protocol.HistoryReply(
+        history=room_id, messages=[events.message_event(m) for m in page], has_more=has_more
+    )
+    return frame_response(reply)
+
+
+@api.post(
+    "/rooms/{room_id}/messages",
+    response={201: MessageOut, **ROOM_ERRORS, 429: ErrorOut, 503: ErrorOut},
+    summary="Post a message",
+)
+def post_message(request, body: MessageIn, room_id: int = RoomId):
+    """Store a message with the room's next seq; members' sockets receive it live."""
+    message = services.message_send(
+        user=request.auth, room_id=room_id, text=body.message, msg_type=body.msg_type
+    )
+    return frame_response(events.message_event(message), status=201)

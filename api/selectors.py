@@ -1,0 +1,28 @@
+"""Reads over API tokens, shared by the socket, the REST API and the token pages."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from api import tokens
+from api.models import ApiToken
+
+
+def token_for_secret(*, token: str) -> ApiToken | None:
+    """The active token whose plaintext is ``token`` (with its user), or None."""
+    if not token or len(token) > tokens.MAX_TOKEN_LENGTH:
+        return None
+    return (
+        ApiToken.objects.active().select_related("user").filter(digest=tokens.digest(token)).first()
+    )
+
+
+def user_for_token(*, token: str):
+    """The user a valid, unrevoked token belongs to, or None."""
+    found = token_for_secret(token=token)
+    return found.user if found is not None else None
+
+
+def tokens_for_user(*, user) -> QuerySet[ApiToken]:
+    """The user's tokens, newest first, revoked ones included."""
+    return ApiToken.objects.filter(user=user)

@@ -1,0 +1,307 @@
+"""The Python client and the ``multichat`` CLI against a real server process, restarts included."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from chat.tests.liveserver import ROOT, LiveServer
+from chat.tests.servers import PostgresDatabase, postgres_base_url
+from multichat_client import AuthError, ChatClient, Message, RestClient
+from multichat_client.config import load_config
+
+REPLAY_MAX = 4  # small, so a long outage also exercises the client's gap filling
+
+
+@pytest.fixture(scope="module")
+def database_url():
+    """The run's database for real servers: a throwaway PostgreSQL one, or None for SQLite."""
+    base = postgres_base_url()
+    if base is None:
+        yield None
+        return
+    database = PostgresDatabase.create(base)
+    yield database.url
+    database.drop()
+
+
+@pytest.fixture(scope="module")
+def server(database_url):
+    """One real server with alice, a staff user, a room and a staff room; no send rate limit."""
+    live = LiveServer(
+        database_url=database_url,
+        redis_url=os.environ.get("REDIS_URL"),
+        extra_env={"CHAT_SEND_RATE": "0", "CHAT_REPLAY_MAX": str(REPLAY_MAX)},
+    ).prepare()
+    live.create_user("alice", "alice-pw-1234")
+    live.create_user("stella", "stella-pw-1234", staff=True)
+    live.room_id = live.create_room("General")
+    live.staff_room_id = live.create_room("Staff lounge", staff_only=True)
+    live.token = live.create_token("alice")
+    live.start()
+    yield live
+    live.stop()
+
+
+def cli_env(server: LiveServer, tmp_path, **extra: str) -> dict[str, str]:
+    """The environment of a CLI run: this server and alice's token, no stray config file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MULTICHAT_")}
+    env.update(
+        HOME=str(tmp_path),
+        MULTICHAT_CONFIG=str(tmp_path / "absent.toml"),
+        MULTICHAT_URL=server.url,
+        MULTICHAT_TOKEN=server.token,
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def run_cli(env: dict[str, str], *args: str, stdin: str | None = None):
+    """Run ``python -m multichat_client ARGS`` to the end."""
+    return subprocess.run(
+        [sys.executable, "-m", "multichat_client", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def new_room(server: LiveServer, title: str) -> int:
+    """A fresh room, so each test counts seqs from 1."""
+    return server.create_room(title)
+
+
+def post_while_down(server: LiveServer, room: int, texts: list[str]) -> None:
+    """Store messages straight into the database (as another server process would)."""
+    server.manage(
+        "shell",
+        "-c",
+        (
+            "from django.contrib.auth import get_user_model; "
+            "from chat.services import message_send; "
+            "user = get_user_model().objects.get(username='alice'); "
+            f"[message_send(user=user, room_id={room}, text=t) for t in {texts!r}]"
+        ),
+    )
+
+
+def test_cli_rooms_lists_the_rooms_the_token_may_enter(server, tmp_path):
+    """`multichat rooms` lists General but not the staff room (alice is not staff)."""
+    done = run_cli(cli_env(server, tmp_path), "rooms", "--json")
+    assert done.returncode == 0, done.stderr
+    rooms = [json.loads(line) for line in done.stdout.splitlines()]
+    titles = {room["title"] for room in rooms}
+    assert "General" in titles
+    assert "Staff lounge" not in titles
+
+
+def test_cli_send_posts_by_title_or_id_and_prints_the_seq(server, tmp_path):
+    """`multichat send ROOM TEXT` posts through the API; ROOM may be a title or an id."""
+    room = new_room(server, "Send here")
+    env = cli_env(server, tmp_path)
+    done = run_cli(env, "send", "Send here", "hello from the CLI")
+    assert (done.returncode, done.stdout.strip()) == (0, "sent to Send here as #1"), done.stderr
+    done = run_cli(env, "send", str(room), "--json", stdin="from stdin\n")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["seq"] == 2
+    page = RestClient(server.url, server.token).history(room)
+    assert [m["message"] for m in page["messages"]] == ["hello from the CLI", "from stdin"]
+
+
+def test_cli_send_follows_the_servers_rules(server, tmp_path):
+    """A warning from a non-staff user is refused, with the server's code, exit status 1."""
+    done = run_cli(cli_env(server, tmp_path), "send", "General", "careful", "--type", "warning")
+    assert done.returncode == 1
+    assert "ROOM_ACCESS_DENIED" in done.stderr
+    done = run_cli(cli_env(server, tmp_path), "send", "Staff lounge", "hi")
+    assert done.returncode == 2
+    assert "no room 'Staff lounge'" in done.stderr
+
+
+def test_cli_with_a_bad_token_says_where_to_get_one(server, tmp_path):
+    """A refused token gives the sentence that names the fix."""
+    env = cli_env(server, tmp_path, MULTICHAT_TOKEN="mct_00000000_wrong")
+    for args in (["rooms"], ["tail", "General"]):
+        done = run_cli(env, *args)
+        assert done.returncode == 1
+        expected = (
+            "the server refused the token (USER_HAS_TO_LOGIN): "
+            f"create one at {server.url.rstrip('/')}/tokens/"
+        )
+        assert expected in done.stderr
+
+
+def test_cli_reads_the_url_and_token_from_the_config_file(server, tmp_path):
+    """Without environment variables, url and token come from MULTICHAT_CONFIG's file."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'url = "{server.url}"\ntoken = "{server.token}"\n')
+    config.chmod(0o600)
+    env = cli_env(server, tmp_path, MULTICHAT_CONFIG=str(config))
+    del env["MULTICHAT_URL"], env["MULTICHAT_TOKEN"]
+    done = run_cli(env, "whoami")
+    assert (done.returncode, done.stdout.strip()) == (0, f"alice at {server.url.rstrip('/')}")
+    assert done.stderr == ""
+
+
+def test_cli_without_a_token_explains_how_to_give_one(server, tmp_path):
+    """No token anywhere: exit status 2 and where to put one."""
+    env = cli_env(server, tmp_path)
+    del env["MULTICHAT_TOKEN"]
+    done = run_cli(env, "rooms")
+    assert done.returncode == 2
+    assert "set MULTICHAT_TOKEN" in done.stderr and "/tokens/" in done.stderr
+
+
+def test_config_environment_wins_over_the_file(tmp_path):
+    """MULTICHAT_URL and MULTICHAT_TOKEN override the file; the URL has a default."""
+    config = tmp_path / "config.toml"
+    config.write_text('url = "http://file.example"\ntoken = "from-file"\n')
+    environ = {"MULTICHAT_CONFIG": str(config)}
+    assert load_config(environ).token == "from-file"
+    assert load_config(environ).url == "http://file.example"
+    environ |= {"MULTICHAT_TOKEN": "from-env", "MULTICHAT_URL": "https://env.example/"}
+    loaded = load_config(environ)
+    assert (loaded.url, loaded.token) == ("https://env.example", "from-env")
+    assert load_config({"MULTICHAT_CONFIG": str(tmp_path / "none.toml")}).url == (
+        "http://127.0.0.1:8000"
+    )
+
+
+async def test_client_joins_sends_and_receives(server):
+    """ChatClient: join, send (returns the seq), and the message comes back as an event."""
+    room = await asyncio.to_thread(new_room, server, "Client")
+    async with ChatClient(server.url, server.token) as chat:
+        info = await chat.join(room)
+        assert (info.title, info.last_seq) == ("Client", 0)
+        assert await chat.send(room, "hello") == 1
+        events = aiter(chat)
+        notice = await asyncio.wait_for(anext(events), 5)
+        assert (notice.msg_type, notice.seq) == (4, None)  # alice's own "joined the room"
+        event = await asyncio.wait_for(anext(events), 5)
+        assert isinstance(event, Message)
+        assert (event.seq, event.username, event.message) == (1, "alice", "hello")
+
+
+async def test_client_with_a_revoked_token_raises_auth_error(server):
+    """A revoked token is refused on the socket: the client raises AuthError, not retries."""
+    token = await asyncio.to_thread(server.create_token, "alice", "soon revoked")
+    await asyncio.to_thread(
+        server.manage,
+        "shell",
+        "-c",
+        "from api.models import ApiToken; from api.services import token_revoke; "
+        "token_revoke(token=ApiToken.objects.get(name='soon revoked'))",
+    )
+    chat = ChatClient(server.url, token)
+    with pytest.raises(AuthError) as refused:
+        await chat.start()
+        await asyncio.wait_for(chat.join(server.room_id), 5)
+    assert "/tokens/" in refused.value.detail
+    await chat.close()
+
+
+async def collect(chat: ChatClient, into: list[Message]) -> None:
+    """Append every stored message the client yields."""
+    async for event in chat:
+        if isinstance(event, Message) and event.seq is not None:
+            into.append(event)
+
+
+async def wait_for(predicate, timeout: float = 20) -> None:
+    """Wait until ``predicate()`` is true."""
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 (lists filled by other tasks; polling is simplest)
+            await asyncio.sleep(0.05)
+
+
+async def test_client_resumes_across_a_restart_filling_a_long_gap(server):
+    """Messages stored while the server was down come back once each, even past the replay cap."""
+    room = await asyncio.to_thread(new_room, server, "Restart (client)")
+    got: list[Message] = []
+    async with ChatClient(server.url, server.token, min_delay=0.2, max_delay=1) as chat:
+        await chat.join(room)
+        reader = asyncio.create_task(collect(chat, got))
+        for i in range(2):
+            await chat.send(room, f"before {i}")
+        await wait_for(lambda: len(got) == 2)
+
+        await asyncio.to_thread(server.stop)
+        missed = [f"while down {i}" for i in range(REPLAY_MAX + 3)]  # more than one replay
+        await asyncio.to_thread(post_while_down, server, room, missed)
+        await asyncio.to_thread(server.start)
+        rest = RestClient(server.url, server.token)
+        await asyncio.to_thread(rest.post, room, "after")
+
+        total = 2 + len(missed) + 1
+        await wait_for(lambda: len(got) >= total)
+        await asyncio.sleep(0.5)  # a duplicate would arrive now
+        reader.cancel()
+    assert [m.seq for m in got] == list(range(1, total + 1))
+    assert [m.message for m in got[2:-1]] == missed
+
+
+async def test_cli_tail_survives_a_server_restart_without_gap_or_duplicate(server, tmp_path):
+    """`multichat tail` follows live, rides out a restart, and prints every seq exactly once."""
+    room = await asyncio.to_thread(new_room, server, "Restart (tail)")
+    rest = RestClient(server.url, server.token)
+    await asyncio.to_thread(rest.post, room, "old 1")
+    env = cli_env(server, tmp_path)
+    tail = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "multichat_client",
+        "tail",
+        str(room),
+        "--since",
+        "0",
+        "--json",
+        "--max-delay",
+        "1",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    lines: list[dict] = []
+
+    async def read_lines() -> None:
+        async for line in tail.stdout:
+            lines.append(json.loads(line))
+
+    reader = asyncio.create_task(read_lines())
+    try:
+        await wait_for(lambda: len(lines) == 1)
+        for i in range(2):
+            await asyncio.to_thread(rest.post, room, f"live {i}")
+        await wait_for(lambda: len(lines) == 3)
+
+        await asyncio.to_thread(server.stop)
+        await asyncio.to_thread(post_while_down, server, room, ["down 0", "down 1"])
+        await asyncio.to_thread(server.start)
+        for i in range(2):
+            await asyncio.to_thread(rest.post, room, f"back {i}")
+        await wait_for(lambda: len(lines) >= 7)
+        await asyncio.sleep(0.5)  # a duplicate would arrive now
+    finally:
+        tail.terminate()
+        await tail.wait()
+        reader.cancel()
+    stderr = (await tail.stderr.read()).decode()
+    assert [line["seq"] for line in lines] == [1, 2, 3, 4, 5, 6, 7], stderr
+    assert [line["message"] for line in lines] == [
+        "old 1",
+        "live 0",
+        "live 1",
+        "down 0",
+        "down 1",
+        "back 0",
+        "back 1",
+    ]
+    assert "reconnecting" in stderr

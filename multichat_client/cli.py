@@ -1,0 +1,201 @@
+"""The ``multichat`` command line: rooms, send, tail (which follows and resumes), whoami.
+
+The server and token come from MULTICHAT_URL / MULTICHAT_TOKEN, else from
+~/.config/multichat/config.toml (keys ``url`` and ``token``). Exit status:
+0 done, 1 the server refused or could not be reached, 2 usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from multichat_client.client import ChatClient, Deleted, Message, RoomError
+from multichat_client.config import Config, ConfigError, load_config
+from multichat_client.errors import AuthError, ConnectionLost, MultichatError
+from multichat_client.rest import RestClient
+
+TYPES = {"message": 0, "warning": 1, "alert": 2, "muted": 3}
+LABELS = {1: "warning", 2: "alert", 3: "muted", 4: "enter", 5: "leave"}
+
+
+class UsageError(Exception):
+    """The command line names something that does not exist (exit status 2)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="multichat",
+        description="Talk to a multichat server from the command line.",
+        epilog="The token comes from MULTICHAT_TOKEN or the config file "
+        "(~/.config/multichat/config.toml, or MULTICHAT_CONFIG); create one at <url>/tokens/.",
+    )
+    parser.add_argument("--url", help="the server's base URL (default: MULTICHAT_URL, the config)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    rooms = commands.add_parser("rooms", help="list the rooms you may enter")
+    rooms.add_argument("--json", action="store_true", help="one JSON object per room")
+
+    send = commands.add_parser("send", help="post a message to a room")
+    send.add_argument("room", metavar="ROOM", help="the room's id or title")
+    send.add_argument("text", metavar="TEXT", nargs="?", default="-", help="the text (- : stdin)")
+    send.add_argument("--type", choices=TYPES, default="message", help="staff: warning, alert")
+    send.add_argument("--json", action="store_true", help="print the stored message as JSON")
+
+    tail = commands.add_parser("tail", help="print a room's messages as they arrive")
+    tail.add_argument("room", metavar="ROOM", help="the room's id or title")
+    start = tail.add_mutually_exclusive_group()
+    start.add_argument("--since", type=int, metavar="N", help="start after seq N (0: everything)")
+    start.add_argument(
+        "-n", "--lines", type=int, default=10, metavar="N", help="first show the last N (10)"
+    )
+    tail.add_argument("--json", action="store_true", help="one JSON message frame per line")
+    tail.add_argument("--notices", action="store_true", help="also show enter/leave notices")
+    tail.add_argument(
+        "--max-delay",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="longest wait between reconnection attempts (30)",
+    )
+
+    commands.add_parser("whoami", help="show whose token this is")
+    return parser
+
+
+def resolve_room(rest: RestClient, name: str) -> dict[str, Any]:
+    """The room named by id or title (exact, then case-insensitive), from the rooms listing."""
+    rooms = rest.rooms()
+    if name.isdigit():
+        for room in rooms:
+            if room["id"] == int(name):
+                return room
+    for matches in (
+        [r for r in rooms if r["title"] == name],
+        [r for r in rooms if r["title"].casefold() == name.casefold()],
+    ):
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            ids = ", ".join(str(r["id"]) for r in matches)
+            raise UsageError(f"several rooms are called {name!r} (ids {ids}): use the id")
+    raise UsageError(f"no room {name!r} that you may enter; see `multichat rooms`")
+
+
+def format_message(message: Message) -> str:
+    """One line for a person: ``#12 18:20:16 alice: hello``."""
+    clock = message.ts[11:19]
+    label = f"[{LABELS[message.msg_type]}] " if message.msg_type in LABELS else ""
+    seq = f"#{message.seq}" if message.seq is not None else "--"
+    text = "(deleted)" if message.deleted else message.message
+    return f"{seq} {clock} {label}{message.username}: {text}"
+
+
+def print_line(line: str, out: TextIO) -> None:
+    """Print and flush, so a pipe sees each message at once."""
+    out.write(line + "\n")
+    out.flush()
+
+
+def cmd_rooms(config: Config, args, out: TextIO) -> int:
+    """multichat rooms."""
+    rooms = RestClient(config.url, config.require_token()).rooms()
+    for room in rooms:
+        if args.json:
+            print_line(json.dumps(room), out)
+        else:
+            staff = "  (staff only)" if room["staff_only"] else ""
+            print_line(f"{room['id']:>5}  {room['title']}  [{room['last_seq']}]{staff}", out)
+    if not rooms and not args.json:
+        print_line("(no rooms)", out)
+    return 0
+
+
+def cmd_send(config: Config, args, out: TextIO) -> int:
+    """multichat send ROOM TEXT."""
+    rest = RestClient(config.url, config.require_token())
+    room = resolve_room(rest, args.room)
+    text = sys.stdin.read().rstrip("\n") if args.text == "-" else args.text
+    stored = rest.post(room["id"], text, msg_type=TYPES[args.type])
+    if args.json:
+        print_line(json.dumps(stored), out)
+    else:
+        print_line(f"sent to {room['title']} as #{stored['seq']}", out)
+    return 0
+
+
+def cmd_whoami(config: Config, args, out: TextIO) -> int:
+    """multichat whoami."""
+    me = RestClient(config.url, config.require_token()).me()
+    print_line(f"{me['username']}{' (staff)' if me['is_staff'] else ''} at {config.url}", out)
+    return 0
+
+
+async def tail(config: Config, args, out: TextIO, err: TextIO) -> int:
+    """Follow a room: print every message once, in order, across reconnections."""
+    rest = RestClient(config.url, config.require_token())
+    room = await asyncio.to_thread(resolve_room, rest, args.room)
+    since = args.since if args.since is not None else max(0, room["last_seq"] - args.lines)
+    connected_once = False
+
+    def status(text: str) -> None:
+        nonlocal connected_once
+        if text == "connected" and not connected_once:
+            connected_once = True
+            return
+        print_line(f"multichat: {text}", err)
+
+    async with ChatClient(
+        config.url, config.require_token(), max_delay=args.max_delay, on_status=status
+    ) as chat:
+        info = await chat.join(room["id"], since=since)
+        print_line(f"multichat: following {info.title} (room {info.room})", err)
+        async for event in chat:
+            if isinstance(event, Message):
+                if event.seq is None and not args.notices:
+                    continue
+                line = json.dumps(event.to_frame()) if args.json else format_message(event)
+                print_line(line, out)
+            elif isinstance(event, Deleted):
+                if args.json:
+                    print_line(json.dumps({"deleted": event.room, "seq": event.seq}), out)
+                else:
+                    print_line(f"#{event.seq} was deleted", out)
+            elif isinstance(event, RoomError):
+                print_line(f"multichat: {event.code}: {event.detail}", err)
+                if event.room == room["id"]:
+                    return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    out = out or sys.stdout
+    err = sys.stderr
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(url=args.url)
+        for warning in config.warnings:
+            print_line(f"multichat: warning: {warning}", err)
+        if args.command == "tail":
+            return asyncio.run(tail(config, args, out, err))
+        command = {"rooms": cmd_rooms, "send": cmd_send, "whoami": cmd_whoami}[args.command]
+        return command(config, args, out)
+    except (ConfigError, UsageError) as exc:
+        print_line(f"multichat: {exc}", err)
+        return 2
+    except (AuthError, ConnectionLost) as exc:
+        print_line(f"multichat: {exc.detail}", err)
+        return 1
+    except MultichatError as exc:
+        print_line(f"multichat: {exc}", err)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,467 @@
+"""The chat socket, with reconnection and gap-free, duplicate-free resume.
+
+One background task owns the connection. When it drops, the task waits
+(exponential backoff with jitter) and reconnects, then re-joins every room
+with ``since`` = the last seq it delivered for that room; the server replays
+what came after. Every stored message goes through one filter, in arrival
+order: a seq at or below the last delivered one is a duplicate and is
+dropped; a seq above the next one means a gap (a replay longer than the
+server's CHAT_REPLAY_MAX), which is filled from the REST API first. So the
+iterator yields each room's messages in seq order, each exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from multichat_client.errors import AuthError, ConnectionLost, MultichatError, token_refused
+from multichat_client.rest import RestClient
+
+CLOSE_UNAUTHENTICATED = 4401
+SOCKET_PATH = "/chat/stream/"
+HISTORY_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Message:
+    """A room event. Stored messages have a ``seq``; enter/leave notices (4, 5) have None."""
+
+    room: int
+    seq: int | None
+    msg_type: int
+    username: str
+    message: str
+    ts: str
+    deleted: bool = False
+
+    @classmethod
+    def from_frame(cls, frame: dict[str, Any]) -> Message:
+        """The message in a server frame."""
+        return cls(
+            room=frame["room"],
+            seq=frame.get("seq"),
+            msg_type=frame["msg_type"],
+            username=frame["username"],
+            message=frame["message"],
+            ts=frame["ts"],
+            deleted=frame.get("deleted", False),
+        )
+
+    def to_frame(self) -> dict[str, Any]:
+        """The message as the server's frame (a dict ready for json.dumps)."""
+        frame = {
+            "msg_type": self.msg_type,
+            "room": self.room,
+            "username": self.username,
+            "message": self.message,
+            "ts": self.ts,
+        }
+        if self.seq is not None:
+            frame["seq"] = self.seq
+        if self.deleted:
+            frame["deleted"] = True
+        return frame
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """Staff deleted the message ``seq`` of ``room``: drop it from view."""
+
+    room: int
+    seq: int
+
+
+@dataclass(frozen=True)
+class RoomError:
+    """An error the server sent on its own, e.g. when it took the socket out of a room."""
+
+    room: int | None
+    code: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class JoinInfo:
+    """The server's answer to a join."""
+
+    room: int
+    title: str
+    last_seq: int
+    staff_only: bool
+
+
+Event = Message | Deleted | RoomError
+
+
+def socket_url(base_url: str) -> str:
+    """The ws:// or wss:// URL of the chat socket under the server's http(s) base URL."""
+    parts = urlsplit(base_url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + SOCKET_PATH, "", ""))
+
+
+class ChatClient:
+    """An asyncio chat client that keeps its rooms joined across disconnections.
+
+    Use it as ``async with ChatClient(url, token) as chat:``; ``join`` rooms,
+    ``send`` to them, and ``async for event in chat`` to receive Message,
+    Deleted and RoomError events. A refused token raises AuthError (from
+    ``start``, a command, or the iterator); nothing else stops the client
+    once it has connected: it reconnects until ``close``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        min_delay: float = 0.5,
+        max_delay: float = 30.0,
+        open_timeout: float = 10.0,
+        on_status: Callable[[str], None] | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.min_delay = min_delay
+        self.max_delay = max_delay
+        self.open_timeout = open_timeout
+        self.on_status = on_status or (lambda text: None)
+        self.rest = RestClient(self.url, token)
+        self._last: dict[int, int] = {}  # room -> the last seq delivered
+        self._rooms: set[int] = set()  # rooms to keep joined
+        self._events: asyncio.Queue[Event | BaseException | None] = asyncio.Queue()
+        self._pending: dict[str, tuple[asyncio.Future, int | None]] = {}
+        self._refs = itertools.count(1)
+        self._ws: ClientConnection | None = None
+        self._connected = asyncio.Event()
+        self._fatal: BaseException | None = None
+        self._closed = False
+        self._runner: asyncio.Task | None = None
+
+    # --- life cycle ---------------------------------------------------------
+
+    async def __aenter__(self) -> ChatClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Connect (the first attempt must succeed: a wrong URL or token fails here)."""
+        ws = await self._open()
+        self._runner = asyncio.create_task(self._run(ws))
+        await self._wait_connected()
+
+    async def close(self) -> None:
+        """Disconnect and stop reconnecting; the event iterator ends."""
+        self._closed = True
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        self._events.put_nowait(None)
+
+    # --- commands -----------------------------------------------------------
+
+    async def join(self, room: int, *, since: int | None = None) -> JoinInfo:
+        """Join a room; with ``since``, first receive every message after that seq.
+
+        The room stays joined across reconnections until ``leave``. ``since``
+        counts only when the room is not joined yet (nothing is delivered twice).
+        """
+        room = int(room)
+        self._rooms.add(room)
+        reply = await self._command({"command": "join", "room": room}, since=since)
+        return JoinInfo(
+            room=reply["join"],
+            title=reply["title"],
+            last_seq=reply["last_seq"],
+            staff_only=reply["staff_only"],
+        )
+
+    async def leave(self, room: int) -> None:
+        """Leave a room."""
+        room = int(room)
+        self._rooms.discard(room)
+        self._last.pop(room, None)
+        await self._command({"command": "leave", "room": room})
+
+    async def send(self, room: int, message: str, *, msg_type: int = 0) -> int:
+        """Post to a joined room; returns the message's seq.
+
+        Not retried on a dropped connection (ConnectionLost): the message may
+        or may not have been stored, and the room's events will tell.
+        """
+        frame = {"command": "send", "room": int(room), "message": message, "msg_type": msg_type}
+        return (await self._command(frame))["seq"]
+
+    async def history(
+        self, room: int, *, before: int | None = None, limit: int | None = None
+    ) -> tuple[list[Message], bool]:
+        """A page of older messages (oldest first) and whether there are more."""
+        frame: dict[str, Any] = {"command": "history", "room": int(room)}
+        if before is not None:
+            frame["before"] = before
+        if limit is not None:
+            frame["limit"] = limit
+        reply = await self._command(frame)
+        return [Message.from_frame(m) for m in reply["messages"]], reply["has_more"]
+
+    def last_seq(self, room: int) -> int | None:
+        """The last seq delivered for ``room`` (what a resume would pass as ``since``)."""
+        return self._last.get(int(room))
+
+    # --- events -------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self.events()
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Every event of the joined rooms, in order, each stored message exactly once."""
+        while True:
+            item = await self._events.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    # --- the connection -----------------------------------------------------
+
+    async def _open(self) -> ClientConnection:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        try:
+            return await connect(
+                socket_url(self.url),
+                additional_headers=headers,
+                open_timeout=self.open_timeout,
+                max_size=2**23,
+                compression=None,
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status in (401, 403):
+                error = AuthError("USER_HAS_TO_LOGIN", token_refused(self.url), status=status)
+                raise error from None
+            raise ConnectionLost(f"the server refused the socket with HTTP {status}") from None
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            raise ConnectionLost(f"cannot reach {socket_url(self.url)}: {exc}") from None
+
+    async def _run(self, ws: ClientConnection | None) -> None:
+        attempt = 0
+        try:
+            while not self._closed:
+                if ws is None:
+                    try:
+                        ws = await self._open()
+                    except ConnectionLost as exc:
+                        attempt += 1
+                        await self._backoff(attempt, str(exc))
+                        continue
+                try:
+                    await self._serve(ws)
+                    attempt = 0
+                except ConnectionLost as exc:
+                    if self._closed:
+                        return
+                    attempt += 1
+                    await self._backoff(attempt, f"connection lost ({exc.detail})")
+                finally:
+                    ws = None
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # AuthError, or a bug: stop, and tell everyone waiting
+            self._fail(exc)
+
+    async def _backoff(self, attempt: int, why: str) -> None:
+        delay = min(self.max_delay, self.min_delay * 2 ** (attempt - 1))
+        delay = delay / 2 + random.uniform(0, delay / 2)  # jitter: clients spread out
+        self.on_status(f"{why}; reconnecting in {delay:.1f} s")
+        await asyncio.sleep(delay)
+
+    async def _serve(self, ws: ClientConnection) -> None:
+        """Re-join the rooms, then read until the connection drops (ConnectionLost)."""
+        self._ws = ws
+        reader = asyncio.create_task(self._read(ws))
+        try:
+            for room in sorted(self._rooms):
+                await self._rejoin(room)
+            self._connected.set()
+            self.on_status("connected")
+            await reader
+        except ConnectionClosed as exc:
+            raise ConnectionLost(str(exc)) from None
+        finally:
+            self._connected.clear()
+            self._ws = None
+            reader.cancel()
+            with contextlib.suppress(BaseException):
+                await reader
+            self._drop_pending(ConnectionLost("the connection dropped"))
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    async def _rejoin(self, room: int) -> None:
+        try:
+            await self._command({"command": "join", "room": room}, connected=False)
+        except MultichatError as exc:
+            if isinstance(exc, ConnectionLost):
+                raise
+            # The room went away or became staff-only while we were away.
+            self._rooms.discard(room)
+            self._last.pop(room, None)
+            await self._events.put(RoomError(room=room, code=exc.code, detail=exc.detail))
+
+    async def _read(self, ws: ClientConnection) -> None:
+        """Handle frames until the connection ends; then fail the commands still waiting."""
+        error: BaseException
+        try:
+            async for text in ws:
+                await self._handle(json.loads(text))
+            error = ConnectionLost(f"closed by the server (code {ws.close_code})")
+        except ConnectionClosed:
+            error = ConnectionLost(f"closed (code {ws.close_code})")
+        except AuthError as exc:
+            error = exc
+        if ws.close_code == CLOSE_UNAUTHENTICATED:
+            error = AuthError("USER_HAS_TO_LOGIN", token_refused(self.url))
+        self._drop_pending(error)
+        raise error
+
+    def _drop_pending(self, error: BaseException) -> None:
+        for future, _ in self._pending.values():
+            if not future.done():
+                future.set_exception(error)
+        self._pending.clear()
+
+    async def _wait_connected(self) -> None:
+        waiter = asyncio.create_task(self._connected.wait())
+        assert self._runner is not None
+        done, _ = await asyncio.wait({waiter, self._runner}, return_when=asyncio.FIRST_COMPLETED)
+        if waiter not in done:
+            waiter.cancel()
+            raise self._fatal or ConnectionLost("the client stopped")
+
+    async def _command(
+        self, frame: dict[str, Any], *, since: int | None = None, connected: bool = True
+    ) -> dict[str, Any]:
+        """Send a command with a fresh ref and wait for its reply (or its error)."""
+        while True:
+            if self._fatal is not None:
+                raise self._fatal
+            if self._closed:
+                raise ConnectionLost("the client is closed")
+            if connected:
+                await self._wait_connected()
+            ws = self._ws
+            if ws is None:
+                raise ConnectionLost("not connected")
+            ref = f"c{next(self._refs)}"
+            future = asyncio.get_running_loop().create_future()
+            self._pending[ref] = (future, since)
+            if frame["command"] == "join":
+                last = self._last.get(frame["room"]) if since is None else since
+                frame = {k: v for k, v in frame.items() if k != "since"}
+                if last is not None:
+                    frame["since"] = last
+            try:
+                await ws.send(json.dumps({**frame, "ref": ref}))
+            except ConnectionClosed:
+                self._pending.pop(ref, None)
+                if connected and frame["command"] == "join":
+                    continue  # joins are idempotent: retry on the next connection
+                raise ConnectionLost("the connection dropped") from None
+            try:
+                return await future
+            except ConnectionLost:
+                if connected and frame["command"] == "join":
+                    continue
+                raise
+
+    # --- incoming frames ----------------------------------------------------
+
+    async def _handle(self, frame: dict[str, Any]) -> None:
+        ref = frame.get("ref")
+        if isinstance(ref, str) and ref in self._pending:
+            future, since = self._pending.pop(ref)
+            if "error" in frame:
+                if frame["error"] == "USER_HAS_TO_LOGIN":
+                    raise AuthError(frame["error"], token_refused(self.url))
+                error = MultichatError(frame["error"], frame.get("detail", ""))
+                if not future.done():
+                    future.set_exception(error)
+                return
+            if "join" in frame:
+                # Set before the next frame is read: replayed and live messages follow.
+                # An explicit since counts only for a room not joined yet: never re-deliver.
+                start = since if since is not None else frame["last_seq"]
+                self._last.setdefault(frame["join"], start)
+            if not future.done():
+                future.set_result(frame)
+            return
+        if "error" in frame:
+            if frame["error"] == "USER_HAS_TO_LOGIN":
+                raise AuthError(frame["error"], token_refused(self.url))
+            room = frame.get("room")
+            if room is not None:
+                self._rooms.discard(room)
+                self._last.pop(room, None)
+            await self._events.put(RoomError(room, frame["error"], frame.get("detail", "")))
+        elif "msg_type" in frame:
+            await self._deliver(Message.from_frame(frame))
+        elif "deleted" in frame and "seq" in frame and frame["deleted"] in self._last:
+            await self._events.put(Deleted(room=frame["deleted"], seq=frame["seq"]))
+
+    async def _deliver(self, message: Message) -> None:
+        """Hand a message on unless it is a duplicate; fill any gap before it first."""
+        last = self._last.get(message.room)
+        if last is None:
+            return  # not (or no longer) joined
+        if message.seq is None:
+            await self._events.put(message)
+            return
+        if message.seq <= last:
+            return
+        if message.seq > last + 1:
+            for missed in await self._missing(message.room, last, message.seq):
+                await self._events.put(missed)
+                self._last[message.room] = missed.seq
+        await self._events.put(message)
+        self._last[message.room] = message.seq
+
+    async def _missing(self, room: int, after: int, before: int) -> list[Message]:
+        """The room's messages with after < seq < before, from the REST API, oldest first."""
+        found: list[Message] = []
+        cursor = before
+        while cursor > after + 1:
+            try:
+                page = await asyncio.to_thread(
+                    self.rest.history, room, before=cursor, limit=HISTORY_PAGE
+                )
+            except AuthError:
+                raise
+            except MultichatError as exc:
+                raise ConnectionLost(f"could not fetch missed messages: {exc}") from None
+            older = [Message.from_frame(m) for m in page["messages"]]
+            found[:0] = [m for m in older if m.seq is not None and m.seq > after]
+            if not older or not page["has_more"]:
+                break
+            cursor = older[0].seq
+        return found
+
+    def _fail(self, exc: BaseException) -> None:
+        self._fatal = exc
+        self._drop_pending(exc)
+        self._events.put_nowait(exc)

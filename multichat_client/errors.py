@@ -1,0 +1,29 @@
+"""What the client raises. ``code`` is the server's error code, as on the wire."""
+
+from __future__ import annotations
+
+
+class MultichatError(Exception):
+    """The server refused a request (``code``: USER_HAS_TO_LOGIN, ROOM_INVALID, ...)."""
+
+    def __init__(self, code: str, detail: str = "", *, status: int | None = None) -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+        self.detail = detail
+        self.status = status
+
+
+class AuthError(MultichatError):
+    """The server refused the token (missing, wrong or revoked): retrying will not help."""
+
+
+class ConnectionLost(MultichatError):
+    """The server could not be reached, or the connection dropped before the reply."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("CONNECTION_LOST", detail)
+
+
+def token_refused(base_url: str, code: str = "USER_HAS_TO_LOGIN") -> str:
+    """The sentence that tells a user their token was refused, and where to get one."""
+    return f"the server refused the token ({code}): create one at {base_url.rstrip('/')}/tokens/"

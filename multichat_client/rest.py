@@ -1,0 +1,72 @@
+"""The REST API, blocking, on the standard library (urllib): no dependency to install."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from multichat_client.errors import AuthError, ConnectionLost, MultichatError, token_refused
+
+
+class RestClient:
+    """Calls /api/ with ``Authorization: Bearer <token>``; errors raise MultichatError."""
+
+    def __init__(self, url: str, token: str, *, timeout: float = 10) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def me(self) -> dict[str, Any]:
+        """The token's user: id, username, is_staff."""
+        return self._request("GET", "/api/me")
+
+    def rooms(self) -> list[dict[str, Any]]:
+        """The rooms the user may enter: id, title, staff_only, last_seq."""
+        return self._request("GET", "/api/rooms")["rooms"]
+
+    def history(
+        self, room: int, *, before: int | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        """A page of history: {"history": room, "messages": [...oldest first], "has_more": bool}."""
+        query = {k: v for k, v in (("before", before), ("limit", limit)) if v is not None}
+        suffix = f"?{urllib.parse.urlencode(query)}" if query else ""
+        return self._request("GET", f"/api/rooms/{int(room)}/messages{suffix}")
+
+    def post(self, room: int, message: str, *, msg_type: int = 0) -> dict[str, Any]:
+        """Post a message; returns the stored message frame (with its seq)."""
+        body = {"message": message, "msg_type": msg_type}
+        return self._request("POST", f"/api/rooms/{int(room)}/messages", body)
+
+    def _request(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Accept": "application/json",
+                **({"Content-Type": "application/json"} if data is not None else {}),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise self._error(exc) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ConnectionLost(f"cannot reach the server at {self.url}: {reason}") from None
+
+    def _error(self, exc: urllib.error.HTTPError) -> MultichatError:
+        try:
+            payload = json.loads(exc.read())
+            code, detail = payload["error"], payload.get("detail", "")
+        except (ValueError, KeyError, TypeError, OSError):
+            code, detail = "HTTP_ERROR", f"HTTP {exc.code} {exc.reason} from {exc.url}"
+        if exc.code == 401:
+            return AuthError(code, token_refused(self.url, code), status=401)
+        return MultichatError(code, detail, status=exc.code)
