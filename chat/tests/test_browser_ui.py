@@ -1,0 +1,233 @@
+"""The chat page in a real browser: Debian's Chromium, driven by Playwright, on a real server."""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from chat.tests.liveserver import ROOT, LiveServer
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]  # fmt: skip
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def _ensure_chromium() -> str | None:
+    """Debian's Chromium, installed with apt when missing and we are root; None if impossible."""
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("Chromium is missing: installing Debian's chromium package for the browser tests")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=env)
+    return CHROMIUM if Path(CHROMIUM).exists() else None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium for this module."""
+    executable = _ensure_chromium()
+    if executable is None:
+        pytest.skip("no Chromium: install Debian's chromium package to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A real server with alice, bob, a staff member and three rooms."""
+    live = LiveServer().prepare()
+    for name, staff in (("alice", False), ("bob", False), ("stella", True)):
+        live.create_user(name, f"{name}-pw-1234", staff=staff)
+    live.rooms = {
+        "General": live.create_room("General"),
+        "Random": live.create_room("Random"),
+        "Staff lounge": live.create_room("Staff lounge", staff_only=True),
+    }
+    live.start()
+    yield live
+    live.stop()
+
+
+def open_chat(browser, server, user: str, **context_options):
+    """A new browser context logged in as ``user`` through the login form, on the chat page."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(**{"viewport": {"width": 1280, "height": 800}, **context_options})
+    page = context.new_page()
+    page.dialogs = []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(server.url + "login/")
+    page.fill("#id_username", user)
+    page.fill("#id_password", f"{user}-pw-1234")
+    page.click("button[type=submit]")
+    expect(page.locator("#conn-state")).to_have_attribute("data-state", "connected")
+    return page
+
+
+def join(page, room_id: int):
+    """Click a room's toggle; wait until its pane has joined and shows its newest history."""
+    from playwright.sync_api import expect
+
+    page.click(f".room-toggle[data-room-id='{room_id}']")
+    pane = page.locator(f".room-pane[data-room-id='{room_id}']")
+    expect(pane).to_have_attribute("data-state", "joined")
+    expect(pane.locator(".history-status")).to_have_attribute(
+        "data-state", re.compile("start|more")
+    )
+
+
+def say(page, room_id: int, text: str) -> None:
+    """Type ``text`` in the room's composer and press Enter."""
+    box = page.locator(f".room-pane[data-room-id='{room_id}'] .composer-input")
+    lines = text.split("\n")
+    box.fill(lines[0])
+    for line in lines[1:]:
+        box.press("Shift+Enter")
+        box.type(line)
+    box.press("Enter")
+
+
+def messages(page, room_id: int):
+    """The stored messages shown in a room's pane."""
+    return page.locator(f".room-pane[data-room-id='{room_id}'] .message[data-seq]:not(.pending)")
+
+
+def shoot(page, name: str) -> None:
+    """Save a screenshot in test-artifacts/; with UPDATE_SCREENSHOTS=1 also in docs/screenshots."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name))
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ARTIFACTS / name, SCREENSHOTS / name)
+
+
+def test_two_users_chat_in_one_room(browser, server):
+    """Alice and Bob, in two browsers, see each other's messages; Shift+Enter keeps a newline."""
+    from playwright.sync_api import expect
+
+    room = server.rooms["General"]
+    alice = open_chat(browser, server, "alice")
+    bob = open_chat(browser, server, "bob")
+    join(alice, room)
+    join(bob, room)
+    say(alice, room, "Hello Bob!")
+    expect(messages(bob, room).last.locator(".body")).to_have_text("Hello Bob!")
+    expect(messages(bob, room).last).to_have_attribute("data-user", "alice")
+    say(bob, room, "Hi Alice,\nhow are you?")
+    last = messages(alice, room).last
+    expect(last.locator(".body")).to_have_text("Hi Alice,\nhow are you?")
+    assert last.locator(".body").evaluate("el => el.innerText") == "Hi Alice,\nhow are you?"
+    join(alice, server.rooms["Random"])
+    shoot(alice, "chat-desktop.png")
+    alice.set_viewport_size({"width": 390, "height": 844})
+    shoot(alice, "chat-phone.png")
+    alice.context.close()
+    bob.context.close()
+
+
+def test_non_staff_never_sees_a_staff_only_room(browser, server):
+    """The staff-only room is not listed for Alice; Stella (staff) sees it, marked."""
+    from playwright.sync_api import expect
+
+    staff_room = server.rooms["Staff lounge"]
+    alice = open_chat(browser, server, "alice")
+    expect(alice.locator(f".room-toggle[data-room-id='{staff_room}']")).to_have_count(0)
+    expect(alice.locator("#rooms")).not_to_contain_text("Staff lounge")
+    stella = open_chat(browser, server, "stella", color_scheme="dark")
+    toggle = stella.locator(f".room-toggle[data-room-id='{staff_room}']")
+    expect(toggle.locator(".badge-staff")).to_be_visible()
+    join(stella, staff_room)
+    say(stella, staff_room, "Only staff can read this.")
+    expect(messages(stella, staff_room).last.locator(".body")).to_have_text(
+        "Only staff can read this."
+    )
+    shoot(stella, "chat-dark.png")
+    alice.context.close()
+    stella.context.close()
+
+
+def test_html_in_a_message_shows_literally_and_runs_nothing(browser, server):
+    """Hostile markup is shown as text under the real CSP: no element, no script, no dialog."""
+    from playwright.sync_api import expect
+
+    room = server.rooms["Random"]
+    alice = open_chat(browser, server, "alice")
+    bob = open_chat(browser, server, "bob")
+    join(alice, room)
+    join(bob, room)
+    payloads = ["<img src=x onerror=alert(1)>", "<script>window.pwned=1</script><b>bold</b>"]
+    for payload in payloads:
+        say(alice, room, payload)
+    for payload in payloads:
+        expect(messages(bob, room).filter(has_text=payload)).to_have_count(1)
+    pane = bob.locator(f".room-pane[data-room-id='{room}'] .messages")
+    expect(pane.locator("img")).to_have_count(0)
+    expect(pane.locator("b")).to_have_count(0)
+    expect(pane.locator("script")).to_have_count(0)
+    assert bob.evaluate("() => window.pwned") is None
+    assert bob.dialogs == [] and alice.dialogs == []
+    alice.context.close()
+    bob.context.close()
+
+
+def test_a_server_restart_mid_conversation_shows_every_message_once(browser, server):
+    """Stop the server mid-chat, queue a message offline, restart: every seq once, in order."""
+    from playwright.sync_api import expect
+
+    room = server.rooms["General"]
+    alice = open_chat(browser, server, "alice")
+    bob = open_chat(browser, server, "bob")
+    join(alice, room)
+    join(bob, room)
+    start = messages(bob, room).count()
+    for i in range(3):
+        say(alice, room, f"before restart {i}")
+    expect(messages(bob, room)).to_have_count(start + 3)
+
+    server.stop()
+    expect(alice.locator("#conn-state")).not_to_have_attribute("data-state", "connected")
+    say(alice, room, "typed while offline")
+    queued = alice.locator(f".room-pane[data-room-id='{room}'] .message.pending")
+    expect(queued).to_have_count(1)
+    shoot(alice, "reconnecting.png")
+    server.start()
+
+    for page in (alice, bob):
+        expect(page.locator("#conn-state")).to_have_attribute(
+            "data-state", "connected", timeout=20000
+        )
+    expect(queued).to_have_count(0, timeout=10000)
+    for page in (alice, bob):
+        shown = messages(page, room)
+        expect(shown.last.locator(".body")).to_have_text("typed while offline", timeout=10000)
+        seqs = [int(s) for s in shown.evaluate_all("els => els.map(e => e.dataset.seq)")]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
+        texts = shown.locator(".body").all_inner_texts()
+        assert texts[-4:] == [f"before restart {i}" for i in range(3)] + ["typed while offline"]
+    alice.context.close()
+    bob.context.close()
+
+
+def test_the_login_page(browser, server):
+    """The login page renders its form (and is the first screenshot of the README)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(server.url)
+    assert page.url.endswith("/login/?next=/")
+    assert page.locator("#id_username").is_visible()
+    shoot(page, "login.png")
+    page.close()
