@@ -231,3 +231,55 @@ def test_the_login_page(browser, server):
     assert page.locator("#id_username").is_visible()
     shoot(page, "login.png")
     page.close()
+
+
+def test_links_are_clickable_and_safe(browser, server):
+    """http(s) URLs become links opened with rel=noopener noreferrer; other schemes stay text."""
+    from playwright.sync_api import expect
+
+    room = server.rooms["Random"]
+    alice = open_chat(browser, server, "alice")
+    join(alice, room)
+    say(alice, room, "docs at https://example.com/guide?a=1 and javascript:alert(1)")
+    body = messages(alice, room).last.locator(".body")
+    expect(body).to_contain_text("javascript:alert(1)")
+    links = body.locator("a")
+    expect(links).to_have_count(1)
+    expect(links).to_have_attribute("href", "https://example.com/guide?a=1")
+    expect(links).to_have_attribute("rel", "noopener noreferrer")
+    expect(links).to_have_attribute("target", "_blank")
+    alice.context.close()
+
+
+def test_scrolling_up_loads_older_history_without_jumping(browser, server):
+    """A long room opens on its newest page; scrolling up pages back to seq 1, keeping the view."""
+    from playwright.sync_api import expect
+
+    room = server.create_room("Long history")
+    server.manage("shell", "-c", (
+        "from chat.services import room_post; from django.contrib.auth import get_user_model; "
+        "bob = get_user_model().objects.get(username='bob'); "
+        f"[room_post(room_id={room}, user=bob, text=f'old {{i}}') for i in range(1, 121)]"
+    ))  # fmt: skip
+    alice = open_chat(browser, server, "alice")
+    alice.reload()  # the room list is rendered with the page
+    join(alice, room)
+    shown = messages(alice, room)
+    expect(shown.first).to_have_attribute("data-seq", "71")
+    expect(shown.last).to_have_attribute("data-seq", "120")
+    log = alice.locator(f".room-pane[data-room-id='{room}'] .messages")
+    anchor = alice.locator(f".room-pane[data-room-id='{room}'] .message[data-seq='71']")
+    before = log.evaluate(
+        "(el) => { el.scrollTop = 0; const m = el.querySelector('[data-seq=\"71\"]');"
+        " return m.getBoundingClientRect().top; }"
+    )
+    expect(shown.first).to_have_attribute("data-seq", "21")
+    after = anchor.evaluate("(m) => m.getBoundingClientRect().top")
+    assert abs(after - before) < 40, (before, after)  # the reader's place is kept
+    status = alice.locator(f".room-pane[data-room-id='{room}'] .history-status")
+    while status.get_attribute("data-state") != "start":
+        log.evaluate("(el) => { el.scrollTop = 0; }")
+        alice.wait_for_timeout(200)
+    seqs = [int(s) for s in shown.evaluate_all("els => els.map(e => e.dataset.seq)")]
+    assert seqs == list(range(1, 121))
+    alice.context.close()
