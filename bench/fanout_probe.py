@@ -96,6 +96,29 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+async def measure_replay(live: LiveServer, ws, count: int) -> None:
+    """Store ``count`` messages in a new room, then time joins with since=0 to the last frame."""
+    room = await asyncio.to_thread(live.create_room, "Replay")
+    await asyncio.to_thread(
+        live.manage, "shell", "-c",
+        "from chat.services import room_post; "
+        f"[room_post(room_id={room}, user=None, text=f'r{{i}}') for i in range({count})]",
+    )  # fmt: skip
+    timings = []
+    for _ in range(5):
+        start = time.perf_counter()
+        await ws.send(json.dumps({"command": "join", "room": room, "since": 0}))
+        got = 0
+        while got < count:
+            frame = json.loads(await ws.recv())
+            if frame.get("seq") is not None:
+                got += 1
+        timings.append((time.perf_counter() - start) * 1000)
+    timings.sort()
+    print(f"replay of {count} messages: median {timings[2]:.0f} ms, best {timings[0]:.0f} ms, "
+          f"worst {timings[-1]:.0f} ms (5 joins)")  # fmt: skip
+
+
 async def run(args: argparse.Namespace) -> None:
     """Start the server, run the load, print one line of results."""
     from websockets.asyncio.client import connect
@@ -130,6 +153,8 @@ async def run(args: argparse.Namespace) -> None:
         connect_seconds = time.time() - connect_start
         rss_per_socket = (rss_bytes(pids) - rss0) / len(sockets)
         sender, members = sockets[0], sockets[1:]
+        if args.replay:
+            await measure_replay(live, sender, args.replay)
         latencies: list[float] = []
         counts = [0] * len(members)
 
@@ -192,6 +217,7 @@ def main() -> None:
     parser.add_argument("--layer", choices=["pubsub", "core"], default="pubsub")
     parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/multichat")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--replay", type=int, default=0, help="also time a join replaying N")
     parser.add_argument("--profile", help="write py-spy's collapsed stacks of the server here")
     asyncio.run(run(parser.parse_args()))
 
