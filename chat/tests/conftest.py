@@ -14,7 +14,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from chat.models import Room
-from chat.tests.servers import ensure_redis
+from chat.tests.servers import PostgresDatabase, ensure_redis, postgres_base_url
 
 
 def pytest_report_header(config):
@@ -34,6 +34,18 @@ def close_database_pools(django_db_setup, django_db_blocker):
         for connection in connections.all(initialized_only=True):
             if getattr(connection, "pool", None) is not None:
                 connection.close_pool()
+
+
+@pytest.fixture(scope="module")
+def database_url():
+    """The database for a module's real servers: a throwaway PostgreSQL one, or None (SQLite)."""
+    base = postgres_base_url()
+    if base is None:
+        yield None
+        return
+    database = PostgresDatabase.create(base)
+    yield database.url
+    database.drop()
 
 
 @pytest.fixture(scope="session")

@@ -9,23 +9,10 @@ import sys
 import pytest
 
 from chat.tests.liveserver import ROOT, LiveServer
-from chat.tests.servers import PostgresDatabase, postgres_base_url
 from multichat_client import AuthError, ChatClient, Message, RestClient
 from multichat_client.config import load_config
 
 REPLAY_MAX = 4  # small, so a long outage also exercises the client's gap filling
-
-
-@pytest.fixture(scope="module")
-def database_url():
-    """The run's database for real servers: a throwaway PostgreSQL one, or None for SQLite."""
-    base = postgres_base_url()
-    if base is None:
-        yield None
-        return
-    database = PostgresDatabase.create(base)
-    yield database.url
-    database.drop()
 
 
 @pytest.fixture(scope="module")

@@ -8,19 +8,6 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from chat.tests.liveserver import LiveServer, is_message, next_frame, open_ws
-from chat.tests.servers import PostgresDatabase, postgres_base_url
-
-
-@pytest.fixture(scope="module")
-def database_url():
-    """The run's database for real servers: a throwaway PostgreSQL one, or None for SQLite."""
-    base = postgres_base_url()
-    if base is None:
-        yield None
-        return
-    database = PostgresDatabase.create(base)
-    yield database.url
-    database.drop()
 
 
 @pytest.fixture(scope="module")
