@@ -21,79 +21,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from chat.tests.liveserver import LiveServer  # noqa: E402
-from chat.tests.servers import PostgresDatabase  # noqa: E402
-
-VENV = Path(sys.executable).parent
-SERVERS = {
-    "uvicorn": None,  # python -m config.server: the project's own flags
-    "daphne": [str(VENV / "daphne"), "-b", "127.0.0.1", "-p", "{port}", "config.asgi:application"],
-    "hypercorn": [str(VENV / "hypercorn"), "-b", "127.0.0.1:{port}", "-k", "uvloop",
-                  "config.asgi:application"],
-    "granian": [str(VENV / "granian"), "--interface", "asgi", "--host", "127.0.0.1", "--port",
-                "{port}", "--loop", "uvloop", "--workers", "1", "config.asgi:application"],
-}  # fmt: skip
-
-
-def create_sessions(live: LiveServer, count: int) -> list[str]:
-    """Create ``count`` users with logged-in sessions; return the session keys."""
-    code = f"""
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.contrib.sessions.backends.db import SessionStore
-User = get_user_model()
-User.objects.bulk_create([User(username=f"probe{{i}}") for i in range({count})])
-keys = []
-for user in User.objects.filter(username__startswith="probe").order_by("id"):
-    s = SessionStore()
-    s[SESSION_KEY] = str(user.pk)
-    s[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    s[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    s.create()
-    keys.append(s.session_key)
-print(",".join(keys))
-"""
-    return live.manage("shell", "-c", code).strip().splitlines()[-1].split(",")
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants (servers that fork workers)."""
-    found = [pid]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text().split(")")[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == pid:
-                found += process_tree(int(entry))
-    return found
-
-
-def rss_bytes(pids: list[int]) -> int:
-    """Resident memory of these processes."""
-    total = 0
-    for pid in pids:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) * 1024
-    return total
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes."""
-    ticks = 0
-    for pid in pids:
-        stat = Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()
-        ticks += int(stat[11]) + int(stat[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+from bench.common import (
+    SERVERS,
+    LiveServer,
+    add_common_arguments,
+    cpu_seconds,
+    create_sessions,
+    percentile,
+    pin_to_core0,
+    rss_bytes,
+    start_profile,
+    start_server,
+)
 
 
 async def measure_replay(live: LiveServer, ws, count: int) -> None:
@@ -123,23 +64,16 @@ async def run(args: argparse.Namespace) -> None:
     """Start the server, run the load, print one line of results."""
     from websockets.asyncio.client import connect
 
-    database = PostgresDatabase.create(args.database)
     env = {
         "CHAT_SEND_RATE": "0",
         "NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS": "0",
         "CHANNEL_LAYER": args.layer,
     }
-    live = LiveServer(
-        database_url=database.url, redis_url=args.redis, extra_env=env,
-        command=SERVERS[args.server],
-    ).prepare()  # fmt: skip
+    live, database = start_server(args, env, SERVERS[args.server])
     keys = create_sessions(live, args.members + 1)
     room = live.create_room("Probe")
     live.start()
-    pids = process_tree(live.process.pid)
-    for pid in pids:  # every thread of the server on core 0
-        for thread in os.listdir(f"/proc/{pid}/task"):
-            os.sched_setaffinity(int(thread), {0})
+    pids = pin_to_core0(live)
     try:
         rss0 = rss_bytes(pids)
         connect_start = time.time()
@@ -166,13 +100,7 @@ async def run(args: argparse.Namespace) -> None:
                     counts[i] += 1
 
         readers = [asyncio.create_task(receive(i, ws)) for i, ws in enumerate(members)]
-        spy = None
-        if args.profile:  # py-spy must be on PATH; collapsed stacks go to args.profile
-            spy = await asyncio.create_subprocess_exec(
-                "py-spy", "record", "-p", str(live.process.pid), "-o", args.profile,
-                "-f", "raw", "-d", str(int(args.messages / args.rate)), "-r", "200",
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-            )  # fmt: skip
+        spy = await start_profile(args, live, args.messages / args.rate)
         cpu0 = cpu_seconds(pids)
         start = time.time()
         for i in range(args.messages):
@@ -191,7 +119,7 @@ async def run(args: argparse.Namespace) -> None:
         latencies.sort()
 
         def pct(p: float) -> float:
-            return latencies[int(p * (len(latencies) - 1))] * 1000
+            return percentile(latencies, p)
 
         print(
             f"server={args.server} layer={args.layer} members={args.members} "
@@ -215,10 +143,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=40.0, help="messages per second")
     parser.add_argument("--server", choices=SERVERS, default="uvicorn")
     parser.add_argument("--layer", choices=["pubsub", "core"], default="pubsub")
-    parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/multichat")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--replay", type=int, default=0, help="also time a join replaying N")
-    parser.add_argument("--profile", help="write py-spy's collapsed stacks of the server here")
+    add_common_arguments(parser)
     asyncio.run(run(parser.parse_args()))
 
 

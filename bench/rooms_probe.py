@@ -14,15 +14,16 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
 import time
 
-from bench.fanout_probe import (
-    LiveServer,
-    PostgresDatabase,
+from bench.common import (
+    add_common_arguments,
     cpu_seconds,
     create_sessions,
-    process_tree,
+    percentile,
+    pin_to_core0,
+    start_profile,
+    start_server,
 )
 
 
@@ -30,9 +31,8 @@ async def run(args: argparse.Namespace) -> None:
     """Start the server, run every member's schedule, print one line of results."""
     from websockets.asyncio.client import connect
 
-    database = PostgresDatabase.create(args.database)
     env = {"CHAT_SEND_RATE": "0", "NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS": "0"}
-    live = LiveServer(database_url=database.url, redis_url=args.redis, extra_env=env).prepare()
+    live, database = start_server(args, env)
     keys = create_sessions(live, args.rooms * args.members)
     code = (
         "from chat.models import Room; "
@@ -42,10 +42,7 @@ async def run(args: argparse.Namespace) -> None:
     output = live.manage("shell", "-c", code).strip().splitlines()[-1]
     rooms = [int(room) for room in output.split(",")]
     live.start()
-    pids = process_tree(live.process.pid)
-    for pid in pids:
-        for thread in os.listdir(f"/proc/{pid}/task"):
-            os.sched_setaffinity(int(thread), {0})
+    pids = pin_to_core0(live)
     try:
         members = []  # (room, socket)
         for key, room in zip(keys, itertools.cycle(rooms), strict=False):
@@ -74,13 +71,7 @@ async def run(args: argparse.Namespace) -> None:
                 await ws.send(json.dumps(message))
 
         readers = [asyncio.create_task(receive(i, ws)) for i, (_, ws) in enumerate(members)]
-        spy = None
-        if args.profile:  # py-spy must be on PATH
-            spy = await asyncio.create_subprocess_exec(
-                "py-spy", "record", "-p", str(live.process.pid), "-o", args.profile,
-                "-f", "raw", "-d", str(int(args.seconds)), "-r", "200",
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-            )  # fmt: skip
+        spy = await start_profile(args, live, args.seconds)
         cpu0 = cpu_seconds(pids)
         start = time.time() + 0.5
         spread = 1 / args.rate / len(members)  # members start evenly spread over one period
@@ -98,7 +89,7 @@ async def run(args: argparse.Namespace) -> None:
         latencies.sort()
 
         def pct(p: float) -> float:
-            return latencies[int(p * (len(latencies) - 1))] * 1000 if latencies else float("nan")
+            return percentile(latencies, p)
 
         posts = len(members) * sends_each
         print(
@@ -120,9 +111,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=10)
     parser.add_argument("--rate", type=float, default=1.0, help="messages per second per member")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/multichat")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
-    parser.add_argument("--profile", help="write py-spy's collapsed stacks of the server here")
+    add_common_arguments(parser)
     asyncio.run(run(parser.parse_args()))
 
 
