@@ -25,6 +25,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, get_user_model
+from django.db import connection
 from msgspec import UNSET
 
 from chat import events, permissions, protocol, selectors, services
@@ -35,6 +36,21 @@ log = logging.getLogger(__name__)
 
 # Open sockets per user id in this process (CHAT_MAX_SOCKETS_PER_USER).
 _sockets_per_user: Counter[int] = Counter()
+
+
+def _post(**kwargs):
+    """services.message_send, then hand this thread's connection back to the pool at once."""
+    try:
+        return services.message_send(**kwargs)
+    finally:
+        connection.close()  # worker threads come and go; the connection must not stay behind
+
+
+# Posts run on the loop's worker pool, not on channels' one shared database
+# thread: each waits on its own commit, so posts to different rooms commit side
+# by side. Order within a room still comes from the row lock on the room (seq)
+# and, for delivery, from each consumer's per-room seq check.
+post_in_pool = database_sync_to_async(_post, thread_sensitive=False)
 
 
 def _reload_user(user_id: int):
@@ -235,7 +251,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise ChatError(
                 ErrorCode.ROOM_ACCESS_DENIED, f"Join room {room_id} before sending to it."
             )
-        message = await database_sync_to_async(services.message_send)(
+        message = await post_in_pool(
             user=self.user, room_id=room_id, text=command.message, msg_type=command.msg_type
         )
         if ref is not UNSET:
