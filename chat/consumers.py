@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 import redis
@@ -22,13 +21,13 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, get_user_model
 from django.db import connection
 from msgspec import UNSET
 
 from chat import events, permissions, protocol, selectors, services
+from chat.hub import hub
 from chat.models import Room
 from chat.protocol import ChatError, ErrorCode
 
@@ -65,12 +64,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     """One browser's (or bot's) socket at /chat/stream/."""
 
     async def connect(self) -> None:
-        """Accept, then close unless the handshake carried valid credentials and a free slot."""
+        """Subscribe to the user's access re-checks, then accept; or accept only to say why not."""
         self.user = self.scope.get("user")
         self.rooms: dict[int, int] = {}  # room id -> last seq delivered
         self.counted = False
-        await self.accept()
         if self.user is None or not self.user.is_authenticated:
+            await self.accept()
             await self._refuse_login("Log in, then open the socket again.")
             return
         if _sockets_per_user[self.user.pk] >= settings.CHAT_MAX_SOCKETS_PER_USER:
@@ -78,16 +77,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 ErrorCode.TOO_MANY_CONNECTIONS,
                 f"You have {settings.CHAT_MAX_SOCKETS_PER_USER} sockets open; close one first.",
             )
+            await self.accept()
             await self.send(text_data=protocol.error_frame(error))
             await self.close(code=protocol.CLOSE_POLICY_VIOLATION)
             return
         _sockets_per_user[self.user.pk] += 1
         self.counted = True
         try:
-            await self.channel_layer.group_add(events.user_group(self.user.pk), self.channel_name)
+            # Before accept: a change to the user made once the socket is open is never missed.
+            await self.hub.add(events.user_group(self.user.pk), self)
         except (redis.RedisError, OSError) as exc:
             # The socket still works; only live access re-checks wait for the layer.
             log.warning("Could not subscribe to the user group: %s", exc)
+        await self.accept()
 
     async def disconnect(self, code: int) -> None:
         """Leave every joined room, with leave notices when those are on."""
@@ -99,38 +101,44 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if _sockets_per_user[self.user.pk] <= 0:
                 del _sockets_per_user[self.user.pk]
             try:
-                await self.channel_layer.group_discard(
-                    events.user_group(self.user.pk), self.channel_name
-                )
+                await self.hub.discard(events.user_group(self.user.pk), self)
             except Exception:
                 log.exception("Leaving the user group failed")
 
     async def __call__(self, scope, receive, send) -> None:
-        """Run the socket: one long-lived reader per source, one handler at a time.
+        """Run the socket: one reader for the socket, one for its inbox, one handler at a time.
 
-        channels' own loop (await_many_dispatch) creates a task and an
-        asyncio.wait per message; with one event per member per room
-        message, that bookkeeping was a large share of fan-out. Here each
-        source (the socket, the channel layer) has one reader task, and a
-        lock keeps channels' rule that handlers never overlap.
+        Events come from the process's hub (chat/hub.py), which receives each
+        group event once and pushes it to every local member's inbox; the
+        socket has no channel of its own. channels' own loop
+        (await_many_dispatch) would also create a task and an asyncio.wait
+        per message; here each source has one long-lived reader, and a lock
+        keeps channels' rule that handlers never overlap.
         """
         self.scope = scope
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.channel_name = await self.channel_layer.new_channel()
-        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        self.hub = hub()
+        self.inbox: deque[dict[str, Any]] = deque()
+        self.waiter: asyncio.Future | None = None
         self.base_send = send
         turn = asyncio.Lock()
 
-        async def pump(source) -> None:
+        async def read_socket() -> None:
             while True:
-                message = await source()
+                message = await receive()
                 async with turn:
                     await self.dispatch(message)
 
-        readers = [
-            asyncio.ensure_future(pump(receive)),
-            asyncio.ensure_future(pump(self.channel_receive)),
-        ]
+        async def drain_inbox() -> None:
+            loop = asyncio.get_running_loop()
+            while True:
+                while not self.inbox:
+                    self.waiter = loop.create_future()
+                    await self.waiter
+                async with turn:  # a burst of events is sent under one turn
+                    while self.inbox:
+                        await self.dispatch(self.inbox.popleft())
+
+        readers = [asyncio.ensure_future(read_socket()), asyncio.ensure_future(drain_inbox())]
         try:
             done, _ = await asyncio.wait(readers, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -138,10 +146,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 if error is not None and not isinstance(error, StopConsumer):
                     raise error
         finally:
+            self.hub.forget(self)  # normally a no-op: disconnect() has left every group
             for task in readers:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, StopConsumer):
                     await task
+
+    def push(self, event: dict[str, Any]) -> None:
+        """Queue an event from the hub (never blocks: the hub serves every local socket)."""
+        self.inbox.append(event)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Run the message's handler, without channels' per-message connection clean-up.
@@ -151,6 +167,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         cost of fan-out in a profile. Every ORM call here goes through
         database_sync_to_async, which already cleans up around itself.
         """
+        if message["type"] == events.EVENT_TYPE:  # the hot path: skip the name lookup
+            return await self.room_event(message)
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
@@ -213,14 +231,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 f"A socket may join {settings.CHAT_MAX_ROOMS_PER_SOCKET} rooms; leave one first.",
             )
         group = events.room_group(room_id)
-        await self.channel_layer.group_add(group, self.channel_name)
+        await self.hub.add(group, self)
         try:
             result = await database_sync_to_async(services.room_join)(
                 user=self.user, room_id=room_id, since=since, announce=not rejoin
             )
         except BaseException:
             if not rejoin:
-                await self.channel_layer.group_discard(group, self.channel_name)
+                await self.hub.discard(group, self)
             raise
         self.rooms[room_id] = result.last_seq
         reply = protocol.JoinReply(
@@ -290,7 +308,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if seq > last + 1:
                 await self._fill_gap(room_id, last, seq - 1)
             self.rooms[room_id] = seq
-        await self.send(text_data=event["text"])
+        await self.base_send(event["frame"])
 
     # --- access re-checks (from services, after commits) --------------------
 
@@ -357,7 +375,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _leave(self, room_id: int) -> None:
         del self.rooms[room_id]
         try:
-            await self.channel_layer.group_discard(events.room_group(room_id), self.channel_name)
+            await self.hub.discard(events.room_group(room_id), self)
             await database_sync_to_async(services.room_leave)(user=self.user, room_id=room_id)
         except Exception:
             log.exception("Leaving room %s failed", room_id)

@@ -76,6 +76,7 @@ def iso_utc(when: datetime) -> str:
 
 
 def _send(group: str, event: dict) -> None:
+    event["group"] = group  # the hub of each process hands it to that group's local sockets
     async_to_sync(get_channel_layer().group_send)(group, event)
 
 

@@ -1,0 +1,123 @@
+"""The fan-out hub: one subscription per group per process, each event to every local member."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.layers import InMemoryChannelLayer
+
+from chat.hub import Hub, hub
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+GROUP = "chat.room.1"
+
+
+class SlowLayer(InMemoryChannelLayer):
+    """The in-process layer with a network-like pause in each (un)subscribe."""
+
+    async def group_add(self, group, channel):
+        await asyncio.sleep(0.01)
+        await super().group_add(group, channel)
+
+    async def group_discard(self, group, channel):
+        await asyncio.sleep(0.01)
+        await super().group_discard(group, channel)
+
+
+class Inbox:
+    """A member that keeps what the hub pushes to it."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    def push(self, event: dict) -> None:
+        self.events.append(event)
+
+
+async def until(predicate, timeout: float = 2.0) -> None:
+    """Wait until ``predicate()`` holds, or fail."""
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 (polling state that has no event)
+            await asyncio.sleep(0.005)
+
+
+def event(seq: int) -> dict:
+    return {"type": "room.event", "group": GROUP, "room": 1, "seq": seq, "text": f"m{seq}"}
+
+
+async def test_members_of_a_group_share_one_subscription():
+    """Three local members cost the layer one group membership, and each gets every event once."""
+    layer = InMemoryChannelLayer()
+    fanout = Hub(layer, asyncio.get_running_loop())
+    members = [Inbox(), Inbox(), Inbox()]
+    for member in members:
+        await fanout.add(GROUP, member)
+    assert len(layer.groups[GROUP]) == 1
+    await layer.group_send(GROUP, event(1))
+    await layer.group_send(GROUP, event(2))
+    await until(lambda: all(len(m.events) == 2 for m in members))
+    for member in members:
+        assert [e["seq"] for e in member.events] == [1, 2]
+        assert member.events[0]["frame"] == {"type": "websocket.send", "text": "m1"}
+    fanout.reader.cancel()
+
+
+async def test_the_last_member_out_unsubscribes():
+    """Leaving keeps the subscription while a member remains, and drops it with the last one."""
+    layer = InMemoryChannelLayer()
+    fanout = Hub(layer, asyncio.get_running_loop())
+    a, b = Inbox(), Inbox()
+    await fanout.add(GROUP, a)
+    await fanout.add(GROUP, b)
+    await fanout.discard(GROUP, a)
+    assert len(layer.groups[GROUP]) == 1
+    await layer.group_send(GROUP, event(1))
+    await until(lambda: len(b.events) == 1)
+    assert a.events == []
+    await fanout.discard(GROUP, b)
+    assert GROUP not in layer.groups
+    assert fanout.members(GROUP) == 0 and fanout.joined == {}
+    fanout.reader.cancel()
+
+
+async def test_joining_while_the_last_member_leaves_stays_subscribed():
+    """An add racing the last discard waits for it and subscribes again: nothing is missed."""
+    layer = SlowLayer()
+    fanout = Hub(layer, asyncio.get_running_loop())
+    a, b = Inbox(), Inbox()
+    await fanout.add(GROUP, a)
+    await asyncio.gather(fanout.discard(GROUP, a), fanout.add(GROUP, b))
+    assert len(layer.groups.get(GROUP, ())) == 1
+    await layer.group_send(GROUP, event(1))
+    await until(lambda: len(b.events) == 1)
+    fanout.reader.cancel()
+
+
+async def test_a_forgotten_member_gets_nothing_more_and_its_groups_are_dropped():
+    """forget() takes a member out of all its groups at once; empty groups are unsubscribed."""
+    layer = InMemoryChannelLayer()
+    fanout = Hub(layer, asyncio.get_running_loop())
+    a = Inbox()
+    await fanout.add(GROUP, a)
+    await fanout.add("chat.user.5", a)
+    fanout.forget(a)
+    await until(lambda: not layer.groups)
+    await layer.group_send(GROUP, event(1))
+    await asyncio.sleep(0.05)
+    assert a.events == [] and fanout.joined == {}
+    fanout.reader.cancel()
+
+
+async def test_sockets_leave_the_hub_when_they_close(connect, alice, bob, room):
+    """After every socket closes, the process's hub holds no member and no group."""
+    a = await connect(alice)
+    await a.join(room.pk)
+    b = await connect(bob)
+    await b.join(room.pk)
+    fanout = hub()
+    assert fanout.members(f"chat.room.{room.pk}") == 2
+    await a.close()
+    await b.close()
+    await until(lambda: not fanout.joined and not fanout.groups)
