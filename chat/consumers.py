@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter, deque
+from collections import Counter
 from typing import Any
 
 import redis
@@ -106,58 +106,57 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 log.exception("Leaving the user group failed")
 
     async def __call__(self, scope, receive, send) -> None:
-        """Run the socket: one reader for the socket, one for its inbox, one handler at a time.
+        """Run the socket: its frames in this task, hub events in a drain task, one at a time.
 
         Events come from the process's hub (chat/hub.py), which receives each
-        group event once and pushes it to every local member's inbox; the
+        group event once and pushes it to every local member (``push``); the
         socket has no channel of its own. channels' own loop
-        (await_many_dispatch) would also create a task and an asyncio.wait
-        per message; here each source has one long-lived reader, and a lock
-        keeps channels' rule that handlers never overlap.
+        (await_many_dispatch) would create a task and an asyncio.wait per
+        message; here frames are read in the socket's own task, events are
+        sent by a drain task that exists only while the inbox has any, and a
+        lock keeps channels' rule that handlers never overlap. An idle socket
+        has no task of its own beyond the server's.
         """
         self.scope = scope
         self.hub = hub()
-        self.inbox: deque[dict[str, Any]] = deque()
-        self.waiter: asyncio.Future | None = None
+        self.inbox: list[dict[str, Any]] = []
+        self.drainer: asyncio.Task | None = None
+        self.turn = asyncio.Lock()
         self.base_send = send
-        turn = asyncio.Lock()
-
-        async def read_socket() -> None:
+        try:
             while True:
                 message = await receive()
-                async with turn:
+                async with self.turn:
                     await self.dispatch(message)
-
-        async def drain_inbox() -> None:
-            loop = asyncio.get_running_loop()
-            while True:
-                while not self.inbox:
-                    self.waiter = loop.create_future()
-                    await self.waiter
-                async with turn:  # a burst of events is sent under one turn
-                    while self.inbox:
-                        await self.dispatch(self.inbox.popleft())
-
-        readers = [asyncio.ensure_future(read_socket()), asyncio.ensure_future(drain_inbox())]
-        try:
-            done, _ = await asyncio.wait(readers, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                error = task.exception()
-                if error is not None and not isinstance(error, StopConsumer):
-                    raise error
+        except StopConsumer:
+            pass
         finally:
             self.hub.forget(self)  # normally a no-op: disconnect() has left every group
-            for task in readers:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopConsumer):
-                    await task
+            if self.drainer is not None:
+                self.drainer.cancel()
 
     def push(self, event: dict[str, Any]) -> None:
-        """Queue an event from the hub (never blocks: the hub serves every local socket)."""
+        """Take an event from the hub; never blocks (the hub serves every local socket)."""
         self.inbox.append(event)
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self.drainer is None:
+            self.drainer = self.hub.loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        """Send what the inbox holds, in order, then end (a burst goes out under one turn)."""
+        try:
+            async with self.turn:
+                while self.inbox:
+                    batch, self.inbox = self.inbox, []
+                    for event in batch:
+                        await self.dispatch(event)
+        except Exception:
+            # The socket's events would stop here unseen: close it, so the client
+            # reconnects and resumes with since.
+            log.exception("Delivering to the socket of user %s failed", self.user.pk)
+            with contextlib.suppress(Exception):
+                await self.close(code=protocol.CLOSE_SERVER_ERROR)
+        finally:
+            self.drainer = None
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Run the message's handler, without channels' per-message connection clean-up.

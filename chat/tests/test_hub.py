@@ -121,3 +121,25 @@ async def test_sockets_leave_the_hub_when_they_close(connect, alice, bob, room):
     await a.close()
     await b.close()
     await until(lambda: not fanout.joined and not fanout.groups)
+
+
+async def test_a_socket_whose_delivery_fails_is_closed_so_the_client_resumes(
+    monkeypatch, connect, alice, bob, room
+):
+    """An error while sending a room event closes that socket (1011) instead of going silent."""
+    from chat.consumers import ChatConsumer
+
+    a = await connect(alice)
+    await a.join(room.pk)
+    b = await connect(bob)
+    await b.join(room.pk)
+
+    async def broken(self, event):
+        raise RuntimeError("injected delivery failure")
+
+    monkeypatch.setattr(ChatConsumer, "room_event", broken)
+    await b.send({"command": "send", "room": room.pk, "message": "hello"})
+    closed = await a.comm.receive_output(timeout=3)
+    while closed["type"] != "websocket.close":
+        closed = await a.comm.receive_output(timeout=3)
+    assert closed["code"] == 1011
