@@ -26,7 +26,7 @@ from django.contrib.auth import HASH_SESSION_KEY, get_user_model
 from django.db import connection
 from msgspec import UNSET
 
-from chat import events, permissions, protocol, selectors, services
+from chat import eager, events, permissions, protocol, selectors, services
 from chat.hub import hub
 from chat.models import Room
 from chat.protocol import ChatError, ErrorCode
@@ -136,14 +136,48 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 self.drainer.cancel()
 
     def push(self, event: dict[str, Any]) -> None:
-        """Take an event from the hub; never blocks (the hub serves every local socket)."""
+        """Take an event from the hub; never blocks (the hub serves every local socket).
+
+        The common case, the next message of a joined room on a socket with
+        nothing else to do, is sent right here without a task; everything
+        else (a gap to fill, a backlog, a command running, an access event)
+        goes through the inbox and a drain task, in order.
+        """
+        idle = self.drainer is None and not self.inbox and not self.turn.locked()
+        if idle and event["type"] == events.EVENT_TYPE and self._send_now(event):
+            return
         self.inbox.append(event)
         if self.drainer is None:
             self.drainer = self.hub.loop.create_task(self._drain())
 
-    async def _drain(self) -> None:
-        """Send what the inbox holds, in order, then end (a burst goes out under one turn)."""
+    def _send_now(self, event: dict[str, Any]) -> bool:
+        """Deliver a room event in place if it is in order; False if it needs the drain task."""
+        room_id, seq = event["room"], event["seq"]
+        last = self.rooms.get(room_id)
+        if last is None or (seq is not None and seq <= last):
+            return True  # not in the room, or already delivered: dropped
+        if seq is not None and seq != last + 1:
+            return False  # a gap, filled from the database by room_event
+        if seq is not None:
+            self.rooms[room_id] = seq
         try:
+            rest = eager.start(self.base_send(event["frame"]))
+        except Exception as error:
+            self.drainer = self.hub.loop.create_task(self._drain(failed=error))
+            return True
+        if rest is not None:  # the socket's buffer is full: finish in a task
+            self.drainer = self.hub.loop.create_task(self._drain(rest))
+        return True
+
+    async def _drain(
+        self, first: eager.Resumed | None = None, *, failed: Exception | None = None
+    ) -> None:
+        """Finish ``first``, then send what the inbox holds, in order (a burst under one turn)."""
+        try:
+            if failed is not None:
+                raise failed  # a send in push() failed: handled (logged, closed) below
+            if first is not None:
+                await first
             async with self.turn:
                 while self.inbox:
                     batch, self.inbox = self.inbox, []

@@ -127,17 +127,18 @@ async def test_a_socket_whose_delivery_fails_is_closed_so_the_client_resumes(
     monkeypatch, connect, alice, bob, room
 ):
     """An error while sending a room event closes that socket (1011) instead of going silent."""
-    from chat.consumers import ChatConsumer
+    from chat import eager
 
     a = await connect(alice)
     await a.join(room.pk)
     b = await connect(bob)
     await b.join(room.pk)
 
-    async def broken(self, event):
+    def broken(coro):
+        coro.close()
         raise RuntimeError("injected delivery failure")
 
-    monkeypatch.setattr(ChatConsumer, "room_event", broken)
+    monkeypatch.setattr(eager, "start", broken)
     await b.send({"command": "send", "room": room.pk, "message": "hello"})
     closed = await a.comm.receive_output(timeout=3)
     while closed["type"] != "websocket.close":
