@@ -10,21 +10,28 @@ coroutine to finish later. Python 3.12's eager tasks do the same for tasks.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Generator
+from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any
 
 
-def start(coro: Coroutine[Any, Any, Any]) -> Resumed | None:
+def start(coro: Awaitable[Any]) -> Resumed | None:
     """Run ``coro`` until it ends or first waits; None if it ended, else what finishes it.
 
     Exceptions raised before the first wait propagate to the caller. The
     returned awaitable must be awaited (in a task) to finish the coroutine.
+    Any awaitable is taken (an ASGI server's ``send`` may return a future).
     """
+    if not isinstance(coro, Coroutine):
+        coro = _awaiting(coro)
     try:
         waiting_on = coro.send(None)
     except StopIteration:
         return None
     return Resumed(coro, waiting_on)
+
+
+async def _awaiting(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 class Resumed:

@@ -67,3 +67,12 @@ async def test_an_error_before_the_first_wait_reaches_the_caller():
 
     with pytest.raises(ValueError, match="no"):
         eager.start(broken())
+
+
+async def test_an_awaitable_that_is_not_a_coroutine_is_taken_too():
+    """A future (as some ASGI servers' send returns) is awaited to its result."""
+    future = asyncio.get_running_loop().create_future()
+    rest = eager.start(future)
+    assert rest is not None
+    future.set_result("sent")
+    assert await asyncio.ensure_future(rest) == "sent"
