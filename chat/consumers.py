@@ -85,7 +85,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.counted = True
         try:
             # Before accept: a change to the user made once the socket is open is never missed.
-            await self.hub.add(events.user_group(self.user.pk), self)
+            await self.hub.add(events.user_group(self.user.pk), self, via=events.USERS_GROUP)
         except (redis.RedisError, OSError) as exc:
             # The socket still works; only live access re-checks wait for the layer.
             log.warning("Could not subscribe to the user group: %s", exc)

@@ -52,8 +52,15 @@ def room_group(room_id: int) -> str:
 
 
 def user_group(user_id: int) -> str:
-    """The channel-layer group of every socket of one user."""
+    """The hub group of every socket of one user (carried by USERS_GROUP on the layer)."""
     return f"chat.user.{user_id}"
+
+
+# Every process subscribes once to this layer group for all user events, and its
+# hub routes each to the sockets of that user: user events are rare, and one
+# subscription per connected user would cost a Redis round trip per connect and
+# memory per socket.
+USERS_GROUP = "chat.users"
 
 
 def message_event(message: Message) -> protocol.MessageEvent:
@@ -75,9 +82,10 @@ def iso_utc(when: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-def _send(group: str, event: dict) -> None:
+def _send(group: str, event: dict, *, via: str | None = None) -> None:
+    """Send ``event`` to ``group`` (through the shared layer group ``via``, if given)."""
     event["group"] = group  # the hub of each process hands it to that group's local sockets
-    async_to_sync(get_channel_layer().group_send)(group, event)
+    async_to_sync(get_channel_layer().group_send)(via or group, event)
 
 
 def _remember_failure(event: dict, error: Exception) -> None:
@@ -102,10 +110,10 @@ def _resync_rooms() -> None:
             _remember_failure(event, exc)  # tried again after the next good publish
 
 
-def _group_send(group: str, event: dict, *, required: bool = False) -> None:
+def _group_send(group: str, event: dict, *, required: bool = False, via: str | None = None) -> None:
     """Send an event; on failure remember it, and raise PublishFailed if ``required``."""
     try:
-        _send(group, event)
+        _send(group, event, via=via)
     except Exception as exc:
         _remember_failure(event, exc)
         if required:
@@ -158,9 +166,10 @@ def publish_room_access_on_commit(room_id: int, *, staff_only: bool, deleted: bo
 def publish_user_changed_on_commit(user_id: int) -> None:
     """After the commit, make the user's sockets reload the user and re-check their rooms."""
     event = {"type": USER_CHANGED_TYPE, "user": user_id}
-    transaction.on_commit(partial(_group_send, user_group(user_id), event))
+    transaction.on_commit(partial(_group_send, user_group(user_id), event, via=USERS_GROUP))
 
 
 def publish_session_ended(user_id: int, session_key: str) -> None:
     """Close the user's sockets that were opened with this (now logged out) session."""
-    _group_send(user_group(user_id), {"type": SESSION_ENDED_TYPE, "session_key": session_key})
+    event = {"type": SESSION_ENDED_TYPE, "session_key": session_key}
+    _group_send(user_group(user_id), event, via=USERS_GROUP)

@@ -30,11 +30,12 @@ class Member(Protocol):
 
 
 class _Group:
-    __slots__ = ("members", "subscribed")
+    __slots__ = ("members", "subscribed", "via")
 
     def __init__(self) -> None:
         self.members: set[Member] = set()
         self.subscribed = False
+        self.via: str | None = None  # the shared layer group that carries it, if any
 
 
 class Hub:
@@ -48,16 +49,25 @@ class Hub:
         self.changing = asyncio.Lock()  # subscribe/unsubscribe one at a time (first/last member)
         self.channel: str | None = None
         self.reader: asyncio.Task | None = None
+        self.shared: set[str] = set()  # layer groups subscribed for good (``via``)
 
-    async def add(self, group: str, member: Member) -> None:
-        """Deliver ``group``'s events to ``member``; returns once the subscription is live."""
+    async def add(self, group: str, member: Member, *, via: str | None = None) -> None:
+        """Deliver ``group``'s events to ``member``; returns once the subscription is live.
+
+        With ``via``, the events come through that shared layer group (each
+        carries its ``group`` for routing here), subscribed once and kept.
+        """
         entry = self.groups.get(group)
         if entry is None or not entry.subscribed:
             async with self.changing:
                 entry = self.groups.setdefault(group, _Group())
                 if not entry.subscribed:
-                    await self.layer.group_add(group, await self._channel())
-                    entry.subscribed = True
+                    layer_group = via or group
+                    if layer_group not in self.shared:
+                        await self.layer.group_add(layer_group, await self._channel())
+                        if via is not None:
+                            self.shared.add(via)
+                    entry.subscribed, entry.via = True, via
         entry.members.add(member)
         self.joined.setdefault(member, set()).add(group)
 
@@ -82,7 +92,8 @@ class Hub:
             # Marked first: an add() arriving during the await waits for the lock and resubscribes.
             entry.subscribed = False
             try:
-                await self.layer.group_discard(group, self.channel)
+                if entry.via is None:  # a shared carrier stays subscribed
+                    await self.layer.group_discard(group, self.channel)
             finally:
                 if not entry.members and self.groups.get(group) is entry:
                     del self.groups[group]

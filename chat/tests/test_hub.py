@@ -144,3 +144,21 @@ async def test_a_socket_whose_delivery_fails_is_closed_so_the_client_resumes(
     while closed["type"] != "websocket.close":
         closed = await a.comm.receive_output(timeout=3)
     assert closed["code"] == 1011
+
+
+async def test_groups_carried_by_a_shared_group_cost_one_subscription_in_all():
+    """Users' groups ride on one layer group; each event reaches only its own group's members."""
+    layer = InMemoryChannelLayer()
+    fanout = Hub(layer, asyncio.get_running_loop())
+    alice, bob = Inbox(), Inbox()
+    await fanout.add("chat.user.1", alice, via="chat.users")
+    await fanout.add("chat.user.2", bob, via="chat.users")
+    assert set(layer.groups) == {"chat.users"} and len(layer.groups["chat.users"]) == 1
+    await layer.group_send("chat.users", {"type": "user.changed", "group": "chat.user.2"})
+    await until(lambda: len(bob.events) == 1)
+    await asyncio.sleep(0.05)
+    assert alice.events == []
+    await fanout.discard("chat.user.1", alice)
+    await fanout.discard("chat.user.2", bob)
+    assert set(layer.groups) == {"chat.users"}  # kept for the next user to connect
+    fanout.reader.cancel()
