@@ -1,11 +1,25 @@
-"""What the probes share: a real server to measure, its processes, and the numbers."""
+"""What the scenarios share: the configurations, a fresh server to measure, its processes.
+
+Every scenario gets its own throwaway PostgreSQL database and its own server
+process (started through chat.tests.liveserver.LiveServer), pinned to core 0;
+``served`` sets one up and tears it all down again: the server, its
+database, its Redis keys and its data directory (kept when the scenario
+failed, for the server's log).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
+import shutil
+import signal
 import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,6 +29,7 @@ from chat.tests.liveserver import LiveServer  # noqa: E402
 from chat.tests.servers import PostgresDatabase  # noqa: E402
 
 VENV = Path(sys.executable).parent
+# Other ASGI servers serving the production application ({port} is filled in).
 SERVERS = {
     "uvicorn": None,  # python -m config.server: the project's own flags
     "daphne": [str(VENV / "daphne"), "-b", "127.0.0.1", "-p", "{port}", "config.asgi:application"],
@@ -23,26 +38,117 @@ SERVERS = {
     "granian": [str(VENV / "granian"), "--interface", "asgi", "--host", "127.0.0.1", "--port",
                 "{port}", "--loop", "uvloop", "--workers", "1", "config.asgi:application"],
 }  # fmt: skip
+# Every configuration stores every message and neither limits nor announces.
+BENCH_ENV = {"CHAT_SEND_RATE": "0", "NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS": "0"}
 
 
-def create_sessions(live: LiveServer, count: int) -> list[str]:
-    """Create ``count`` users with logged-in sessions; return the session keys."""
-    code = f"""
+@dataclass(frozen=True)
+class Config:
+    """One way of serving the chat: a server command line (None: config.server) and its env."""
+
+    name: str
+    command: list[str] | None
+    env: dict[str, str]
+
+
+CONFIGS = {
+    "production": Config("production", None, {"CHANNEL_LAYER": "pubsub"}),
+    "tutorial": Config(
+        "tutorial",
+        [str(VENV / "daphne"), "-b", "127.0.0.1", "-p", "{port}", "bench.tutorial:application"],
+        {"CHANNEL_LAYER": "core"},
+    ),
+}
+
+
+def config_named(name: str) -> Config:
+    """``production``, ``tutorial``, or SERVER:LAYER (e.g. ``daphne:core``) for the app as built."""
+    if name in CONFIGS:
+        return CONFIGS[name]
+    server, _, layer = name.partition(":")
+    if server not in SERVERS or layer not in ("pubsub", "core"):
+        raise ValueError(
+            f"Unknown configuration {name!r}: use {', '.join(CONFIGS)} or SERVER:LAYER with "
+            f"SERVER one of {', '.join(SERVERS)} and LAYER pubsub or core."
+        )
+    return Config(name, SERVERS[server], {"CHANNEL_LAYER": layer})
+
+
+@dataclass
+class Bench:
+    """Where and how to run: the configuration, PostgreSQL, Redis, and the profile directory."""
+
+    config: Config
+    database: str
+    redis: str
+    profile_dir: str | None = None
+
+
+@dataclass
+class Target:
+    """A started server with its users (session keys) and rooms."""
+
+    live: LiveServer
+    pids: list[int]
+    keys: list[str]
+    rooms: list[int]
+
+    @property
+    def url(self) -> str:
+        """The chat socket's ws:// URL."""
+        return self.live.ws_url
+
+    def rss(self) -> int:
+        """Resident memory of the server, in bytes."""
+        return rss_bytes(self.pids)
+
+    def cpu(self) -> float:
+        """CPU seconds the server has used so far."""
+        return cpu_seconds(self.pids)
+
+
+SETUP_CODE = """
+import json
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS
 from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
+from django.utils.crypto import get_random_string
+from chat.models import Room
 User = get_user_model()
-User.objects.bulk_create([User(username=f"probe{{i}}") for i in range({count})])
-keys = []
-for user in User.objects.filter(username__startswith="probe").order_by("id"):
-    s = SessionStore()
-    s[SESSION_KEY] = str(user.pk)
-    s[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    s[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    s.create()
-    keys.append(s.session_key)
-print(",".join(keys))
+users = User.objects.bulk_create(
+    [User(username=f"bench{{i}}") for i in range({users})], batch_size=2000
+)
+store = SessionStore()
+expires = store.get_expiry_date()
+backend = "django.contrib.auth.backends.ModelBackend"
+sessions = Session.objects.bulk_create([
+    Session(session_key=get_random_string(32, VALID_KEY_CHARS), expire_date=expires,
+            session_data=store.encode({{SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: backend,
+                                        HASH_SESSION_KEY: user.get_session_auth_hash()}}))
+    for user in users
+], batch_size=2000)
+rooms = Room.objects.bulk_create([Room(title=f"Bench {{i}}") for i in range({rooms})])
+print(json.dumps({{"keys": [s.session_key for s in sessions], "rooms": [r.pk for r in rooms]}}))
 """
-    return live.manage("shell", "-c", code).strip().splitlines()[-1].split(",")
+
+
+def create_users_and_rooms(
+    live: LiveServer, *, users: int, rooms: int
+) -> tuple[list[str], list[int]]:
+    """Create ``users`` users, each logged in (one session each), and ``rooms`` rooms."""
+    output = live.manage("shell", "-c", SETUP_CODE.format(users=users, rooms=rooms))
+    created = json.loads(output.strip().splitlines()[-1])
+    return created["keys"], created["rooms"]
+
+
+def store_messages(live: LiveServer, *, room: int, count: int) -> None:
+    """Post ``count`` messages to ``room`` through the service every post goes through."""
+    live.manage(
+        "shell", "-c",
+        "from chat.services import room_post; "
+        f"[room_post(room_id={room}, user=None, text=f'r{{i}}') for i in range({count})]",
+    )  # fmt: skip
 
 
 def process_tree(pid: int) -> list[int]:
@@ -78,44 +184,107 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def start_server(
-    args: argparse.Namespace, env: dict[str, str], command: list[str] | None = None
-) -> tuple[LiveServer, PostgresDatabase]:
-    """Migrate a throwaway database and build the server (not started yet)."""
-    database = PostgresDatabase.create(args.database)
-    live = LiveServer(
-        database_url=database.url, redis_url=args.redis, extra_env=env, command=command
-    ).prepare()
-    return live, database
-
-
 def pin_to_core0(live: LiveServer) -> list[int]:
-    """Pin every thread of the started server (and its workers) to core 0; return the pids."""
+    """Pin every thread of the started server (and its workers) to core 0; return the pids.
+
+    Threads started later inherit the mask of the thread that starts them.
+    """
     pids = process_tree(live.process.pid)
+    if (os.cpu_count() or 1) < 2:
+        return pids
     for pid in pids:
         for thread in os.listdir(f"/proc/{pid}/task"):
             os.sched_setaffinity(int(thread), {0})
     return pids
 
 
-async def start_profile(args: argparse.Namespace, live: LiveServer, seconds: float):
-    """Start py-spy on the server when --profile was given (py-spy must be on PATH)."""
-    if not args.profile:
-        return None
+async def start_profile(pid: int, path: Path) -> asyncio.subprocess.Process:
+    """Start py-spy recording ``pid`` (raw collapsed stacks) until stop_profile."""
+    spy = VENV / "py-spy" if (VENV / "py-spy").exists() else "py-spy"
     return await asyncio.create_subprocess_exec(
-        "py-spy", "record", "-p", str(live.process.pid), "-o", args.profile,
-        "-f", "raw", "-d", str(max(1, int(seconds))), "-r", "200",
+        str(spy), "record", "-p", str(pid), "-o", str(path), "-f", "raw", "-r", "200",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
 
 
-def percentile(ordered: list[float], p: float) -> float:
-    """The p-th quantile (0..1) of a sorted list of seconds, in milliseconds."""
-    return ordered[int(p * (len(ordered) - 1))] * 1000 if ordered else float("nan")
+async def stop_profile(spy: asyncio.subprocess.Process) -> None:
+    """Stop py-spy as Ctrl-C would, so that it writes the profile."""
+    if spy.returncode is None:
+        spy.send_signal(signal.SIGINT)
+    try:
+        await asyncio.wait_for(spy.wait(), 30)
+    except TimeoutError:
+        spy.kill()
+        await spy.wait()
+
+
+@contextlib.asynccontextmanager
+async def served(
+    bench: Bench, *, scenario: str, users: int, rooms: int, env: dict[str, str] | None = None
+) -> AsyncIterator[Target]:
+    """A fresh database and server for one scenario, with users and rooms; all gone after."""
+    database = await asyncio.to_thread(PostgresDatabase.create, bench.database)
+    prefix = f"mcbench-{uuid.uuid4().hex[:10]}"  # the server's Redis keys, deleted after
+    spy = None
+    live = None
+    failed = True
+    try:
+        live = LiveServer(
+            database_url=database.url,
+            redis_url=bench.redis,
+            extra_env={**BENCH_ENV, **bench.config.env, **(env or {}),
+                       "CHANNEL_LAYER_PREFIX": prefix},
+            command=bench.config.command,
+        )  # fmt: skip
+        await asyncio.to_thread(live.prepare)
+        keys, room_ids = await asyncio.to_thread(
+            create_users_and_rooms, live, users=users, rooms=rooms
+        )
+        await asyncio.to_thread(live.start)
+        pids = pin_to_core0(live)
+        if bench.profile_dir:
+            path = Path(bench.profile_dir) / f"{bench.config.name.replace(':', '-')}-{scenario}.txt"
+            spy = await start_profile(live.process.pid, path)
+        yield Target(live=live, pids=pids, keys=keys, rooms=room_ids)
+        failed = False
+    finally:
+        if spy is not None:
+            await stop_profile(spy)
+        if live is not None:
+            await asyncio.to_thread(live.stop)
+            if failed:
+                print(f"The server's log is in {live.log_path}", file=sys.stderr)
+            else:
+                shutil.rmtree(live.data_dir, ignore_errors=True)
+        await asyncio.to_thread(database.drop)
+        await asyncio.to_thread(forget_redis_keys, bench.redis, prefix)
+
+
+def forget_redis_keys(url: str, prefix: str) -> None:
+    """Delete the keys a server left in Redis under its channel layer prefix (groups, lists)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+    finally:
+        client.close()
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options every probe takes."""
-    parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/multichat")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
-    parser.add_argument("--profile", help="write py-spy's collapsed stacks of the server here")
+    """The options about where to run: PostgreSQL, Redis, and profiling."""
+    parser.add_argument(
+        "--database",
+        default="postgres://postgres@127.0.0.1:5432/multichat",
+        help="PostgreSQL server to make throwaway databases on (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--redis",
+        default="redis://127.0.0.1:6379/0",
+        help="Redis for the channel layer (default: %(default)s)",
+    )
+    parser.add_argument("--profile", metavar="DIR",
+                        help="write a py-spy profile of the server per scenario (raw collapsed "
+                             "stacks) to DIR/CONFIG-SCENARIO.txt")  # fmt: skip

@@ -1,0 +1,193 @@
+"""The benchmark of the performance issue: every scenario against every configuration.
+
+    .venv/bin/python -m bench.run [--scenarios fanout,rooms,idle,resume]
+        [--configs production,tutorial] [--json bench-results.json] [--quick]
+    scripts/bench --quick          # the same, after making .venv match uv.lock
+
+Scenarios (bench/scenarios.py): ``fanout`` (one room, M members, one sender
+at stepped rates), ``rooms`` (R rooms of M members, everyone sending at
+stepped rates), ``idle`` (N sockets connect and join at once: time and
+memory per socket), ``resume`` (joins with since=0 replaying N messages).
+Configurations: ``production`` (python -m config.server: uvicorn, pub/sub
+layer) and ``tutorial`` (daphne serving bench/tutorial.py, the list-based
+``core`` layer); also SERVER:LAYER, e.g. ``daphne:pubsub``, for the
+production application on another ASGI server (granian and hypercorn must
+be installed first). Both use PostgreSQL and Redis; every (configuration,
+scenario) gets a fresh server, pinned to core 0, and a throwaway database.
+This process runs on core 1. A stepped scenario stops at the first step whose
+p99 is over 1 s. The table goes to stdout, the same results as JSON to
+``--json`` (default bench-results.json in the current directory). ``--quick``
+runs small sizes (about a minute per configuration): use it to try things.
+
+Full sizes: fanout 500 members at 2, 5, 20, 60, 100, 120 msg/s; rooms 100 x 10 at
+0.1, 0.25, 0.5, 1, 1.5 msg/s per member (the low steps are for the tutorial); 5 s a
+step; idle 10,000 sockets; resume 1,000
+messages. Latency runs from a message's *scheduled* send time to its
+arrival. Lost: never arrived (after waiting until 2 s pass without a frame,
+30 s at most); duplicated: arrived twice; reordered: arrived after a higher
+seq. Server CPU is user+system time of the server's processes over the step.
+The ratios compare the first configuration with the others: the best
+sustained delivered rate (the highest step with p99 <= 100 ms and nothing
+lost) and server CPU per delivery at the first step (the same offered load).
+Comparing ASGI servers and layers as docs/architecture.md did:
+
+    .venv/bin/python -m bench.run --scenarios fanout --members 200 --rates 40,100 \
+        --configs uvicorn:pubsub,daphne:pubsub,uvicorn:core
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+
+from bench.common import ROOT, Bench, add_common_arguments, config_named
+from bench.report import ratio_lines, ratios, table
+from bench.scenarios import SCENARIOS
+
+FULL = {
+    "fanout": {"members": 500, "rates": [2, 5, 20, 60, 100, 120], "seconds": 5.0},
+    "rooms": {"rooms": 100, "members": 10, "rates": [0.1, 0.25, 0.5, 1.0, 1.5], "seconds": 5.0},
+    "idle": {"sockets": 10_000},
+    "resume": {"messages": 1000},
+}
+QUICK = {
+    "fanout": {"members": 100, "rates": [20, 60], "seconds": 2.0},
+    "rooms": {"rooms": 20, "members": 5, "rates": [0.5, 1.0], "seconds": 2.0},
+    "idle": {"sockets": 500, "settle": 1.0},
+    "resume": {"messages": 200},
+}
+
+
+def numbers(text: str) -> list[float]:
+    """A comma-separated list of numbers."""
+    return [float(part) for part in text.split(",") if part.strip()]
+
+
+def names(text: str) -> list[str]:
+    """A comma-separated list of names."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--scenarios",
+        type=names,
+        default=list(SCENARIOS),
+        help="comma-separated, of: " + ",".join(SCENARIOS),
+    )
+    parser.add_argument(
+        "--configs",
+        type=names,
+        default=["production", "tutorial"],
+        help="comma-separated: production, tutorial, or SERVER:LAYER",
+    )
+    parser.add_argument("--json", default="bench-results.json", help="default: %(default)s")
+    parser.add_argument("--quick", action="store_true", help="small sizes, short steps")
+    parser.add_argument("--seconds", type=float, help="length of each step (fanout, rooms)")
+    parser.add_argument("--members", type=int, help="fanout: members of the room")
+    parser.add_argument("--rates", type=numbers, help="fanout: sender rates, msg/s, e.g. 20,60")
+    parser.add_argument("--rooms", type=int, help="rooms: number of rooms")
+    parser.add_argument("--room-members", type=int, help="rooms: members per room")
+    parser.add_argument("--member-rates", type=numbers, help="rooms: msg/s per member, e.g. 0.5,1")
+    parser.add_argument("--sockets", type=int, help="idle: sockets to connect")
+    parser.add_argument("--replay", type=int, help="resume: messages to replay")
+    add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    for scenario in args.scenarios:
+        if scenario not in SCENARIOS:
+            parser.error(f"unknown scenario {scenario!r}: use {', '.join(SCENARIOS)}")
+    try:
+        args.configs = [config_named(name) for name in args.configs]
+    except ValueError as error:
+        parser.error(str(error))
+    return args
+
+
+def sizes(args: argparse.Namespace) -> dict[str, dict]:
+    """Each scenario's keyword arguments: --quick or full sizes, overridden by explicit options."""
+    chosen = {name: dict(values) for name, values in (QUICK if args.quick else FULL).items()}
+    overrides = {
+        "fanout": {"members": args.members, "rates": args.rates, "seconds": args.seconds},
+        "rooms": {"rooms": args.rooms, "members": args.room_members, "rates": args.member_rates,
+                  "seconds": args.seconds},
+        "idle": {"sockets": args.sockets},
+        "resume": {"messages": args.replay},
+    }  # fmt: skip
+    for name, given in overrides.items():
+        chosen[name].update({key: value for key, value in given.items() if value is not None})
+    return chosen
+
+
+async def run_all(args: argparse.Namespace, plan: dict[str, dict]) -> dict[str, dict[str, dict]]:
+    """Run every scenario under every configuration (configurations side by side per scenario)."""
+    results: dict[str, dict[str, dict]] = {}
+    for scenario in args.scenarios:
+        for config in args.configs:
+            bench = Bench(config, args.database, args.redis, args.profile)
+            print(f"-- {config.name} {scenario} ...", file=sys.stderr, flush=True)
+            started = time.monotonic()
+            try:
+                result = await SCENARIOS[scenario](bench, **plan[scenario])
+            except Exception as error:  # one failed run must not lose the others
+                traceback.print_exc()
+                result = {"error": f"{type(error).__name__}: {error}"}
+            took = time.monotonic() - started
+            print(f"-- {config.name} {scenario} took {took:.0f} s", file=sys.stderr, flush=True)
+            results.setdefault(scenario, {})[config.name] = result
+    return results
+
+
+def git_commit() -> str | None:
+    """The commit the work tree is on (None outside git)."""
+    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip() or None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Pin this process to core 1, run the benchmark, print the table, write the JSON."""
+    import uvloop
+
+    args = parse_arguments(argv)
+    if (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(0, {1})
+    plan = sizes(args)
+    if args.profile:
+        os.makedirs(args.profile, exist_ok=True)
+    started = datetime.datetime.now(datetime.UTC)
+    results = uvloop.run(run_all(args, plan))
+    found = ratios(results)
+    print(table(results))
+    print()
+    print(ratio_lines(found) or "(one configuration: no ratios)")
+    document = {
+        "started": started.isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "host": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "configs": {
+            c.name: {"command": c.command or [sys.executable, "-m", "config.server"], "env": c.env}
+            for c in args.configs
+        },
+        "sizes": {name: plan[name] for name in args.scenarios},
+        "results": results,
+        "ratios": found,
+    }
+    with open(args.json, "w") as out:
+        json.dump(document, out, indent=2, ensure_ascii=False)
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""The benchmark's four scenarios (fanout, rooms, idle, resume), one function each.
+
+Each takes a ``Bench`` (the configuration, PostgreSQL, Redis), starts a fresh
+server and database for itself (bench.common.served), drives it with the
+load generator (bench.loadgen) and returns a dict of results; the stepped
+scenarios give one dict per step under ``"steps"``. Run them with
+``python -m bench.run`` (that module's docstring has the options).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections import defaultdict
+
+from bench.common import Bench, Target, served, store_messages
+from bench.loadgen import (
+    Member,
+    Tally,
+    close_all,
+    connect_members,
+    drain,
+    sample_peak,
+    send_on_schedule,
+    seq_faults,
+)
+
+BEHIND_P99_MS = 1000.0  # a step with a worse p99 ends the stepping
+MIB = 1024 * 1024
+
+
+def latency_summary(latencies: list[float]) -> dict[str, float | None]:
+    """p50, p90, p99 and max of latencies in seconds, as milliseconds (None when there are none)."""
+    ordered = sorted(latencies)
+
+    def pick(p: float) -> float | None:
+        return round(ordered[int(p * (len(ordered) - 1))] * 1000, 2) if ordered else None
+
+    return {"p50_ms": pick(0.5), "p90_ms": pick(0.9), "p99_ms": pick(0.99), "max_ms": pick(1.0)}
+
+
+def fell_behind(step: dict) -> bool:
+    """True when a step's p99 is over a second (or nothing arrived): stop stepping."""
+    return step["p99_ms"] is None or step["p99_ms"] > BEHIND_P99_MS
+
+
+async def measure_step(
+    target: Target,
+    members: list[Member],
+    tally: Tally,
+    schedule: list[tuple[float, Member, int]],
+    *,
+    seconds: float,
+    expected: dict[int, range],
+) -> dict:
+    """Send ``schedule`` open loop, wait for the deliveries, and account for every member's seqs."""
+    for member in members:
+        member.seqs.clear()
+    start = schedule[0][0]
+    tally.reset(since=start)
+    errors_before = len(tally.errors)
+    peak = [target.rss()]
+    sampler = asyncio.create_task(sample_peak(target.rss, peak))
+    cpu0, client0 = target.cpu(), time.process_time()
+    lag = await send_on_schedule(schedule)
+    wanted = sum(len(expected[room]) for member in members for room in member.rooms)
+    waited = await drain(tally, expected=wanted)
+    cpu = target.cpu() - cpu0
+    client_cpu = time.process_time() - client0
+    sampler.cancel()
+    elapsed = max(seconds, tally.last - start)
+    lost = duplicated = reordered = 0
+    stored: dict[int, set[int]] = defaultdict(set)  # seqs that reached anyone, per room
+    for member in members:
+        for room in member.rooms:
+            got = member.seqs.get(room, [])
+            missing, twice, late = seq_faults(got, expected[room])
+            lost, duplicated, reordered = lost + missing, duplicated + twice, reordered + late
+            stored[room].update(seq for seq in got if seq in expected[room])
+    delivered = wanted - lost + duplicated
+    return {
+        "seconds": round(elapsed, 2),
+        "delivered": delivered,
+        "delivered_per_s": round(delivered / elapsed, 1),
+        **latency_summary(tally.latencies),
+        "lost": lost,
+        "duplicated": duplicated,
+        "reordered": reordered,
+        "stored_posts": sum(len(seqs) for seqs in stored.values()),
+        "errors": len(tally.errors) - errors_before,
+        "dropped": sum(member.closed for member in members),
+        "wait_ended": waited,  # all, quiet (the missing are lost) or limit (maybe late)
+        "server_cpu_s": round(cpu, 3),
+        "peak_rss_mib": round(peak[0] / MIB, 1),
+        "client_lag_ms": round(lag * 1000, 1),
+        "client_cpu_pct": round(100 * client_cpu / elapsed, 1),
+    }
+
+
+async def fanout(
+    bench: Bench, *, members: int = 500, rates: list[float], seconds: float = 5.0
+) -> dict:
+    """One room, ``members`` members and one sender; one step per sender rate (msg/s)."""
+    async with served(bench, scenario="fanout", users=members + 1, rooms=1) as target:
+        room = target.rooms[0]
+        tally, own = Tally(), Tally()
+        joined, failed, retries = await connect_members(
+            target.url, ((key, [room]) for key in target.keys[1:]), tally
+        )
+        senders, sender_failed, _ = await connect_members(
+            target.url, [(target.keys[0], [room])], own
+        )
+        steps, posted = [], 0
+        try:
+            if failed or sender_failed:
+                errors = [*failed, *sender_failed]
+                raise RuntimeError(f"{len(errors)} sockets failed, the first: {errors[0]}")
+            sender = senders[0]
+            for rate in rates:
+                count = max(1, round(rate * seconds))
+                start = time.time() + 0.2
+                schedule = [(start + i / rate, sender, room) for i in range(count)]
+                expected = {room: range(posted + 1, posted + count + 1)}
+                step = await measure_step(
+                    target, joined, tally, schedule, seconds=count / rate, expected=expected
+                )
+                posted += count
+                step = {"step": f"{rate:g} msg/s", "rate": rate,
+                        "offered_per_s": round(rate * len(joined), 1), **step}  # fmt: skip
+                step["cpu_us_per_delivery"] = cpu_per(step["server_cpu_s"], step["delivered"])
+                steps.append(step)
+                if fell_behind(step):
+                    break
+                await asyncio.sleep(0.5)
+        finally:
+            close_all([*joined, *senders])
+        return {"members": len(joined), "connect_retries": retries, "seconds": seconds,
+                "steps": steps}  # fmt: skip
+
+
+async def rooms(
+    bench: Bench, *, rooms: int = 100, members: int = 10, rates: list[float], seconds: float = 5.0
+) -> dict:
+    """``rooms`` rooms of ``members`` members, all sending; one step per rate (msg/s per member)."""
+    async with served(bench, scenario="rooms", users=rooms * members, rooms=rooms) as target:
+        tally = Tally()
+        placement = [(key, [target.rooms[i % rooms]]) for i, key in enumerate(target.keys)]
+        joined, failed, retries = await connect_members(target.url, placement, tally)
+        steps, posted = [], defaultdict(int)
+        try:
+            if failed:
+                raise RuntimeError(f"{len(failed)} sockets failed, the first: {failed[0]}")
+            for rate in rates:
+                count = max(1, round(rate * seconds))
+                start = time.time() + 0.2
+                spread = 1 / rate / len(joined)  # members start evenly spread over one period
+                schedule = [
+                    (start + j * spread + i / rate, member, member.rooms[0])
+                    for i in range(count)
+                    for j, member in enumerate(joined)
+                ]
+                per_room = defaultdict(int)
+                for member in joined:
+                    per_room[member.rooms[0]] += count
+                expected = {r: range(posted[r] + 1, posted[r] + n + 1) for r, n in per_room.items()}
+                step = await measure_step(
+                    target, joined, tally, schedule, seconds=count / rate, expected=expected
+                )
+                for r, n in per_room.items():
+                    posted[r] += n
+                offered = rate * len(joined)
+                step = {"step": f"{rate:g} msg/s/member", "rate_per_member": rate,
+                        "offered_posts_per_s": round(offered, 1),
+                        "posts_per_s": round(step["stored_posts"] / step["seconds"], 1),
+                        "offered_per_s": round(offered * members, 1), **step}  # fmt: skip
+                step["cpu_us_per_post"] = cpu_per(step["server_cpu_s"], step["stored_posts"])
+                step["cpu_us_per_delivery"] = cpu_per(step["server_cpu_s"], step["delivered"])
+                steps.append(step)
+                if fell_behind(step):
+                    break
+                await asyncio.sleep(0.5)
+        finally:
+            close_all(joined)
+        return {"rooms": rooms, "members": members, "connect_retries": retries,
+                "seconds": seconds, "steps": steps}  # fmt: skip
+
+
+async def idle(
+    bench: Bench, *, sockets: int = 10_000, per_room: int = 100, settle: float = 2.0
+) -> dict:
+    """Connect and join ``sockets`` sockets at once (``per_room`` a room): time and memory."""
+    room_count = -(-sockets // per_room)
+    async with served(bench, scenario="idle", users=sockets + 1, rooms=room_count) as target:
+        tally = Tally()
+        # One socket first, so that what the first one costs (imports, pools) is not counted.
+        warm = await connect_members(target.url, [(target.keys[-1], target.rooms[:1])], tally)
+        close_all(warm.members)
+        await asyncio.sleep(settle)
+        rss0, cpu0 = target.rss(), target.cpu()
+        keys = target.keys[:sockets]
+        placement = [(key, [target.rooms[i // per_room]]) for i, key in enumerate(keys)]
+        start = time.perf_counter()
+        joined, failed, retries = await connect_members(target.url, placement, tally)
+        took = time.perf_counter() - start
+        cpu = target.cpu() - cpu0
+        try:
+            await asyncio.sleep(settle)
+            rss1 = target.rss()
+        finally:
+            close_all(joined)
+        return {
+            "sockets": sockets,
+            "joined": len(joined),
+            "failed": len(failed),
+            "retries": retries,
+            "first_error": failed[0] if failed else None,
+            "dropped": sum(member.closed for member in joined),  # closed while idle
+            "seconds": round(took, 2),
+            "joins_per_s": round(len(joined) / took, 1),
+            "rss_before_mib": round(rss0 / MIB, 1),
+            "rss_after_mib": round(rss1 / MIB, 1),
+            "kib_per_socket": round((rss1 - rss0) / max(len(joined), 1) / 1024, 1),
+            "cpu_ms_per_join": round(cpu * 1000 / max(len(joined), 1), 2),
+        }
+
+
+async def resume(bench: Bench, *, messages: int = 1000, joins: int = 5) -> dict:
+    """Store ``messages`` in a room; time ``joins`` joins with since=0 until the last replayed."""
+    env = {"CHAT_REPLAY_MAX": str(max(1000, messages))}
+    async with served(bench, scenario="resume", users=1, rooms=1, env=env) as target:
+        room = target.rooms[0]
+        await asyncio.to_thread(store_messages, target.live, room=room, count=messages)
+        tally = Tally()
+        joined, failed, _ = await connect_members(target.url, [(target.keys[0], [room])], tally)
+        if failed:
+            raise RuntimeError(f"the socket failed: {failed[0]}")
+        member = joined[0]
+        timings, faults = [], [0, 0, 0]
+        try:
+            for _ in range(joins):
+                member.seqs.pop(room, None)
+                start = time.perf_counter()
+                await member.join(room, since=0)
+                await member.receive(room, messages)
+                timings.append((time.perf_counter() - start) * 1000)
+                await asyncio.sleep(0.2)  # let any duplicates arrive before counting
+                found = seq_faults(member.seqs[room], range(1, messages + 1))
+                faults = [a + b for a, b in zip(faults, found, strict=True)]
+        finally:
+            member.close()
+        return {
+            "messages": messages,
+            "joins": joins,
+            "median_ms": round(statistics.median(timings), 1),
+            "best_ms": round(min(timings), 1),
+            "worst_ms": round(max(timings), 1),
+            "lost": faults[0],
+            "duplicated": faults[1],
+            "reordered": faults[2],
+        }
+
+
+def cpu_per(cpu_seconds: float, count: int) -> float | None:
+    """Microseconds of server CPU per unit of work (None when nothing was done)."""
+    return round(cpu_seconds / count * 1e6, 1) if count else None
+
+
+SCENARIOS = {"fanout": fanout, "rooms": rooms, "idle": idle, "resume": resume}
