@@ -154,13 +154,13 @@ if REDIS_URL or REDIS_SENTINELS:
     }
     if CHANNEL_LAYER == "core":
         CHANNEL_LAYERS["default"]["CONFIG"].update(
-            capacity=env_int("CHANNEL_LAYER_CAPACITY", 1000, minimum=10), expiry=60
+            capacity=env_int("CHANNEL_LAYER_CAPACITY", 10000, minimum=10), expiry=60
         )
 else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels.layers.InMemoryChannelLayer",
-            "CONFIG": {"capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000, minimum=10)},
+            "CONFIG": {"capacity": env_int("CHANNEL_LAYER_CAPACITY", 10000, minimum=10)},
         }
     }
 
