@@ -10,17 +10,26 @@ socket then needs no channel, reader task or layer queue of its own.
 Subscribing is exact: ``add`` returns only when the group's subscription is
 in place, so a caller that reads the database afterwards misses nothing
 (join's "subscribe first, then read").
+
+A hub's subscriptions last as long as the process has members in a group,
+which may be longer than the layer keeps them: channels_redis' list-based
+layer forgets a group membership after ``group_expiry`` (a day) and all of
+them when Redis restarts. So the hub renews every subscription each
+REFRESH_SECONDS, and after the layer fails a receive.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
 log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 3600.0  # well inside channels_redis' default group_expiry of 86400
 
 
 class Member(Protocol):
@@ -41,14 +50,18 @@ class _Group:
 class Hub:
     """Subscriptions and local members of one channel layer on one event loop."""
 
-    def __init__(self, layer, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, layer, loop: asyncio.AbstractEventLoop, *, refresh: float = REFRESH_SECONDS
+    ) -> None:
         self.layer = layer
         self.loop = loop
+        self.refresh = refresh
         self.groups: dict[str, _Group] = {}
         self.joined: dict[Member, set[str]] = {}  # each member's groups, for forget()
         self.changing = asyncio.Lock()  # subscribe/unsubscribe one at a time (first/last member)
         self.channel: str | None = None
         self.reader: asyncio.Task | None = None
+        self.renewer: asyncio.Task | None = None
         self.shared: set[str] = set()  # layer groups subscribed for good (``via``)
 
     async def add(self, group: str, member: Member, *, via: str | None = None) -> None:
@@ -117,7 +130,25 @@ class Hub:
         if self.channel is None:
             self.channel = await self.layer.new_channel()
             self.reader = self.loop.create_task(self._read(self.channel))
+            self.renewer = self.loop.create_task(self._renew_every(self.refresh))
         return self.channel
+
+    async def renew(self) -> None:
+        """Subscribe again to every group in use (a no-op for the layer if it still has them)."""
+        async with self.changing:
+            layer_groups = self.shared | {
+                entry.via or name for name, entry in self.groups.items() if entry.subscribed
+            }
+            for layer_group in layer_groups:
+                await self.layer.group_add(layer_group, self.channel)
+
+    async def _renew_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await self.renew()
+            except Exception as exc:  # the layer is down: the next round or a receive retries
+                log.warning("Renewing the hub's subscriptions failed: %s", exc)
 
     async def _read(self, channel: str) -> None:
         """Receive each event once and push it to every local member of its group."""
@@ -126,11 +157,14 @@ class Hub:
                 event = await self.layer.receive(channel)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 # The layer reconnects by itself (pub/sub) or the next receive
-                # fails again; either way keep reading, without spinning.
-                log.exception("Receiving from the channel layer failed")
+                # fails again; either way keep reading, without spinning. Redis
+                # may have restarted empty: subscribe again once it answers.
+                log.warning("Receiving from the channel layer failed: %s", exc)
                 await asyncio.sleep(0.5)
+                with contextlib.suppress(Exception):
+                    await self.renew()
                 continue
             entry = self.groups.get(event.get("group", ""))
             if entry is None:

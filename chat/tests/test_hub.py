@@ -26,6 +26,19 @@ class SlowLayer(InMemoryChannelLayer):
         await super().group_discard(group, channel)
 
 
+class RestartingLayer(InMemoryChannelLayer):
+    """The in-process layer failing one receive and losing its groups, as a Redis restart does."""
+
+    restart = False
+
+    async def receive(self, channel):
+        if self.restart:
+            self.restart = False
+            self.groups.clear()
+            raise ConnectionError("Redis restarted")
+        return await super().receive(channel)
+
+
 class Inbox:
     """A member that keeps what the hub pushes to it."""
 
@@ -162,3 +175,46 @@ async def test_groups_carried_by_a_shared_group_cost_one_subscription_in_all():
     await fanout.discard("chat.user.2", bob)
     assert set(layer.groups) == {"chat.users"}  # kept for the next user to connect
     fanout.reader.cancel()
+
+
+async def test_renewing_restores_subscriptions_the_layer_forgot():
+    """After the layer loses its groups (Redis restarted, group expiry), renew() restores them."""
+    layer = InMemoryChannelLayer()
+    fanout = Hub(layer, asyncio.get_running_loop())
+    room_member, user_member = Inbox(), Inbox()
+    await fanout.add(GROUP, room_member)
+    await fanout.add("chat.user.1", user_member, via="chat.users")
+    layer.groups.clear()
+    await fanout.renew()
+    await layer.group_send(GROUP, event(1))
+    await layer.group_send("chat.users", {"type": "user.changed", "group": "chat.user.1"})
+    await until(lambda: len(room_member.events) == 1 and len(user_member.events) == 1)
+    fanout.reader.cancel()
+    fanout.renewer.cancel()
+
+
+async def test_subscriptions_are_renewed_periodically():
+    """The hub renews its subscriptions on its own, well inside the layer's group expiry."""
+    layer = InMemoryChannelLayer()
+    fanout = Hub(layer, asyncio.get_running_loop(), refresh=0.02)
+    await fanout.add(GROUP, Inbox())
+    layer.groups.clear()
+    await until(lambda: GROUP in layer.groups)
+    fanout.reader.cancel()
+    fanout.renewer.cancel()
+
+
+async def test_a_failed_receive_makes_the_hub_subscribe_again():
+    """When the layer fails (Redis restarting empty), the hub renews its subscriptions."""
+    layer = RestartingLayer()
+    fanout = Hub(layer, asyncio.get_running_loop())
+    member = Inbox()
+    await fanout.add(GROUP, member)
+    layer.restart = True
+    await layer.send(fanout.channel, {"type": "wake.up"})  # the reader's next receive fails
+    await until(lambda: not layer.restart)  # failed, and the groups are gone
+    await until(lambda: GROUP in layer.groups)
+    await layer.group_send(GROUP, event(1))
+    await until(lambda: len(member.events) == 1)
+    fanout.reader.cancel()
+    fanout.renewer.cancel()
