@@ -183,6 +183,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     batch, self.inbox = self.inbox, []
                     for event in batch:
                         await self.dispatch(event)
+        except OSError as exc:  # the client went away mid-send (uvicorn's ClientDisconnected)
+            log.debug("Socket of user %s gone while sending: %r", self.user.pk, exc)
         except Exception:
             # The socket's events would stop here unseen: close it, so the client
             # reconnects and resumes with since.
