@@ -202,7 +202,8 @@ async def start_profile(pid: int, path: Path) -> asyncio.subprocess.Process:
     """Start py-spy recording ``pid`` (raw collapsed stacks) until stop_profile."""
     spy = VENV / "py-spy" if (VENV / "py-spy").exists() else "py-spy"
     return await asyncio.create_subprocess_exec(
-        str(spy), "record", "-p", str(pid), "-o", str(path), "-f", "raw", "-r", "100", "--nonblocking",
+        str(spy), "record", "-p", str(pid), "-o", str(path), "-f", "raw", "-r", "100",
+        "--nonblocking",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
 
