@@ -207,14 +207,18 @@ class LiveServer:
 # --- real-socket helpers ---------------------------------------------------
 
 
-async def open_ws(server: LiveServer, user: str | None, *, origin: str | None = None):
-    """A real WebSocket to ``server``, logged in as ``user`` (password ``<user>-pw-1234``)."""
+async def open_ws(server: LiveServer, user: str | None, *, origin: str | None = None, **options):
+    """A real WebSocket to ``server``, logged in as ``user`` (password ``<user>-pw-1234``).
+
+    ``options`` go to websockets' ``connect`` (e.g. ``max_queue``).
+    """
     from websockets.asyncio.client import connect
 
     headers = {"Origin": origin or server.url.rstrip("/")}
     if user:
         headers["Cookie"] = await asyncio.to_thread(server.login_cookie, user, f"{user}-pw-1234")
-    return await connect(server.ws_url, additional_headers=headers, max_size=2**20)
+    options.setdefault("max_size", 2**20)
+    return await connect(server.ws_url, additional_headers=headers, **options)
 
 
 async def next_frame(ws, predicate=lambda f: True, timeout: float = 5) -> dict:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from chat.tests.liveserver import LiveServer, is_message, join
+from chat.tests.liveserver import LiveServer, is_message, join, open_ws
 
 COUNT = 1500
 TEXT = "x" * 3900  # 1,500 of these are ~5.9 MB: more than the kernel buffers on both sides hold
@@ -29,11 +29,7 @@ def server(database_url):
 
 async def connect(server, user: str, **options):
     """A logged-in socket that has joined the room."""
-    from websockets.asyncio.client import connect as ws_connect
-
-    cookie = await asyncio.to_thread(server.login_cookie, user, f"{user}-pw-1234")
-    headers = {"Origin": server.url.rstrip("/"), "Cookie": cookie}
-    ws = await ws_connect(server.ws_url, additional_headers=headers, **options)
+    ws = await open_ws(server, user, **options)
     await join(ws, server.room_id)
     return ws
 
@@ -53,9 +49,9 @@ async def test_a_socket_that_stops_reading_delays_nobody_and_later_gets_everythi
     """While one member reads nothing, the others get every message; then it gets them all too."""
     # max_queue=1: the client stops reading from TCP as soon as one frame waits unread,
     # so the server's buffers for this socket fill up and its transport pauses.
-    slow = await connect(server, "slow", max_queue=1, max_size=2**20)
-    quick = await connect(server, "quick", max_size=2**20)
-    sender = await connect(server, "sender", max_size=2**20)
+    slow = await connect(server, "slow", max_queue=1)
+    quick = await connect(server, "quick")
+    sender = await connect(server, "sender")
     try:
         echoes = asyncio.ensure_future(read_seqs(sender, COUNT, timeout=90))
         for _ in range(COUNT):
