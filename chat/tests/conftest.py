@@ -100,6 +100,21 @@ def redis_layer(settings, redis_server):
 
 
 @pytest.fixture
+def core_layer(settings, redis_server):
+    """channels_redis' list-based layer (CHANNEL_LAYER=core; the tutorial's) on a real Redis."""
+    prefix = settings.CHANNEL_LAYER_PREFIX  # unique per test (conftest.isolated_channel_layer)
+    host = {"address": redis_server.url, "socket_timeout": 30}
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [host], "prefix": prefix},
+        }
+    }
+    yield
+    _flush_prefix(redis_server.url, prefix)
+
+
+@pytest.fixture
 def make_user(transactional_db, django_user_model):
     """Create a user: make_user("bob", staff=True)."""
 

@@ -3,7 +3,6 @@
 import contextlib
 
 import pytest
-import redis
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
@@ -37,25 +36,6 @@ async def tutorial():
     for socket in opened:
         with contextlib.suppress(Exception):  # already closed by the server
             await socket.close()
-
-
-@pytest.fixture
-def core_layer(settings, redis_server):
-    """channels_redis' list-based layer, the one the tutorial is benchmarked on, on a real Redis."""
-    prefix = settings.CHANNEL_LAYER_PREFIX  # unique per test (conftest.isolated_channel_layer)
-    host = {"address": redis_server.url, "socket_timeout": 30}
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [host], "prefix": prefix},
-        }
-    }
-    yield
-    client = redis.Redis.from_url(redis_server.url)
-    keys = list(client.scan_iter(match=f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 async def _two_members_get_one_message(tutorial, alice, bob, room) -> None:

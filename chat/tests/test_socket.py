@@ -123,6 +123,23 @@ async def test_two_users_see_each_other_through_a_real_redis_layer(
 
 
 @pytest.mark.redis
+async def test_room_and_user_events_reach_sockets_through_the_core_redis_layer(
+    core_layer, connect, alice, bob, room
+):
+    """With CHANNEL_LAYER=core, the hub carries room events and the shared user-event group."""
+    a = await connect(alice)
+    b = await connect(bob)
+    await a.join(room.pk)
+    await b.join(room.pk)
+    await a.send({"command": "send", "room": room.pk, "message": "over core"})
+    frame = await b.recv_until(lambda f: f.get("msg_type") == 0)
+    assert (frame["username"], frame["message"], frame["seq"]) == ("alice", "over core", 1)
+    bob.is_active = False
+    await bob.asave()
+    assert (await b.recv_until(lambda f: "error" in f))["error"] == "USER_HAS_TO_LOGIN"
+
+
+@pytest.mark.redis
 async def test_redis_layer_keeps_an_idle_socket_subscribed_past_redis_timeouts(
     redis_layer, connect, alice, bob, room
 ):
