@@ -8,6 +8,7 @@ in ``database_sync_to_async``.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -66,7 +67,8 @@ def _store(*, room_id: int, user, text: str, msg_type: int) -> Message:
         room_id=room_id, author=user, username=_username(user), msg_type=msg_type, text=text
     )
     if connection.vendor == "postgresql":
-        _insert_in_one_statement(message, staff=user is None or user.is_staff)
+        may_enter_staff_only = user is None or permissions.can_enter(user, staff_only=True)
+        _insert_in_one_statement(message, staff=may_enter_staff_only)
         return message
     with transaction.atomic():
         taken = _next_seq(room_id)
@@ -79,16 +81,12 @@ def _store(*, room_id: int, user, text: str, msg_type: int) -> Message:
     return message
 
 
-def _insert_in_one_statement(message: Message, *, staff: bool) -> None:
-    """PostgreSQL: take the next seq and insert ``message`` in one statement (one round trip).
-
-    The UPDATE in the CTE takes the room's row lock, held until the
-    statement's transaction commits, exactly as ``_next_seq`` does; it only
-    matches a room the poster may enter, so a refused post takes no seq.
-    """
+@functools.cache
+def _insert_sql() -> str:
+    """The statement of ``_insert_in_one_statement``, built once from the models' tables."""
     quote = connection.ops.quote_name
     column = {f.name: quote(f.column) for f in Message._meta.concrete_fields}
-    sql = (
+    return (
         f"WITH taken AS (UPDATE {quote(Room._meta.db_table)} SET last_seq = last_seq + 1 "
         "WHERE id = %s AND (NOT staff_only OR %s) RETURNING id, last_seq) "
         f"INSERT INTO {quote(Message._meta.db_table)} ({column['room']}, {column['author']}, "
@@ -97,10 +95,20 @@ def _insert_in_one_statement(message: Message, *, staff: bool) -> None:
         "SELECT id, %s, %s, %s, %s, last_seq, %s, false FROM taken "
         f"RETURNING {column['id']}, {column['seq']}"
     )
+
+
+def _insert_in_one_statement(message: Message, *, staff: bool) -> None:
+    """PostgreSQL: take the next seq and insert ``message`` in one statement (one round trip).
+
+    The UPDATE in the CTE takes the room's row lock, held until the
+    statement's transaction commits, exactly as ``_next_seq`` does; it only
+    matches a room the poster may enter (``staff``: staff-only rooms too), so
+    a refused post takes no seq.
+    """
     params = [message.room_id, staff, message.author_id, message.username, message.msg_type,
               message.text, message.created]  # fmt: skip
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_insert_sql(), params)
         row = cursor.fetchone()
     if row is None:  # no such room, or a staff-only one: say which
         if not Room.objects.filter(pk=message.room_id).exists():

@@ -46,11 +46,31 @@ def test_seq_is_per_room(alice, room):
 
 def test_a_failed_post_does_not_use_up_a_seq(alice, staff_room, room):
     """A post refused inside the transaction rolls back its seq: no hole is left."""
-    with pytest.raises(services.ChatError):
+    with pytest.raises(services.ChatError) as refused:
         services.message_send(user=alice, room_id=staff_room.pk, text="no")
+    assert refused.value.code == "ROOM_ACCESS_DENIED"
     staff_room.refresh_from_db()
     assert staff_room.last_seq == 0
     assert not Message.objects.exists()
+
+
+def test_posting_to_a_missing_room_is_room_invalid(alice):
+    """A post to a room that does not exist is refused with ROOM_INVALID and stores nothing."""
+    with pytest.raises(services.ChatError) as refused:
+        services.room_post(room_id=987654, user=alice, text="anyone?")
+    assert refused.value.code == "ROOM_INVALID"
+    assert not Message.objects.exists()
+
+
+def test_an_inactive_user_cannot_post_and_uses_no_seq(alice, room):
+    """A deactivated account's post is refused before it takes a seq."""
+    alice.is_active = False
+    alice.save()
+    with pytest.raises(services.ChatError) as refused:
+        services.room_post(room_id=room.pk, user=alice, text="still here?")
+    assert refused.value.code == "ROOM_ACCESS_DENIED"
+    room.refresh_from_db()
+    assert room.last_seq == 0
 
 
 async def test_history_returns_the_newest_page_then_older_pages(connect, alice, room):
