@@ -14,6 +14,22 @@ pytestmark = pytest.mark.django_db(transaction=True)
 GROUP = "chat.room.1"
 
 
+@pytest.fixture
+def make_hub():
+    """Make hubs on a given layer (running loop); their tasks are stopped after the test."""
+    made: list[Hub] = []
+
+    def make(layer, **options) -> Hub:
+        made.append(Hub(layer, asyncio.get_running_loop(), **options))
+        return made[-1]
+
+    yield make
+    for fanout in made:
+        for task in (fanout.reader, fanout.renewer):
+            if task is not None:
+                task.cancel()
+
+
 class SlowLayer(InMemoryChannelLayer):
     """The in-process layer with a network-like pause in each (un)subscribe."""
 
@@ -60,10 +76,10 @@ def event(seq: int) -> dict:
     return {"type": "room.event", "group": GROUP, "room": 1, "seq": seq, "text": f"m{seq}"}
 
 
-async def test_members_of_a_group_share_one_subscription():
+async def test_members_of_a_group_share_one_subscription(make_hub):
     """Three local members cost the layer one group membership, and each gets every event once."""
     layer = InMemoryChannelLayer()
-    fanout = Hub(layer, asyncio.get_running_loop())
+    fanout = make_hub(layer)
     members = [Inbox(), Inbox(), Inbox()]
     for member in members:
         await fanout.add(GROUP, member)
@@ -74,13 +90,12 @@ async def test_members_of_a_group_share_one_subscription():
     for member in members:
         assert [e["seq"] for e in member.events] == [1, 2]
         assert member.events[0]["frame"] == {"type": "websocket.send", "text": "m1"}
-    fanout.reader.cancel()
 
 
-async def test_the_last_member_out_unsubscribes():
+async def test_the_last_member_out_unsubscribes(make_hub):
     """Leaving keeps the subscription while a member remains, and drops it with the last one."""
     layer = InMemoryChannelLayer()
-    fanout = Hub(layer, asyncio.get_running_loop())
+    fanout = make_hub(layer)
     a, b = Inbox(), Inbox()
     await fanout.add(GROUP, a)
     await fanout.add(GROUP, b)
@@ -92,26 +107,24 @@ async def test_the_last_member_out_unsubscribes():
     await fanout.discard(GROUP, b)
     assert GROUP not in layer.groups
     assert fanout.members(GROUP) == 0 and fanout.joined == {}
-    fanout.reader.cancel()
 
 
-async def test_joining_while_the_last_member_leaves_stays_subscribed():
+async def test_joining_while_the_last_member_leaves_stays_subscribed(make_hub):
     """An add racing the last discard waits for it and subscribes again: nothing is missed."""
     layer = SlowLayer()
-    fanout = Hub(layer, asyncio.get_running_loop())
+    fanout = make_hub(layer)
     a, b = Inbox(), Inbox()
     await fanout.add(GROUP, a)
     await asyncio.gather(fanout.discard(GROUP, a), fanout.add(GROUP, b))
     assert len(layer.groups.get(GROUP, ())) == 1
     await layer.group_send(GROUP, event(1))
     await until(lambda: len(b.events) == 1)
-    fanout.reader.cancel()
 
 
-async def test_a_forgotten_member_gets_nothing_more_and_its_groups_are_dropped():
+async def test_a_forgotten_member_gets_nothing_more_and_its_groups_are_dropped(make_hub):
     """forget() takes a member out of all its groups at once; empty groups are unsubscribed."""
     layer = InMemoryChannelLayer()
-    fanout = Hub(layer, asyncio.get_running_loop())
+    fanout = make_hub(layer)
     a = Inbox()
     await fanout.add(GROUP, a)
     await fanout.add("chat.user.5", a)
@@ -120,7 +133,6 @@ async def test_a_forgotten_member_gets_nothing_more_and_its_groups_are_dropped()
     await layer.group_send(GROUP, event(1))
     await asyncio.sleep(0.05)
     assert a.events == [] and fanout.joined == {}
-    fanout.reader.cancel()
 
 
 async def test_sockets_leave_the_hub_when_they_close(connect, alice, bob, room):
@@ -159,10 +171,10 @@ async def test_a_socket_whose_delivery_fails_is_closed_so_the_client_resumes(
     assert closed["code"] == 1011
 
 
-async def test_groups_carried_by_a_shared_group_cost_one_subscription_in_all():
+async def test_groups_carried_by_a_shared_group_cost_one_subscription_in_all(make_hub):
     """Users' groups ride on one layer group; each event reaches only its own group's members."""
     layer = InMemoryChannelLayer()
-    fanout = Hub(layer, asyncio.get_running_loop())
+    fanout = make_hub(layer)
     alice, bob = Inbox(), Inbox()
     await fanout.add("chat.user.1", alice, via="chat.users")
     await fanout.add("chat.user.2", bob, via="chat.users")
@@ -174,13 +186,12 @@ async def test_groups_carried_by_a_shared_group_cost_one_subscription_in_all():
     await fanout.discard("chat.user.1", alice)
     await fanout.discard("chat.user.2", bob)
     assert set(layer.groups) == {"chat.users"}  # kept for the next user to connect
-    fanout.reader.cancel()
 
 
-async def test_renewing_restores_subscriptions_the_layer_forgot():
+async def test_renewing_restores_subscriptions_the_layer_forgot(make_hub):
     """After the layer loses its groups (Redis restarted, group expiry), renew() restores them."""
     layer = InMemoryChannelLayer()
-    fanout = Hub(layer, asyncio.get_running_loop())
+    fanout = make_hub(layer)
     room_member, user_member = Inbox(), Inbox()
     await fanout.add(GROUP, room_member)
     await fanout.add("chat.user.1", user_member, via="chat.users")
@@ -189,25 +200,21 @@ async def test_renewing_restores_subscriptions_the_layer_forgot():
     await layer.group_send(GROUP, event(1))
     await layer.group_send("chat.users", {"type": "user.changed", "group": "chat.user.1"})
     await until(lambda: len(room_member.events) == 1 and len(user_member.events) == 1)
-    fanout.reader.cancel()
-    fanout.renewer.cancel()
 
 
-async def test_subscriptions_are_renewed_periodically():
+async def test_subscriptions_are_renewed_periodically(make_hub):
     """The hub renews its subscriptions on its own, well inside the layer's group expiry."""
     layer = InMemoryChannelLayer()
-    fanout = Hub(layer, asyncio.get_running_loop(), refresh=0.02)
+    fanout = make_hub(layer, refresh=0.02)
     await fanout.add(GROUP, Inbox())
     layer.groups.clear()
     await until(lambda: GROUP in layer.groups)
-    fanout.reader.cancel()
-    fanout.renewer.cancel()
 
 
-async def test_a_failed_receive_makes_the_hub_subscribe_again():
+async def test_a_failed_receive_makes_the_hub_subscribe_again(make_hub):
     """When the layer fails (Redis restarting empty), the hub renews its subscriptions."""
     layer = RestartingLayer()
-    fanout = Hub(layer, asyncio.get_running_loop())
+    fanout = make_hub(layer)
     member = Inbox()
     await fanout.add(GROUP, member)
     layer.restart = True
@@ -216,5 +223,3 @@ async def test_a_failed_receive_makes_the_hub_subscribe_again():
     await until(lambda: GROUP in layer.groups)
     await layer.group_send(GROUP, event(1))
     await until(lambda: len(member.events) == 1)
-    fanout.reader.cancel()
-    fanout.renewer.cancel()

@@ -109,10 +109,12 @@ async def test_two_users_in_one_room_see_each_others_messages(connect, alice, bo
 
 
 @pytest.mark.redis
-async def test_two_users_see_each_other_through_a_real_redis_layer(
-    redis_layer, connect, alice, bob, room
+@pytest.mark.parametrize("layer", ["redis_layer", "core_layer"])
+async def test_room_and_user_events_reach_sockets_through_a_real_redis_layer(
+    request, layer, connect, alice, bob, room
 ):
-    """The same, with channels_redis on a real Redis server."""
+    """On channels_redis (pub/sub and list-based), room events and user changes reach sockets."""
+    request.getfixturevalue(layer)
     a = await connect(alice)
     b = await connect(bob)
     await a.join(room.pk)
@@ -120,21 +122,7 @@ async def test_two_users_see_each_other_through_a_real_redis_layer(
     await a.send({"command": "send", "room": room.pk, "message": "over redis"})
     frame = await b.recv_until(lambda f: f.get("msg_type") == 0)
     assert (frame["username"], frame["message"], frame["seq"]) == ("alice", "over redis", 1)
-
-
-@pytest.mark.redis
-async def test_room_and_user_events_reach_sockets_through_the_core_redis_layer(
-    core_layer, connect, alice, bob, room
-):
-    """With CHANNEL_LAYER=core, the hub carries room events and the shared user-event group."""
-    a = await connect(alice)
-    b = await connect(bob)
-    await a.join(room.pk)
-    await b.join(room.pk)
-    await a.send({"command": "send", "room": room.pk, "message": "over core"})
-    frame = await b.recv_until(lambda f: f.get("msg_type") == 0)
-    assert (frame["username"], frame["message"], frame["seq"]) == ("alice", "over core", 1)
-    bob.is_active = False
+    bob.is_active = False  # a user event, through the shared user-events group
     await bob.asave()
     assert (await b.recv_until(lambda f: "error" in f))["error"] == "USER_HAS_TO_LOGIN"
 
