@@ -45,6 +45,15 @@ def fell_behind(step: dict) -> bool:
     return step["p99_ms"] is None or step["p99_ms"] > BEHIND_P99_MS
 
 
+async def keep_stepping(steps: list[dict], step: dict) -> bool:
+    """Record ``step``; False if it fell behind, else pause before the next step and say go on."""
+    steps.append(step)
+    if fell_behind(step):
+        return False
+    await asyncio.sleep(0.5)  # let the server's queues empty between steps
+    return True
+
+
 async def measure_step(
     target: Target,
     members: list[Member],
@@ -129,10 +138,8 @@ async def fanout(
                 step = {"step": f"{rate:g} msg/s", "rate": rate,
                         "offered_per_s": round(rate * len(joined), 1), **step}  # fmt: skip
                 step["cpu_us_per_delivery"] = cpu_per(step["server_cpu_s"], step["delivered"])
-                steps.append(step)
-                if fell_behind(step):
+                if not await keep_stepping(steps, step):
                     break
-                await asyncio.sleep(0.5)
         finally:
             close_all([*joined, *senders])
         return {"members": len(joined), "connect_retries": retries, "seconds": seconds,
@@ -176,10 +183,8 @@ async def rooms(
                         "offered_per_s": round(offered * members, 1), **step}  # fmt: skip
                 step["cpu_us_per_post"] = cpu_per(step["server_cpu_s"], step["stored_posts"])
                 step["cpu_us_per_delivery"] = cpu_per(step["server_cpu_s"], step["delivered"])
-                steps.append(step)
-                if fell_behind(step):
+                if not await keep_stepping(steps, step):
                     break
-                await asyncio.sleep(0.5)
         finally:
             close_all(joined)
         return {"rooms": rooms, "members": members, "connect_retries": retries,
