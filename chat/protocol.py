@@ -36,18 +36,31 @@ class ErrorCode(StrEnum):
 class ChatError(Exception):
     """A command failed in a way the client is told about with an error frame."""
 
-    def __init__(self, code: ErrorCode, detail: str, *, room: int | None = None) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        detail: str,
+        *,
+        room: int | None = None,
+        stored_seq: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
         self.room = room
+        self.stored_seq = stored_seq  # SERVICE_UNAVAILABLE: stored, but not yet delivered live
+        self.retry_after = retry_after  # RATE_LIMITED: seconds until the command is allowed
 
 
-# Close codes.
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FRAME_TOO_LARGE = 1009
+# Close codes (docs/protocol.md lists what a client does after each).
+CLOSE_INVALID_UTF8 = 1007  # sent by the ASGI server for a text frame that is not UTF-8
 CLOSE_POLICY_VIOLATION = 1008
+CLOSE_FRAME_TOO_LARGE = 1009
 CLOSE_SERVER_ERROR = 1011
+CLOSE_TRY_AGAIN_LATER = 1013  # the database does not answer: reconnect after a pause
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_TOO_SLOW = 4408  # the socket stayed behind too long: reconnect and join with since
 
 MAX_ID = 2**63 - 1
 
@@ -236,6 +249,8 @@ class ErrorFrame(Frame, kw_only=True):
     error: str
     detail: str = ""
     room: int | None = None  # set when the server took the socket out of a room
+    stored_seq: int | None = None  # SERVICE_UNAVAILABLE after the message was stored as this seq
+    retry_after: float | None = None  # RATE_LIMITED: seconds to wait before trying again
     ref: Scalar | UnsetType = UNSET
 
 
@@ -249,4 +264,13 @@ def encode(frame: Frame) -> str:
 
 def error_frame(error: ChatError, ref: Scalar | UnsetType = UNSET) -> str:
     """Encode the error frame for ``error``."""
-    return encode(ErrorFrame(error=error.code, detail=error.detail, room=error.room, ref=ref))
+    return encode(
+        ErrorFrame(
+            error=error.code,
+            detail=error.detail,
+            room=error.room,
+            stored_seq=error.stored_seq,
+            retry_after=error.retry_after,
+            ref=ref,
+        )
+    )
