@@ -39,12 +39,21 @@ class TokenSession:
     it, and a password change does not (the token stays valid until revoked).
     """
 
+    ended_detail = "The token was revoked."
+
     def __init__(self, token_id: int):
         self.session_key = tokens.socket_session_key(token_id)
 
     def get(self, key: str, default=None):
         """No session data: there is no password hash to check."""
         return default
+
+    @staticmethod
+    def live_keys(keys: list[str]) -> set[str]:
+        """The keys among ``keys`` whose token is still active (chat.access re-checks them)."""
+        ids = {tokens.token_id(key) for key in keys} - {None}
+        active = ApiToken.objects.active().filter(pk__in=ids).values_list("pk", flat=True)
+        return {tokens.socket_session_key(pk) for pk in active}
 
 
 class BearerTokenMiddleware:

@@ -37,6 +37,12 @@ def socket_session_key(token_id: int) -> str:
     return f"api-token:{token_id}"
 
 
+def token_id(session_key: str) -> int | None:
+    """The token id in a ``socket_session_key``, or None if the key is not one."""
+    prefix, _, number = session_key.partition(":")
+    return int(number) if prefix == "api-token" and number.isdigit() else None
+
+
 def bearer_token(value: str | None) -> str | None:
     """The token in an ``Authorization: Bearer <token>`` value, or None if it is not one."""
     if not value:

@@ -22,13 +22,12 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.contrib.auth import HASH_SESSION_KEY, get_user_model
+from django.contrib.auth import HASH_SESSION_KEY
 from django.db import connection
 from msgspec import UNSET
 
-from chat import eager, events, permissions, protocol, selectors, services
+from chat import access, eager, events, permissions, protocol, selectors, services
 from chat.hub import hub
-from chat.models import Room
 from chat.protocol import ChatError, ErrorCode
 
 log = logging.getLogger(__name__)
@@ -52,22 +51,16 @@ def _post(**kwargs):
 post_in_pool = database_sync_to_async(_post, thread_sensitive=False)
 
 
-def _reload_user(user_id: int):
-    return get_user_model().objects.filter(pk=user_id).first()
-
-
-def _staff_only_flags(room_ids: list[int]) -> dict[int, bool]:
-    return dict(Room.objects.filter(pk__in=room_ids).values_list("pk", "staff_only"))
+# A gap is filled from the database this many messages at a time.
+FILL_PAGE = 500
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
     """One browser's (or bot's) socket at /chat/stream/."""
 
     async def connect(self) -> None:
-        """Subscribe to the user's access re-checks, then accept; or accept only to say why not."""
+        """Subscribe to the user's changes, then re-read the user; accept, or say why not."""
         self.user = self.scope.get("user")
-        self.rooms: dict[int, int] = {}  # room id -> last seq delivered
-        self.counted = False
         if self.user is None or not self.user.is_authenticated:
             await self.accept()
             await self._refuse_login("Log in, then open the socket again.")
@@ -83,27 +76,43 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         _sockets_per_user[self.user.pk] += 1
         self.counted = True
+        session = self.scope.get("session")
+        self.access = access.Credentials(
+            user_id=self.user.pk,
+            session=session,
+            session_hash=session.get(HASH_SESSION_KEY) if session is not None else None,
+        )
         try:
-            # Before accept: a change to the user made once the socket is open is never missed.
             await self.hub.add(events.user_group(self.user.pk), self, via=events.USERS_GROUP)
         except (redis.RedisError, OSError) as exc:
-            # The socket still works; only live access re-checks wait for the layer.
+            # The socket still works: the periodic re-check stands in for live notices.
             log.warning("Could not subscribe to the user group: %s", exc)
+        # Subscribed first, then read: a change committed since the handshake read the
+        # user (or one whose notice is lost) is in this read.
+        snapshot = await access.read_for([self])
         await self.accept()
+        if not await self._apply_access(snapshot):
+            return
+        self.rechecker = access.rechecker()
+        self.rechecker.add(self)
 
     async def disconnect(self, code: int) -> None:
-        """Leave every joined room, with leave notices when those are on."""
+        """Leave every joined room, with leave notices when those are on; release the socket."""
         for room_id in list(self.rooms):
             await self._leave(room_id)
+        self._release()
+
+    def _release(self) -> None:
+        """Give back the socket's slot, hub groups and re-checks (at once, and only once)."""
+        self.closing = True
+        if self.rechecker is not None:
+            self.rechecker.discard(self)
+        self.hub.forget(self)
         if self.counted:
             self.counted = False
             _sockets_per_user[self.user.pk] -= 1
             if _sockets_per_user[self.user.pk] <= 0:
                 del _sockets_per_user[self.user.pk]
-            try:
-                await self.hub.discard(events.user_group(self.user.pk), self)
-            except Exception:
-                log.exception("Leaving the user group failed")
 
     async def __call__(self, scope, receive, send) -> None:
         """Run the socket: its frames in this task, hub events in a drain task, one at a time.
@@ -116,12 +125,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
         sent by a drain task that exists only while the inbox has any, and a
         lock keeps channels' rule that handlers never overlap. An idle socket
         has no task of its own beyond the server's.
+
+        However the socket ends (a close, a client gone mid-reply, an error),
+        its slot, hub groups, re-checks and tasks are released here.
         """
         self.scope = scope
         self.hub = hub()
+        self.rooms: dict[int, int] = {}  # room id -> last seq delivered
         self.inbox: list[dict[str, Any]] = []
+        self.behind: dict[int, int] = {}  # room id -> newest seq not queued (inbox was full)
+        self.behind_since: float | None = None
         self.drainer: asyncio.Task | None = None
+        self.closer: asyncio.Task | None = None
         self.turn = asyncio.Lock()
+        self.counted = False
+        self.closing = False
+        self.rechecker: access.Rechecker | None = None
+        self.access_serial = 0
         self.base_send = send
         try:
             while True:
@@ -131,9 +151,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except StopConsumer:
             pass
         finally:
-            self.hub.forget(self)  # normally a no-op: disconnect() has left every group
-            if self.drainer is not None:
-                self.drainer.cancel()
+            self._release()  # normally done by disconnect() already
+            for task in (self.drainer, self.closer):
+                if task is not None and task is not asyncio.current_task():
+                    task.cancel()
 
     def push(self, event: dict[str, Any]) -> None:
         """Take an event from the hub; never blocks (the hub serves every local socket).
@@ -141,12 +162,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
         The common case, the next message of a joined room on a socket with
         nothing else to do, is sent right here without a task; everything
         else (a gap to fill, a backlog, a command running, an access event)
-        goes through the inbox and a drain task, in order.
+        goes through the inbox and a drain task, in order. The inbox holds at
+        most CHAT_SOCKET_QUEUE_MAX events: past that a stored message only
+        moves its room's marker in ``behind`` (filled from the database when
+        the socket drains) and an enter/leave notice is dropped.
         """
+        if self.closing:
+            return
         idle = self.drainer is None and not self.inbox and not self.turn.locked()
         if idle and event["type"] == events.EVENT_TYPE and self._send_now(event):
             return
-        self.inbox.append(event)
+        if len(self.inbox) < settings.CHAT_SOCKET_QUEUE_MAX or event["type"] != events.EVENT_TYPE:
+            self.inbox.append(event)
+        elif event["seq"] is not None:
+            room_id = event["room"]
+            self.behind[room_id] = max(event["seq"], self.behind.get(room_id, 0))
+            if self.behind_since is None:
+                self.behind_since = self.hub.loop.time()
+                limit = settings.CHAT_SLOW_SOCKET_SECONDS
+                self.hub.loop.call_later(limit, self._close_if_still_behind, self.behind_since)
+        elif not event.get("droppable"):
+            self.inbox.append(event)  # a delete notice: rare, and it must not be lost
         if self.drainer is None:
             self.drainer = self.hub.loop.create_task(self._drain())
 
@@ -172,17 +208,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _drain(
         self, first: eager.Resumed | None = None, *, failed: Exception | None = None
     ) -> None:
-        """Finish ``first``, then send what the inbox holds, in order (a burst under one turn)."""
+        """Finish ``first``, then send what the inbox and ``behind`` hold, in order."""
         try:
             if failed is not None:
                 raise failed  # a send in push() failed: handled (logged, closed) below
             if first is not None:
                 await first
             async with self.turn:
-                while self.inbox:
-                    batch, self.inbox = self.inbox, []
-                    for event in batch:
-                        await self.dispatch(event)
+                while self.inbox or self.behind:
+                    if self.inbox:
+                        batch, self.inbox = self.inbox, []
+                        for event in batch:
+                            await self.dispatch(event)
+                    else:  # caught up with the queue: fill what overflowed, room by room
+                        room_id, seq = self.behind.popitem()
+                        await self.room_sync({"room": room_id, "seq": seq})
+                self.behind_since = None
         except OSError as exc:  # the client went away mid-send (uvicorn's ClientDisconnected)
             log.debug("Socket of user %s gone while sending: %r", self.user.pk, exc)
         except Exception:
@@ -193,6 +234,44 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.close(code=protocol.CLOSE_SERVER_ERROR)
         finally:
             self.drainer = None
+
+    def _close_if_still_behind(self, since: float) -> None:
+        if self.behind_since == since and not self.closing:
+            log.info("Closing the socket of user %s: behind for too long", self.user.pk)
+            self._give_up(protocol.CLOSE_TOO_SLOW)
+
+    def abort(self) -> None:
+        """The hub could not hand this socket an event (logged there): close it with 1011."""
+        self._give_up(protocol.CLOSE_SERVER_ERROR)
+
+    def _give_up(self, code: int) -> None:
+        """Stop serving the socket now and close it with ``code``; the client resumes with since.
+
+        Its queue, slot and subscriptions are released at once: a client that
+        does not read may never let the close frame through (ASGI gives the
+        application no way to drop the connection), and then only the bytes
+        already handed to the server and the kernel stay behind.
+        """
+        if self.closing:
+            return
+        rooms = list(self.rooms)
+        self._release()
+        self.inbox.clear()
+        self.behind.clear()
+        self.rooms.clear()
+        if self.drainer is not None:
+            self.drainer.cancel()
+        self.closer = self.hub.loop.create_task(self._close_after_leaving(rooms, code))
+
+    async def _close_after_leaving(self, rooms: list[int], code: int) -> None:
+        for room_id in rooms:
+            try:
+                await database_sync_to_async(services.room_leave)(user=self.user, room_id=room_id)
+            except Exception:
+                log.exception("Leaving room %s failed", room_id)
+        async with self.turn:
+            with contextlib.suppress(OSError):
+                await self.close(code=code)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Run the message's handler, without channels' per-message connection clean-up.
@@ -210,13 +289,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def _refuse_login(self, detail: str) -> None:
+        """Say USER_HAS_TO_LOGIN, close with 4401, and stop serving the socket at once."""
         await self.send(
             text_data=protocol.error_frame(ChatError(ErrorCode.USER_HAS_TO_LOGIN, detail))
         )
         await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
+        await self.disconnect(protocol.CLOSE_UNAUTHENTICATED)  # runs again when the close lands
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         """Enforce the frame-size limit before anything is decoded."""
+        if self.closing:
+            return  # given up on (too slow, or failed): commands would serve nobody
         text = message.get("text")
         if text is None:
             error = ChatError(
@@ -242,12 +325,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await handler(command, ref)
         except ChatError as error:
             await self.send(text_data=protocol.error_frame(error, ref))
-        except (redis.RedisError, OSError) as exc:
+        except redis.RedisError as exc:
             log.warning("Channel layer unavailable: %s", exc)
             error = ChatError(
                 ErrorCode.SERVICE_UNAVAILABLE, "Live delivery is down; try again shortly."
             )
             await self.send(text_data=protocol.error_frame(error, ref))
+        except OSError as exc:
+            # The client went away while its reply was being sent (uvicorn's
+            # ClientDisconnected): nobody to answer; end the socket, which releases it.
+            log.debug("Socket of user %s gone while replying: %r", self.user.pk, exc)
+            raise StopConsumer from None
         except Exception:
             log.exception("Command failed for user %s", getattr(self.user, "pk", None))
             error = ChatError(ErrorCode.SERVER_ERROR, "The server could not do that; try again.")
@@ -360,26 +448,37 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
 
     async def user_changed(self, event: dict[str, Any]) -> None:
-        """This user was changed: close if they may no longer log in, else re-check each room."""
-        user = await database_sync_to_async(_reload_user)(self.user.pk)
-        session = self.scope.get("session")
-        session_hash = session.get(HASH_SESSION_KEY) if session is not None else None
-        if user is None or not user.is_active:
-            await self._refuse_login("Your account was disabled or removed.")
-            return
-        if session_hash and session_hash != user.get_session_auth_hash():
-            await self._refuse_login("Your password changed; log in again.")
-            return
-        self.user = user
-        if self.rooms:
-            flags = await database_sync_to_async(_staff_only_flags)(list(self.rooms))
-            for room_id in list(self.rooms):
-                if room_id not in flags:
-                    await self._expel(room_id, ErrorCode.ROOM_INVALID, f"Room {room_id} is gone.")
-                elif not permissions.can_enter(user, staff_only=flags[room_id]):
-                    await self._expel(
-                        room_id, ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is for staff only."
-                    )
+        """This user was changed: re-read the user, session and rooms now (chat.access)."""
+        await self._apply_access(await access.read_for([self]))
+
+    async def access_recheck(self, event: dict[str, Any]) -> None:
+        """A periodic or post-outage re-check read this socket's access: apply it."""
+        await self._apply_access(event["snapshot"])
+
+    async def _apply_access(self, snapshot: access.Snapshot) -> bool:
+        """Close if the user may no longer be here, else leave the rooms they lost; False if closed.
+
+        A snapshot older than one already applied is ignored: its read may
+        predate a change that a newer one saw.
+        """
+        if snapshot.serial < self.access_serial:
+            return True
+        self.access_serial = snapshot.serial
+        reason = access.refusal(snapshot, self.access)
+        if reason is not None:
+            await self._refuse_login(reason)
+            return False
+        self.user = snapshot.users[self.access.user_id]
+        for room_id in list(self.rooms):
+            if snapshot.room_gone(room_id):
+                await self._expel(room_id, ErrorCode.ROOM_INVALID, f"Room {room_id} is gone.")
+            elif room_id in snapshot.rooms and not permissions.can_enter(
+                self.user, staff_only=snapshot.rooms[room_id]
+            ):
+                await self._expel(
+                    room_id, ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is for staff only."
+                )
+        return True
 
     async def session_ended(self, event: dict[str, Any]) -> None:
         """The session this socket was opened with logged out: close it."""
@@ -401,11 +500,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.rooms[room_id] = seq
 
     async def _fill_gap(self, room_id: int, after: int, upto: int) -> None:
-        missed = await database_sync_to_async(selectors.messages_after)(
-            room_id=room_id, after=after, upto=upto
-        )
-        for message in missed:
-            await self.send(text_data=protocol.encode(events.message_event(message)))
+        """Send the room's stored messages after ``after`` up to ``upto``, a page at a time."""
+        while after < upto:
+            end = min(upto, after + FILL_PAGE)
+            missed = await database_sync_to_async(selectors.messages_after)(
+                room_id=room_id, after=after, upto=end
+            )
+            for message in missed:
+                await self.send(text_data=protocol.encode(events.message_event(message)))
+            after = end
 
     async def _leave(self, room_id: int) -> None:
         del self.rooms[room_id]

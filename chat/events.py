@@ -140,14 +140,19 @@ def layer_usable() -> bool:
     return True
 
 
-def publish_on_commit(room_id: int, frame: protocol.Frame, *, seq: int | None = None) -> None:
+def publish_on_commit(
+    room_id: int, frame: protocol.Frame, *, seq: int | None = None, droppable: bool = False
+) -> None:
     """Encode ``frame`` once and send it to the room's members after the commit.
 
     For a stored message (``seq`` given) a failed send raises PublishFailed out
     of the transaction block (after the commit), so the poster can be told;
-    the room is then re-synced on the next successful publish.
+    the room is then re-synced on the next successful publish. A ``droppable``
+    event (an enter/leave notice) may be skipped for a socket that is behind.
     """
     event = {"type": EVENT_TYPE, "room": room_id, "seq": seq, "text": protocol.encode(frame)}
+    if droppable:
+        event["droppable"] = True
     send = partial(_group_send, room_group(room_id), event, required=seq is not None)
     transaction.on_commit(send)
 

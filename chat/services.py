@@ -134,7 +134,7 @@ def room_post(*, room_id: int, user, text: str, msg_type: int = MsgType.MESSAGE)
             message=text,
             ts=events.iso_utc(timezone.now()),
         )
-        events.publish_on_commit(room_id, frame)
+        events.publish_on_commit(room_id, frame, droppable=True)
         return None
     if not events.layer_usable():
         raise ChatError(

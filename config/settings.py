@@ -243,6 +243,13 @@ CHAT_SEND_RATE = env_float("CHAT_SEND_RATE", 5.0)  # messages per second per use
 CHAT_SEND_BURST = env_int("CHAT_SEND_BURST", 20, minimum=1)
 CHAT_MAX_ROOMS_PER_SOCKET = env_int("CHAT_MAX_ROOMS_PER_SOCKET", 100, minimum=1)
 CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20, minimum=1)
+# Every open socket re-reads its user, session or token and its rooms this often
+# (and when the channel layer comes back), whether or not a change notice arrived.
+CHAT_ACCESS_RECHECK_SECONDS = env_float("CHAT_ACCESS_RECHECK_SECONDS", 60.0)
+# Events queued for a socket that does not keep up; past it, stored messages are
+# filled from the database when it drains. Behind for CHAT_SLOW_SOCKET_SECONDS: closed 4408.
+CHAT_SOCKET_QUEUE_MAX = env_int("CHAT_SOCKET_QUEUE_MAX", 1000, minimum=1)
+CHAT_SLOW_SOCKET_SECONDS = env_float("CHAT_SLOW_SOCKET_SECONDS", 30.0)
 
 LOGGING = {
     "version": 1,
