@@ -157,11 +157,8 @@ class ChangeAfterHandshakeRead:
 
 async def open_through_window(user, change) -> Socket:
     """A socket whose user is changed between the handshake's read and the subscription."""
-    app = OriginCheckMiddleware(
-        SessionAuthMiddleware(
-            ChangeAfterHandshakeRead(BearerTokenMiddleware(URLRouter(websocket_urlpatterns)), change)
-        )
-    )
+    inner = BearerTokenMiddleware(URLRouter(websocket_urlpatterns))
+    app = OriginCheckMiddleware(SessionAuthMiddleware(ChangeAfterHandshakeRead(inner, change)))
     headers = [
         (b"origin", b"http://localhost"),
         (b"cookie", await database_sync_to_async(session_cookie)(user)),
