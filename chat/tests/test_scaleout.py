@@ -2,14 +2,20 @@
 
 import asyncio
 import json
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from chat.tests.liveserver import LiveServer, is_message, join, next_frame, open_ws
+from chat.tests.liveserver import (
+    LiveServer,
+    health,
+    is_message,
+    join,
+    next_frame,
+    open_ws,
+    wait_for_health,
+)
 from chat.tests.servers import PostgresDatabase, postgres_base_url, start_redis, start_sentinel
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
@@ -127,21 +133,6 @@ async def test_a_killed_process_loses_nothing_and_its_clients_resume_on_the_othe
     assert acked <= set(seen), "a message acknowledged as stored was lost"
     await alice.close()
     await bob.close()
-
-
-def health(server: LiveServer) -> int:
-    """The status code of the server's /healthz."""
-    try:
-        with urllib.request.urlopen(server.url + "healthz", timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
-async def wait_for_health(server: LiveServer, status: int, timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while await asyncio.to_thread(health, server) != status:  # noqa: ASYNC110
-            await asyncio.sleep(0.2)
 
 
 async def test_redis_going_away_and_coming_back(pg_url):
