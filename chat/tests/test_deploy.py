@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from django.apps import apps
 from chat.tests.liveserver import ROOT
 
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"  # the build context is the repository root
 SERVE = ROOT / "scripts" / "serve"
 
 # Run in a fresh interpreter: what the server process imports once it is up. config.asgi
@@ -187,6 +189,23 @@ def test_dockerfile_copies_the_files_scripts_serve_runs():
     required = files_run_by(SERVE)
     assert {"manage.py", "config/server.py", "uv.lock"} <= required, required
     assert missing(required) == [], "add a COPY line for each to deploy/Dockerfile"
+
+
+def test_dockerignore_keeps_what_the_dockerfile_copies():
+    """No .dockerignore pattern drops a path that a COPY line names."""
+    patterns = [
+        line.strip().removeprefix("**/")
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith(("#", "!"))
+    ]
+    dropped = sorted(
+        source
+        for source in copied_sources(DOCKERFILE.read_text())
+        for pattern in patterns
+        if any(fnmatch.fnmatch(part, pattern) for part in Path(source).parts)
+        or fnmatch.fnmatch(source, pattern)
+    )
+    assert dropped == [], ".dockerignore leaves these out of the build context"
 
 
 def test_files_the_dockerfile_copies_serve_the_app_on_their_own(tmp_path):
