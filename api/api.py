@@ -1,7 +1,8 @@
 """The REST API at /api/: the same rules, limits and seq as the socket, through the same services.
 
 Every error is ``{"error": CODE, "detail": TEXT}`` with the socket's codes
-(chat.protocol.ErrorCode) and an HTTP status that matches. The OpenAPI
+(chat.protocol.ErrorCode) and an HTTP status that matches, plus the error
+frame's optional fields when set (``stored_seq``). The OpenAPI
 schema is at /api/openapi.json, an explorer at /api/docs.
 """
 
@@ -63,9 +64,16 @@ ROOM_ERRORS = {**AUTH_ERRORS, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: 
 RoomId = Path(..., ge=1, le=MAX_ID, description="The room's id")
 
 
-def error_response(status: int, code: str, detail: str) -> HttpResponse:
-    """The one error body of the API."""
-    body = protocol.encode(protocol.ErrorFrame(error=code, detail=detail))
+def error_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    stored_seq: int | None = None,
+) -> HttpResponse:
+    """The one error body of the API; optional fields are omitted when None."""
+    frame = protocol.ErrorFrame(error=code, detail=detail, stored_seq=stored_seq)
+    body = protocol.encode(frame)
     response = HttpResponse(body, status=status, content_type="application/json")
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="multichat"'
@@ -80,7 +88,12 @@ def frame_response(frame: protocol.Frame, *, status: int = 200) -> HttpResponse:
 @api.exception_handler(ChatError)
 def chat_error(request, exc: ChatError) -> HttpResponse:
     """A rule said no: the socket's code, with the HTTP status that matches it."""
-    return error_response(STATUS_FOR_CODE.get(exc.code, 400), exc.code, exc.detail)
+    return error_response(
+        STATUS_FOR_CODE.get(exc.code, 400),
+        exc.code,
+        exc.detail,
+        stored_seq=exc.stored_seq,
+    )
 
 
 @api.exception_handler(AuthenticationError)

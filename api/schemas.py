@@ -19,6 +19,11 @@ class ErrorOut(Schema):
 
     error: str = Field(examples=["ROOM_ACCESS_DENIED"])
     detail: str = Field(examples=["Room 2 is for staff only."])
+    stored_seq: int | None = Field(
+        None,
+        description="SERVICE_UNAVAILABLE only: the message was stored as this seq "
+        "and reaches members when live delivery is back; absent: nothing was stored.",
+    )
 
 
 class MeOut(Schema):

@@ -399,7 +399,9 @@ class ChatClient:
             if "error" in frame:
                 if frame["error"] == "USER_HAS_TO_LOGIN":
                     raise AuthError(frame["error"], token_refused(self.url))
-                error = MultichatError(frame["error"], frame.get("detail", ""))
+                error = MultichatError(
+                    frame["error"], frame.get("detail", ""), stored_seq=frame.get("stored_seq")
+                )
                 if not future.done():
                     future.set_exception(error)
                 return

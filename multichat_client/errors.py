@@ -6,11 +6,21 @@ from __future__ import annotations
 class MultichatError(Exception):
     """The server refused a request (``code``: USER_HAS_TO_LOGIN, ROOM_INVALID, ...)."""
 
-    def __init__(self, code: str, detail: str = "", *, status: int | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        detail: str = "",
+        *,
+        status: int | None = None,
+        stored_seq: int | None = None,
+    ) -> None:
         super().__init__(f"{code}: {detail}" if detail else code)
         self.code = code
         self.detail = detail
         self.status = status
+        # SERVICE_UNAVAILABLE for a post: set if the message was stored anyway (as this seq),
+        # so it must not be sent again; None if nothing was stored.
+        self.stored_seq = stored_seq
 
 
 class AuthError(MultichatError):

@@ -65,8 +65,10 @@ class RestClient:
         try:
             payload = json.loads(exc.read())
             code, detail = payload["error"], payload.get("detail", "")
+            stored_seq = payload.get("stored_seq")
         except (ValueError, KeyError, TypeError, OSError):
             code, detail = "HTTP_ERROR", f"HTTP {exc.code} {exc.reason} from {exc.url}"
+            stored_seq = None
         if exc.code == 401:
             return AuthError(code, token_refused(self.url, code), status=401)
-        return MultichatError(code, detail, status=exc.code)
+        return MultichatError(code, detail, status=exc.code, stored_seq=stored_seq)

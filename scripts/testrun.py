@@ -1,4 +1,4 @@
-"""The test command behind scripts/test: lint, checks, then pytest on both set-ups.
+"""The test command behind scripts/test: lint, format, checks, then pytest on both set-ups.
 
 Pass 1: SQLite and the in-process channel layer (the embedded default);
 tests marked ``redis`` use a real Redis. Pass 2: PostgreSQL and Redis as the
@@ -63,6 +63,9 @@ def main(argv: list[str]) -> int:
     banner("ruff check")
     if run([py, "-m", "ruff", "check", "."]) != 0:
         failures.append("ruff check")
+    banner("ruff format --check")
+    if run([py, "-m", "ruff", "format", "--check", "."]) != 0:
+        failures.append("ruff format --check")
     banner("makemigrations --check")
     if run([py, "manage.py", "makemigrations", "--check", "--dry-run"], env=base_env) != 0:
         failures.append("makemigrations --check")
