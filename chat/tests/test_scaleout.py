@@ -166,8 +166,8 @@ async def test_redis_going_away_and_coming_back(pg_url):
         assert [f.get("error") for f in outcomes] == ["SERVICE_UNAVAILABLE"] * 2, outcomes
         # The first post was stored before the failed publish showed the outage;
         # the second was refused before storing.
-        assert "Stored as seq 2" in outcomes[0]["detail"]
-        assert "nothing was stored" in outcomes[1]["detail"]
+        assert outcomes[0]["stored_seq"] == 2
+        assert "stored_seq" not in outcomes[1]
 
         redis = start_redis(port)
         await wait_for_health(live, 200)

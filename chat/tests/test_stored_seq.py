@@ -5,33 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-import urllib.error
-import urllib.request
 
 import pytest
 
-from chat.tests.liveserver import LiveServer, join, next_frame, open_ws
+from chat.tests.liveserver import LiveServer, join, next_frame, open_ws, wait_for_health
 from chat.tests.servers import start_redis
 from multichat_client import RestClient
 from multichat_client.errors import MultichatError
 
 pytestmark = pytest.mark.redis
-
-
-def health(server: LiveServer) -> int:
-    """The status code of the server's /healthz."""
-    try:
-        with urllib.request.urlopen(server.url + "healthz", timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
-async def wait_for_health(server: LiveServer, status: int, timeout: float = 30) -> None:
-    """Wait until /healthz answers ``status``."""
-    async with asyncio.timeout(timeout):
-        while await asyncio.to_thread(health, server) != status:  # noqa: ASYNC110
-            await asyncio.sleep(0.2)
 
 
 def rest_post_error(client: RestClient, room: int, text: str) -> MultichatError:
@@ -70,8 +52,8 @@ async def test_stored_but_undelivered_post_carries_stored_seq(database_url):
         assert (await next_frame(alice, lambda f: "sent" in f, timeout=30))["seq"] == 1
 
         redis.stop()
-        await wait_for_health(socket_server, 503)
-        await wait_for_health(rest_server, 503)
+        await wait_for_health(socket_server, 503, timeout=30)
+        await wait_for_health(rest_server, 503, timeout=30)
 
         outcomes = []
         for ref in (1, 2):
