@@ -39,7 +39,12 @@ SERVERS = {
                 "{port}", "--loop", "uvloop", "--workers", "1", "config.asgi:application"],
 }  # fmt: skip
 # Every configuration stores every message and neither limits nor announces.
-BENCH_ENV = {"CHAT_SEND_RATE": "0", "NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS": "0"}
+BENCH_ENV = {
+    "CHAT_SEND_RATE": "0",
+    "CHAT_JOIN_RATE": "0",
+    "CHAT_HISTORY_RATE": "0",
+    "NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS": "0",
+}
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,15 @@
-"""Per-user send rate limit: a token bucket, in Redis when Redis is configured.
+"""Per-user command rate limits: a token bucket per command class, in Redis when configured.
 
-With Redis the bucket is shared by every server process (one atomic Lua
-call per post); without it, each process keeps its own buckets, which is
-exact for the embedded single-process default.
+Each class has its own budget: ``send`` (posts), ``join`` (join and leave
+commands together) and ``history`` (history pages, socket and REST). With
+Redis a bucket is shared by every server process (one atomic Lua call per
+command); without it, each process keeps its own buckets, which is exact for
+the embedded single-process default.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -41,7 +44,7 @@ return {allowed, retry}
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """Whether one more send is allowed now, and if not, after how many seconds."""
+    """Whether one more command is allowed now, and if not, after how many seconds."""
 
     allowed: bool
     retry_after: float = 0.0
@@ -101,9 +104,28 @@ def buckets() -> LocalBuckets | RedisBuckets:
     return _buckets
 
 
-def take_send_token(user_id: int) -> Verdict:
-    """Charge one send to ``user_id``; CHAT_SEND_RATE per second, bursts of CHAT_SEND_BURST."""
-    rate = settings.CHAT_SEND_RATE
+# Command class -> the names of its (rate per second, burst) settings.
+COMMAND_CLASSES = {
+    "send": ("CHAT_SEND_RATE", "CHAT_SEND_BURST"),
+    "join": ("CHAT_JOIN_RATE", "CHAT_JOIN_BURST"),
+    "history": ("CHAT_HISTORY_RATE", "CHAT_HISTORY_BURST"),
+}
+
+
+def take(user_id: int, command_class: str) -> Verdict:
+    """Charge one ``command_class`` command to ``user_id``; a rate of 0 disables the class.
+
+    A refusal's ``retry_after`` is rounded up to a tenth of a second, so a
+    client that waits that long finds a token.
+    """
+    rate_setting, burst_setting = COMMAND_CLASSES[command_class]
+    rate = getattr(settings, rate_setting)
     if rate <= 0:
         return Verdict(True)
-    return buckets().take(f"send:{user_id}", rate=rate, burst=settings.CHAT_SEND_BURST)
+    burst = getattr(settings, burst_setting)
+    verdict = buckets().take(f"{command_class}:{user_id}", rate=rate, burst=burst)
+    if verdict.allowed:
+        return verdict
+    # round() first: 0.3 * 10 is 3.0000000000000004, which must not become 0.4.
+    tenths = max(1, math.ceil(round(verdict.retry_after * 10, 6)))
+    return Verdict(False, tenths / 10)

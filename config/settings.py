@@ -241,6 +241,14 @@ CHAT_REPLAY_MAX = env_int("CHAT_REPLAY_MAX", 1000, minimum=1)
 CHAT_RETENTION_DAYS = env_int("CHAT_RETENTION_DAYS", 0)
 CHAT_SEND_RATE = env_float("CHAT_SEND_RATE", 5.0)  # messages per second per user; 0 = no limit
 CHAT_SEND_BURST = env_int("CHAT_SEND_BURST", 20, minimum=1)
+# join and leave commands share one budget; a page load that joins 20 rooms fits the burst.
+CHAT_JOIN_RATE = env_float("CHAT_JOIN_RATE", 2.0)  # joins + leaves per second per user; 0 = off
+CHAT_JOIN_BURST = env_int("CHAT_JOIN_BURST", 30, minimum=1)
+# history pages, socket and REST together.
+CHAT_HISTORY_RATE = env_float("CHAT_HISTORY_RATE", 5.0)  # pages per second per user; 0 = off
+CHAT_HISTORY_BURST = env_int("CHAT_HISTORY_BURST", 20, minimum=1)
+# At most one enter and one leave notice per user and room in this many seconds; 0 = every one.
+CHAT_PRESENCE_NOTICE_SECONDS = env_int("CHAT_PRESENCE_NOTICE_SECONDS", 60)
 CHAT_MAX_ROOMS_PER_SOCKET = env_int("CHAT_MAX_ROOMS_PER_SOCKET", 100, minimum=1)
 CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20, minimum=1)
 # Every open socket re-reads its user, session or token and its rooms this often
