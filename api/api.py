@@ -9,6 +9,7 @@ schema is at /api/openapi.json, an explorer at /api/docs.
 from __future__ import annotations
 
 import logging
+import math
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -70,13 +71,18 @@ def error_response(
     detail: str,
     *,
     stored_seq: int | None = None,
+    retry_after: float | None = None,
 ) -> HttpResponse:
-    """The one error body of the API; optional fields are omitted when None."""
-    frame = protocol.ErrorFrame(error=code, detail=detail, stored_seq=stored_seq)
-    body = protocol.encode(frame)
-    response = HttpResponse(body, status=status, content_type="application/json")
+    """The one error body of the API; ``retry_after`` (seconds) also sets Retry-After."""
+    frame = protocol.ErrorFrame(
+        error=code, detail=detail, stored_seq=stored_seq, retry_after=retry_after
+    )
+    response = HttpResponse(protocol.encode(frame), status=status, content_type="application/json")
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="multichat"'
+    if retry_after is not None:
+        # The header takes whole seconds: round up, so a client that waits finds a token.
+        response["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return response
 
 
@@ -88,11 +94,9 @@ def frame_response(frame: protocol.Frame, *, status: int = 200) -> HttpResponse:
 @api.exception_handler(ChatError)
 def chat_error(request, exc: ChatError) -> HttpResponse:
     """A rule said no: the socket's code, with the HTTP status that matches it."""
+    status = STATUS_FOR_CODE.get(exc.code, 400)
     return error_response(
-        STATUS_FOR_CODE.get(exc.code, 400),
-        exc.code,
-        exc.detail,
-        stored_seq=exc.stored_seq,
+        status, exc.code, exc.detail, stored_seq=exc.stored_seq, retry_after=exc.retry_after
     )
 
 
@@ -157,7 +161,7 @@ def rooms(request):
 
 @api.get(
     "/rooms/{room_id}/messages",
-    response={200: HistoryOut, **ROOM_ERRORS},
+    response={200: HistoryOut, **ROOM_ERRORS, 429: ErrorOut},
     summary="A page of a room's history",
 )
 def messages(

@@ -20,9 +20,13 @@ class ErrorOut(Schema):
     error: str = Field(examples=["ROOM_ACCESS_DENIED"])
     detail: str = Field(examples=["Room 2 is for staff only."])
     stored_seq: int | None = Field(
-        None,
+        default=None,
         description="SERVICE_UNAVAILABLE only: the message was stored as this seq "
         "and reaches members when live delivery is back; absent: nothing was stored.",
+    )
+    retry_after: float | None = Field(
+        default=None,
+        description="RATE_LIMITED only: seconds to wait before trying again (also Retry-After)",
     )
 
 

@@ -382,6 +382,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = protocol.parse_room_id(command.room)
         if room_id not in self.rooms:
             raise ChatError(ErrorCode.ROOM_INVALID, f"This socket has not joined room {room_id}.")
+        await database_sync_to_async(services.room_leave_charge)(user=self.user)
         await self._leave(room_id)
         await self.send(text_data=protocol.encode(protocol.LeaveReply(leave=room_id, ref=ref)))
 

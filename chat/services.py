@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from chat import events, permissions, protocol, ratelimit, selectors
+from chat import events, permissions, presence, protocol, ratelimit, selectors
 from chat.models import STORED_TYPES, Message, MsgType, Room
 from chat.protocol import ChatError, ErrorCode
 
@@ -177,29 +177,51 @@ def message_send(*, user, room_id: int, text: str, msg_type: int = MsgType.MESSA
             ErrorCode.MESSAGE_TOO_LONG,
             f"The message has {len(text)} characters; the limit is {limit}.",
         )
-    _charge_send(user)
+    _charge(user, "send")
     message = room_post(room_id=room_id, user=user, text=text, msg_type=msg_type)
     assert message is not None  # stored types always return the message
     return message
 
 
-def _charge_send(user) -> None:
-    """Apply the per-user send rate; raises RATE_LIMITED when the bucket is empty."""
+_TOO_FAST = {
+    "send": "You are sending too fast",
+    "join": "You are joining and leaving rooms too fast",
+    "history": "You are asking for history too fast",
+}
+
+
+def _charge(user, command_class: str) -> None:
+    """Charge one command to the user's budget for its class; RATE_LIMITED when it is spent."""
     try:
-        verdict = ratelimit.take_send_token(user.pk)
+        verdict = ratelimit.take(user.pk, command_class)
     except Exception as exc:
-        # The limiter protects the service; it must not take posting down with it.
-        log.warning("Rate limiter unavailable, allowing the send: %s", exc)
+        # The limiter protects the service; it must not take the service down with it.
+        log.warning("Rate limiter unavailable, allowing the %s: %s", command_class, exc)
         return
     if not verdict.allowed:
         raise ChatError(
             ErrorCode.RATE_LIMITED,
-            f"You are sending too fast; try again in {verdict.retry_after:.1f} s.",
+            f"{_TOO_FAST[command_class]}; try again in {verdict.retry_after:.1f} s.",
+            retry_after=verdict.retry_after,
         )
 
 
 def _notify_presence(*, user, room_id: int, msg_type: MsgType) -> None:
-    if settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS:
+    """Tell the room that ``user`` entered or left, unless it was told recently (chat.presence)."""
+    if not settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS:
+        return
+    check = (
+        presence.should_announce_enter
+        if msg_type == MsgType.ENTER
+        else presence.should_announce_leave
+    )
+    try:
+        announce = check(user_id=user.pk, room_id=room_id)
+    except Exception as exc:
+        # A notice is ephemeral: without the coalescing state, announce it rather than fail.
+        log.warning("Presence state unavailable, announcing anyway: %s", exc)
+        announce = True
+    if announce:
         room_post(room_id=room_id, user=user, text=ENTER_LEAVE_TEXT[msg_type], msg_type=msg_type)
 
 
@@ -210,8 +232,10 @@ def room_join(*, user, room_id: int, since: int | None = None, announce: bool = 
     any message stored after the read below also reaches it live: replay plus
     live then has no gap, and the caller drops live events with seq <= last_seq.
     A replay longer than CHAT_REPLAY_MAX keeps the newest messages and says
-    ``truncated``; the client pages the rest with ``history``.
+    ``truncated``; the client pages the rest with ``history``. Each call is
+    charged to the user's join budget (RATE_LIMITED when it is spent).
     """
+    _charge(user, "join")
     room = selectors.room_for_user(user=user, room_id=room_id)
     replay: list[str] = []
     truncated = False
@@ -236,15 +260,26 @@ def room_join(*, user, room_id: int, since: int | None = None, announce: bool = 
     )
 
 
+def room_leave_charge(*, user) -> None:
+    """Charge a client's ``leave`` command to its join budget; RATE_LIMITED when it is spent.
+
+    Called before the socket unsubscribes, so a refused leave changes nothing.
+    ``room_leave`` itself is never charged: leaving on disconnect or expulsion
+    must always happen.
+    """
+    _charge(user, "join")
+
+
 def room_leave(*, user, room_id: int) -> None:
-    """Announce that ``user`` left the room (the caller unsubscribes the socket)."""
+    """Announce that ``user`` left the room (the caller unsubscribes the socket); never refused."""
     _notify_presence(user=user, room_id=room_id, msg_type=MsgType.LEAVE)
 
 
 def room_history(
     *, user, room_id: int, before: int | None = None, limit: int | None = None
 ) -> tuple[list[Message], bool]:
-    """A page of the room's history for a user who may enter it."""
+    """A page of the room's history for a user who may enter it (charged to the history budget)."""
+    _charge(user, "history")
     if limit is None:
         limit = settings.CHAT_HISTORY_PAGE_SIZE
     maximum = settings.CHAT_HISTORY_MAX_PAGE_SIZE
