@@ -1,0 +1,235 @@
+"""Command budgets (send, join/leave, history) and enter/leave coalescing: no client exhausts us."""
+
+import math
+import time
+import uuid
+
+import pytest
+import redis
+from channels.db import database_sync_to_async
+from django.test import Client
+
+from api import services as token_services
+from chat import presence, ratelimit, services
+from chat.hub import hub
+from chat.models import Room
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def bearer(user) -> Client:
+    """A test client that sends a fresh token of ``user`` as ``Authorization: Bearer``."""
+    _, plaintext = token_services.token_create(user=user, name="tests")
+    return Client(headers={"Authorization": f"Bearer {plaintext}"})
+
+
+def is_notice_of(username: str):
+    return lambda f: f.get("msg_type") in (4, 5) and f.get("username") == username
+
+
+async def notices_until_own_message(sock, *, of: str, marker: str) -> list[int]:
+    """The msg_types of ``of``'s enter/leave notices that arrive before the message ``marker``."""
+    seen = []
+    while True:
+        frame = await sock.raw(timeout=10)
+        if frame.get("message") == marker and frame.get("msg_type") == 0:
+            return seen
+        if is_notice_of(of)(frame):
+            seen.append(frame["msg_type"])
+
+
+async def test_join_leave_flood_is_rate_limited_and_the_room_sees_one_enter_and_one_leave(
+    settings, connect, alice, bob, room
+):
+    """300 join/leave pairs: RATE_LIMITED with retry_after past the burst; 1 enter, 1 leave seen."""
+    bob_sock = await connect(bob)
+    await bob_sock.join(room.pk)
+    sock = await connect(alice)
+    joined = refused = 0
+    retry_afters = []
+    started = time.monotonic()
+    for i in range(300):
+        await sock.send({"command": "join", "room": room.pk, "ref": i})
+        reply = await sock.recv(timeout=10)
+        if "join" in reply:
+            joined += 1
+            await sock.send({"command": "leave", "room": room.pk, "ref": i})
+            reply = await sock.recv(timeout=10)
+            if "leave" in reply:
+                continue
+        assert (reply["error"], reply["ref"]) == ("RATE_LIMITED", i), reply
+        refused += 1
+        retry_afters.append(reply["retry_after"])
+    elapsed = time.monotonic() - started
+    # Join and leave share one bucket of CHAT_JOIN_BURST refilled at CHAT_JOIN_RATE.
+    tokens = settings.CHAT_JOIN_BURST + settings.CHAT_JOIN_RATE * elapsed + 1
+    assert refused > 0
+    assert joined <= tokens / 2 + 1
+    assert all(0 < r <= 1 / settings.CHAT_JOIN_RATE for r in retry_afters), retry_afters
+    assert all(abs(r * 10 - round(r * 10)) < 1e-9 for r in retry_afters)  # tenths of a second
+    await bob_sock.send({"command": "send", "room": room.pk, "message": "flood over"})
+    notices = await notices_until_own_message(bob_sock, of="alice", marker="flood over")
+    assert notices == [4, 5]  # one enter and one leave, not one per join
+    await sock.close()
+    assert await bob_sock.silent(0.3)
+
+
+async def test_a_refused_join_does_not_subscribe_the_socket(settings, connect, alice, room):
+    """A join refused for the budget leaves the socket out of the room's group."""
+    settings.CHAT_JOIN_RATE = 0.01
+    settings.CHAT_JOIN_BURST = 1
+    other = await Room.objects.acreate(title="Other")
+    sock = await connect(alice)
+    assert "join" in await sock.join(room.pk)
+    refused = await sock.join(other.pk)
+    assert refused["error"] == "RATE_LIMITED"
+    assert 0 < refused["retry_after"] <= 100
+    assert hub().members(f"chat.room.{other.pk}") == 0
+    await database_sync_to_async(services.message_send)(user=alice, room_id=other.pk, text="x")
+    assert await sock.silent(0.3)
+
+
+async def test_history_flood_is_rate_limited_while_another_users_history_works(
+    settings, connect, alice, bob, room
+):
+    """Past the history burst a user gets RATE_LIMITED with retry_after; others are unaffected."""
+    settings.CHAT_HISTORY_RATE = 1.0
+    settings.CHAT_HISTORY_BURST = 5
+    sock = await connect(alice)
+    replies = []
+    for i in range(30):
+        await sock.send({"command": "history", "room": room.pk, "ref": i})
+        replies.append(await sock.recv(timeout=10))
+    answered = [r for r in replies if "history" in r]
+    refused = [r for r in replies if r.get("error") == "RATE_LIMITED"]
+    assert len(answered) + len(refused) == 30
+    assert 5 <= len(answered) < 30
+    assert all(0 < r["retry_after"] <= 1.0 for r in refused)
+    assert "try again in" in refused[0]["detail"]
+    other = await connect(bob)
+    await other.send({"command": "history", "room": room.pk})
+    assert "history" in await other.recv()
+
+
+async def test_rest_history_shares_the_sockets_budget_and_answers_429_with_retry_after(
+    settings, connect, alice, room
+):
+    """History over REST and over the socket draw from one budget; REST says 429 + Retry-After."""
+    settings.CHAT_HISTORY_RATE = 0.01
+    settings.CHAT_HISTORY_BURST = 3
+    client = await database_sync_to_async(bearer)(alice)
+    get = database_sync_to_async(lambda: client.get(f"/api/rooms/{room.pk}/messages"))
+    sock = await connect(alice)
+    for _ in range(2):
+        await sock.send({"command": "history", "room": room.pk})
+        assert "history" in await sock.recv()
+    assert (await get()).status_code == 200
+    response = await get()
+    assert response.status_code == 429
+    body = response.json()
+    assert body["error"] == "RATE_LIMITED"
+    assert 0 < body["retry_after"] <= 100
+    assert response["Retry-After"] == str(math.ceil(body["retry_after"]))
+    await sock.send({"command": "history", "room": room.pk})
+    assert (await sock.recv())["error"] == "RATE_LIMITED"
+
+
+async def test_a_refused_send_says_when_to_retry(settings, connect, alice, room):
+    """RATE_LIMITED on send carries retry_after too (seconds, in tenths)."""
+    settings.CHAT_SEND_RATE = 0.5
+    settings.CHAT_SEND_BURST = 1
+    sock = await connect(alice)
+    await sock.join(room.pk)
+    for i in range(2):
+        await sock.send({"command": "send", "room": room.pk, "message": "m", "ref": i})
+    await sock.recv_until(lambda f: "sent" in f)
+    error = await sock.recv_until(lambda f: "error" in f)
+    assert error["error"] == "RATE_LIMITED"
+    assert 0 < error["retry_after"] <= 2.0
+
+
+async def test_leaving_on_disconnect_or_expulsion_is_never_refused(
+    settings, connect, alice, staff, room
+):
+    """With alice's join budget spent, expulsion and disconnect still take her out and say so."""
+    settings.CHAT_JOIN_RATE = 0.01
+    settings.CHAT_JOIN_BURST = 2
+    lounge = await Room.objects.acreate(title="Lounge")
+    watcher = await connect(staff)
+    await watcher.join(room.pk)
+    await watcher.join(lounge.pk)
+    sock = await connect(alice)
+    await sock.join(room.pk)
+    await sock.join(lounge.pk)
+    assert (await sock.join(999))["error"] == "RATE_LIMITED"
+    # A refused leave command changes nothing: alice is still in the room.
+    await sock.send({"command": "leave", "room": room.pk, "ref": "l"})
+    refused = await sock.recv()
+    assert (refused["error"], refused["ref"]) == ("RATE_LIMITED", "l")
+    await watcher.send({"command": "send", "room": room.pk, "message": "still here"})
+    assert (await sock.recv())["message"] == "still here"
+    lounge.staff_only = True
+    await database_sync_to_async(services.room_save)(room=lounge)
+    expelled = await sock.recv_until(lambda f: "error" in f)
+    assert (expelled["error"], expelled["room"]) == ("ROOM_ACCESS_DENIED", lounge.pk)
+    leave = await watcher.recv_until(lambda f: f.get("msg_type") == 5, timeout=10)
+    assert (leave["username"], leave["room"]) == ("alice", lounge.pk)
+    await sock.close()
+    leave = await watcher.recv_until(lambda f: f.get("msg_type") == 5, timeout=10)
+    assert (leave["username"], leave["room"]) == ("alice", room.pk)
+
+
+async def test_presence_window_zero_announces_every_entry(settings, connect, alice, bob, room):
+    """CHAT_PRESENCE_NOTICE_SECONDS=0 turns coalescing off: each join and leave is announced."""
+    settings.CHAT_PRESENCE_NOTICE_SECONDS = 0
+    watcher = await connect(bob)
+    await watcher.join(room.pk)
+    sock = await connect(alice)
+    for _ in range(3):
+        await sock.join(room.pk)
+        await sock.send({"command": "leave", "room": room.pk})
+        await sock.recv()
+    await watcher.send({"command": "send", "room": room.pk, "message": "end"})
+    notices = await notices_until_own_message(watcher, of="alice", marker="end")
+    assert notices == [4, 5] * 3
+
+
+@pytest.mark.redis
+def test_redis_join_and_history_budgets_are_shared_between_processes(
+    settings, monkeypatch, redis_server
+):
+    """Two bucket stores on one Redis (two server processes) draw from one budget per class."""
+    settings.CHAT_JOIN_RATE, settings.CHAT_JOIN_BURST = 0.01, 4
+    settings.CHAT_HISTORY_RATE, settings.CHAT_HISTORY_BURST = 0.01, 2
+    prefix = f"mctest-{uuid.uuid4().hex[:8]}"
+    stores = [
+        ratelimit.RedisBuckets(redis.Redis.from_url(redis_server.url), prefix) for _ in range(2)
+    ]
+    turn = iter(stores * 10)
+    monkeypatch.setattr(ratelimit, "buckets", lambda: next(turn))
+    joins = [ratelimit.take(1, "join").allowed for _ in range(6)]
+    assert joins == [True, True, True, True, False, False]
+    histories = [ratelimit.take(1, "history") for _ in range(3)]
+    assert [v.allowed for v in histories] == [True, True, False]  # its own budget
+    assert 0 < histories[2].retry_after <= 100
+    assert ratelimit.take(2, "join").allowed  # another user has their own
+    stores[0]._client.delete(*stores[0]._client.keys(f"{prefix}:*"))
+
+
+@pytest.mark.redis
+def test_redis_presence_state_is_shared_between_processes(settings, redis_server):
+    """Enter/leave coalescing holds across processes: one enter and one leave in all."""
+    settings.CHAT_PRESENCE_NOTICE_SECONDS = 60
+    prefix = f"mctest-{uuid.uuid4().hex[:8]}"
+    first, second = (
+        presence.RedisPresence(redis.Redis.from_url(redis_server.url), prefix) for _ in range(2)
+    )
+    assert first.enter("1:7", window=60)
+    assert not second.enter("1:7", window=60)
+    assert second.leave("1:7")
+    assert not first.leave("1:7")
+    assert not first.enter("1:7", window=60)
+    assert not second.leave("1:7")  # no announced entry is left to answer
+    assert second.enter("2:7", window=60)  # another room has its own
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete(*client.keys(f"{prefix}:*"))
