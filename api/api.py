@@ -2,7 +2,7 @@
 
 Every error is ``{"error": CODE, "detail": TEXT}`` with the socket's codes
 (chat.protocol.ErrorCode) and an HTTP status that matches, plus the error
-frame's optional fields when set (``stored_seq``). The OpenAPI
+frame's optional fields when set (``stored_seq``, ``retry_after``). The OpenAPI
 schema is at /api/openapi.json, an explorer at /api/docs.
 """
 

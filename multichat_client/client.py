@@ -314,15 +314,24 @@ class ChatClient:
                 await ws.close()
 
     async def _rejoin(self, room: int) -> None:
-        try:
-            await self._command({"command": "join", "room": room}, connected=False)
-        except MultichatError as exc:
-            if isinstance(exc, ConnectionLost):
-                raise
-            # The room went away or became staff-only while we were away.
-            self._rooms.discard(room)
-            self._last.pop(room, None)
-            await self._events.put(RoomError(room=room, code=exc.code, detail=exc.detail))
+        while True:
+            try:
+                await self._command({"command": "join", "room": room}, connected=False)
+                return
+            except MultichatError as exc:
+                if isinstance(exc, ConnectionLost):
+                    raise
+                if exc.code == "RATE_LIMITED":
+                    # Many rooms, or quick reconnects, spent the join budget: wait, keep the room.
+                    delay = exc.retry_after or 1.0
+                    self.on_status(f"re-joining room {room} in {delay:.1f} s (rate limited)")
+                    await asyncio.sleep(delay)
+                    continue
+                # The room went away or became staff-only while we were away.
+                self._rooms.discard(room)
+                self._last.pop(room, None)
+                await self._events.put(RoomError(room=room, code=exc.code, detail=exc.detail))
+                return
 
     async def _read(self, ws: ClientConnection) -> None:
         """Handle frames until the connection ends; then fail the commands still waiting."""
@@ -400,7 +409,10 @@ class ChatClient:
                 if frame["error"] == "USER_HAS_TO_LOGIN":
                     raise AuthError(frame["error"], token_refused(self.url))
                 error = MultichatError(
-                    frame["error"], frame.get("detail", ""), stored_seq=frame.get("stored_seq")
+                    frame["error"],
+                    frame.get("detail", ""),
+                    stored_seq=frame.get("stored_seq"),
+                    retry_after=frame.get("retry_after"),
                 )
                 if not future.done():
                     future.set_exception(error)

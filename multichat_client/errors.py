@@ -13,6 +13,7 @@ class MultichatError(Exception):
         *,
         status: int | None = None,
         stored_seq: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(f"{code}: {detail}" if detail else code)
         self.code = code
@@ -21,6 +22,7 @@ class MultichatError(Exception):
         # SERVICE_UNAVAILABLE for a post: set if the message was stored anyway (as this seq),
         # so it must not be sent again; None if nothing was stored.
         self.stored_seq = stored_seq
+        self.retry_after = retry_after  # RATE_LIMITED: seconds to wait before trying again
 
 
 class AuthError(MultichatError):

@@ -66,9 +66,12 @@ class RestClient:
             payload = json.loads(exc.read())
             code, detail = payload["error"], payload.get("detail", "")
             stored_seq = payload.get("stored_seq")
-        except (ValueError, KeyError, TypeError, OSError):
+            retry_after = payload.get("retry_after")
+        except (ValueError, KeyError, TypeError, OSError, AttributeError):
             code, detail = "HTTP_ERROR", f"HTTP {exc.code} {exc.reason} from {exc.url}"
-            stored_seq = None
+            stored_seq = retry_after = None
         if exc.code == 401:
             return AuthError(code, token_refused(self.url, code), status=401)
-        return MultichatError(code, detail, status=exc.code, stored_seq=stored_seq)
+        return MultichatError(
+            code, detail, status=exc.code, stored_seq=stored_seq, retry_after=retry_after
+        )

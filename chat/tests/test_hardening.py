@@ -235,8 +235,11 @@ REPLY_KEYS = {"error", "join", "leave", "history", "sent"}
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
-async def test_random_frames_each_get_one_answer_and_never_leak(data, connect, alice, bob, room):
+async def test_random_frames_each_get_one_answer_and_never_leak(
+    data, settings, connect, alice, bob, room
+):
     """Any frame gets a reply or an error; no exception escapes; rejected frames reach nobody."""
+    settings.CHAT_JOIN_RATE = 0  # the watcher joins once per example: 40 joins in one test
     sender = await connect(alice)
     watcher = await connect(bob)
     await watcher.join(room.pk)

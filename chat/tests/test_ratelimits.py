@@ -1,6 +1,8 @@
 """Command budgets (send, join/leave, history) and enter/leave coalescing: no client exhausts us."""
 
+import asyncio
 import math
+import os
 import time
 import uuid
 
@@ -13,6 +15,8 @@ from api import services as token_services
 from chat import presence, ratelimit, services
 from chat.hub import hub
 from chat.models import Room
+from chat.tests.liveserver import LiveServer
+from multichat_client import ChatClient, Message, RoomError
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -179,19 +183,31 @@ async def test_leaving_on_disconnect_or_expulsion_is_never_refused(
     assert (leave["username"], leave["room"]) == ("alice", room.pk)
 
 
-async def test_presence_window_zero_announces_every_entry(settings, connect, alice, bob, room):
-    """CHAT_PRESENCE_NOTICE_SECONDS=0 turns coalescing off: each join and leave is announced."""
-    settings.CHAT_PRESENCE_NOTICE_SECONDS = 0
+async def test_enter_and_leave_notices_return_after_the_window(settings, connect, alice, bob, room):
+    """Inside CHAT_PRESENCE_NOTICE_SECONDS a re-entry is not announced; after it, it is; 0 = all."""
+    settings.CHAT_PRESENCE_NOTICE_SECONDS = 2
+    settings.CHAT_JOIN_RATE = 0  # this test is about notices, not the join budget
     watcher = await connect(bob)
     await watcher.join(room.pk)
     sock = await connect(alice)
-    for _ in range(3):
-        await sock.join(room.pk)
+
+    async def join_and_leave(marker: str) -> list[int]:
+        assert "join" in await sock.join(room.pk)
         await sock.send({"command": "leave", "room": room.pk})
-        await sock.recv()
-    await watcher.send({"command": "send", "room": room.pk, "message": "end"})
-    notices = await notices_until_own_message(watcher, of="alice", marker="end")
-    assert notices == [4, 5] * 3
+        assert "leave" in await sock.recv()
+        await watcher.send({"command": "send", "room": room.pk, "message": marker})
+        return await notices_until_own_message(watcher, of="alice", marker=marker)
+
+    assert await join_and_leave("first") == [4, 5]
+    assert await join_and_leave("inside the window") == []
+    deadline = time.monotonic() + 15
+    while not (notices := await join_and_leave(f"later {time.monotonic()}")):
+        assert time.monotonic() < deadline, "the window never ended"
+        await asyncio.sleep(0.5)
+    assert notices == [4, 5]
+    settings.CHAT_PRESENCE_NOTICE_SECONDS = 0
+    assert await join_and_leave("off 1") == [4, 5]
+    assert await join_and_leave("off 2") == [4, 5]
 
 
 @pytest.mark.redis
@@ -233,3 +249,37 @@ def test_redis_presence_state_is_shared_between_processes(settings, redis_server
     assert second.enter("2:7", window=60)  # another room has its own
     client = redis.Redis.from_url(redis_server.url)
     client.delete(*client.keys(f"{prefix}:*"))
+
+
+@pytest.fixture(scope="module")
+def strict_server(database_url):
+    """A real server whose join budget is one join, refilled every 10 s; alice and a room."""
+    live = LiveServer(
+        database_url=database_url,
+        redis_url=os.environ.get("REDIS_URL"),
+        extra_env={"CHAT_JOIN_RATE": "0.1", "CHAT_JOIN_BURST": "1", "CHAT_SEND_RATE": "0"},
+    ).prepare()
+    live.create_user("alice", "alice-pw-1234")
+    live.room_id = live.create_room("General")
+    live.token = live.create_token("alice")
+    live.start()
+    yield live
+    live.stop()
+
+
+async def test_client_keeps_a_room_whose_rejoin_was_rate_limited(strict_server):
+    """ChatClient: a re-join refused for the budget after a drop is retried, the room kept."""
+    server = strict_server
+    statuses: list[str] = []
+    async with ChatClient(server.url, server.token, on_status=statuses.append) as chat:
+        await chat.join(server.room_id)  # the whole budget
+        await chat._ws.close()  # the connection drops; the client reconnects and re-joins at once
+        async with asyncio.timeout(30):
+            while not any("rate limited" in s for s in statuses):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            seq = await chat.send(server.room_id, "still joined")
+            async for event in chat:
+                assert not isinstance(event, RoomError), event
+                if isinstance(event, Message) and event.message == "still joined":
+                    break
+    assert event.seq == seq
