@@ -10,7 +10,7 @@ const ERROR_TEXT = {
   BAD_REQUEST: "The server did not understand that request.",
   UNKNOWN_COMMAND: "The server did not understand that request.",
   MESSAGE_TOO_LONG: "This message is too long.",
-  RATE_LIMITED: "You are sending too fast. Wait a moment, then try again.",
+  RATE_LIMITED: "You are going too fast. Wait a moment, then try again.",
   TOO_MANY_ROOMS: "You have too many rooms open. Leave one first.",
   TOO_MANY_CONNECTIONS: "You have too many chat tabs open. Close one, then reload.",
   SERVICE_UNAVAILABLE: "Live delivery is down for a moment. Try again shortly.",

@@ -206,6 +206,10 @@ export class Room {
   /** An error frame caused by one of this room's commands. */
   onError(frame, req) {
     const text = errorText(frame);
+    if (frame.error === "RATE_LIMITED" && req.kind !== "send" && req.kind !== "removed") {
+      this.retryLater(req, frame.retry_after);
+      return;
+    }
     if (req.kind === "send") {
       req.item.state = "failed";
       req.item.error = frame.detail ? `${text} (${frame.detail})` : text;
@@ -236,6 +240,26 @@ export class Room {
     this.showError(text, frame.detail);
   }
 
+  /**
+   * A join or history page refused for the user's budget (many rooms, quick reconnects):
+   * ask again after `retryAfter` seconds instead of giving up, so nothing is skipped.
+   */
+  retryLater(req, retryAfter) {
+    const delay = 1000 * (retryAfter || 1);
+    if (req.kind === "join") {
+      this.joining = false;
+      this.setState("joining", "Waiting to join…");
+      setTimeout(() => this.joined || this.joining || this.closed || this.join(), delay);
+    } else if (req.kind === "gap") {
+      this.gapFilling = false;
+      setTimeout(() => this.closed || this.fillGap(), delay);
+    } else {
+      this.loadingOlder = false;
+      this.updateTop();
+      setTimeout(() => this.closed || this.loadOlder(), delay);
+    }
+  }
+
   /** The socket closed: everything in flight is unknown until the re-join. */
   onDisconnect() {
     this.joined = this.joining = this.loadingOlder = this.gapFilling = false;
@@ -258,6 +282,7 @@ export class Room {
 
   /** Remove the pane. */
   destroy() {
+    this.closed = true;
     this.observer.disconnect();
     this.pane.remove();
   }
