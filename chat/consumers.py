@@ -26,7 +26,7 @@ from django.contrib.auth import HASH_SESSION_KEY, get_user_model
 from django.db import connection
 from msgspec import UNSET
 
-from chat import eager, events, permissions, protocol, selectors, services
+from chat import dbguard, eager, events, permissions, protocol, selectors, services
 from chat.hub import hub
 from chat.models import Room
 from chat.protocol import ChatError, ErrorCode
@@ -49,7 +49,11 @@ def _post(**kwargs):
 # thread: each waits on its own commit, so posts to different rooms commit side
 # by side. Order within a room still comes from the row lock on the room (seq)
 # and, for delivery, from each consumer's per-room seq check.
-post_in_pool = database_sync_to_async(_post, thread_sensitive=False)
+# A database failure is SERVICE_UNAVAILABLE saying nothing was stored (the
+# transaction did not commit), not SERVER_ERROR.
+post_in_pool = database_sync_to_async(
+    dbguard.guarded(_post, dbguard.NOT_STORED), thread_sensitive=False
+)
 
 
 def _reload_user(user_id: int):
@@ -242,6 +246,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await handler(command, ref)
         except ChatError as error:
             await self.send(text_data=protocol.error_frame(error, ref))
+        except dbguard.DATABASE_ERRORS as exc:  # join, history, leave: nothing changed
+            await self.send(text_data=protocol.error_frame(dbguard.unavailable(exc), ref))
         except (redis.RedisError, OSError) as exc:
             log.warning("Channel layer unavailable: %s", exc)
             error = ChatError(
