@@ -23,6 +23,7 @@ from websockets.asyncio.client import connect
 from chat.tests.liveserver import LiveServer, join, next_frame, open_ws
 from chat.tests.proxy import TcpProxy
 from chat.tests.servers import PostgresDatabase, postgres_base_url
+from multichat_client import ChatClient, Message, RestClient
 
 pytestmark = [
     pytest.mark.postgres,
@@ -82,6 +83,15 @@ def stored_texts(server: LiveServer) -> list[str]:
     """Every message text in the database, read directly (not through the proxy)."""
     with psycopg.connect(server.database.url) as conn:
         return [row[0] for row in conn.execute("SELECT text FROM chat_message")]
+
+
+async def next_stored(client: ChatClient, timeout: float) -> Message:
+    """The client's next stored message (enter and leave notices skipped)."""
+    async with asyncio.timeout(timeout):
+        async for event in client:
+            if isinstance(event, Message) and event.seq is not None:
+                return event
+    raise AssertionError("the client stopped")
 
 
 def test_healthz_names_the_database_within_3_s_when_it_does_not_answer(server):
@@ -189,3 +199,45 @@ def test_rest_api_answers_503_when_the_database_does_not_answer(server):
     assert body["error"] == "SERVICE_UNAVAILABLE"
     assert "nothing was stored" in body["detail"]
     assert time.monotonic() - started < SEND_BOUND
+
+
+@pytest.mark.asyncio
+async def test_client_waits_out_close_1013_then_resumes_without_loss(server):
+    """The Python client: on 1013 it says "server unavailable, retrying", pauses, then resumes."""
+    front = TcpProxy("127.0.0.1", server.port).start()  # lets the test drop the client's socket
+    statuses: list[tuple[float, str]] = []
+    client = ChatClient(
+        f"http://127.0.0.1:{front.port}",
+        server.token,
+        min_delay=0.5,
+        max_delay=2.0,
+        on_status=lambda text: statuses.append((time.monotonic(), text)),
+    )
+    rest = RestClient(server.url, server.token)
+    try:
+        await client.start()
+        await client.join(server.room_id)
+        first = await asyncio.to_thread(rest.post, server.room_id, "before the outage")
+        assert (await next_stored(client, 10)).seq == first["seq"]
+
+        server.proxy.cut("blackhole")
+        front.cut("refuse")  # the client's socket drops; its reconnects meet the outage
+        front.restore()
+        deadline = time.monotonic() + 30
+        while sum("server unavailable, retrying" in text for _, text in statuses) < 2:
+            assert time.monotonic() < deadline, statuses
+            await asyncio.sleep(0.1)
+        retries = [at for at, text in statuses if "server unavailable, retrying" in text]
+        connects = [at for at, text in statuses if text == "connected"]
+        # Not at once: no reconnection between the first refusal and a backoff pause.
+        assert retries[1] - retries[0] >= 0.2, statuses
+
+        server.proxy.restore()
+        await asyncio.to_thread(healthz, server)
+        second = await asyncio.to_thread(rest.post, server.room_id, "after the outage")
+        got = await next_stored(client, 20)
+        assert (got.seq, got.message) == (second["seq"], "after the outage")
+        assert len([at for at, text in statuses if text == "connected"]) > len(connects)
+    finally:
+        await client.close()
+        front.stop()
