@@ -6,11 +6,16 @@ import time
 import pytest
 
 from chat.tests.proxy import TcpProxy
+from chat.tests.servers import postgres_base_url
 from chat.tests.test_browser_ui import browser, shoot  # noqa: F401 (the browser fixture)
 from chat.tests.test_db_outage import healthz, outage  # noqa: F401 (the outage fixture)
 from multichat_client import RestClient
 
-pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.postgres,
+    pytest.mark.skipif(postgres_base_url() is None, reason="needs DATABASE_URL on PostgreSQL"),
+]
 
 
 def test_page_shows_server_unavailable_on_1013_and_recovers(browser, outage):  # noqa: F811
