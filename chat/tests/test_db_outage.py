@@ -49,6 +49,7 @@ def outage():
     ).prepare()
     server.create_user("alice", "alice-pw-1234")
     server.room_id = server.create_room("General")
+    server.other_room_id = server.create_room("Random")
     server.token = server.create_token("alice")
     server.start()
     server.proxy = proxy
@@ -179,6 +180,27 @@ async def test_send_while_the_database_is_cut_is_unavailable_and_stores_nothing(
         assert "sent" in reply, reply
         # At once: no stale pooled connection failed the first requests after the outage.
         assert time.monotonic() - started < 3, "the first requests after the outage were slow"
+    finally:
+        await ws.close()
+
+
+@pytest.mark.asyncio
+async def test_join_and_history_while_the_database_is_cut_are_unavailable(server):
+    """Join and history on an open socket: SERVICE_UNAVAILABLE within seconds, not SERVER_ERROR."""
+    ws = await open_ws(server, "alice")
+    try:
+        assert "join" in await join(ws, server.room_id)
+        server.proxy.cut("blackhole")
+        started = time.monotonic()
+        reply = await join(ws, server.other_room_id, ref="j")
+        assert reply.get("error") == "SERVICE_UNAVAILABLE", reply
+        await ws.send(json.dumps({"command": "history", "room": server.room_id, "ref": "h"}))
+        reply = await next_frame(ws, lambda f: f.get("ref") == "h", timeout=SEND_BOUND + 5)
+        assert reply.get("error") == "SERVICE_UNAVAILABLE", reply
+        assert time.monotonic() - started < 2 * SEND_BOUND
+        server.proxy.restore()
+        assert (await asyncio.to_thread(healthz, server))[0] == 200
+        assert "join" in await join(ws, server.other_room_id)  # the failed join left no trace
     finally:
         await ws.close()
 
