@@ -19,7 +19,7 @@ from ninja.parser import Parser
 
 from api.auth import BearerAuth, SessionCookieAuth
 from api.schemas import ErrorOut, HistoryOut, MeOut, MessageIn, MessageOut, RoomsOut
-from chat import events, protocol, selectors, services
+from chat import dbguard, events, protocol, selectors, services
 from chat.protocol import MAX_ID, ChatError, ErrorCode
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,17 @@ def invalid_request(request, exc: ValidationError) -> HttpResponse:
     if all(tuple(e.get("loc", ()))[:1] == ("path",) for e in exc.errors):
         return error_response(404, ErrorCode.ROOM_INVALID, f"Not a room id ({detail}).")
     return error_response(422, ErrorCode.BAD_REQUEST, detail)
+
+
+def database_unavailable(request, exc: Exception) -> HttpResponse:
+    """The database does not answer: 503 SERVICE_UNAVAILABLE, saying a write stored nothing."""
+    detail = dbguard.DETAIL if request.method in ("GET", "HEAD") else dbguard.NOT_STORED
+    error = dbguard.unavailable(exc, detail)
+    return error_response(503, error.code, error.detail)
+
+
+for _error in dbguard.DATABASE_ERRORS:
+    api.add_exception_handler(_error, database_unavailable)
 
 
 @api.exception_handler(Exception)

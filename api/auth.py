@@ -18,6 +18,7 @@ from ninja.utils import check_csrf
 
 from api import selectors, services, tokens
 from api.models import ApiToken
+from chat import dbguard
 
 REFUSED = "The token is not valid or was revoked; create one at /tokens/."
 
@@ -73,7 +74,10 @@ class BearerTokenMiddleware:
                 token = tokens.bearer_token(value.decode("latin1"))
                 break
         if token is not None:
-            found = await database_sync_to_async(authenticate_token)(token)
+            try:
+                found = await database_sync_to_async(authenticate_token)(token)
+            except dbguard.DATABASE_ERRORS as exc:
+                return await dbguard.refuse_handshake(exc, receive, send)
             scope = dict(scope)
             if found is None:
                 scope["user"] = AnonymousUser()

@@ -6,6 +6,8 @@ from channels.auth import get_user
 from django.conf import settings
 from django.http.cookie import parse_cookie
 
+from chat import dbguard
+
 
 class SessionAuthMiddleware:
     """Put the session and its user (AnonymousUser if none) in the scope; read-only.
@@ -21,7 +23,7 @@ class SessionAuthMiddleware:
         self.store = import_module(settings.SESSION_ENGINE).SessionStore
 
     async def __call__(self, scope, receive, send):
-        """Resolve the user once, then run the app with a plain scope."""
+        """Resolve the user once, then run the app with a plain scope (or refuse: database down)."""
         cookies = {}
         for name, value in scope.get("headers", []):
             if name == b"cookie":
@@ -29,5 +31,8 @@ class SessionAuthMiddleware:
                 break
         scope = dict(scope, cookies=cookies)
         scope["session"] = self.store(cookies.get(settings.SESSION_COOKIE_NAME))
-        scope["user"] = await get_user(scope)
+        try:
+            scope["user"] = await get_user(scope)
+        except dbguard.DATABASE_ERRORS as exc:
+            return await dbguard.refuse_handshake(exc, receive, send)
         return await self.app(scope, receive, send)

@@ -26,7 +26,7 @@ from django.contrib.auth import HASH_SESSION_KEY
 from django.db import connection
 from msgspec import UNSET
 
-from chat import access, eager, events, permissions, protocol, selectors, services
+from chat import access, dbguard, eager, events, permissions, protocol, selectors, services
 from chat.hub import hub
 from chat.protocol import ChatError, ErrorCode
 
@@ -48,7 +48,11 @@ def _post(**kwargs):
 # thread: each waits on its own commit, so posts to different rooms commit side
 # by side. Order within a room still comes from the row lock on the room (seq)
 # and, for delivery, from each consumer's per-room seq check.
-post_in_pool = database_sync_to_async(_post, thread_sensitive=False)
+# A database failure is SERVICE_UNAVAILABLE saying nothing was stored (the
+# transaction did not commit), not SERVER_ERROR.
+post_in_pool = database_sync_to_async(
+    dbguard.guarded(_post, dbguard.NOT_STORED), thread_sensitive=False
+)
 
 
 # A gap is filled from the database this many messages at a time.
@@ -89,7 +93,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             log.warning("Could not subscribe to the user group: %s", exc)
         # Subscribed first, then read: a change committed since the handshake read the
         # user (or one whose notice is lost) is in this read.
-        snapshot = await access.read_for([self])
+        try:
+            snapshot = await access.read_for([self])
+        except dbguard.DATABASE_ERRORS as exc:
+            await self.accept()
+            await self.send(text_data=protocol.error_frame(dbguard.unavailable(exc)))
+            await self.close(code=protocol.CLOSE_TRY_AGAIN_LATER)
+            self._release()
+            return
         await self.accept()
         if not await self._apply_access(snapshot):
             return
@@ -325,6 +336,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await handler(command, ref)
         except ChatError as error:
             await self.send(text_data=protocol.error_frame(error, ref))
+        except dbguard.DATABASE_ERRORS as exc:  # join, history, leave: nothing changed
+            await self.send(text_data=protocol.error_frame(dbguard.unavailable(exc), ref))
         except redis.RedisError as exc:
             log.warning("Channel layer unavailable: %s", exc)
             error = ChatError(
@@ -450,7 +463,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def user_changed(self, event: dict[str, Any]) -> None:
         """This user was changed: re-read the user, session and rooms now (chat.access)."""
-        await self._apply_access(await access.read_for([self]))
+        try:
+            snapshot = await access.read_for([self])
+        except dbguard.DATABASE_ERRORS as exc:  # the periodic re-check will read it
+            log.warning("Re-reading user %s after a change failed: %s", self.user.pk, exc)
+            return
+        await self._apply_access(snapshot)
 
     async def access_recheck(self, event: dict[str, Any]) -> None:
         """A periodic or post-outage re-check read this socket's access: apply it."""

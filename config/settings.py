@@ -101,10 +101,35 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": env_int("DATABASE_POOL_MIN", 2, minimum=1),
-        "max_size": env_int("DATABASE_POOL_MAX", 10, minimum=1),
-    }
+    # A database that stops answering is an outage, not a hang: every wait on it is
+    # bounded, so requests fail within seconds (503 / SERVICE_UNAVAILABLE / close 1013).
+    _statement_timeout_ms = int(1000 * env_float("DATABASE_STATEMENT_TIMEOUT", 10.0))
+    # Django's backend, with a time limit on the pool's checkout check (config/postgresql).
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            # libpq: seconds to open a connection (its minimum is 2).
+            "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=2),
+            # A connection cut mid-query fails when its data stays unacknowledged this long
+            # (tcp_user_timeout, ms), or when an idle one stops answering keepalives.
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+            "tcp_user_timeout": int(1000 * env_float("DATABASE_TCP_TIMEOUT", 10.0, minimum=1)),
+            "pool": {
+                "min_size": env_int("DATABASE_POOL_MIN", 2, minimum=1),
+                "max_size": env_int("DATABASE_POOL_MAX", 10, minimum=1),
+                # Seconds a request waits for a pooled connection before it gives up.
+                "timeout": env_float("DATABASE_POOL_TIMEOUT", 3.0, minimum=0.5),
+            },
+            # Each connection answers a check on checkout, within this many seconds: one
+            # left broken by an outage or a restart is replaced, never handed to a request.
+            "check_timeout": env_float("DATABASE_CHECK_TIMEOUT", 1.0, minimum=0.1),
+        }
+    )
+    if _statement_timeout_ms:  # 0: no limit
+        DATABASES["default"]["OPTIONS"]["options"] = f"-c statement_timeout={_statement_timeout_ms}"
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the one writer; IMMEDIATE takes the write
     # lock at BEGIN, so two posters queue instead of failing to upgrade a lock.

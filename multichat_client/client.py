@@ -8,6 +8,10 @@ order: a seq at or below the last delivered one is a duplicate and is
 dropped; a seq above the next one means a gap (a replay longer than the
 server's CHAT_REPLAY_MAX), which is filled from the REST API first. So the
 iterator yields each room's messages in seq order, each exactly once.
+
+Close 1013 (the server's database does not answer) is waited out with the
+same backoff ("server unavailable, retrying"); close 4408 (this socket fell
+behind) is resumed at once, since the server itself is fine.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from multichat_client.errors import AuthError, ConnectionLost, MultichatError, token_refused
 from multichat_client.rest import RestClient
 
+CLOSE_TRY_AGAIN_LATER = 1013  # the server's database does not answer: retry after a pause
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_TOO_SLOW = 4408  # this socket fell behind: reconnect at once, resume with since
 SOCKET_PATH = "/chat/stream/"
 HISTORY_PAGE = 100
 
@@ -276,8 +282,17 @@ class ChatClient:
                 except ConnectionLost as exc:
                     if self._closed:
                         return
+                    code = ws.close_code
+                    if code == CLOSE_TOO_SLOW:
+                        # Nothing is wrong with the server: resume at once (join with since).
+                        attempt = 0
+                        self.on_status("fell behind; reconnecting now")
+                        continue
                     attempt += 1
-                    await self._backoff(attempt, f"connection lost ({exc.detail})")
+                    if code == CLOSE_TRY_AGAIN_LATER:
+                        await self._backoff(attempt, "server unavailable, retrying")
+                    else:
+                        await self._backoff(attempt, f"connection lost ({exc.detail})")
                 finally:
                     ws = None
         except asyncio.CancelledError:
@@ -429,6 +444,10 @@ class ChatClient:
             if frame["error"] == "USER_HAS_TO_LOGIN":
                 raise AuthError(frame["error"], token_refused(self.url))
             room = frame.get("room")
+            if frame["error"] == "SERVICE_UNAVAILABLE" and room is None:
+                # The handshake's refusal; close 1013 follows, and the client retries.
+                self.on_status(f"server unavailable: {frame.get('detail', '')}")
+                return
             if room is not None:
                 self._rooms.discard(room)
                 self._last.pop(room, None)

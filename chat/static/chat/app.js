@@ -110,6 +110,8 @@ function onFrame(frame) {
 
 function onError(frame, req) {
   if (frame.error === "USER_HAS_TO_LOGIN") return notice(errorText(frame));
+  // The handshake's refusal (database down): close 1013 follows and the connection state says so.
+  if (frame.error === "SERVICE_UNAVAILABLE" && !req && frame.room == null) return;
   if (req?.kind === "leave") return;
   // Without a ref, `room` names a room the server took this socket out of.
   const room = req?.room ?? rooms.get(frame.room);

@@ -3,7 +3,10 @@
 const BASE_DELAY = 500; // ms before the first retry (upper bound; jittered)
 const MAX_DELAY = 30000; // cap of the exponential backoff
 const STABLE_AFTER = 5000; // ms a socket must stay open before the backoff starts over
+const UNAVAILABLE_MIN_DELAY = 2000; // ms: a server whose database is down is not retried at once
+export const CLOSE_TRY_AGAIN_LATER = 1013; // the database does not answer: retry after a pause
 export const CLOSE_UNAUTHENTICATED = 4401;
+export const CLOSE_TOO_SLOW = 4408; // this socket fell behind: reconnect at once, re-join with since
 
 export class Connection {
   /** Prepare a connection to `url`; handlers: onOpen(), onFrame(obj), onClose(code). */
@@ -51,7 +54,13 @@ export class Connection {
       this.ws = null;
       clearTimeout(this.stableTimer);
       this.handlers.onClose(event.code);
-      if (event.code !== CLOSE_UNAUTHENTICATED) this.waiting();
+      if (event.code === CLOSE_TOO_SLOW) {
+        // The server is fine; only this socket fell behind: resume now (rooms re-join with since).
+        this.attempt = 0;
+        this.connect();
+      } else if (event.code !== CLOSE_UNAUTHENTICATED) {
+        this.waiting(event.code === CLOSE_TRY_AGAIN_LATER);
+      }
     };
   }
 
@@ -67,20 +76,26 @@ export class Connection {
     if (!this.ws) this.connect();
   }
 
-  /** Schedule the next attempt: full jitter over an exponentially growing window. */
-  waiting() {
+  /** Schedule the next attempt: full jitter over an exponentially growing window.
+   *  `unavailable`: the server said its database is down (1013): wait at least a pause, and say so. */
+  waiting(unavailable = false) {
     this.clearTimers();
     if (!navigator.onLine) {
       this.setState("offline", "Offline — waiting for the network…");
       return;
     }
     const cap = Math.min(MAX_DELAY, BASE_DELAY * 2 ** this.attempt);
-    const delay = Math.random() * cap;
+    const delay = unavailable ? UNAVAILABLE_MIN_DELAY + Math.random() * cap : Math.random() * cap;
     this.attempt++;
     const due = Date.now() + delay;
     const show = () => {
       const seconds = Math.ceil((due - Date.now()) / 1000);
-      this.setState("reconnecting", seconds > 0 ? `Reconnecting in ${seconds} s…` : "Reconnecting…");
+      if (unavailable) {
+        const when = seconds > 0 ? `in ${seconds} s` : "now";
+        this.setState("unavailable", `Server unavailable, retrying ${when}…`);
+      } else {
+        this.setState("reconnecting", seconds > 0 ? `Reconnecting in ${seconds} s…` : "Reconnecting…");
+      }
     };
     show();
     this.ticker = setInterval(show, 1000);

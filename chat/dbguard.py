@@ -1,0 +1,69 @@
+"""The database not answering is an outage: SERVICE_UNAVAILABLE (or close 1013), never a 500.
+
+Every wait on the database is bounded by the settings (connect, pool, check
+and statement timeouts, config/settings.py), so a database that is down or
+cut off raises one of ``DATABASE_ERRORS`` within seconds. This module turns
+those into what clients are told: an error frame, a 503, or a refused
+handshake, in one place for the socket, its middlewares and the REST API.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from django import db
+
+from chat import protocol
+from chat.protocol import ChatError, ErrorCode
+
+log = logging.getLogger(__name__)
+
+# Django wraps the driver's errors in its own; psycopg_pool's PoolTimeout and a
+# failed checkout check can also surface as the driver's OperationalError.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    db.OperationalError,
+    db.InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+
+DETAIL = "The database does not answer; try again shortly."
+NOT_STORED = "The database does not answer; nothing was stored. Try again shortly."
+
+
+def unavailable(exc: BaseException, detail: str = DETAIL) -> ChatError:
+    """The SERVICE_UNAVAILABLE error for a database failure ``exc`` (logged, without a trace)."""
+    log.warning("The database does not answer: %s: %s", type(exc).__name__, exc)
+    return ChatError(ErrorCode.SERVICE_UNAVAILABLE, detail)
+
+
+def guarded(func: Callable[..., Any], detail: str = DETAIL) -> Callable[..., Any]:
+    """``func``, with a database failure raised as ChatError(SERVICE_UNAVAILABLE, detail)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except DATABASE_ERRORS as exc:
+            raise unavailable(exc, detail) from exc
+
+    return wrapper
+
+
+async def refuse_handshake(exc: BaseException, receive, send) -> None:
+    """Answer a socket handshake the database could not serve: accept, say why, close 1013.
+
+    Accepting first lets the client read the reason; 1013 (try again later)
+    tells it to reconnect after a pause, not at once and not never.
+    """
+    error = unavailable(exc)
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return  # the client is already gone
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": protocol.error_frame(error)})
+    await send({"type": "websocket.close", "code": protocol.CLOSE_TRY_AGAIN_LATER})
