@@ -151,6 +151,7 @@ def room_post(*, room_id: int, user, text: str, msg_type: int = MsgType.MESSAGE)
             ErrorCode.SERVICE_UNAVAILABLE,
             f"Stored as seq {message.seq}, but live delivery is down: "
             "members get it when it is back.",
+            stored_seq=message.seq,
         ) from None
     return message
 
