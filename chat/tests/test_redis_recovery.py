@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from chat import redisconn
 from chat.tests.liveserver import LiveServer, is_message, join, next_frame, open_ws
 from chat.tests.servers import PostgresDatabase, free_port, postgres_base_url, start_redis
 
@@ -125,4 +126,21 @@ async def test_both_processes_deliver_live_after_redis_comes_back(shared_databas
             await ws.close()
         for server in servers:
             server.stop()
+        redis.stop()
+
+
+async def test_our_redis_clients_reconnect_after_a_redis_restart(settings):
+    """A client whose connection Redis dropped makes a new one: the next command succeeds."""
+    port = free_port()
+    redis = start_redis(port)
+    settings.REDIS_URL = redis.url
+    blocking, asynchronous = redisconn.sync_client(), redisconn.async_client()
+    try:
+        assert blocking.ping() and await asynchronous.ping()
+        redis.stop()
+        redis = start_redis(port)
+        assert blocking.ping() and await asynchronous.ping()
+    finally:
+        blocking.close()
+        await asynchronous.aclose()
         redis.stop()
