@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 3600.0  # well inside channels_redis' default group_expiry of 86400
 PROBE_SECONDS = 1.0  # how often the hub checks that the layer still delivers to it
+# A probe not back in this time counts as a failure; generous, so a busy loop
+# is not taken for a lost subscription (a false alarm costs one catch-up read).
+PROBE_TIMEOUT = 5.0
 PROBE_TYPE = "hub.probe"
 
 
@@ -229,9 +232,12 @@ class Hub:
             self._probes += 1
             self._probe_reply = self.loop.create_future()
             try:
-                await asyncio.wait_for(self._probe_once(self._probes), max(seconds, 2.0))
+                await asyncio.wait_for(self._probe_once(self._probes), PROBE_TIMEOUT)
             except asyncio.CancelledError:
                 raise
+            except TimeoutError:
+                self._fail(f"a probe did not come back in {PROBE_TIMEOUT:g} s")
+                continue
             except Exception as exc:
                 self._fail(f"probe: {type(exc).__name__}: {exc}")
                 continue
