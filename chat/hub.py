@@ -19,10 +19,12 @@ REFRESH_SECONDS, and after the layer fails.
 
 The pub/sub layer never fails a receive: its own task reconnects and
 resubscribes when Redis comes back, and events published meanwhile are lost
-silently. So the hub also sends itself a probe each PROBE_SECONDS through the
-layer; a probe that fails or does not come back marks the layer failing, and
-the first good one after that renews every subscription and runs the
-``on_recovery`` callbacks (sockets then catch up from the database).
+silently. So the hub hears of each reconnection of that layer's subscriber
+connection (redis-py's connect callback), and also sends itself a probe each
+PROBE_SECONDS through the layer; a reconnection, or a probe that fails or
+does not come back, marks the layer failing, and once it answers again the
+hub renews every subscription and runs the ``on_recovery`` callbacks
+(sockets then catch up from the database).
 """
 
 from __future__ import annotations
@@ -109,6 +111,7 @@ class Hub:
                     layer_group = via or group
                     if layer_group not in self.shared:
                         await self.layer.group_add(layer_group, await self._channel())
+                        self._watch_reconnects()
                         if via is not None:
                             self.shared.add(via)
                     entry.subscribed, entry.via = True, via
@@ -185,6 +188,7 @@ class Hub:
             self.reader = self.loop.create_task(self._read(self.channel))
             self.renewer = self.loop.create_task(self._renew_every(self.refresh))
             self.prober = self.loop.create_task(self._probe_every(self.probe))
+            self._watch_reconnects()
         return self.channel
 
     async def renew(self) -> None:
@@ -203,6 +207,29 @@ class Hub:
                 await self.renew()
             except Exception as exc:  # the layer is down: the next round or a receive retries
                 log.warning("Renewing the hub's subscriptions failed: %s", exc)
+
+    def _watch_reconnects(self) -> None:
+        """Hear of each reconnection of channels_redis' pub/sub subscriber connections.
+
+        That layer reconnects and resubscribes by itself, without telling
+        anyone; what was published in between is lost. Other layers: no-op.
+        """
+        loop_layer = vars(self.layer).get("_layers", {}).get(self.loop)  # the pub/sub layer's
+        for shard in vars(loop_layer).get("_shards", ()) if loop_layer is not None else ():
+            connection = getattr(getattr(shard, "_pubsub", None), "connection", None)
+            if connection is not None and hasattr(connection, "register_connect_callback"):
+                connection.register_connect_callback(self._subscriber_reconnected)  # idempotent
+
+    def _subscriber_reconnected(self, connection) -> None:
+        """redis-py's connect callback (after it resubscribed): recover as after a failure."""
+        self._fail("the layer's subscriber connection was made again")
+        self._keep(self._recover_or_log())
+
+    async def _recover_or_log(self) -> None:
+        try:
+            await self._recover()
+        except Exception as exc:  # still down: the probe or the next reconnection retries
+            log.warning("Renewing the hub's subscriptions failed: %s", exc)
 
     async def _recover(self) -> None:
         """After a failure: renew every subscription; once that works, run the callbacks."""
@@ -244,10 +271,7 @@ class Hub:
             finally:
                 self._probe_reply = None
             if self.failing:
-                try:
-                    await self._recover()
-                except Exception as exc:  # still down: the next probe tries again
-                    log.warning("Renewing the hub's subscriptions failed: %s", exc)
+                await self._recover_or_log()
 
     async def _probe_once(self, number: int) -> None:
         reply = self._probe_reply

