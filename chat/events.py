@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 from functools import partial
 
 import redis
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from chat import protocol, redisconn
+from chat import protocol, redisconn, selectors
 from chat.models import Message
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,16 @@ ROOM_ACCESS_TYPE = "room.access"  # ChatConsumer.room_access: re-check who may s
 USER_CHANGED_TYPE = "user.changed"  # ChatConsumer.user_changed: reload the user
 SESSION_ENDED_TYPE = "session.ended"  # ChatConsumer.session_ended: logged out elsewhere
 ROOM_SYNC_TYPE = "room.sync"  # ChatConsumer.room_sync: catch up to a seq from the database
+
+
+# After a failed publish a background thread retries until the layer answers,
+# so a message stored meanwhile goes out without waiting for another post:
+# first after RETRY_FIRST seconds, doubling up to RETRY_MAX, for RETRY_FOR in
+# all (after that the next good publish still re-syncs).
+RETRY_FIRST = 0.2
+RETRY_MAX = 5.0
+RETRY_FOR = 3600.0
+PING_GROUP = "chat.layer.ping"  # nobody subscribes: a publish that only checks the layer
 
 
 class PublishFailed(Exception):
@@ -41,6 +53,7 @@ class _LayerState:
         self.lock = threading.Lock()
         self.failing = False
         self.unsynced: dict[int, int] = {}  # room id -> newest seq whose event was not sent
+        self.retrier: threading.Thread | None = None  # retries until the layer answers
 
 
 _state = _LayerState()
@@ -96,6 +109,42 @@ def _remember_failure(event: dict, error: Exception) -> None:
             room_id = event["room"]
             _state.unsynced[room_id] = max(event["seq"], _state.unsynced.get(room_id, 0))
     log.warning("Could not publish %s to room %s: %s", event["type"], event.get("room"), error)
+    _retry_in_background()
+
+
+def _retry_in_background() -> None:
+    """Start the thread that re-syncs once the layer answers, unless it runs already."""
+    with _state.lock:
+        if _state.retrier is not None:
+            return
+        _state.retrier = threading.Thread(
+            target=_retry_until_delivered, name="chat-layer-resync", daemon=True
+        )
+    _state.retrier.start()
+
+
+def _retry_until_delivered() -> None:
+    """Publish a ping with backoff until it goes through; then send the pending re-syncs."""
+    delay, deadline = RETRY_FIRST, time.monotonic() + RETRY_FOR
+    while True:
+        time.sleep(delay)
+        with _state.lock:  # checked under the lock: a failure after this starts a new thread
+            if not (_state.failing or _state.unsynced) or time.monotonic() > deadline:
+                if _state.failing or _state.unsynced:
+                    log.error(
+                        "Gave up re-syncing rooms %s; the next publish tries.", _state.unsynced
+                    )
+                _state.retrier = None
+                return
+        try:
+            _send(PING_GROUP, {"type": "layer.ping"})
+        except Exception as exc:
+            log.info("The channel layer still fails (next try in %.1f s): %s", delay, exc)
+            delay = min(delay * 2, RETRY_MAX)
+            continue
+        log.warning("The channel layer answers again; re-syncing rooms %s", dict(_state.unsynced))
+        _state.failing = False
+        _resync_rooms()  # a failure here marks the layer failing again: the loop goes on
 
 
 def _resync_rooms() -> None:
@@ -107,7 +156,7 @@ def _resync_rooms() -> None:
         try:
             _send(room_group(room_id), event)
         except Exception as exc:
-            _remember_failure(event, exc)  # tried again after the next good publish
+            _remember_failure(event, exc)  # tried again by the retry thread or the next publish
 
 
 def _group_send(group: str, event: dict, *, required: bool = False, via: str | None = None) -> None:
@@ -124,13 +173,32 @@ def _group_send(group: str, event: dict, *, required: bool = False, via: str | N
         _resync_rooms()
 
 
+async def catch_up_local_rooms(fanout) -> None:
+    """The hub's subscription was lost for a while: its sockets catch up from the database.
+
+    Events published while this process was not subscribed are gone, whoever
+    published them; each socket's room_sync fills its gap up to the room's
+    newest seq (nothing if it has it all).
+    """
+    prefix = room_group(0)[:-1]
+    rooms = [int(name[len(prefix) :]) for name in fanout.group_names() if name.startswith(prefix)]
+    if not rooms:
+        return
+    newest = await database_sync_to_async(selectors.room_last_seqs)(room_ids=rooms)
+    log.warning("Catching up the sockets of rooms %s after the layer came back", sorted(newest))
+    for room_id, seq in newest.items():
+        fanout.deliver(
+            {"type": ROOM_SYNC_TYPE, "room": room_id, "seq": seq, "group": room_group(room_id)}
+        )
+
+
 def layer_usable() -> bool:
     """False if the last publish failed and the layer still does not answer (checked now)."""
     if not _state.failing:
         return True
     if not redisconn.redis_configured():
         return True
-    client = redisconn.sync_client(socket_connect_timeout=1, socket_timeout=1)
+    client = redisconn.sync_client(socket_connect_timeout=1, socket_timeout=1, retry=None)
     try:
         client.ping()
     except redis.RedisError:

@@ -15,7 +15,16 @@ A hub's subscriptions last as long as the process has members in a group,
 which may be longer than the layer keeps them: channels_redis' list-based
 layer forgets a group membership after ``group_expiry`` (a day) and all of
 them when Redis restarts. So the hub renews every subscription each
-REFRESH_SECONDS, and after the layer fails a receive.
+REFRESH_SECONDS, and after the layer fails.
+
+The pub/sub layer never fails a receive: its own task reconnects and
+resubscribes when Redis comes back, and events published meanwhile are lost
+silently. So the hub hears of each reconnection of that layer's subscriber
+connection (redis-py's connect callback), and also sends itself a probe each
+PROBE_SECONDS through the layer; a reconnection, or a probe that fails or
+does not come back, marks the layer failing, and once it answers again the
+hub renews every subscription and runs the ``on_recovery`` callbacks
+(sockets then catch up from the database).
 """
 
 from __future__ import annotations
@@ -23,19 +32,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
+from chat import events
+
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 3600.0  # well inside channels_redis' default group_expiry of 86400
+PROBE_SECONDS = 1.0  # how often the hub checks that the layer still delivers to it
+# A probe not back in this time counts as a failure; generous, so a busy loop
+# is not taken for a lost subscription (a false alarm costs one catch-up read).
+PROBE_TIMEOUT = 5.0
+PROBE_TYPE = "hub.probe"
 
 
 class Member(Protocol):
     """A local socket: takes events without blocking the hub."""
 
     def push(self, event: dict[str, Any]) -> None: ...
+
+    def abort(self) -> None:
+        """Close the socket with 1011 (its delivery failed); the client resumes with since."""
 
 
 class _Group:
@@ -51,11 +72,17 @@ class Hub:
     """Subscriptions and local members of one channel layer on one event loop."""
 
     def __init__(
-        self, layer, loop: asyncio.AbstractEventLoop, *, refresh: float = REFRESH_SECONDS
+        self,
+        layer,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        refresh: float = REFRESH_SECONDS,
+        probe: float = PROBE_SECONDS,
     ) -> None:
         self.layer = layer
         self.loop = loop
         self.refresh = refresh
+        self.probe = probe
         self.groups: dict[str, _Group] = {}
         self.joined: dict[Member, set[str]] = {}  # each member's groups, for forget()
         self.changing = asyncio.Lock()  # subscribe/unsubscribe one at a time (first/last member)
@@ -63,6 +90,12 @@ class Hub:
         self.reader: asyncio.Task | None = None
         self.renewer: asyncio.Task | None = None
         self.shared: set[str] = set()  # layer groups subscribed for good (``via``)
+        self.prober: asyncio.Task | None = None
+        self.failing = False  # the layer failed and its subscriptions are not renewed yet
+        self.recovery_callbacks: list[Callable[[], Awaitable[None]]] = []
+        self.tasks: set[asyncio.Task] = set()  # unsubscribes and callbacks, awaited by close()
+        self._probe_reply: asyncio.Future | None = None
+        self._probes = 0
 
     async def add(self, group: str, member: Member, *, via: str | None = None) -> None:
         """Deliver ``group``'s events to ``member``; returns once the subscription is live.
@@ -78,6 +111,7 @@ class Hub:
                     layer_group = via or group
                     if layer_group not in self.shared:
                         await self.layer.group_add(layer_group, await self._channel())
+                        self._watch_reconnects()
                         if via is not None:
                             self.shared.add(via)
                     entry.subscribed, entry.via = True, via
@@ -93,7 +127,29 @@ class Hub:
         """Take ``member`` out of every group now (a socket that ended without leaving them)."""
         for group in tuple(self.joined.get(member, ())):
             self._unlist(group, member)
-            self.loop.create_task(self._unsubscribe_if_empty(group))
+            self._keep(self._unsubscribe_if_empty(group))
+
+    def on_recovery(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback()`` (async, no arguments) each time the layer is back after a failure."""
+        self.recovery_callbacks.append(callback)
+
+    async def close(self) -> None:
+        """Stop reading, renewing and probing; wait for the tasks the hub started."""
+        for task in (self.reader, self.renewer, self.prober):
+            if task is not None:
+                task.cancel()
+        started = [t for t in (self.reader, self.renewer, self.prober) if t is not None]
+        while self.tasks:
+            started += list(self.tasks)
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            self.tasks.difference_update(started)
+        await asyncio.gather(*started, return_exceptions=True)
+
+    def _keep(self, coroutine: Awaitable[None]) -> asyncio.Task:
+        task = self.loop.create_task(coroutine)  # type: ignore[arg-type]
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
 
     async def _unsubscribe_if_empty(self, group: str) -> None:
         entry = self.groups.get(group)
@@ -131,6 +187,8 @@ class Hub:
             self.channel = await self.layer.new_channel()
             self.reader = self.loop.create_task(self._read(self.channel))
             self.renewer = self.loop.create_task(self._renew_every(self.refresh))
+            self.prober = self.loop.create_task(self._probe_every(self.probe))
+            self._watch_reconnects()
         return self.channel
 
     async def renew(self) -> None:
@@ -150,6 +208,77 @@ class Hub:
             except Exception as exc:  # the layer is down: the next round or a receive retries
                 log.warning("Renewing the hub's subscriptions failed: %s", exc)
 
+    def _watch_reconnects(self) -> None:
+        """Hear of each reconnection of channels_redis' pub/sub subscriber connections.
+
+        That layer reconnects and resubscribes by itself, without telling
+        anyone; what was published in between is lost. Other layers: no-op.
+        """
+        loop_layer = vars(self.layer).get("_layers", {}).get(self.loop)  # the pub/sub layer's
+        for shard in vars(loop_layer).get("_shards", ()) if loop_layer is not None else ():
+            connection = getattr(getattr(shard, "_pubsub", None), "connection", None)
+            if connection is not None and hasattr(connection, "register_connect_callback"):
+                connection.register_connect_callback(self._subscriber_reconnected)  # idempotent
+
+    def _subscriber_reconnected(self, connection) -> None:
+        """redis-py's connect callback (after it resubscribed): recover as after a failure."""
+        self._fail("the layer's subscriber connection was made again")
+        self._keep(self._recover_or_log())
+
+    async def _recover_or_log(self) -> None:
+        try:
+            await self._recover()
+        except Exception as exc:  # still down: the probe or the next reconnection retries
+            log.warning("Renewing the hub's subscriptions failed: %s", exc)
+
+    async def _recover(self) -> None:
+        """After a failure: renew every subscription; once that works, run the callbacks."""
+        await self.renew()
+        if not self.failing:
+            return
+        self.failing = False
+        log.warning("The channel layer answers again; the hub's subscriptions are renewed.")
+        for callback in self.recovery_callbacks:
+            self._keep(self._run_callback(callback))
+
+    async def _run_callback(self, callback: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await callback()
+        except Exception:
+            log.exception("A recovery callback of the hub failed")
+
+    def _fail(self, why: str) -> None:
+        if not self.failing:
+            log.warning("The channel layer failed (%s); the hub resubscribes when it is back.", why)
+        self.failing = True
+
+    async def _probe_every(self, seconds: float) -> None:
+        """Send the hub a probe through the layer each ``seconds``; note failures and recoveries."""
+        while True:
+            await asyncio.sleep(seconds)
+            self._probes += 1
+            self._probe_reply = self.loop.create_future()
+            try:
+                await asyncio.wait_for(self._probe_once(self._probes), PROBE_TIMEOUT)
+            except asyncio.CancelledError:
+                raise
+            except TimeoutError:
+                self._fail(f"a probe did not come back in {PROBE_TIMEOUT:g} s")
+                continue
+            except Exception as exc:
+                self._fail(f"probe: {type(exc).__name__}: {exc}")
+                continue
+            finally:
+                self._probe_reply = None
+            if self.failing:
+                await self._recover_or_log()
+
+    async def _probe_once(self, number: int) -> None:
+        reply = self._probe_reply
+        await self.layer.send(self.channel, {"type": PROBE_TYPE, "probe": number})
+        while await reply != number:  # an older probe's late reply: wait for this one
+            reply = self._probe_reply = self.loop.create_future()
+
     async def _read(self, channel: str) -> None:
         """Receive each event once and push it to every local member of its group."""
         while True:
@@ -161,18 +290,38 @@ class Hub:
                 # The layer reconnects by itself (pub/sub) or the next receive
                 # fails again; either way keep reading, without spinning. Redis
                 # may have restarted empty: subscribe again once it answers.
-                log.warning("Receiving from the channel layer failed: %s", exc)
+                self._fail(f"receive: {type(exc).__name__}: {exc}")
                 await asyncio.sleep(0.5)
                 with contextlib.suppress(Exception):
-                    await self.renew()
+                    await self._recover()
                 continue
-            entry = self.groups.get(event.get("group", ""))
-            if entry is None:
+            if event.get("type") == PROBE_TYPE:
+                if self._probe_reply is not None and not self._probe_reply.done():
+                    self._probe_reply.set_result(event.get("probe"))
                 continue
-            if "text" in event:  # a room event: one ASGI message, sent as is by every member
-                event["frame"] = {"type": "websocket.send", "text": event["text"]}
-            for member in tuple(entry.members):
+            self.deliver(event)
+
+    def deliver(self, event: dict[str, Any]) -> None:
+        """Push ``event`` to every local member of its ``group`` (none: nothing happens)."""
+        entry = self.groups.get(event.get("group", ""))
+        if entry is None:
+            return
+        if "text" in event:  # a room event: one ASGI message, sent as is by every member
+            event["frame"] = {"type": "websocket.send", "text": event["text"]}
+        for member in tuple(entry.members):
+            try:
                 member.push(event)
+            except Exception:
+                # One broken socket must not silence the others: drop it; its
+                # client reconnects and joins with since.
+                log.exception("Delivering an event to a socket failed; closing that socket")
+                self.forget(member)
+                with contextlib.suppress(Exception):
+                    member.abort()
+
+    def group_names(self) -> list[str]:
+        """The groups that have local members now."""
+        return [name for name, entry in self.groups.items() if entry.members]
 
 
 def hub() -> Hub:
@@ -182,5 +331,7 @@ def hub() -> Hub:
     found = vars(layer).get("_chat_hub")  # vars(): the pub/sub layer proxies unknown attributes
     if found is None or found.loop is not loop:
         found = Hub(layer, loop)
+        # Events published while the subscription was lost are gone: catch up by seq.
+        found.on_recovery(partial(events.catch_up_local_rooms, found))
         vars(layer)["_chat_hub"] = found
     return found

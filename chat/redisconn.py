@@ -9,6 +9,22 @@ from __future__ import annotations
 import redis
 from django.conf import settings
 from redis import asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+
+def _defaults(retry_class, options: dict) -> dict:
+    """The retry and health-check settings, unless the caller gives its own.
+
+    A pooled connection that Redis dropped fails its next command; with a
+    retry it is made again and the command goes through.
+    """
+    return {
+        "retry": retry_class(ExponentialBackoff(cap=0.5, base=0.05), settings.REDIS_RETRIES),
+        "health_check_interval": settings.REDIS_HEALTH_CHECK_INTERVAL,
+        **options,
+    }
 
 
 def redis_configured() -> bool:
@@ -18,6 +34,7 @@ def redis_configured() -> bool:
 
 def sync_client(**options) -> redis.Redis:
     """A blocking client for the configured Redis (the Sentinel master, if Sentinel)."""
+    options = _defaults(Retry, options)
     if settings.REDIS_URL:
         return redis.Redis.from_url(settings.REDIS_URL, **options)
     sentinel = redis.sentinel.Sentinel(
@@ -28,6 +45,7 @@ def sync_client(**options) -> redis.Redis:
 
 def async_client(**options) -> aioredis.Redis:
     """An asyncio client for the configured Redis (the Sentinel master, if Sentinel)."""
+    options = _defaults(AsyncRetry, options)
     if settings.REDIS_URL:
         return aioredis.Redis.from_url(settings.REDIS_URL, **options)
     sentinel = aioredis.sentinel.Sentinel(

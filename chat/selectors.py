@@ -44,3 +44,8 @@ def message_page(*, room_id: int, before: int | None, limit: int) -> tuple[list[
     page = page[:limit]
     page.reverse()
     return page, has_more
+
+
+def room_last_seqs(*, room_ids: list[int]) -> dict[int, int]:
+    """The newest seq of each of these rooms (a room that is gone is left out)."""
+    return dict(Room.objects.filter(pk__in=room_ids).values_list("pk", "last_seq"))

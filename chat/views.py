@@ -11,7 +11,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
 
-from chat import redisconn, selectors
+from chat import events, redisconn, selectors
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +64,17 @@ async def _database_check_once() -> bool:
 
 
 async def _channel_layer_ok() -> bool:
-    if redisconn.redis_configured():  # channels_redis: ask the Redis server itself
-        client = redisconn.async_client(socket_connect_timeout=2)
-        try:
-            return bool(await client.ping())
-        finally:
-            await client.aclose()
     layer = get_channel_layer()
+    if redisconn.redis_configured():
+        # Publish through this process's own layer connection, as a post does
+        # (a fresh client could answer while that connection is still broken),
+        # and require the hub's subscriber to be back too, so 200 means live
+        # delivery works both ways.
+        await layer.group_send(events.PING_GROUP, {"type": "layer.ping"})
+        found = vars(layer).get("_chat_hub")
+        return not (
+            found is not None and found.loop is asyncio.get_running_loop() and found.failing
+        )
     channel = await layer.new_channel()
     await layer.send(channel, {"type": "health.check"})
     return (await layer.receive(channel))["type"] == "health.check"

@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry as _AsyncRetry
+from redis.backoff import ExponentialBackoff as _ExponentialBackoff
 
 from config.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -152,6 +154,11 @@ REDIS_SENTINELS = [
     for host, _, port in (s.rpartition(":") for s in env_list("REDIS_SENTINELS", []))
 ]
 REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "mymaster")
+# Every Redis client (layer, rate limits): how often a command that failed on a
+# broken connection is retried on a new one, and after how many idle seconds a
+# connection is PINGed before use (0: never).
+REDIS_RETRIES = env_int("REDIS_RETRIES", 2)
+REDIS_HEALTH_CHECK_INTERVAL = env_int("REDIS_HEALTH_CHECK_INTERVAL", 15)
 CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", "multichat")
 # pubsub (default): one PUBLISH per room event, whatever the number of
 # members; each process fans out locally. core: channels_redis' list-based
@@ -169,8 +176,17 @@ if REDIS_URL or REDIS_SENTINELS:
     else:
         _redis_host = {"sentinels": REDIS_SENTINELS, "master_name": REDIS_SENTINEL_MASTER}
     # redis-py 8 defaults socket_timeout to 5 s, shorter than the core layer's
-    # blocking reads: give it room; fail fast on connect.
-    _redis_host |= {"socket_timeout": 30, "socket_connect_timeout": 2}
+    # blocking reads: give it room; fail fast on connect. A pooled connection
+    # that Redis dropped (restart, outage) fails its next command; redis-py
+    # does not retry by default, so the first post after an outage would fail.
+    # retry: re-make the connection and try again; health_check_interval: PING
+    # a connection idle that long before using it.
+    _redis_host |= {
+        "socket_timeout": 30,
+        "socket_connect_timeout": 2,
+        "retry": _AsyncRetry(_ExponentialBackoff(cap=0.5, base=0.05), REDIS_RETRIES),
+        "health_check_interval": REDIS_HEALTH_CHECK_INTERVAL,
+    }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": _LAYER_BACKENDS[CHANNEL_LAYER],

@@ -15,8 +15,8 @@ GROUP = "chat.room.1"
 
 
 @pytest.fixture
-def make_hub():
-    """Make hubs on a given layer (running loop); their tasks are stopped after the test."""
+async def make_hub():
+    """Make hubs on a given layer (running loop); they are closed after the test."""
     made: list[Hub] = []
 
     def make(layer, **options) -> Hub:
@@ -25,9 +25,7 @@ def make_hub():
 
     yield make
     for fanout in made:
-        for task in (fanout.reader, fanout.renewer):
-            if task is not None:
-                task.cancel()
+        await fanout.close()
 
 
 class SlowLayer(InMemoryChannelLayer):
@@ -63,6 +61,24 @@ class Inbox:
 
     def push(self, event: dict) -> None:
         self.events.append(event)
+
+    def abort(self) -> None:
+        raise AssertionError("a working member is never aborted")
+
+
+class BrokenMember:
+    """A member whose push raises, as a socket in a bad state might."""
+
+    def __init__(self) -> None:
+        self.pushes = 0
+        self.aborted = False
+
+    def push(self, event: dict) -> None:
+        self.pushes += 1
+        raise RuntimeError("injected push failure")
+
+    def abort(self) -> None:
+        self.aborted = True
 
 
 async def until(predicate, timeout: float = 2.0) -> None:
@@ -223,3 +239,110 @@ async def test_a_failed_receive_makes_the_hub_subscribe_again(make_hub):
     await until(lambda: GROUP in layer.groups)
     await layer.group_send(GROUP, event(1))
     await until(lambda: len(member.events) == 1)
+
+
+async def test_a_member_whose_push_raises_is_closed_and_the_others_keep_getting_events(
+    make_hub, caplog
+):
+    """One member's failing push is logged, that member aborted and dropped; others get all."""
+    layer = InMemoryChannelLayer()
+    fanout = make_hub(layer)
+    before, broken, after = Inbox(), BrokenMember(), Inbox()
+    await fanout.add(GROUP, before)
+    await fanout.add(GROUP, broken)
+    await fanout.add("chat.user.7", broken, via="chat.users")
+    await fanout.add(GROUP, after)
+    await layer.group_send(GROUP, event(1))
+    await layer.group_send(GROUP, event(2))
+    await until(lambda: len(before.events) == 2 and len(after.events) == 2)
+    assert broken.aborted and broken.pushes == 1
+    assert broken not in fanout.joined and fanout.members(GROUP) == 2
+    assert fanout.members("chat.user.7") == 0
+    assert "injected push failure" in caplog.text
+
+
+async def test_closing_the_hub_awaits_the_unsubscribes_that_forget_started(make_hub):
+    """forget()'s unsubscribe tasks are kept by the hub and finished by close()."""
+    layer = SlowLayer()
+    fanout = make_hub(layer)
+    member = Inbox()
+    await fanout.add(GROUP, member)
+    fanout.forget(member)
+    assert len(fanout.tasks) == 1
+    await fanout.close()
+    assert not fanout.tasks
+    assert GROUP not in layer.groups
+
+
+@pytest.mark.redis
+async def test_recovery_callbacks_run_once_redis_is_back_and_delivery_resumes(make_hub):
+    """Redis stops and restarts: the hub notices, resubscribes, runs every callback, delivers."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+
+    from chat.tests.servers import free_port, start_redis
+
+    port = free_port()
+    redis = start_redis(port)
+    host = {"address": redis.url, "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)}
+    layer = RedisPubSubChannelLayer(hosts=[host], prefix="hubrecovery")
+    fanout = make_hub(layer, probe=0.1)
+    try:
+        recovered = []
+
+        async def failing_callback():
+            raise RuntimeError("injected callback failure")
+
+        async def callback():
+            recovered.append(fanout.failing)
+
+        fanout.on_recovery(failing_callback)
+        fanout.on_recovery(callback)
+        member = Inbox()
+        await fanout.add(GROUP, member)
+        await layer.group_send(GROUP, event(1))
+        await until(lambda: len(member.events) == 1, timeout=10)
+        assert not fanout.failing and recovered == []
+
+        redis.stop()
+        await until(lambda: fanout.failing, timeout=10)
+        redis = start_redis(port)
+        await until(lambda: recovered, timeout=20)
+        assert recovered[0] is False  # run once the hub is subscribed again
+        await layer.group_send(GROUP, event(2))
+        await until(lambda: [e["seq"] for e in member.events] == [1, 2], timeout=10)
+    finally:
+        await fanout.close()
+        await layer.flush()
+        redis.stop()
+
+
+@pytest.mark.redis
+async def test_a_silent_resubscribe_of_the_pubsub_layer_still_runs_the_callbacks(make_hub):
+    """Redis restarts between probes: the subscriber's reconnection alone triggers recovery."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    from chat.tests.servers import free_port, start_redis
+
+    port = free_port()
+    redis = start_redis(port)
+    layer = RedisPubSubChannelLayer(hosts=[{"address": redis.url}], prefix="hubresubscribe")
+    fanout = make_hub(layer, probe=3600)  # no probe in this test
+    try:
+        recovered = asyncio.Event()
+
+        async def callback():
+            recovered.set()
+
+        fanout.on_recovery(callback)
+        await fanout.add(GROUP, Inbox())
+        redis.stop()
+        redis = start_redis(port)
+        async with asyncio.timeout(20):
+            await recovered.wait()
+        assert not fanout.failing
+    finally:
+        await fanout.close()
+        await layer.flush()
+        redis.stop()

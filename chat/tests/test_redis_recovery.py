@@ -1,0 +1,146 @@
+"""Two server processes that both live through a Redis outage deliver live again by themselves."""
+
+import asyncio
+import json
+import tempfile
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+from chat import redisconn
+from chat.tests.liveserver import LiveServer, is_message, join, next_frame, open_ws
+from chat.tests.servers import PostgresDatabase, free_port, postgres_base_url, start_redis
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def shared_database():
+    """One database for both processes: a throwaway PostgreSQL one, else a shared SQLite dir."""
+    base = postgres_base_url()
+    if base is None:
+        yield {"data_dir": tempfile.mkdtemp(prefix="multichat-recovery-")}
+        return
+    database = PostgresDatabase.create(base)
+    yield {"database_url": database.url}
+    database.drop()
+
+
+def health(server: LiveServer) -> int:
+    """The status code of the server's /healthz."""
+    try:
+        with urllib.request.urlopen(server.url + "healthz", timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
+
+
+async def wait_for_health(server: LiveServer, status: int, timeout: float = 20) -> None:
+    """Wait until ``server``'s /healthz answers ``status``."""
+    async with asyncio.timeout(timeout):
+        while await asyncio.to_thread(health, server) != status:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+
+
+async def post(ws, room: int, text: str) -> dict:
+    """Post ``text`` and return the poster's answer (the ack or the error)."""
+    await ws.send(json.dumps({"command": "send", "room": room, "message": text, "ref": text}))
+    return await next_frame(ws, lambda f: "error" in f or "sent" in f, timeout=10)
+
+
+async def messages_upto(ws, seq: int, timeout: float) -> dict[int, str]:
+    """Every message ``ws`` gets until the one numbered ``seq``, by seq (a repeat fails).
+
+    A poster's own copy may come before its ack (then ``post`` skipped it),
+    so callers check the seq they wait for, not the whole set.
+    """
+    seen: dict[int, str] = {}
+    async with asyncio.timeout(timeout):
+        while seq not in seen:
+            frame = await next_frame(ws, is_message, timeout=timeout)
+            assert frame["seq"] not in seen, f"seq {frame['seq']} arrived twice"
+            seen[frame["seq"]] = frame["message"]
+    return seen
+
+
+async def test_both_processes_deliver_live_after_redis_comes_back(shared_database):
+    """Redis stops and restarts under two live processes: the missed post and the next arrive."""
+    port = free_port()
+    redis = start_redis(port)
+    env = {"CHANNEL_LAYER_PREFIX": f"mcrecovery-{uuid.uuid4().hex[:8]}", "CHAT_SEND_RATE": "0"}
+    servers = [LiveServer(redis_url=redis.url, extra_env=env, **shared_database) for _ in range(2)]
+    servers[0].prepare()
+    if "data_dir" not in shared_database:
+        servers[1].prepare()  # static files live in each data dir
+    for name in ("alice", "bob", "carol"):
+        servers[0].create_user(name, f"{name}-pw-1234")
+    room = servers[0].create_room("General")
+    sockets = []
+    try:
+        for server in servers:
+            server.start(timeout=40)
+        a_server, b_server = servers
+        alice = await open_ws(a_server, "alice")
+        carol = await open_ws(a_server, "carol")
+        bob = await open_ws(b_server, "bob")
+        sockets = [alice, carol, bob]
+        for ws in sockets:
+            await join(ws, room)
+        assert "sent" in await post(alice, room, "before")
+        for ws in (carol, bob):
+            assert (await next_frame(ws, is_message, timeout=10))["seq"] == 1
+
+        redis.stop()
+        await wait_for_health(a_server, 503)
+        during = await post(alice, room, "during")
+        assert during.get("error") == "SERVICE_UNAVAILABLE", during
+        stored = during.get("stored_seq")
+        assert stored == 2 or "nothing was stored" in during["detail"], during
+
+        redis = start_redis(port)
+        for server in servers:
+            await wait_for_health(server, 200)
+        if stored is not None:
+            # (a) Nobody posts again: the stored message still reaches both processes' members.
+            for ws in (alice, carol, bob):
+                assert (await messages_upto(ws, 2, timeout=20))[2] == "during"
+        # (b) The first post after recovery, on either process, is delivered live on both.
+        expected = 3 if stored is not None else 2
+        first = await post(bob, room, "after")
+        assert "sent" in first, first
+        assert first["seq"] == expected
+        for ws in (alice, carol):
+            assert (await messages_upto(ws, expected, timeout=10))[expected] == "after"
+        second = await post(alice, room, "after-a")
+        assert "sent" in second, second
+        for ws in (carol, bob):
+            assert (await messages_upto(ws, expected + 1, timeout=10))[expected + 1] == "after-a"
+        for server in servers:
+            assert server.process.poll() is None, "a process did not live through the outage"
+    finally:
+        for ws in sockets:
+            await ws.close()
+        for server in servers:
+            server.stop()
+        redis.stop()
+
+
+async def test_our_redis_clients_reconnect_after_a_redis_restart(settings):
+    """A client whose connection Redis dropped makes a new one: the next command succeeds."""
+    port = free_port()
+    redis = start_redis(port)
+    settings.REDIS_URL = redis.url
+    blocking, asynchronous = redisconn.sync_client(), redisconn.async_client()
+    try:
+        assert blocking.ping() and await asynchronous.ping()
+        redis.stop()
+        redis = start_redis(port)
+        assert blocking.ping() and await asynchronous.ping()
+    finally:
+        blocking.close()
+        await asynchronous.aclose()
+        redis.stop()
