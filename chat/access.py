@@ -196,7 +196,5 @@ def rechecker() -> Rechecker:
         from chat.hub import hub
 
         _current = Rechecker(loop, settings.CHAT_ACCESS_RECHECK_SECONDS)
-        on_recovery = getattr(hub(), "on_recovery", None)  # TEMP until h1 lands
-        if on_recovery is not None:
-            on_recovery(_current.recheck_all)
+        hub().on_recovery(_current.recheck_all)
     return _current

@@ -8,6 +8,8 @@ that the socket loses what it may no longer have anyway.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
@@ -24,6 +26,8 @@ from chat.middleware import OriginCheckMiddleware
 from chat.models import Room
 from chat.routing import websocket_urlpatterns
 from chat.tests.conftest import Socket, session_cookie
+from chat.tests.liveserver import LiveServer, join, next_frame, open_ws, wait_for_health
+from chat.tests.servers import start_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -198,3 +202,36 @@ async def test_a_demotion_between_handshake_and_subscription_is_not_missed(staff
         assert (await sock.join(staff_room.pk))["error"] == "ROOM_ACCESS_DENIED"
     finally:
         await sock.close()
+
+
+# --- a real Redis outage, two real sockets -----------------------------------
+
+
+@pytest.mark.redis
+async def test_a_demotion_made_while_redis_is_down_applies_when_it_returns(database_url):
+    """Demoted while Redis is down (the notice is lost): out of the staff room when it returns."""
+    redis = start_redis()
+    port = int(redis.url.rsplit(":", 1)[1].split("/")[0])
+    # Re-checks an hour apart: only the layer's recovery can trigger the one that matters.
+    env = {"CHAT_ACCESS_RECHECK_SECONDS": "3600"}
+    live = LiveServer(database_url=database_url, redis_url=redis.url, extra_env=env).prepare()
+    live.create_user("boss", "boss-pw-1234", staff=True)
+    lounge = live.create_room("Lounge", staff_only=True)
+    live.start()
+    try:
+        ws = await open_ws(live, "boss")
+        assert "join" in await join(ws, lounge)
+        redis.stop()
+        await wait_for_health(live, 503)
+        live.execute_sql("UPDATE auth_user SET is_staff = %s WHERE username = %s", (False, "boss"))
+        redis = start_redis(port)
+        error = await next_frame(ws, lambda f: "error" in f, timeout=30)
+        assert (error["error"], error["room"]) == ("ROOM_ACCESS_DENIED", lounge)
+        await ws.send(json.dumps({"command": "history", "room": lounge, "ref": "h"}))
+        assert (await next_frame(ws, lambda f: f.get("ref") == "h"))[
+            "error"
+        ] == "ROOM_ACCESS_DENIED"
+        await ws.close()
+    finally:
+        live.stop()
+        redis.stop()
