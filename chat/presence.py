@@ -93,22 +93,12 @@ class RedisPresence:
         return bool(self._client.delete(f"{self._prefix}:presence:{key}:shown"))
 
 
-_store: LocalPresence | RedisPresence | None = None
-_configured_for: tuple | None = None
+_store = redisconn.PerConfiguration(RedisPresence, LocalPresence)
 
 
 def store() -> LocalPresence | RedisPresence:
     """The process's notice state for the current settings."""
-    global _store, _configured_for
-    config = (settings.REDIS_URL, tuple(settings.REDIS_SENTINELS), settings.CHANNEL_LAYER_PREFIX)
-    if _store is None or config != _configured_for:
-        if redisconn.redis_configured():
-            client = redisconn.sync_client(socket_timeout=2, socket_connect_timeout=2)
-            _store = RedisPresence(client, settings.CHANNEL_LAYER_PREFIX)
-        else:
-            _store = LocalPresence()
-        _configured_for = config
-    return _store
+    return _store.get()
 
 
 def should_announce_enter(*, user_id: int, room_id: int) -> bool:

@@ -86,22 +86,12 @@ class RedisBuckets:
         return Verdict(bool(allowed), retry_ms / 1000)
 
 
-_buckets: LocalBuckets | RedisBuckets | None = None
-_configured_for: tuple | None = None
+_buckets = redisconn.PerConfiguration(RedisBuckets, LocalBuckets)
 
 
 def buckets() -> LocalBuckets | RedisBuckets:
     """The process's bucket store for the current settings."""
-    global _buckets, _configured_for
-    config = (settings.REDIS_URL, tuple(settings.REDIS_SENTINELS), settings.CHANNEL_LAYER_PREFIX)
-    if _buckets is None or config != _configured_for:
-        if redisconn.redis_configured():
-            client = redisconn.sync_client(socket_timeout=2, socket_connect_timeout=2)
-            _buckets = RedisBuckets(client, settings.CHANNEL_LAYER_PREFIX)
-        else:
-            _buckets = LocalBuckets()
-        _configured_for = config
-    return _buckets
+    return _buckets.get()
 
 
 # Command class -> the names of its (rate per second, burst) settings.

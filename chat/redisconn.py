@@ -6,12 +6,17 @@ REDIS_SENTINEL_MASTER), the same two ways the channel layer accepts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
 import redis
 from django.conf import settings
 from redis import asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+
+T = TypeVar("T")
 
 
 def _defaults(retry_class, options: dict) -> dict:
@@ -52,3 +57,33 @@ def async_client(**options) -> aioredis.Redis:
         settings.REDIS_SENTINELS, socket_timeout=options.get("socket_timeout", 2)
     )
     return sentinel.master_for(settings.REDIS_SENTINEL_MASTER, **options)
+
+
+class PerConfiguration(Generic[T]):
+    """One store per Redis configuration, made again when it changes (as tests change it).
+
+    ``with_redis(client, prefix)`` makes the store shared through Redis when
+    Redis is configured; ``local()`` makes the in-process one otherwise.
+    """
+
+    def __init__(self, with_redis: Callable[[redis.Redis, str], T], local: Callable[[], T]) -> None:
+        self.with_redis = with_redis
+        self.local = local
+        self.store: T | None = None
+        self.configured_for: tuple | None = None
+
+    def get(self) -> T:
+        """The store for the current settings."""
+        config = (
+            settings.REDIS_URL,
+            tuple(settings.REDIS_SENTINELS),
+            settings.CHANNEL_LAYER_PREFIX,
+        )
+        if self.store is None or config != self.configured_for:
+            if redis_configured():
+                client = sync_client(socket_timeout=2, socket_connect_timeout=2)
+                self.store = self.with_redis(client, settings.CHANNEL_LAYER_PREFIX)
+            else:
+                self.store = self.local()
+            self.configured_for = config
+        return self.store

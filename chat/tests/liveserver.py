@@ -267,6 +267,8 @@ def health(server: LiveServer) -> int:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
+    except OSError:
+        return 0  # not answering at all
 
 
 async def wait_for_health(server: LiveServer, status: int, timeout: float = 10) -> None:

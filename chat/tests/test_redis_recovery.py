@@ -3,14 +3,12 @@
 import asyncio
 import json
 import tempfile
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
 
 from chat import redisconn
-from chat.tests.liveserver import LiveServer, is_message, join, next_frame, open_ws
+from chat.tests.liveserver import LiveServer, is_message, join, next_frame, open_ws, wait_for_health
 from chat.tests.servers import PostgresDatabase, free_port, postgres_base_url, start_redis
 
 pytestmark = pytest.mark.redis
@@ -26,24 +24,6 @@ def shared_database():
     database = PostgresDatabase.create(base)
     yield {"database_url": database.url}
     database.drop()
-
-
-def health(server: LiveServer) -> int:
-    """The status code of the server's /healthz."""
-    try:
-        with urllib.request.urlopen(server.url + "healthz", timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return 0
-
-
-async def wait_for_health(server: LiveServer, status: int, timeout: float = 20) -> None:
-    """Wait until ``server``'s /healthz answers ``status``."""
-    async with asyncio.timeout(timeout):
-        while await asyncio.to_thread(health, server) != status:  # noqa: ASYNC110
-            await asyncio.sleep(0.2)
 
 
 async def post(ws, room: int, text: str) -> dict:
@@ -95,7 +75,7 @@ async def test_both_processes_deliver_live_after_redis_comes_back(shared_databas
             assert (await next_frame(ws, is_message, timeout=10))["seq"] == 1
 
         redis.stop()
-        await wait_for_health(a_server, 503)
+        await wait_for_health(a_server, 503, timeout=20)
         during = await post(alice, room, "during")
         assert during.get("error") == "SERVICE_UNAVAILABLE", during
         stored = during.get("stored_seq")
@@ -103,7 +83,7 @@ async def test_both_processes_deliver_live_after_redis_comes_back(shared_databas
 
         redis = start_redis(port)
         for server in servers:
-            await wait_for_health(server, 200)
+            await wait_for_health(server, 200, timeout=20)
         if stored is not None:
             # (a) Nobody posts again: the stored message still reaches both processes' members.
             for ws in (alice, carol, bob):
