@@ -212,6 +212,8 @@ async def connect():
         user=None, *, origin: str | None = "http://localhost", expect=True, headers=None
     ):
         headers = list(headers or [])  # extra (name, value) byte pairs, e.g. authorization
+        if not any(name == b"host" for name, _ in headers):
+            headers.append((b"host", b"localhost"))  # as a browser on http://localhost sends it
         if origin is not None:
             headers.append((b"origin", origin.encode()))
         if user is not None:

@@ -158,7 +158,11 @@ async def test_logging_out_in_another_tab_closes_that_sessions_sockets(alice, ro
         comm = WebsocketCommunicator(
             application,
             "/chat/stream/",
-            headers=[(b"cookie", cookie), (b"origin", b"http://localhost")],
+            headers=[
+                (b"cookie", cookie),
+                (b"origin", b"http://localhost"),
+                (b"host", b"localhost"),
+            ],
         )
         assert (await comm.connect())[0]
         return comm
