@@ -1,6 +1,8 @@
 """Bad input on the socket and the REST API gets BAD_REQUEST, ROOM_INVALID or 413, never a crash."""
 
 import json
+import re
+import sys
 
 import pytest
 from django.test import Client
@@ -90,3 +92,31 @@ def test_api_body_over_the_upload_limit_is_413(alice, room, settings):
         "detail": f"The request body has {len(body)} bytes; the limit is {limit}.",
     }
     assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize("flags", [0, re.ASCII], ids=["unicode", "ascii"])
+def test_published_message_pattern_is_exactly_the_services_rule(flags):
+    """For every character, the OpenAPI pattern says valid exactly when message_send accepts it."""
+    schema = Client().get("/api/openapi.json").json()
+    pattern = schema["components"]["schemas"]["MessageIn"]["properties"]["message"]["pattern"]
+    # A validator's `$` is the end of the string; \Z is that in Python.
+    compiled = re.compile(pattern.removesuffix("$") + r"\Z", flags)
+    disagree = [
+        f"U+{code:04X}"
+        for code in range(sys.maxunicode + 1)
+        if not 0xD800 <= code <= 0xDFFF
+        and bool(compiled.match(chr(code))) != (chr(code).strip() != "" and code != 0)
+    ]
+    assert disagree == []
+    assert compiled.match("a\x00b") is None
+    assert compiled.match(" \u3000x\n") is not None
+
+
+def test_api_message_of_only_unicode_whitespace_is_400_and_byte_order_mark_is_stored(alice, room):
+    """No-break spaces alone are blank (400); U+FEFF is not whitespace to Python (201)."""
+    client = bearer(alice)
+    url = f"/api/rooms/{room.pk}/messages"
+    response = client.post(url, json.dumps({"message": "\xa0\u3000\x85"}), "application/json")
+    assert (response.status_code, response.json()["error"]) == (400, "BAD_REQUEST")
+    response = client.post(url, json.dumps({"message": "\ufeff"}), "application/json")
+    assert response.status_code == 201
