@@ -12,6 +12,7 @@ import logging
 import math
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
 from ninja import NinjaAPI, Path, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -144,6 +145,15 @@ for _error in dbguard.DATABASE_ERRORS:
     api.add_exception_handler(_error, database_unavailable)
 
 
+@api.exception_handler(RequestDataTooBig)
+def body_too_big(request, exc: RequestDataTooBig) -> HttpResponse:
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE: 413, before any of it is read."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    size = request.META.get("CONTENT_LENGTH") or f"more than {limit}"
+    detail = f"The request body has {size} bytes; the limit is {limit}."
+    return error_response(413, ErrorCode.MESSAGE_TOO_LONG, detail)
+
+
 @api.exception_handler(Exception)
 def server_error(request, exc: Exception) -> HttpResponse:
     """Anything else is our bug: log it, answer SERVER_ERROR."""
@@ -198,7 +208,7 @@ def messages(
 
 @api.post(
     "/rooms/{room_id}/messages",
-    response={201: MessageOut, **ROOM_ERRORS, 429: ErrorOut, 503: ErrorOut},
+    response={201: MessageOut, **ROOM_ERRORS, 413: ErrorOut, 429: ErrorOut, 503: ErrorOut},
     summary="Post a message",
 )
 def post_message(request, body: MessageIn, room_id: int = RoomId):

@@ -75,6 +75,17 @@ class HistoryOut(Schema):
     has_more: bool = Field(description="True if older messages exist before this page")
 
 
+# Python's str.isspace() characters, which str.strip() removes: a message made only of
+# these (or empty) is blank. Spelled out rather than as `\s`, which every regex engine
+# reads differently (ECMA adds U+FEFF and drops U+001C-U+001F and U+0085; validators
+# that read it as ASCII drop U+00A0 and the rest), so that clients and schemathesis
+# read the pattern exactly as message_send decides.
+PYTHON_WHITESPACE = (
+    r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+MESSAGE_PATTERN = rf"^[^\x00]*[^\x00{PYTHON_WHITESPACE}][^\x00]*$"
+
+
 class MessageIn(Schema):
     """A message to post. The rules are the socket's; the schema describes them for clients.
 
@@ -90,7 +101,7 @@ class MessageIn(Schema):
         json_schema_extra={
             "minLength": 1,
             "maxLength": settings.CHAT_MESSAGE_MAX_LENGTH,
-            "pattern": r"^[^\x00]*\S[^\x00]*$",
+            "pattern": MESSAGE_PATTERN,
         },
     )
     msg_type: StrictInt = Field(

@@ -1,23 +1,114 @@
 """ASGI middleware for the chat socket."""
 
-from channels.security.websocket import OriginValidator
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from channels.security.websocket import WebsocketDenier
 from django.conf import settings
+from django.http.request import is_same_domain, split_domain_port, validate_host
+
+DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+Origin = tuple[str, str, str]  # scheme, host (lower case), port (default ports filled in)
 
 
-class OriginCheckMiddleware(OriginValidator):
-    """Refuse (403) a handshake whose Origin is not one of ALLOWED_HOSTS.
+def parse_origin(value: str) -> Origin | None:
+    """``scheme://host[:port]`` as (scheme, host, port), or None if it is not such an origin."""
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in DEFAULT_PORTS or parts.path or parts.query or parts.fragment:
+        return None
+    if "@" in parts.netloc:
+        return None
+    host, port = split_domain_port(parts.netloc)
+    if not host or (port and not port.isdigit()):
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, host, str(int(port)) if port else DEFAULT_PORTS[scheme]
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin1")
+    return None
+
+
+def served_scheme(scope) -> str:
+    """The page scheme a browser on this server used: as Django decides for HTTP requests."""
+    proxy = settings.SECURE_PROXY_SSL_HEADER
+    if proxy:
+        name, secure_value = proxy
+        # HTTP_X_FORWARDED_PROTO -> x-forwarded-proto
+        value = _header(scope, name.removeprefix("HTTP_").replace("_", "-").lower().encode())
+        if value is not None:
+            return "https" if value.split(",", 1)[0].strip() == secure_value else "http"
+    return "https" if scope.get("scheme") == "wss" else "http"
+
+
+def own_origin(scope) -> Origin | None:
+    """The server's origin as this handshake reached it, if its Host is an allowed one."""
+    host_header = _header(scope, b"host")
+    if host_header is None:
+        return None
+    host, port = split_domain_port(host_header)
+    if not host or not validate_host(host, settings.ALLOWED_HOSTS):
+        return None
+    if port and not port.isdigit():
+        return None
+    scheme = served_scheme(scope)
+    return scheme, host, str(int(port)) if port else DEFAULT_PORTS[scheme]
+
+
+def trusted(origin: Origin, pattern: str) -> bool:
+    """True if ``origin`` matches a CSRF_TRUSTED_ORIGINS entry (``https://*.example.com`` too)."""
+    wildcard = "://*." in pattern
+    allowed = parse_origin(pattern.replace("://*.", "://", 1) if wildcard else pattern)
+    if allowed is None:
+        return False
+    scheme, host, port = allowed
+    if origin[0] != scheme or origin[2] != port:
+        return False
+    return is_same_domain(origin[1], "." + host) if wildcard else origin[1] == host
+
+
+def origin_allowed(scope) -> bool:
+    """The handshake's Origin is absent, the server's own origin, or a trusted one."""
+    value = _header(scope, b"origin")
+    if value is None:
+        return True  # not a browser: it cannot lend anyone's cookie, authentication decides
+    origin = parse_origin(value)  # "null" (sandboxed frames, file:// pages) parses to None
+    if origin is None:
+        return False
+    if origin == own_origin(scope):
+        return True
+    return any(trusted(origin, pattern) for pattern in settings.CSRF_TRUSTED_ORIGINS)
+
+
+class OriginCheckMiddleware:
+    """Refuse (403) a handshake whose Origin is not this server's own or a trusted one.
 
     This stops cross-site WebSocket hijacking: a page on another site cannot
-    open a socket with the visitor's session cookie. A handshake with no
-    Origin header comes from a non-browser client (a bot, the CLI), which
-    cannot borrow anyone's cookie, so it is let through to authentication.
+    open a socket with the visitor's session cookie. The whole origin counts
+    (scheme, host and port), as for Django's CSRF check: the server's own is
+    the Host header's host (one of ALLOWED_HOSTS) and port with the scheme the
+    page was served over (http for ws, https for wss or, behind
+    BEHIND_TLS_PROXY, X-Forwarded-Proto); CSRF_TRUSTED_ORIGINS adds others. A
+    handshake with no Origin header comes from a non-browser client (a bot,
+    the CLI), which cannot borrow anyone's cookie, so it is let through to
+    authentication.
     """
 
     def __init__(self, application):
-        super().__init__(application, settings.ALLOWED_HOSTS)
+        self.application = application
 
-    def valid_origin(self, parsed_origin) -> bool:
-        """Accept a missing Origin; otherwise match it against ALLOWED_HOSTS."""
-        if parsed_origin is None:
-            return True
-        return super().valid_origin(parsed_origin)
+    async def __call__(self, scope, receive, send):
+        """Pass an allowed handshake on; deny any other with 403."""
+        if scope["type"] != "websocket":
+            raise ValueError("OriginCheckMiddleware guards WebSocket connections only.")
+        if origin_allowed(scope):
+            return await self.application(scope, receive, send)
+        return await WebsocketDenier()(scope, receive, send)

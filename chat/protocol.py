@@ -63,6 +63,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_SLOW = 4408  # the socket stayed behind too long: reconnect and join with since
 
 MAX_ID = 2**63 - 1
+MAX_ID_DIGITS = len(str(MAX_ID))  # 19: a longer digit string (past leading zeros) is out of range
 
 # --- client -> server -----------------------------------------------------
 
@@ -119,7 +120,10 @@ def _parse_int(value: Any, *, field: str, code: ErrorCode, minimum: int) -> int:
     if isinstance(value, bool):
         raise ChatError(code, f"`{field}` must be a whole number, not a boolean.")
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        value = int(value.strip())
+        digits = value.strip().lstrip("0") or "0"
+        if len(digits) > MAX_ID_DIGITS:  # before int(): Python refuses over 4,300 digits
+            raise ChatError(code, f"`{field}` must be between {minimum} and {MAX_ID}.")
+        value = int(digits)
     if not isinstance(value, int):
         raise ChatError(code, f"`{field}` must be a whole number or a numeric string.")
     if not minimum <= value <= MAX_ID:
@@ -155,6 +159,8 @@ def decode_frame(text: str) -> dict[str, Any]:
         obj = _decoder.decode(text)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ChatError(ErrorCode.BAD_REQUEST, f"The frame is not valid JSON: {exc}.") from None
+    except RecursionError:  # msgspec's answer to arrays or objects nested too deep
+        raise ChatError(ErrorCode.BAD_REQUEST, "The frame is nested too deeply.") from None
     if not isinstance(obj, dict):
         raise ChatError(ErrorCode.BAD_REQUEST, "A frame must be a JSON object.")
     return obj

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import uuid
 
 import pytest
@@ -12,9 +13,30 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.test import Client
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from chat.models import Room
 from chat.tests.servers import PostgresDatabase, ensure_redis, postgres_base_url
+
+# Property tests: "ci" (the default) tries the same examples on every run, so a
+# failure reproduces; "explore" (HYPOTHESIS_PROFILE=explore) searches at random.
+hypothesis_settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=50,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+hypothesis_settings.register_profile(
+    "explore",
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_report_header(config):
@@ -212,6 +234,8 @@ async def connect():
         user=None, *, origin: str | None = "http://localhost", expect=True, headers=None
     ):
         headers = list(headers or [])  # extra (name, value) byte pairs, e.g. authorization
+        if not any(name == b"host" for name, _ in headers):
+            headers.append((b"host", b"localhost"))  # as a browser on http://localhost sends it
         if origin is not None:
             headers.append((b"origin", origin.encode()))
         if user is not None:

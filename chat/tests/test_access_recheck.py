@@ -164,6 +164,7 @@ async def open_through_window(user, change) -> Socket:
     inner = BearerTokenMiddleware(URLRouter(websocket_urlpatterns))
     app = OriginCheckMiddleware(SessionAuthMiddleware(ChangeAfterHandshakeRead(inner, change)))
     headers = [
+        (b"host", b"localhost"),
         (b"origin", b"http://localhost"),
         (b"cookie", await database_sync_to_async(session_cookie)(user)),
     ]

@@ -1,13 +1,8 @@
 """Limits, access re-checks and bad input: nobody gets where they don't belong, nothing crashes."""
 
-import json
-
 import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hsettings
-from hypothesis import strategies as st
 
 from chat import ratelimit, services
 from chat.models import Message, Room
@@ -158,7 +153,11 @@ async def test_logging_out_in_another_tab_closes_that_sessions_sockets(alice, ro
         comm = WebsocketCommunicator(
             application,
             "/chat/stream/",
-            headers=[(b"cookie", cookie), (b"origin", b"http://localhost")],
+            headers=[
+                (b"cookie", cookie),
+                (b"origin", b"http://localhost"),
+                (b"host", b"localhost"),
+            ],
         )
         assert (await comm.connect())[0]
         return comm
@@ -173,96 +172,3 @@ async def test_logging_out_in_another_tab_closes_that_sessions_sockets(alice, ro
     finally:
         await tab.disconnect()
         await other.disconnect()
-
-
-# --- random frames ------------------------------------------------------------
-
-json_scalars = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-field_names = st.sampled_from(
-    ["command", "room", "message", "msg_type", "since", "before", "limit", "ref", "extra"]
-)
-
-
-def command_frames(room_id: int):
-    """Frames that look like commands, with fields right, wrong, missing or unknown."""
-    commands = st.sampled_from(["join", "leave", "send", "history", "dance", ""]) | st.text(
-        max_size=10
-    )
-    rooms = st.sampled_from([room_id, str(room_id), 0, -1, 10**30, "x", None, 1.5, [room_id]])
-    values = {
-        "command": commands,
-        "room": rooms,
-        "message": st.text(max_size=50) | json_values,
-        "msg_type": st.integers(-2, 7) | json_values,
-        "since": st.integers(-5, 50) | json_values,
-        "before": st.integers(-5, 50) | json_values,
-        "limit": st.integers(-5, 200) | json_values,
-        "ref": json_scalars | json_values,
-        "extra": json_values,
-    }
-    return (
-        st.lists(field_names, unique=True, max_size=6)
-        .flatmap(lambda names: st.fixed_dictionaries({n: values[n] for n in names}))
-        .map(json.dumps)
-    )
-
-
-def any_frames(room_id: int):
-    """Text that is a command-like object, any JSON, or not JSON at all; or binary."""
-    return st.one_of(
-        command_frames(room_id),
-        json_values.map(json.dumps),
-        st.text(min_size=1, max_size=40),
-        st.binary(min_size=1, max_size=20),
-    )
-
-
-REPLY_KEYS = {"error", "join", "leave", "history", "sent"}
-
-
-@hsettings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(data=st.data())
-async def test_random_frames_each_get_one_answer_and_never_leak(
-    data, settings, connect, alice, bob, room
-):
-    """Any frame gets a reply or an error; no exception escapes; rejected frames reach nobody."""
-    settings.CHAT_JOIN_RATE = 0  # the watcher joins once per example: 40 joins in one test
-    sender = await connect(alice)
-    watcher = await connect(bob)
-    await watcher.join(room.pk)
-    frames = data.draw(st.lists(any_frames(room.pk), min_size=1, max_size=8))
-    stored_before = await Message.objects.acount()
-    accepted_sends = 0
-    for frame in frames:
-        if isinstance(frame, bytes):
-            await sender.comm.send_to(bytes_data=frame)
-        else:
-            await sender.comm.send_to(text_data=frame)
-        answer = await sender.recv_until(lambda f: REPLY_KEYS & f.keys())
-        assert answer.get("error") != "SERVER_ERROR", answer
-        if "sent" in answer:
-            accepted_sends += 1
-    # A send without a ref is answered only by the broadcast: count what was stored.
-    stored = await Message.objects.acount() - stored_before
-    assert stored >= accepted_sends
-    seen = 0
-    while not await watcher.comm.receive_nothing(timeout=0.15):
-        frame = await watcher.raw()
-        if frame.get("msg_type", -1) in (0, 1, 2, 3):
-            seen += 1
-    assert seen == stored
-    await sender.close()
-    await watcher.close()

@@ -86,7 +86,9 @@ class AppSocket:
 async def app_socket(user) -> AppSocket:
     """An AppSocket logged in as ``user``."""
     cookie = await database_sync_to_async(session_cookie)(user)
-    return await AppSocket([(b"origin", b"http://localhost"), (b"cookie", cookie)]).start()
+    return await AppSocket(
+        [(b"host", b"localhost"), (b"origin", b"http://localhost"), (b"cookie", cookie)]
+    ).start()
 
 
 async def test_a_client_gone_mid_reply_gives_back_its_slot_and_groups(
