@@ -3,61 +3,46 @@
 psycopg_pool's own ``check_connection`` waits for the server's answer with
 no time limit: a connection whose server vanished without a word (a network
 cut, a paused VM) would hold the request for as long as TCP takes to give
-up. This one shuts the socket down when the answer is late, so the pool
-discards the connection and tries another or a fresh one.
+up. This one sends the same empty query through libpq's asynchronous calls
+and waits for the answer with a deadline, in the calling thread (a timer
+thread per checkout cost more than the rest of a post); a late answer closes
+the connection, so the pool discards it and tries another or a fresh one.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
+import select
 import time
 
-from psycopg_pool import ConnectionPool
+from psycopg import pq
 
-# A connection taken from the pool this recently was in use moments ago: checking
-# it again would cost a round trip and a timer thread on every query of a busy
-# process (the benchmark's post path went from ~1.7 to ~2.3 ms of CPU per post).
-FRESH_SECONDS = 1.0
+_FINE = {pq.ExecStatus.EMPTY_QUERY, pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK}
 
 
 class BoundedCheck:
-    """``check`` for psycopg_pool: ConnectionPool.check_connection within ``timeout`` seconds.
-
-    A connection checked out less than FRESH_SECONDS ago is not checked again.
-    """
+    """``check`` for psycopg_pool: an empty query answered within ``timeout`` seconds."""
 
     def __init__(self, timeout: float):
         self.timeout = timeout
 
     def __call__(self, conn) -> None:
-        """Raise (and leave the connection broken) unless the server answers in time."""
-        now = time.monotonic()
-        last = getattr(conn, "_multichat_checked_out", None)
-        conn._multichat_checked_out = now
-        if last is not None and now - last < FRESH_SECONDS:
-            return
-        sock = socket.socket(fileno=os.dup(conn.fileno()))
-        lock = threading.Lock()
-        state = {"done": False, "late": False}
-
-        def give_up() -> None:
-            with lock:
-                if not state["done"]:
-                    state["late"] = True
-                    # Wakes the waiting read with an end of file: libpq reports a lost connection.
-                    sock.shutdown(socket.SHUT_RDWR)
-
-        timer = threading.Timer(self.timeout, give_up)
-        timer.daemon = True
-        timer.start()
-        try:
-            ConnectionPool.check_connection(conn)
-        finally:
-            with lock:
-                state["done"] = True
-            timer.cancel()
-            sock.close()  # only the duplicate: the connection keeps its own descriptor
-        if state["late"]:
-            raise TimeoutError(f"The database did not answer a check within {self.timeout} s.")
+        """Raise (and close the connection) unless the server answers in time."""
+        pgconn = conn.pgconn
+        if pgconn.status != pq.ConnStatus.OK:
+            raise ConnectionError("The database connection is closed.")
+        deadline = time.monotonic() + self.timeout
+        pgconn.send_query(b"")
+        while True:
+            pgconn.consume_input()
+            if not pgconn.is_busy():
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([pgconn.socket], [], [], remaining)[0]:
+                conn.close()
+                raise TimeoutError(f"The database did not answer a check within {self.timeout} s.")
+        failed = None
+        while (result := pgconn.get_result()) is not None:
+            if result.status not in _FINE:
+                failed = result.error_message.decode(errors="replace")
+        if failed is not None:
+            raise ConnectionError(f"The database check failed: {failed}")
