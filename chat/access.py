@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db.models import Exists
 from django.utils import timezone
 
 from chat.models import Room
@@ -86,6 +87,44 @@ def read(credentials: Iterable[Credentials], room_ids: Iterable[int]) -> Snapsho
     serial = next(_serials)
     credentials = list(credentials)
     asked_rooms = frozenset(room_ids)
+    if len(credentials) == 1 and _in_session_table(credentials[0].session):
+        users, live = _read_one(credentials[0])  # every socket's open: one query, not two
+    else:
+        users, live = _read_many(credentials)
+    rooms = {}
+    if asked_rooms:
+        rooms = dict(Room.objects.filter(pk__in=asked_rooms).values_list("pk", "staff_only"))
+    return Snapshot(serial, users, frozenset(live), rooms, asked_rooms)
+
+
+def _in_session_table(session: Any) -> bool:
+    """True for a Django session kept in the database's session table."""
+    return (
+        getattr(session, "session_key", None) is not None
+        and not hasattr(type(session), "live_keys")
+        and settings.SESSION_ENGINE in _DB_SESSION_ENGINES
+    )
+
+
+def _read_one(credentials: Credentials) -> tuple[dict[int, Any], set[str]]:
+    """The user, and whether the session still holds, in one query."""
+    from django.contrib.sessions.models import Session
+
+    key = credentials.session.session_key
+    live_session = Session.objects.filter(session_key=key, expire_date__gt=timezone.now())
+    user = (
+        get_user_model()
+        ._default_manager.filter(pk=credentials.user_id)
+        .annotate(multichat_session_live=Exists(live_session))
+        .first()
+    )
+    if user is None:
+        return {}, set()
+    return {user.pk: user}, {key} if user.multichat_session_live else set()
+
+
+def _read_many(credentials: list[Credentials]) -> tuple[dict[int, Any], set[str]]:
+    """The users, and which of the sessions and tokens still hold: a query for each."""
     users = get_user_model()._default_manager.in_bulk({c.user_id for c in credentials})
     live: set[str] = set()
     by_kind: dict[type, list[str]] = {}
@@ -98,8 +137,7 @@ def read(credentials: Iterable[Credentials], room_ids: Iterable[int]) -> Snapsho
         # still hold (api.auth.TokenSession: tokens not revoked); chat knows no such kind.
         check = getattr(kind, "live_keys", None)
         live |= check(keys) if check is not None else _live_session_keys(keys)
-    rooms = dict(Room.objects.filter(pk__in=asked_rooms).values_list("pk", "staff_only"))
-    return Snapshot(serial, users, frozenset(live), rooms, asked_rooms)
+    return users, live
 
 
 def _live_session_keys(keys: list[str]) -> set[str]:
@@ -108,9 +146,9 @@ def _live_session_keys(keys: list[str]) -> set[str]:
         from django.contrib.sessions.models import Session
 
         return set(
-            Session.objects.filter(session_key__in=keys, expire_date__gt=timezone.now())
-            .values_list("session_key", flat=True)
-            .iterator()
+            Session.objects.filter(
+                session_key__in=keys, expire_date__gt=timezone.now()
+            ).values_list("session_key", flat=True)
         )
     from importlib import import_module
 

@@ -487,7 +487,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if reason is not None:
             await self._refuse_login(reason)
             return False
-        self.user = snapshot.users[self.access.user_id]
+        fresh = snapshot.users[self.access.user_id]
+        if fresh is not self.user:  # keep one user object per socket: update it in place
+            for field in fresh._meta.concrete_fields:
+                setattr(self.user, field.attname, getattr(fresh, field.attname))
         for room_id in list(self.rooms):
             if snapshot.room_gone(room_id):
                 await self._expel(room_id, ErrorCode.ROOM_INVALID, f"Room {room_id} is gone.")
