@@ -95,3 +95,20 @@ async def test_a_server_restart_mid_conversation_loses_and_repeats_nothing(serve
     finally:
         if live.process is None or live.process.poll() is not None:
             await asyncio.to_thread(live.start)
+
+
+async def test_real_text_frame_with_invalid_utf8_closes_with_1007(server):
+    """A text frame whose bytes are not UTF-8 closes the socket with 1007; nothing is stored."""
+    async with await open_ws(server, "alice") as ws:
+        await ws.send(json.dumps({"command": "join", "room": server.room_id, "ref": 1}))
+        before = (await next_frame(ws, lambda f: "join" in f))["last_seq"]
+        frame = b'{"command": "send", "room": %d, "message": "\xff\xfe"}' % server.room_id
+        await ws.send(frame, text=True)  # bytes as a text frame: websockets does not check them
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(10):
+                while True:
+                    await ws.recv()
+        assert closed.value.rcvd.code == 1007
+    async with await open_ws(server, "alice") as ws:
+        await ws.send(json.dumps({"command": "join", "room": server.room_id, "ref": 2}))
+        assert (await next_frame(ws, lambda f: "join" in f))["last_seq"] == before
