@@ -13,7 +13,7 @@ import math
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Path, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
@@ -134,7 +134,7 @@ def invalid_request(request, exc: ValidationError) -> HttpResponse:
     return error_response(422, ErrorCode.BAD_REQUEST, detail)
 
 
-def database_unavailable(request, exc: Exception) -> HttpResponse:
+def database_unavailable(request: HttpRequest, exc: Exception | type[Exception]) -> HttpResponse:
     """The database does not answer: 503 SERVICE_UNAVAILABLE, saying a write stored nothing."""
     detail = dbguard.DETAIL if request.method in ("GET", "HEAD") else dbguard.NOT_STORED
     error = dbguard.unavailable(exc, detail)

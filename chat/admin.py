@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
 from chat import services
@@ -31,7 +32,7 @@ def broadcast(modeladmin, request, queryset):
         "form": form,
         "rooms": queryset,
         "opts": modeladmin.model._meta,
-        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
     }
     return TemplateResponse(request, "admin/chat/room/broadcast.html", context)
 

@@ -62,6 +62,8 @@ FILL_PAGE = 500
 class ChatConsumer(AsyncWebsocketConsumer):
     """One browser's (or bot's) socket at /chat/stream/."""
 
+    rechecker: access.Rechecker | None
+
     async def connect(self) -> None:
         """Subscribe to the user's changes, then re-read the user; accept, or say why not."""
         self.user = self.scope.get("user")
@@ -104,8 +106,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         if not await self._apply_access(snapshot):
             return
-        self.rechecker = access.rechecker()
-        self.rechecker.add(self)
+        rechecker = access.rechecker()
+        rechecker.add(self)
+        self.rechecker = rechecker
 
     async def disconnect(self, code: int) -> None:
         """Leave every joined room, with leave notices when those are on; release the socket."""
@@ -151,7 +154,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.turn = asyncio.Lock()
         self.counted = False
         self.closing = False
-        self.rechecker: access.Rechecker | None = None
+        self.rechecker = None
         self.access_serial = 0
         self.base_send = send
         try:
@@ -340,10 +343,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=protocol.error_frame(dbguard.unavailable(exc), ref))
         except redis.RedisError as exc:
             log.warning("Channel layer unavailable: %s", exc)
-            error = ChatError(
+            down = ChatError(
                 ErrorCode.SERVICE_UNAVAILABLE, "Live delivery is down; try again shortly."
             )
-            await self.send(text_data=protocol.error_frame(error, ref))
+            await self.send(text_data=protocol.error_frame(down, ref))
         except OSError as exc:
             # The client went away while its reply was being sent (uvicorn's
             # ClientDisconnected): nobody to answer; end the socket, which releases it.
@@ -351,8 +354,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise StopConsumer from None
         except Exception:
             log.exception("Command failed for user %s", getattr(self.user, "pk", None))
-            error = ChatError(ErrorCode.SERVER_ERROR, "The server could not do that; try again.")
-            await self.send(text_data=protocol.error_frame(error, ref))
+            failed = ChatError(ErrorCode.SERVER_ERROR, "The server could not do that; try again.")
+            await self.send(text_data=protocol.error_frame(failed, ref))
 
     # --- commands ---------------------------------------------------------
 

@@ -35,9 +35,10 @@ DETAIL = "The database does not answer; try again shortly."
 NOT_STORED = "The database does not answer; nothing was stored. Try again shortly."
 
 
-def unavailable(exc: BaseException, detail: str = DETAIL) -> ChatError:
+def unavailable(exc: BaseException | type[BaseException], detail: str = DETAIL) -> ChatError:
     """The SERVICE_UNAVAILABLE error for a database failure ``exc`` (logged, without a trace)."""
-    log.warning("The database does not answer: %s: %s", type(exc).__name__, exc)
+    name = exc.__name__ if isinstance(exc, type) else type(exc).__name__
+    log.warning("The database does not answer: %s: %s", name, exc)
     return ChatError(ErrorCode.SERVICE_UNAVAILABLE, detail)
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from typing import Any, Protocol
 
@@ -145,8 +145,8 @@ class Hub:
             self.tasks.difference_update(started)
         await asyncio.gather(*started, return_exceptions=True)
 
-    def _keep(self, coroutine: Awaitable[None]) -> asyncio.Task:
-        task = self.loop.create_task(coroutine)  # type: ignore[arg-type]
+    def _keep(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = self.loop.create_task(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
@@ -275,6 +275,7 @@ class Hub:
 
     async def _probe_once(self, number: int) -> None:
         reply = self._probe_reply
+        assert reply is not None  # set by the caller before each probe
         await self.layer.send(self.channel, {"type": PROBE_TYPE, "probe": number})
         while await reply != number:  # an older probe's late reply: wait for this one
             reply = self._probe_reply = self.loop.create_future()

@@ -93,7 +93,9 @@ class RedisPresence:
         return bool(self._client.delete(f"{self._prefix}:presence:{key}:shown"))
 
 
-_store = redisconn.PerConfiguration(RedisPresence, LocalPresence)
+_store: redisconn.PerConfiguration[LocalPresence | RedisPresence] = redisconn.PerConfiguration(
+    RedisPresence, LocalPresence
+)
 
 
 def store() -> LocalPresence | RedisPresence:

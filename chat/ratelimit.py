@@ -86,7 +86,9 @@ class RedisBuckets:
         return Verdict(bool(allowed), retry_ms / 1000)
 
 
-_buckets = redisconn.PerConfiguration(RedisBuckets, LocalBuckets)
+_buckets: redisconn.PerConfiguration[LocalBuckets | RedisBuckets] = redisconn.PerConfiguration(
+    RedisBuckets, LocalBuckets
+)
 
 
 def buckets() -> LocalBuckets | RedisBuckets:

@@ -85,7 +85,7 @@ def _store(*, room_id: int, user, text: str, msg_type: int) -> Message:
 def _insert_sql() -> str:
     """The statement of ``_insert_in_one_statement``, built once from the models' tables."""
     quote = connection.ops.quote_name
-    column = {f.name: quote(f.column) for f in Message._meta.concrete_fields}
+    column = {f.name: quote(f.column) for f in Message._meta.concrete_fields if f.column}
     return (
         f"WITH taken AS (UPDATE {quote(Room._meta.db_table)} SET last_seq = last_seq + 1 "
         "WHERE id = %s AND (NOT staff_only OR %s) RETURNING id, last_seq) "

@@ -7,6 +7,7 @@ run script (scripts/run) relaxes only what plain-HTTP loopback needs.
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -172,7 +173,7 @@ if REDIS_URL or REDIS_SENTINELS:
     if CHANNEL_LAYER not in _LAYER_BACKENDS:
         raise ImproperlyConfigured(f"CHANNEL_LAYER={CHANNEL_LAYER!r}: use pubsub or core.")
     if REDIS_URL:
-        _redis_host = {"address": REDIS_URL}
+        _redis_host: dict[str, Any] = {"address": REDIS_URL}
     else:
         _redis_host = {"sentinels": REDIS_SENTINELS, "master_name": REDIS_SENTINEL_MASTER}
     # redis-py 8 defaults socket_timeout to 5 s, shorter than the core layer's
@@ -187,7 +188,7 @@ if REDIS_URL or REDIS_SENTINELS:
         "retry": _AsyncRetry(_ExponentialBackoff(cap=0.5, base=0.05), REDIS_RETRIES),
         "health_check_interval": REDIS_HEALTH_CHECK_INTERVAL,
     }
-    CHANNEL_LAYERS = {
+    CHANNEL_LAYERS: dict[str, Any] = {
         "default": {
             "BACKEND": _LAYER_BACKENDS[CHANNEL_LAYER],
             "CONFIG": {"hosts": [_redis_host], "prefix": CHANNEL_LAYER_PREFIX},

@@ -470,6 +470,7 @@ class ChatClient:
         if message.seq > last + 1:
             for missed in await self._missing(message.room, last, message.seq):
                 await self._events.put(missed)
+                assert missed.seq is not None  # _missing keeps numbered messages only
                 self._last[message.room] = missed.seq
         await self._events.put(message)
         self._last[message.room] = message.seq
@@ -491,7 +492,10 @@ class ChatClient:
             found[:0] = [m for m in older if m.seq is not None and m.seq > after]
             if not older or not page["has_more"]:
                 break
-            cursor = older[0].seq
+            first = older[0].seq
+            if first is None:  # history holds only stored (numbered) messages
+                break
+            cursor = first
         return found
 
     def _fail(self, exc: BaseException) -> None:

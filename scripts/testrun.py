@@ -66,6 +66,9 @@ def main(argv: list[str]) -> int:
     banner("ruff format --check")
     if run([py, "-m", "ruff", "format", "--check", "."]) != 0:
         failures.append("ruff format --check")
+    banner("mypy (strict on the modules listed in pyproject.toml)")
+    if run([py, "-m", "mypy"], env=base_env) != 0:
+        failures.append("mypy")
     banner("makemigrations --check")
     if run([py, "manage.py", "makemigrations", "--check", "--dry-run"], env=base_env) != 0:
         failures.append("makemigrations --check")
