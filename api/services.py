@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import partial
 
 from django.db import transaction
 from django.db.models import Q
@@ -32,13 +31,9 @@ def token_revoke(*, token: ApiToken, now=None) -> None:
         revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
             revoked_at=now or timezone.now()
         )
-        if revoked:
-            transaction.on_commit(
-                partial(
-                    chat_services.session_ended,
-                    user_id=token.user_id,
-                    session_key=tokens.socket_session_key(token.pk),
-                )
+        if revoked:  # its sockets are closed after the commit, not if it is rolled back
+            chat_services.session_ended(
+                user_id=token.user_id, session_key=tokens.socket_session_key(token.pk)
             )
     token.refresh_from_db(fields=["revoked_at"])
 

@@ -242,7 +242,7 @@ def publish_user_changed_on_commit(user_id: int) -> None:
     transaction.on_commit(partial(_group_send, user_group(user_id), event, via=USERS_GROUP))
 
 
-def publish_session_ended(user_id: int, session_key: str) -> None:
-    """Close the user's sockets that were opened with this (now logged out) session."""
+def publish_session_ended_on_commit(user_id: int, session_key: str) -> None:
+    """After the commit, close the user's sockets opened with this (logged out) session."""
     event = {"type": SESSION_ENDED_TYPE, "session_key": session_key}
-    _group_send(user_group(user_id), event, via=USERS_GROUP)
+    transaction.on_commit(partial(_group_send, user_group(user_id), event, via=USERS_GROUP))

@@ -321,8 +321,8 @@ def user_access_changed(*, user_id: int) -> None:
 
 
 def session_ended(*, user_id: int, session_key: str) -> None:
-    """A session was logged out: the sockets opened with it are closed."""
-    events.publish_session_ended(user_id, session_key)
+    """A session was logged out (or a token revoked): after the commit, its sockets are closed."""
+    events.publish_session_ended_on_commit(user_id, session_key)
 
 
 def rooms_broadcast(*, rooms, user, text: str, msg_type: int) -> int:

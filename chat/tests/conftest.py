@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import os
@@ -10,12 +11,14 @@ import uuid
 import pytest
 import redis
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.test import Client
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from chat import events
 from chat.models import Room
 from chat.tests.servers import PostgresDatabase, ensure_redis, postgres_base_url
 
@@ -251,3 +254,21 @@ async def connect():
     for socket in opened:
         with contextlib.suppress(Exception):  # already closed by the server
             await socket.close()
+
+
+@pytest.fixture
+async def user_events():
+    """The user events (logouts, user changes) published to every process, read in order.
+
+    ``await user_events()`` is the next one, as every process's hub receives it.
+    """
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(events.USERS_GROUP, channel)
+
+    async def next_event(timeout: float = 3) -> dict:
+        async with asyncio.timeout(timeout):
+            return await layer.receive(channel)
+
+    yield next_event
+    await layer.group_discard(events.USERS_GROUP, channel)

@@ -1,8 +1,14 @@
 """Limits, access re-checks and bad input: nobody gets where they don't belong, nothing crashes."""
 
+from importlib import import_module
+
 import pytest
 from channels.db import database_sync_to_async
-from django.test import Client
+from django.conf import settings
+from django.contrib.auth import logout
+from django.contrib.sessions.models import Session
+from django.db import transaction
+from django.test import Client, RequestFactory
 
 from chat import ratelimit, services
 from chat.models import Message, Room
@@ -172,3 +178,33 @@ async def test_logging_out_in_another_tab_closes_that_sessions_sockets(alice, ro
     finally:
         await tab.disconnect()
         await other.disconnect()
+
+
+class RolledBack(Exception):
+    """Raised to roll a transaction back."""
+
+
+def log_out_of_a_new_session(user, *, roll_back: bool) -> str:
+    """Log ``user`` out of a new session inside a transaction; returns the session's key."""
+    request = RequestFactory().post("/logout/")
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore()
+    request.session.create()
+    request.user = user
+    key = request.session.session_key
+    try:
+        with transaction.atomic():
+            logout(request)  # user_logged_out: chat.signals ends the session's sockets
+            if roll_back:
+                raise RolledBack
+    except RolledBack:
+        pass
+    return key
+
+
+async def test_a_rolled_back_logout_closes_no_socket(alice, user_events):
+    """The logout notice goes out after the commit: a rolled-back logout publishes nothing."""
+    kept = await database_sync_to_async(log_out_of_a_new_session)(alice, roll_back=True)
+    assert await Session.objects.filter(session_key=kept).aexists()  # it was rolled back
+    ended = await database_sync_to_async(log_out_of_a_new_session)(alice, roll_back=False)
+    event = await user_events()  # the first one published: the committed logout's
+    assert (event["type"], event["session_key"]) == ("session.ended", ended)

@@ -6,9 +6,11 @@ import re
 import pytest
 from channels.db import database_sync_to_async
 from django.core.management import call_command
+from django.db import transaction
 from django.test import Client
 
 from api import services as token_services
+from api import tokens
 from api.models import ApiToken
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -200,3 +202,30 @@ async def test_revoking_a_token_closes_its_open_sockets(connect, alice, room):
     assert await bot.comm.receive_output(timeout=2) == {"type": "websocket.close", "code": 4401}
     await browser.send({"command": "send", "room": room.pk, "message": "still here"})
     assert (await browser.recv())["message"] == "still here"  # the session socket stays
+
+
+class RolledBack(Exception):
+    """Raised to roll a transaction back."""
+
+
+def revoke_in_a_transaction(token: ApiToken, *, roll_back: bool) -> None:
+    """Revoke ``token`` inside a transaction that commits or rolls back."""
+    try:
+        with transaction.atomic():
+            token_services.token_revoke(token=token)
+            if roll_back:
+                raise RolledBack
+    except RolledBack:
+        pass
+
+
+async def test_a_rolled_back_revocation_closes_no_socket(alice, user_events):
+    """The revocation notice goes out after the commit: a rolled-back one publishes nothing."""
+    create = database_sync_to_async(token_services.token_create)
+    kept, _ = await create(user=alice, name="kept")
+    revoked, _ = await create(user=alice, name="revoked")
+    await database_sync_to_async(revoke_in_a_transaction)(kept, roll_back=True)
+    assert (await ApiToken.objects.aget(pk=kept.pk)).revoked_at is None  # rolled back
+    await database_sync_to_async(revoke_in_a_transaction)(revoked, roll_back=False)
+    event = await user_events()  # the first one published: the committed revocation's
+    assert event["session_key"] == tokens.socket_session_key(revoked.pk)
