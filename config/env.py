@@ -60,3 +60,12 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def chat_max_frame_bytes() -> int:
+    """CHAT_MAX_FRAME_BYTES: the largest socket frame.
+
+    Read here once for both its readers: the settings (the consumer's check)
+    and config/server.py, which hands it to uvicorn before Django is set up.
+    """
+    return env_int("CHAT_MAX_FRAME_BYTES", 65536, minimum=1024)

@@ -8,7 +8,7 @@ FORWARDED_ALLOW_IPS from the environment.
 
 import uvicorn
 
-from config.env import env_int, env_str
+from config.env import chat_max_frame_bytes, env_int, env_str
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
         loop="uvloop",
         http="httptools",
         ws="websockets-sansio",
-        ws_max_size=env_int("CHAT_MAX_FRAME_BYTES", 65536, minimum=1024),
+        ws_max_size=chat_max_frame_bytes(),
         # Chat frames are small and every member gets its own copy: compressing
         # each copy costs more CPU than it saves bytes (docs/performance.md).
         ws_per_message_deflate=False,

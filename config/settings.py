@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio.retry import Retry as _AsyncRetry
 from redis.backoff import ExponentialBackoff as _ExponentialBackoff
 
-from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.env import chat_max_frame_bytes, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
@@ -276,7 +276,7 @@ CONTENT_SECURITY_POLICY = {
 # The chat itself.
 NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS = env_bool("NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS", True)
 CHAT_MESSAGE_MAX_LENGTH = env_int("CHAT_MESSAGE_MAX_LENGTH", 4000, minimum=1)
-CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 65536, minimum=1024)
+CHAT_MAX_FRAME_BYTES = chat_max_frame_bytes()
 CHAT_HISTORY_PAGE_SIZE = 50
 CHAT_HISTORY_MAX_PAGE_SIZE = 100
 CHAT_REPLAY_MAX = env_int("CHAT_REPLAY_MAX", 1000, minimum=1)
