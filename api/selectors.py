@@ -17,12 +17,6 @@ def token_for_secret(*, token: str) -> ApiToken | None:
     )
 
 
-def user_for_token(*, token: str):
-    """The user a valid, unrevoked token belongs to, or None."""
-    found = token_for_secret(token=token)
-    return found.user if found is not None else None
-
-
 def tokens_for_user(*, user) -> QuerySet[ApiToken]:
     """The user's tokens, newest first, revoked ones included."""
     return ApiToken.objects.filter(user=user)

@@ -11,22 +11,20 @@ from typing import Generic, TypeVar
 
 import redis
 from django.conf import settings
-from redis import asyncio as aioredis
-from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 T = TypeVar("T")
 
 
-def _defaults(retry_class, options: dict) -> dict:
+def _defaults(options: dict) -> dict:
     """The retry and health-check settings, unless the caller gives its own.
 
     A pooled connection that Redis dropped fails its next command; with a
     retry it is made again and the command goes through.
     """
     return {
-        "retry": retry_class(ExponentialBackoff(cap=0.5, base=0.05), settings.REDIS_RETRIES),
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), settings.REDIS_RETRIES),
         "health_check_interval": settings.REDIS_HEALTH_CHECK_INTERVAL,
         **options,
     }
@@ -39,21 +37,10 @@ def redis_configured() -> bool:
 
 def sync_client(**options) -> redis.Redis:
     """A blocking client for the configured Redis (the Sentinel master, if Sentinel)."""
-    options = _defaults(Retry, options)
+    options = _defaults(options)
     if settings.REDIS_URL:
         return redis.Redis.from_url(settings.REDIS_URL, **options)
     sentinel = redis.sentinel.Sentinel(
-        settings.REDIS_SENTINELS, socket_timeout=options.get("socket_timeout", 2)
-    )
-    return sentinel.master_for(settings.REDIS_SENTINEL_MASTER, **options)
-
-
-def async_client(**options) -> aioredis.Redis:
-    """An asyncio client for the configured Redis (the Sentinel master, if Sentinel)."""
-    options = _defaults(AsyncRetry, options)
-    if settings.REDIS_URL:
-        return aioredis.Redis.from_url(settings.REDIS_URL, **options)
-    sentinel = aioredis.sentinel.Sentinel(
         settings.REDIS_SENTINELS, socket_timeout=options.get("socket_timeout", 2)
     )
     return sentinel.master_for(settings.REDIS_SENTINEL_MASTER, **options)
