@@ -61,7 +61,7 @@ def get_room_or_error(room_id: int, user, since: int | None) -> tuple[Room, list
     room = Room.objects.filter(pk=room_id).first()
     if room is None:
         raise ChatError(ErrorCode.ROOM_INVALID, f"There is no room {room_id}.")
-    if not can_enter(user, staff_only=room.staff_only):
+    if not can_enter(user, room):
         raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is for staff only.")
     if since is None or since >= room.last_seq:
         return room, []

@@ -33,6 +33,7 @@ from django.db.models import Exists
 from django.utils import timezone
 
 from chat.models import Room
+from chat.permissions import ROOM_ACCESS_FIELDS, RoomAccess
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class Snapshot:
     serial: int
     users: dict[int, Any]
     live_keys: frozenset[str]  # session (and token) keys that still let their sockets in
-    rooms: dict[int, bool]  # room id -> staff_only, for the asked rooms that still exist
+    rooms: dict[int, RoomAccess]  # the asked rooms that still exist, by id
     asked_rooms: frozenset[int]
 
     def room_gone(self, room_id: int) -> bool:
@@ -93,7 +94,8 @@ def read(credentials: Iterable[Credentials], room_ids: Iterable[int]) -> Snapsho
         users, live = _read_many(credentials)
     rooms = {}
     if asked_rooms:
-        rooms = dict(Room.objects.filter(pk__in=asked_rooms).values_list("pk", "staff_only"))
+        found = Room.objects.filter(pk__in=asked_rooms).only("id", *ROOM_ACCESS_FIELDS)
+        rooms = {room.pk: RoomAccess.of(room) for room in found}
     return Snapshot(serial, users, frozenset(live), rooms, asked_rooms)
 
 

@@ -459,7 +459,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         if event["deleted"]:
             await self._expel(room_id, ErrorCode.ROOM_INVALID, f"Room {room_id} was deleted.")
-        elif not permissions.can_enter(self.user, staff_only=event["staff_only"]):
+        elif not permissions.can_enter(self.user, permissions.RoomAccess(**event["access"])):
             await self._expel(
                 room_id, ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is now for staff only."
             )
@@ -498,7 +498,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if snapshot.room_gone(room_id):
                 await self._expel(room_id, ErrorCode.ROOM_INVALID, f"Room {room_id} is gone.")
             elif room_id in snapshot.rooms and not permissions.can_enter(
-                self.user, staff_only=snapshot.rooms[room_id]
+                self.user, snapshot.rooms[room_id]
             ):
                 await self._expel(
                     room_id, ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is for staff only."

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from functools import partial
 
@@ -22,6 +23,7 @@ from django.db import transaction
 
 from chat import protocol, redisconn, selectors
 from chat.models import Message
+from chat.permissions import RoomAccess
 
 log = logging.getLogger(__name__)
 
@@ -225,12 +227,15 @@ def publish_on_commit(
     transaction.on_commit(send)
 
 
-def publish_room_access_on_commit(room_id: int, *, staff_only: bool, deleted: bool) -> None:
-    """After the commit, make the room's sockets re-check that their user may stay."""
+def publish_room_access_on_commit(room_id: int, access: RoomAccess, *, deleted: bool) -> None:
+    """After the commit, make the room's sockets re-check that their user may stay.
+
+    The event carries the room's ``access`` fields (a RoomAccess as a dict), or ``deleted``.
+    """
     event = {
         "type": ROOM_ACCESS_TYPE,
         "room": room_id,
-        "staff_only": staff_only,
+        "access": asdict(access),
         "deleted": deleted,
     }
     transaction.on_commit(partial(_group_send, room_group(room_id), event))

@@ -6,23 +6,22 @@ from django.db.models import QuerySet
 
 from chat import permissions
 from chat.models import Message, Room
+from chat.permissions import User
 from chat.protocol import ChatError, ErrorCode
 
 
-def room_list_for_user(*, user) -> QuerySet[Room]:
+def room_list_for_user(*, user: User) -> QuerySet[Room]:
     """The rooms ``user`` may see and enter, by title."""
-    rooms = Room.objects.all()
-    if not user.is_staff:
-        rooms = rooms.filter(staff_only=False)
-    return rooms
+    return Room.objects.filter(permissions.enterable_rooms(user))
 
 
-def room_for_user(*, user, room_id: int) -> Room:
+def room_for_user(*, user: User, room_id: int) -> Room:
     """The room ``room_id`` if ``user`` may enter it; raises ROOM_INVALID or ROOM_ACCESS_DENIED."""
-    room = Room.objects.filter(pk=room_id).only("id", "title", "staff_only", "last_seq").first()
+    fields = ("id", "title", "staff_only", "last_seq", *permissions.ROOM_ACCESS_FIELDS)
+    room = Room.objects.filter(pk=room_id).only(*fields).first()
     if room is None:
         raise ChatError(ErrorCode.ROOM_INVALID, f"There is no room {room_id}.")
-    if not permissions.can_enter(user, staff_only=room.staff_only):
+    if not permissions.can_enter(user, room):
         raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is for staff only.")
     return room
 

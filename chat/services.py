@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from chat import events, permissions, presence, protocol, ratelimit, selectors
 from chat.models import STORED_TYPES, Message, MsgType, Room
+from chat.permissions import Account
 from chat.protocol import ChatError, ErrorCode
 
 log = logging.getLogger(__name__)
@@ -38,57 +43,85 @@ class JoinResult:
     truncated: bool
 
 
-def _username(user) -> str:
+def _username(user: Account | None) -> str:
     return user.get_username() if user is not None else ""
 
 
-def _next_seq(room_id: int) -> tuple[int, bool] | None:
-    """Take the room's next seq; returns (seq, staff_only), or None if there is no such room.
+@functools.lru_cache(maxsize=64)
+def _room_filter_sql(rule: Q) -> tuple[str, tuple[Any, ...]] | None:
+    """``rule`` (a Q over Room) compiled to SQL and its parameters; "" if it lets in every room.
 
-    One UPDATE ... RETURNING: the row lock it takes is held until commit, so
-    concurrent posters to one room get consecutive seqs and commit in order.
+    None if it lets in no room. Cached: a rule has few shapes (today: none,
+    open rooms, all), and compiling one costs more than the post's statement.
     """
+    query = Room.objects.filter(rule).query
+    try:
+        where, params = query.get_compiler(connection=connection).compile(query.where)
+    except EmptyResultSet:
+        return None
+    except FullResultSet:
+        return "", ()
+    return where, tuple(params)
+
+
+def _take_seq_sql(room_id: int, user: Account | None) -> tuple[str, list[Any]] | None:
+    """The UPDATE that takes the room's next seq if ``user`` may post there, and its parameters.
+
+    Its condition is compiled from permissions.enterable_rooms, the rule that
+    every room list and check uses; a refused post matches no row and takes
+    no seq. The system (``user`` None) posts anywhere. None if the rule lets
+    ``user`` into no room at all. The row lock the UPDATE takes is held until
+    commit, so concurrent posters to one room get consecutive seqs and commit
+    in order.
+    """
+    compiled = _room_filter_sql(Q() if user is None else permissions.enterable_rooms(user))
+    if compiled is None:
+        return None
+    where, params = compiled
     table = connection.ops.quote_name(Room._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s "
-            "RETURNING last_seq, staff_only",
-            [room_id],
-        )
-        row = cursor.fetchone()
-    return (row[0], bool(row[1])) if row else None
+    sql = f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s"
+    if where:
+        sql += f" AND ({where})"
+    return f"{sql} RETURNING id, last_seq", [room_id, *params]
 
 
-def _store(*, room_id: int, user, text: str, msg_type: int) -> Message:
+def _refused(room_id: int) -> ChatError:
+    """Why a post to ``room_id`` took no seq: there is no such room, or it may not be entered."""
+    if not Room.objects.filter(pk=room_id).exists():
+        return ChatError(ErrorCode.ROOM_INVALID, f"There is no room {room_id}.")
+    return ChatError(ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is for staff only.")
+
+
+def _store(*, room_id: int, user: Account | None, text: str, msg_type: int) -> Message:
     """Store a message with the room's next seq, if ``user`` may post there (None: the system)."""
-    if user is not None and not permissions.can_enter(user, staff_only=False):
+    if user is not None and not permissions.is_chat_user(user):
         raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, "Log in with an active account to post.")
     message = Message(
         room_id=room_id, author=user, username=_username(user), msg_type=msg_type, text=text
     )
+    take_seq = _take_seq_sql(room_id, user)
+    if take_seq is None:
+        raise _refused(room_id)
     if connection.vendor == "postgresql":
-        may_enter_staff_only = user is None or permissions.can_enter(user, staff_only=True)
-        _insert_in_one_statement(message, staff=may_enter_staff_only)
+        _insert_in_one_statement(message, take_seq)
         return message
     with transaction.atomic():
-        taken = _next_seq(room_id)
-        if taken is None:
-            raise ChatError(ErrorCode.ROOM_INVALID, f"There is no room {room_id}.")
-        message.seq, staff_only = taken
-        if user is not None and not permissions.can_enter(user, staff_only=staff_only):
-            raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is for staff only.")
+        with connection.cursor() as cursor:
+            cursor.execute(*take_seq)
+            row = cursor.fetchone()
+        if row is None:
+            raise _refused(room_id)
+        message.seq = row[1]
         message.save(force_insert=True)
     return message
 
 
 @functools.cache
 def _insert_sql() -> str:
-    """The statement of ``_insert_in_one_statement``, built once from the models' tables."""
+    """The INSERT of ``_insert_in_one_statement``, built once from the Message table."""
     quote = connection.ops.quote_name
     column = {f.name: quote(f.column) for f in Message._meta.concrete_fields if f.column}
     return (
-        f"WITH taken AS (UPDATE {quote(Room._meta.db_table)} SET last_seq = last_seq + 1 "
-        "WHERE id = %s AND (NOT staff_only OR %s) RETURNING id, last_seq) "
         f"INSERT INTO {quote(Message._meta.db_table)} ({column['room']}, {column['author']}, "
         f"{column['username']}, {column['msg_type']}, {column['text']}, {column['seq']}, "
         f"{column['created']}, {column['deleted']}) "
@@ -97,28 +130,28 @@ def _insert_sql() -> str:
     )
 
 
-def _insert_in_one_statement(message: Message, *, staff: bool) -> None:
+def _insert_in_one_statement(message: Message, take_seq: tuple[str, list[Any]]) -> None:
     """PostgreSQL: take the next seq and insert ``message`` in one statement (one round trip).
 
-    The UPDATE in the CTE takes the room's row lock, held until the
-    statement's transaction commits, exactly as ``_next_seq`` does; it only
-    matches a room the poster may enter (``staff``: staff-only rooms too), so
-    a refused post takes no seq.
+    The UPDATE in the CTE (``_take_seq_sql``) takes the room's row lock, held
+    until the statement's transaction commits; it only matches a room the
+    poster may enter, so a refused post takes no seq.
     """
-    params = [message.room_id, staff, message.author_id, message.username, message.msg_type,
+    update, update_params = take_seq
+    params = [*update_params, message.author_id, message.username, message.msg_type,
               message.text, message.created]  # fmt: skip
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(), params)
+        cursor.execute(f"WITH taken AS ({update}) {_insert_sql()}", params)
         row = cursor.fetchone()
-    if row is None:  # no such room, or a staff-only one: say which
-        if not Room.objects.filter(pk=message.room_id).exists():
-            raise ChatError(ErrorCode.ROOM_INVALID, f"There is no room {message.room_id}.")
-        raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, f"Room {message.room_id} is for staff only.")
+    if row is None:
+        raise _refused(message.room_id)
     message.pk, message.seq = row
     message._state.adding = False
 
 
-def room_post(*, room_id: int, user, text: str, msg_type: int = MsgType.MESSAGE) -> Message | None:
+def room_post(
+    *, room_id: int, user: Account | None, text: str, msg_type: int = MsgType.MESSAGE
+) -> Message | None:
     """Post to a room: the one function through which everything reaches a room.
 
     Stored types (message, warning, alert, muted) get the room's next seq and
@@ -156,7 +189,9 @@ def room_post(*, room_id: int, user, text: str, msg_type: int = MsgType.MESSAGE)
     return message
 
 
-def message_send(*, user, room_id: int, text: str, msg_type: int = MsgType.MESSAGE) -> Message:
+def message_send(
+    *, user: Account, room_id: int, text: str, msg_type: int = MsgType.MESSAGE
+) -> Message:
     """Post a user's message, checking the type, the length and the room's access rule."""
     if msg_type not in MsgType.values:
         raise ChatError(ErrorCode.BAD_REQUEST, f"`msg_type` {msg_type} is not one of 0-5.")
@@ -190,7 +225,7 @@ _TOO_FAST = {
 }
 
 
-def _charge(user, command_class: str) -> None:
+def _charge(user: Account, command_class: str) -> None:
     """Charge one command to the user's budget for its class; RATE_LIMITED when it is spent."""
     try:
         verdict = ratelimit.take(user.pk, command_class)
@@ -206,7 +241,7 @@ def _charge(user, command_class: str) -> None:
         )
 
 
-def _notify_presence(*, user, room_id: int, msg_type: MsgType) -> None:
+def _notify_presence(*, user: Account, room_id: int, msg_type: MsgType) -> None:
     """Tell the room that ``user`` entered or left, unless it was told recently (chat.presence)."""
     if not settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS:
         return
@@ -225,7 +260,9 @@ def _notify_presence(*, user, room_id: int, msg_type: MsgType) -> None:
         room_post(room_id=room_id, user=user, text=ENTER_LEAVE_TEXT[msg_type], msg_type=msg_type)
 
 
-def room_join(*, user, room_id: int, since: int | None = None, announce: bool = True) -> JoinResult:
+def room_join(
+    *, user: Account, room_id: int, since: int | None = None, announce: bool = True
+) -> JoinResult:
     """Check that ``user`` may enter, read what to replay after ``since``, announce the entry.
 
     The caller subscribes the socket to the room's group *before* calling, so
@@ -260,7 +297,7 @@ def room_join(*, user, room_id: int, since: int | None = None, announce: bool = 
     )
 
 
-def room_leave_charge(*, user) -> None:
+def room_leave_charge(*, user: Account) -> None:
     """Charge a client's ``leave`` command to its join budget; RATE_LIMITED when it is spent.
 
     Called before the socket unsubscribes, so a refused leave changes nothing.
@@ -270,13 +307,13 @@ def room_leave_charge(*, user) -> None:
     _charge(user, "join")
 
 
-def room_leave(*, user, room_id: int) -> None:
+def room_leave(*, user: Account, room_id: int) -> None:
     """Announce that ``user`` left the room (the caller unsubscribes the socket); never refused."""
     _notify_presence(user=user, room_id=room_id, msg_type=MsgType.LEAVE)
 
 
 def room_history(
-    *, user, room_id: int, before: int | None = None, limit: int | None = None
+    *, user: Account, room_id: int, before: int | None = None, limit: int | None = None
 ) -> tuple[list[Message], bool]:
     """A page of the room's history for a user who may enter it (charged to the history budget)."""
     _charge(user, "history")
@@ -303,16 +340,18 @@ def room_save(*, room: Room) -> Room:
     """Create or change a room; its members are re-checked if it may have become staff-only."""
     with transaction.atomic():
         room.save()
-        events.publish_room_access_on_commit(room.pk, staff_only=room.staff_only, deleted=False)
+        events.publish_room_access_on_commit(
+            room.pk, permissions.RoomAccess.of(room), deleted=False
+        )
     return room
 
 
 def room_delete(*, room: Room) -> None:
     """Delete a room and its messages; its members are taken out of it."""
-    room_id = room.pk
+    room_id, access = room.pk, permissions.RoomAccess.of(room)
     with transaction.atomic():
         room.delete()
-        events.publish_room_access_on_commit(room_id, staff_only=True, deleted=True)
+        events.publish_room_access_on_commit(room_id, access, deleted=True)
 
 
 def user_access_changed(*, user_id: int) -> None:
@@ -325,7 +364,7 @@ def session_ended(*, user_id: int, session_key: str) -> None:
     events.publish_session_ended_on_commit(user_id, session_key)
 
 
-def rooms_broadcast(*, rooms, user, text: str, msg_type: int) -> int:
+def rooms_broadcast(*, rooms: Iterable[Room], user: Account, text: str, msg_type: int) -> int:
     """Post the same staff message (warning, alert, muted) to each room; returns how many."""
     if msg_type not in permissions.STAFF_TYPES:
         raise ChatError(ErrorCode.BAD_REQUEST, "Broadcasts are warnings, alerts or muted notes.")
@@ -336,7 +375,7 @@ def rooms_broadcast(*, rooms, user, text: str, msg_type: int) -> int:
     return count
 
 
-def messages_purge(*, days: int, now=None) -> int:
+def messages_purge(*, days: int, now: datetime | None = None) -> int:
     """Delete messages older than ``days`` days; returns how many were deleted."""
     if days < 1:
         raise ValueError("days must be 1 or more")
