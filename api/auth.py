@@ -52,7 +52,7 @@ class TokenSession:
     @staticmethod
     def live_keys(keys: list[str]) -> set[str]:
         """The keys among ``keys`` whose token is still active (chat.access re-checks them)."""
-        ids = {tokens.token_id(key) for key in keys} - {None}
+        ids = {token_id for key in keys if (token_id := tokens.token_id(key)) is not None}
         active = ApiToken.objects.active().filter(pk__in=ids).values_list("pk", flat=True)
         return {tokens.socket_session_key(pk) for pk in active}
 

@@ -1,14 +1,16 @@
 """Personal API tokens: stored as a SHA-256 hash, never as the token itself."""
 
+from __future__ import annotations
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 
-class ApiTokenQuerySet(models.QuerySet):
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     """Queries over tokens."""
 
-    def active(self):
+    def active(self) -> ApiTokenQuerySet:
         """Tokens that are not revoked and whose user may still log in."""
         return self.filter(revoked_at__isnull=True, user__is_active=True)
 

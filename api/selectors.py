@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 
 from api import tokens
 from api.models import ApiToken
+from chat.permissions import Account
 
 
 def token_for_secret(*, token: str) -> ApiToken | None:
@@ -17,6 +18,6 @@ def token_for_secret(*, token: str) -> ApiToken | None:
     )
 
 
-def tokens_for_user(*, user) -> QuerySet[ApiToken]:
+def tokens_for_user(*, user: Account) -> QuerySet[ApiToken]:
     """The user's tokens, newest first, revoked ones included."""
     return ApiToken.objects.filter(user=user)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
@@ -11,12 +11,13 @@ from django.utils import timezone
 from api import tokens
 from api.models import ApiToken
 from chat import services as chat_services
+from chat.permissions import Account
 
 # last_used is a hint for the user, not an audit log: write it at most this often.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def token_create(*, user, name: str) -> tuple[ApiToken, str]:
+def token_create(*, user: Account, name: str) -> tuple[ApiToken, str]:
     """Create a token for ``user``; returns it and its plaintext, which is never stored."""
     plaintext, prefix = tokens.generate()
     token = ApiToken.objects.create(
@@ -25,7 +26,7 @@ def token_create(*, user, name: str) -> tuple[ApiToken, str]:
     return token, plaintext
 
 
-def token_revoke(*, token: ApiToken, now=None) -> None:
+def token_revoke(*, token: ApiToken, now: datetime | None = None) -> None:
     """Revoke a token: it no longer authenticates, and its open sockets are closed."""
     with transaction.atomic():
         revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
@@ -45,7 +46,7 @@ def token_delete(*, token: ApiToken) -> None:
         token.delete()
 
 
-def token_used(*, token: ApiToken, now=None) -> None:
+def token_used(*, token: ApiToken, now: datetime | None = None) -> None:
     """Record that ``token`` authenticated a request (at most once per minute)."""
     now = now or timezone.now()
     if token.last_used is not None and now - token.last_used < LAST_USED_RESOLUTION:
