@@ -36,12 +36,6 @@ class Room(models.Model):
     def __str__(self) -> str:
         return self.title
 
-    def send_message(self, *, message: str, user=None, msg_type: int = MsgType.MESSAGE):
-        """Post to this room (the tutorial's entry point); see services.room_post."""
-        from chat.services import room_post
-
-        return room_post(room_id=self.pk, user=user, text=message, msg_type=msg_type)
-
 
 class Message(models.Model):
     """A stored message. ``seq`` numbers the room's messages 1, 2, 3, ... with no gap."""

@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from chat import services
-from chat.models import Message, MsgType, Room
+from chat.models import Message, Room
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -252,12 +252,6 @@ def test_purge_messages_keeps_everything_by_default(alice, room):
     Message.objects.update(created=timezone.now() - timezone.timedelta(days=4000))
     call_command("purge_messages", stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert Message.objects.count() == 2
-
-
-def test_room_send_message_is_the_tutorial_entry_point(staff, room):
-    """Room.send_message posts through the same service (stored, numbered)."""
-    room.send_message(message="hello", user=staff, msg_type=MsgType.ALERT)
-    assert Message.objects.get(room=room).msg_type == MsgType.ALERT
 
 
 @pytest.mark.postgres
