@@ -1,57 +1,19 @@
-"""Every frame of the chat socket, declared once, and the error codes.
+"""Every frame of the chat socket, declared once.
 
 Client frames are decoded here into typed commands (unknown fields are
 rejected); server frames are msgspec Structs encoded by ``encode``. Nothing
-else in the project builds a frame by hand. docs/protocol.md is the prose
-version of this module.
+else in the project builds a frame by hand. The error codes are in
+chat.errors. docs/protocol.md is the prose version of this module.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any, ClassVar
 
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
-# --- errors ---------------------------------------------------------------
-
-
-class ErrorCode(StrEnum):
-    """Codes sent as ``{"error": CODE}``; clients branch on these, never on ``detail``."""
-
-    USER_HAS_TO_LOGIN = "USER_HAS_TO_LOGIN"
-    ROOM_INVALID = "ROOM_INVALID"
-    ROOM_ACCESS_DENIED = "ROOM_ACCESS_DENIED"
-    BAD_REQUEST = "BAD_REQUEST"
-    UNKNOWN_COMMAND = "UNKNOWN_COMMAND"
-    MESSAGE_TOO_LONG = "MESSAGE_TOO_LONG"
-    RATE_LIMITED = "RATE_LIMITED"
-    TOO_MANY_ROOMS = "TOO_MANY_ROOMS"
-    TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
-    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
-    SERVER_ERROR = "SERVER_ERROR"
-
-
-class ChatError(Exception):
-    """A command failed in a way the client is told about with an error frame."""
-
-    def __init__(
-        self,
-        code: ErrorCode,
-        detail: str,
-        *,
-        room: int | None = None,
-        stored_seq: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-        self.room = room
-        self.stored_seq = stored_seq  # SERVICE_UNAVAILABLE: stored, but not yet delivered live
-        self.retry_after = retry_after  # RATE_LIMITED: seconds until the command is allowed
-
+from chat.errors import ChatError, ErrorCode
 
 # Close codes (docs/protocol.md lists what a client does after each).
 CLOSE_INVALID_UTF8 = 1007  # sent by the ASGI server for a text frame that is not UTF-8

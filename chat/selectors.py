@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from chat import permissions
+from chat.errors import ChatError, ErrorCode
 from chat.models import Message, Room
-from chat.protocol import ChatError, ErrorCode
 
 
 def room_list_for_user(*, user) -> QuerySet[Room]:

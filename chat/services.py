@@ -18,8 +18,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from chat import events, permissions, presence, protocol, ratelimit, selectors
+from chat.errors import ChatError, ErrorCode
 from chat.models import STORED_TYPES, Message, MsgType, Room
-from chat.protocol import ChatError, ErrorCode
 
 log = logging.getLogger(__name__)
 
