@@ -2,8 +2,9 @@
 
 Every error is the socket's error frame, ``{"error": CODE, "detail": TEXT}``
 with the socket's codes (chat.errors) and the HTTP status of the code, plus
-the frame's optional fields when set (``stored_seq``, ``retry_after``). The OpenAPI
-schema is at /api/openapi.json, an explorer at /api/docs.
+the frame's optional fields when set (``stored_seq``, ``retry_after``). Bodies
+that are socket frames are declared in chat.protocol (api/schemas.py). The
+OpenAPI schema is at /api/openapi.json, an explorer at /api/docs.
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ import math
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI, Path, Query
+from ninja import Body, Path, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
 from api.auth import BearerAuth, SessionCookieAuth
-from api.schemas import ErrorOut, HistoryOut, MeOut, MessageIn, MessageOut, RoomsOut
+from api.schemas import FrameAPI, MeOut, NewMessageBody, RoomsOut
 from chat import dbguard, events, protocol, selectors, services
 from chat.errors import HTTP_STATUS, ChatError, ErrorCode
-from chat.protocol import MAX_ID
+from chat.protocol import MAX_ID, ErrorFrame, HistoryReply, MessageEvent, NewMessage
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class FrameParser(Parser):
         return protocol.decode_frame(request.body.decode("utf-8"))
 
 
-api = NinjaAPI(
+api = FrameAPI(
     title="multichat API",
     version="1",
     description=(
@@ -48,8 +49,8 @@ api = NinjaAPI(
     parser=FrameParser(),
 )
 
-AUTH_ERRORS = {401: ErrorOut}
-ROOM_ERRORS = {**AUTH_ERRORS, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+AUTH_ERRORS = {401: ErrorFrame}
+ROOM_ERRORS = {**AUTH_ERRORS, 400: ErrorFrame, 403: ErrorFrame, 404: ErrorFrame, 422: ErrorFrame}
 RoomId = Path(..., ge=1, le=MAX_ID, description="The room's id")
 
 
@@ -142,14 +143,20 @@ def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     )
 
 
-@api.get("/me", response={200: MeOut, **AUTH_ERRORS}, summary="The authenticated user")
+@api.get(
+    "/me", summary="The authenticated user", **api.documented(answers={200: MeOut, **AUTH_ERRORS})
+)
 def me(request):
     """Who the token (or session) belongs to."""
     user = request.auth
     return {"id": user.pk, "username": user.get_username(), "is_staff": user.is_staff}
 
 
-@api.get("/rooms", response={200: RoomsOut, **AUTH_ERRORS}, summary="Rooms you may enter")
+@api.get(
+    "/rooms",
+    summary="Rooms you may enter",
+    **api.documented(answers={200: RoomsOut, **AUTH_ERRORS}),
+)
 def rooms(request):
     """The rooms the caller may enter, by title, with each room's newest seq."""
     found = selectors.room_list_for_user(user=request.auth)
@@ -163,8 +170,8 @@ def rooms(request):
 
 @api.get(
     "/rooms/{room_id}/messages",
-    response={200: HistoryOut, **ROOM_ERRORS, 429: ErrorOut},
     summary="A page of a room's history",
+    **api.documented(answers={200: HistoryReply, **ROOM_ERRORS, 429: ErrorFrame}),
 )
 def messages(
     request,
@@ -181,7 +188,7 @@ def messages(
     page, has_more = services.room_history(
         user=request.auth, room_id=room_id, before=before, limit=limit
     )
-    reply = protocol.HistoryReply(
+    reply = HistoryReply(
         history=room_id, messages=[events.message_event(m) for m in page], has_more=has_more
     )
     return frame_response(reply)
@@ -189,10 +196,19 @@ def messages(
 
 @api.post(
     "/rooms/{room_id}/messages",
-    response={201: MessageOut, **ROOM_ERRORS, 413: ErrorOut, 429: ErrorOut, 503: ErrorOut},
     summary="Post a message",
+    **api.documented(
+        body=NewMessage,
+        answers={
+            201: MessageEvent,
+            **ROOM_ERRORS,
+            413: ErrorFrame,
+            429: ErrorFrame,
+            503: ErrorFrame,
+        },
+    ),
 )
-def post_message(request, body: MessageIn, room_id: int = RoomId):
+def post_message(request, body: Body[NewMessageBody], room_id: int = RoomId) -> HttpResponse:
     """Store a message with the room's next seq; members' sockets receive it live."""
     message = services.message_send(
         user=request.auth, room_id=room_id, text=body.message, msg_type=body.msg_type
