@@ -1,9 +1,10 @@
 """The REST API at /api/: the same rules, limits and seq as the socket, through the same services.
 
-Every error is ``{"error": CODE, "detail": TEXT}`` with the socket's codes
-(chat.protocol.ErrorCode) and an HTTP status that matches, plus the error
-frame's optional fields when set (``stored_seq``, ``retry_after``). The OpenAPI
-schema is at /api/openapi.json, an explorer at /api/docs.
+Every error is the socket's error frame, ``{"error": CODE, "detail": TEXT}``
+with the socket's codes (chat.errors) and the HTTP status of the code, plus
+the frame's optional fields when set (``stored_seq``, ``retry_after``). Bodies
+that are socket frames are declared in chat.protocol (api/schemas.py). The
+OpenAPI schema is at /api/openapi.json, an explorer at /api/docs.
 """
 
 from __future__ import annotations
@@ -14,30 +15,17 @@ import math
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI, Path, Query
+from ninja import Body, Path, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
 from api.auth import BearerAuth, SessionCookieAuth
-from api.schemas import ErrorOut, HistoryOut, MeOut, MessageIn, MessageOut, RoomsOut
+from api.schemas import FrameAPI, MeOut, NewMessageBody, RoomsOut
 from chat import dbguard, events, protocol, selectors, services
-from chat.protocol import MAX_ID, ChatError, ErrorCode
+from chat.errors import HTTP_STATUS, ChatError, ErrorCode
+from chat.protocol import MAX_ID, ErrorFrame, HistoryReply, MessageEvent, NewMessage
 
 log = logging.getLogger(__name__)
-
-STATUS_FOR_CODE = {
-    ErrorCode.USER_HAS_TO_LOGIN: 401,
-    ErrorCode.ROOM_INVALID: 404,
-    ErrorCode.ROOM_ACCESS_DENIED: 403,
-    ErrorCode.BAD_REQUEST: 400,
-    ErrorCode.UNKNOWN_COMMAND: 400,
-    ErrorCode.MESSAGE_TOO_LONG: 400,
-    ErrorCode.RATE_LIMITED: 429,
-    ErrorCode.TOO_MANY_ROOMS: 429,
-    ErrorCode.TOO_MANY_CONNECTIONS: 429,
-    ErrorCode.SERVICE_UNAVAILABLE: 503,
-    ErrorCode.SERVER_ERROR: 500,
-}
 
 
 class FrameParser(Parser):
@@ -48,7 +36,7 @@ class FrameParser(Parser):
         return protocol.decode_frame(request.body.decode("utf-8"))
 
 
-api = NinjaAPI(
+api = FrameAPI(
     title="multichat API",
     version="1",
     description=(
@@ -61,29 +49,25 @@ api = NinjaAPI(
     parser=FrameParser(),
 )
 
-AUTH_ERRORS = {401: ErrorOut}
-ROOM_ERRORS = {**AUTH_ERRORS, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+AUTH_ERRORS = {401: ErrorFrame}
+ROOM_ERRORS = {**AUTH_ERRORS, 400: ErrorFrame, 403: ErrorFrame, 404: ErrorFrame, 422: ErrorFrame}
 RoomId = Path(..., ge=1, le=MAX_ID, description="The room's id")
 
 
-def error_response(
-    status: int,
-    code: str,
-    detail: str,
-    *,
-    stored_seq: int | None = None,
-    retry_after: float | None = None,
-) -> HttpResponse:
-    """The one error body of the API; ``retry_after`` (seconds) also sets Retry-After."""
-    frame = protocol.ErrorFrame(
-        error=code, detail=detail, stored_seq=stored_seq, retry_after=retry_after
+def error_response(error: ChatError, status: int | None = None) -> HttpResponse:
+    """The one error body of the API: the socket's error frame for ``error``.
+
+    The status is the code's unless given; ``retry_after`` (seconds) also sets Retry-After.
+    """
+    status = HTTP_STATUS[error.code] if status is None else status
+    response = HttpResponse(
+        protocol.error_frame(error), status=status, content_type="application/json"
     )
-    response = HttpResponse(protocol.encode(frame), status=status, content_type="application/json")
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="multichat"'
-    if retry_after is not None:
+    if error.retry_after is not None:
         # The header takes whole seconds: round up, so a client that waits finds a token.
-        response["Retry-After"] = str(max(1, math.ceil(retry_after)))
+        response["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     return response
 
 
@@ -93,28 +77,25 @@ def frame_response(frame: protocol.Frame, *, status: int = 200) -> HttpResponse:
 
 
 @api.exception_handler(ChatError)
-def chat_error(request, exc: ChatError) -> HttpResponse:
+def chat_error(request: HttpRequest, exc: ChatError) -> HttpResponse:
     """A rule said no: the socket's code, with the HTTP status that matches it."""
-    status = STATUS_FOR_CODE.get(exc.code, 400)
-    return error_response(
-        status, exc.code, exc.detail, stored_seq=exc.stored_seq, retry_after=exc.retry_after
-    )
+    return error_response(exc)
 
 
 @api.exception_handler(AuthenticationError)
-def not_authenticated(request, exc: AuthenticationError) -> HttpResponse:
+def not_authenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     """No or bad credentials: USER_HAS_TO_LOGIN."""
     detail = exc.message
     if detail == "Unauthorized":  # ninja's default: no credentials at all
         detail = "Send `Authorization: Bearer <token>`; create a token at /tokens/."
-    return error_response(401, ErrorCode.USER_HAS_TO_LOGIN, detail)
+    return error_response(ChatError(ErrorCode.USER_HAS_TO_LOGIN, detail))
 
 
 @api.exception_handler(HttpError)
-def http_error(request, exc: HttpError) -> HttpResponse:
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     """ninja's own refusals (an unparsable body, a failed CSRF check)."""
     code = ErrorCode.RATE_LIMITED if exc.status_code == 429 else ErrorCode.BAD_REQUEST
-    return error_response(exc.status_code, code, str(exc))
+    return error_response(ChatError(code, str(exc)), exc.status_code)
 
 
 def _describe(error: dict) -> str:
@@ -126,19 +107,18 @@ def _describe(error: dict) -> str:
 
 
 @api.exception_handler(ValidationError)
-def invalid_request(request, exc: ValidationError) -> HttpResponse:
+def invalid_request(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     """A parameter or the body does not match the schema: BAD_REQUEST (ROOM_INVALID for ids)."""
     detail = "; ".join(_describe(e) for e in exc.errors[:5])
     if all(tuple(e.get("loc", ()))[:1] == ("path",) for e in exc.errors):
-        return error_response(404, ErrorCode.ROOM_INVALID, f"Not a room id ({detail}).")
-    return error_response(422, ErrorCode.BAD_REQUEST, detail)
+        return error_response(ChatError(ErrorCode.ROOM_INVALID, f"Not a room id ({detail})."))
+    return error_response(ChatError(ErrorCode.BAD_REQUEST, detail), 422)
 
 
 def database_unavailable(request: HttpRequest, exc: Exception | type[Exception]) -> HttpResponse:
     """The database does not answer: 503 SERVICE_UNAVAILABLE, saying a write stored nothing."""
     detail = dbguard.DETAIL if request.method in ("GET", "HEAD") else dbguard.NOT_STORED
-    error = dbguard.unavailable(exc, detail)
-    return error_response(503, error.code, error.detail)
+    return error_response(dbguard.unavailable(exc, detail))
 
 
 for _error in dbguard.DATABASE_ERRORS:
@@ -146,29 +126,37 @@ for _error in dbguard.DATABASE_ERRORS:
 
 
 @api.exception_handler(RequestDataTooBig)
-def body_too_big(request, exc: RequestDataTooBig) -> HttpResponse:
+def body_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     """A body over DATA_UPLOAD_MAX_MEMORY_SIZE: 413, before any of it is read."""
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     size = request.META.get("CONTENT_LENGTH") or f"more than {limit}"
     detail = f"The request body has {size} bytes; the limit is {limit}."
-    return error_response(413, ErrorCode.MESSAGE_TOO_LONG, detail)
+    return error_response(ChatError(ErrorCode.MESSAGE_TOO_LONG, detail), 413)
 
 
 @api.exception_handler(Exception)
-def server_error(request, exc: Exception) -> HttpResponse:
+def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     """Anything else is our bug: log it, answer SERVER_ERROR."""
     log.exception("API request %s %s failed", request.method, request.path)
-    return error_response(500, ErrorCode.SERVER_ERROR, "The server could not do that; try again.")
+    return error_response(
+        ChatError(ErrorCode.SERVER_ERROR, "The server could not do that; try again.")
+    )
 
 
-@api.get("/me", response={200: MeOut, **AUTH_ERRORS}, summary="The authenticated user")
+@api.get(
+    "/me", summary="The authenticated user", **api.documented(answers={200: MeOut, **AUTH_ERRORS})
+)
 def me(request):
     """Who the token (or session) belongs to."""
     user = request.auth
     return {"id": user.pk, "username": user.get_username(), "is_staff": user.is_staff}
 
 
-@api.get("/rooms", response={200: RoomsOut, **AUTH_ERRORS}, summary="Rooms you may enter")
+@api.get(
+    "/rooms",
+    summary="Rooms you may enter",
+    **api.documented(answers={200: RoomsOut, **AUTH_ERRORS}),
+)
 def rooms(request):
     """The rooms the caller may enter, by title, with each room's newest seq."""
     found = selectors.room_list_for_user(user=request.auth)
@@ -182,8 +170,8 @@ def rooms(request):
 
 @api.get(
     "/rooms/{room_id}/messages",
-    response={200: HistoryOut, **ROOM_ERRORS, 429: ErrorOut},
     summary="A page of a room's history",
+    **api.documented(answers={200: HistoryReply, **ROOM_ERRORS, 429: ErrorFrame}),
 )
 def messages(
     request,
@@ -200,7 +188,7 @@ def messages(
     page, has_more = services.room_history(
         user=request.auth, room_id=room_id, before=before, limit=limit
     )
-    reply = protocol.HistoryReply(
+    reply = HistoryReply(
         history=room_id, messages=[events.message_event(m) for m in page], has_more=has_more
     )
     return frame_response(reply)
@@ -208,10 +196,19 @@ def messages(
 
 @api.post(
     "/rooms/{room_id}/messages",
-    response={201: MessageOut, **ROOM_ERRORS, 413: ErrorOut, 429: ErrorOut, 503: ErrorOut},
     summary="Post a message",
+    **api.documented(
+        body=NewMessage,
+        answers={
+            201: MessageEvent,
+            **ROOM_ERRORS,
+            413: ErrorFrame,
+            429: ErrorFrame,
+            503: ErrorFrame,
+        },
+    ),
 )
-def post_message(request, body: MessageIn, room_id: int = RoomId):
+def post_message(request, body: Body[NewMessageBody], room_id: int = RoomId) -> HttpResponse:
     """Store a message with the room's next seq; members' sockets receive it live."""
     message = services.message_send(
         user=request.auth, room_id=room_id, text=body.message, msg_type=body.msg_type

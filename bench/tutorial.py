@@ -28,10 +28,10 @@ from django.db import transaction  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from chat import protocol  # noqa: E402
+from chat.errors import ChatError, ErrorCode  # noqa: E402
 from chat.events import iso_utc  # noqa: E402
 from chat.models import Message, Room  # noqa: E402
 from chat.permissions import can_enter  # noqa: E402
-from chat.protocol import ChatError, ErrorCode  # noqa: E402
 
 
 def group_name(room_id: int) -> str:

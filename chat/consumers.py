@@ -27,8 +27,8 @@ from django.db import connection
 from msgspec import UNSET
 
 from chat import access, dbguard, eager, events, permissions, protocol, selectors, services
+from chat.errors import ChatError, ErrorCode
 from chat.hub import hub
-from chat.protocol import ChatError, ErrorCode
 
 log = logging.getLogger(__name__)
 

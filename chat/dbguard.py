@@ -18,7 +18,7 @@ import psycopg
 from django import db
 
 from chat import protocol
-from chat.protocol import ChatError, ErrorCode
+from chat.errors import ChatError, ErrorCode
 
 log = logging.getLogger(__name__)
 

@@ -1,57 +1,22 @@
-"""Every frame of the chat socket, declared once, and the error codes.
+"""Every frame of the chat socket, declared once; the REST API's bodies are derived from them.
 
 Client frames are decoded here into typed commands (unknown fields are
 rejected); server frames are msgspec Structs encoded by ``encode``. Nothing
-else in the project builds a frame by hand. docs/protocol.md is the prose
-version of this module.
+else in the project builds a frame by hand. The REST API takes its request
+and response bodies from the same Structs, and its OpenAPI components are
+their generated JSON Schemas (api/schemas.py): the ``Meta`` annotations and
+the one-line docstrings of those Structs are that documentation. The error
+codes are in chat.errors. docs/protocol.md is the prose version of this module.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import msgspec
-from msgspec import UNSET, Struct, UnsetType
+from msgspec import UNSET, Meta, Struct, UnsetType
 
-# --- errors ---------------------------------------------------------------
-
-
-class ErrorCode(StrEnum):
-    """Codes sent as ``{"error": CODE}``; clients branch on these, never on ``detail``."""
-
-    USER_HAS_TO_LOGIN = "USER_HAS_TO_LOGIN"
-    ROOM_INVALID = "ROOM_INVALID"
-    ROOM_ACCESS_DENIED = "ROOM_ACCESS_DENIED"
-    BAD_REQUEST = "BAD_REQUEST"
-    UNKNOWN_COMMAND = "UNKNOWN_COMMAND"
-    MESSAGE_TOO_LONG = "MESSAGE_TOO_LONG"
-    RATE_LIMITED = "RATE_LIMITED"
-    TOO_MANY_ROOMS = "TOO_MANY_ROOMS"
-    TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
-    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
-    SERVER_ERROR = "SERVER_ERROR"
-
-
-class ChatError(Exception):
-    """A command failed in a way the client is told about with an error frame."""
-
-    def __init__(
-        self,
-        code: ErrorCode,
-        detail: str,
-        *,
-        room: int | None = None,
-        stored_seq: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-        self.room = room
-        self.stored_seq = stored_seq  # SERVICE_UNAVAILABLE: stored, but not yet delivered live
-        self.retry_after = retry_after  # RATE_LIMITED: seconds until the command is allowed
-
+from chat.errors import ChatError, ErrorCode
 
 # Close codes (docs/protocol.md lists what a client does after each).
 CLOSE_INVALID_UTF8 = 1007  # sent by the ASGI server for a text frame that is not UTF-8
@@ -94,13 +59,49 @@ class Leave(Command):
     room: Any
 
 
+# Python's str.isspace() characters, which str.strip() removes: a message made only of
+# these (or empty) is blank. Spelled out rather than as `\s`, which every regex engine
+# reads differently (ECMA adds U+FEFF and drops U+001C-U+001F and U+0085; validators
+# that read it as ASCII drop U+00A0 and the rest), so that clients and schemathesis
+# read the pattern exactly as chat.services.message_send decides.
+PYTHON_WHITESPACE = (
+    r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+MESSAGE_PATTERN = rf"^[^\x00]*[^\x00{PYTHON_WHITESPACE}][^\x00]*$"
+
+# The two fields of a post, shared by the socket's ``send`` and the REST body. The
+# schema keywords are documentation only: chat.services.message_send enforces the
+# rules, so that a message over the limit is MESSAGE_TOO_LONG, not a schema error.
+MessageText = Annotated[
+    str,
+    Meta(
+        description="The text: not blank, no NUL character, at most the configured length",
+        extra_json_schema={"minLength": 1, "pattern": MESSAGE_PATTERN},
+    ),
+]
+PostedType = Annotated[
+    int,
+    Meta(
+        description="0 message; staff only: 1 warning, 2 alert, 3 muted",
+        extra_json_schema={"enum": [0, 1, 2, 3]},
+    ),
+]
+
+
 class Send(Command):
     """Post a message to a joined room."""
 
     name = "send"
     room: Any
-    message: str
-    msg_type: int = 0
+    message: MessageText
+    msg_type: PostedType = 0
+
+
+class NewMessage(Struct, forbid_unknown_fields=True, kw_only=True):
+    """A message to post: the REST body, the fields of ``send`` without command, room and ref."""
+
+    message: MessageText
+    msg_type: PostedType = 0
 
 
 class History(Command):
@@ -222,15 +223,27 @@ class SentReply(Frame, kw_only=True):
 
 
 class MessageEvent(Frame, kw_only=True):
-    """A room event, live or replayed. Ephemeral events (enter, leave) have no seq."""
+    """A room event, live or replayed (REST: a stored message); enter/leave notices have no seq."""
 
-    msg_type: int
+    msg_type: Annotated[
+        int, Meta(description="0 message, 1 warning, 2 alert, 3 muted; notices: 4 enter, 5 leave")
+    ]
     room: int
     username: str
     message: str
-    seq: int | None = None
-    ts: str
-    deleted: bool = False
+    seq: Annotated[
+        int | None, Meta(description="Per room, 1, 2, 3, ... with no gap; absent on notices")
+    ] = None
+    ts: Annotated[
+        str,
+        Meta(
+            description="When it was stored (a notice: sent), ISO 8601 UTC",
+            examples=["2026-11-24T18:20:16.123Z"],
+        ),
+    ]
+    deleted: Annotated[
+        bool, Meta(description="Present (true) only when staff deleted it; `message` is empty")
+    ] = False
 
 
 class DeletedEvent(Frame, kw_only=True):
@@ -243,20 +256,41 @@ class DeletedEvent(Frame, kw_only=True):
 class HistoryReply(Frame, kw_only=True):
     """A page of older messages, oldest first within the page."""
 
-    history: int
+    history: Annotated[int, Meta(description="The room id")]
     messages: list[MessageEvent]
-    has_more: bool
+    has_more: Annotated[bool, Meta(description="True if older messages exist before this page")]
     ref: Scalar | UnsetType = UNSET
 
 
 class ErrorFrame(Frame, kw_only=True):
-    """A command failed; the socket stays open unless the code says otherwise."""
+    """A failure: a code to branch on, a sentence for people (REST: every error's body)."""
 
-    error: str
-    detail: str = ""
-    room: int | None = None  # set when the server took the socket out of a room
-    stored_seq: int | None = None  # SERVICE_UNAVAILABLE after the message was stored as this seq
-    retry_after: float | None = None  # RATE_LIMITED: seconds to wait before trying again
+    # On the socket, the socket stays open unless the code says otherwise.
+
+    error: ErrorCode
+    detail: Annotated[
+        str,
+        Meta(
+            description="English for people; never parse it", examples=["Room 2 is for staff only."]
+        ),
+    ]
+    room: Annotated[
+        int | None, Meta(description="Socket only: the server took the socket out of this room")
+    ] = None
+    stored_seq: Annotated[
+        int | None,
+        Meta(
+            description="SERVICE_UNAVAILABLE only: the message was stored as this seq "
+            "and reaches members when live delivery is back; absent: nothing was stored."
+        ),
+    ] = None
+    retry_after: Annotated[
+        float | None,
+        Meta(
+            description="RATE_LIMITED only: seconds to wait before trying again "
+            "(REST: also the Retry-After header)"
+        ),
+    ] = None
     ref: Scalar | UnsetType = UNSET
 
 

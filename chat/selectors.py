@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from chat import permissions
+from chat.errors import ChatError, ErrorCode
 from chat.models import Message, Room
 from chat.permissions import User
-from chat.protocol import ChatError, ErrorCode
 
 
 def room_list_for_user(*, user: User) -> QuerySet[Room]:

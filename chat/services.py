@@ -22,9 +22,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from chat import events, permissions, presence, protocol, ratelimit, selectors
+from chat.errors import ChatError, ErrorCode
 from chat.models import STORED_TYPES, Message, MsgType, Room
 from chat.permissions import Account
-from chat.protocol import ChatError, ErrorCode
 
 log = logging.getLogger(__name__)
 

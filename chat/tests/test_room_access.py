@@ -18,8 +18,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 
 from chat import access, events, permissions, selectors, services
+from chat.errors import ChatError, ErrorCode
 from chat.models import Room
-from chat.protocol import ChatError, ErrorCode
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
