@@ -3,10 +3,11 @@
 Pass 1: SQLite and the in-process channel layer (the embedded default);
 tests marked ``redis`` use a real Redis. Pass 2: PostgreSQL and Redis as the
 channel layer (the production set-up), when PostgreSQL is reachable; if it
-is not, this says so and that pass is skipped. Before pytest, Debian's
-Chromium is looked for and, when missing, installed if this is root with
-apt-get (testkit.browser); without it the browser tests skip, saying what
-to install.
+is not, this says so and that pass is skipped. Browser tests run in pass 1,
+and those also marked ``postgres`` (skipped there) in pass 2. Before pytest,
+Debian's Chromium is looked for and, when missing, installed if this is root
+with apt-get (testkit.browser); without it the browser tests skip, saying
+what to install.
 """
 
 from __future__ import annotations
@@ -115,7 +116,9 @@ def main(argv: list[str]) -> int:
             banner(f"pytest, pass 2: PostgreSQL ({pg}) + Redis channel layer ({redis.url})")
             env = {**base_env, "DATABASE_URL": pg, "REDIS_URL": redis.url}
             junit = f"--junitxml={RESULTS / 'postgres.xml'}"
-            if run([py, "-m", "pytest", "-m", "not browser", junit, *argv], env=env):
+            # The browser tests ran in pass 1, but for those that need PostgreSQL.
+            marks = "not browser or postgres"
+            if run([py, "-m", "pytest", "-m", marks, junit, *argv], env=env):
                 failures.append("pytest on PostgreSQL + Redis")
     finally:
         redis.stop()
