@@ -64,6 +64,12 @@ def send_messages(room_id: int, texts: Iterable[str], username: str) -> None:
         message_send(user=user, room_id=room_id, text=text)
 
 
+def bearer(user: User) -> Client:
+    """A test client that sends a fresh token of ``user`` as ``Authorization: Bearer``."""
+    _, plaintext = token_create(user=user, name="tests")
+    return Client(headers={"Authorization": f"Bearer {plaintext}"})
+
+
 def session_cookie(user: User) -> bytes:
     """A Cookie header value carrying a real logged-in session for ``user``."""
     client = Client()

@@ -9,22 +9,15 @@ import uuid
 import pytest
 import redis
 from channels.db import database_sync_to_async
-from django.test import Client
 
-from api import services as token_services
 from chat import presence, ratelimit, services
 from chat.hub import hub
 from chat.models import Room
 from multichat_client import ChatClient, Message, RoomError
+from testkit.factories import bearer
 from testkit.live import LiveServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def bearer(user) -> Client:
-    """A test client that sends a fresh token of ``user`` as ``Authorization: Bearer``."""
-    _, plaintext = token_services.token_create(user=user, name="tests")
-    return Client(headers={"Authorization": f"Bearer {plaintext}"})
 
 
 def is_notice_of(username: str):
