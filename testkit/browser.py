@@ -14,10 +14,12 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from playwright.sync_api import Browser, sync_playwright
 
-PACKAGE = "chromium"  # Debian's package; it installs /usr/bin/chromium
+PACKAGE = "chromium"  # Debian's package
+CHROMIUM = Path("/usr/bin/chromium")  # where it puts the browser
 MISSING = (
     "no Chromium: install Debian's chromium package (as root: apt-get install chromium) "
     "to run the browser tests"
@@ -30,7 +32,7 @@ LAUNCH_ARGS = [
 
 def find_chromium() -> str | None:
     """The path of Debian's Chromium, or None if it is not installed."""
-    return shutil.which("chromium")
+    return str(CHROMIUM) if CHROMIUM.exists() else None
 
 
 def ensure_chromium() -> str | None:
