@@ -178,10 +178,6 @@ class LiveServer:
                 made.tokens[str(params["username"])] = result
         return made
 
-    def create_user(self, username: str, password: str, *, staff: bool = False) -> None:
-        """Create a user in this server's database."""
-        self.testkit("user", username=username, password=password, staff=staff)
-
     def create_room(self, title: str, *, staff_only: bool = False) -> int:
         """Create a room; return its id."""
         room_id: int = self.testkit("room", title=title, staff_only=staff_only)
