@@ -1,7 +1,7 @@
 """What the scenarios share: the configurations, a fresh server to measure, its processes.
 
 Every scenario gets its own throwaway PostgreSQL database and its own server
-process (started through chat.tests.liveserver.LiveServer), pinned to core 0;
+process (started through testkit.live.LiveServer), pinned to core 0;
 ``served`` sets one up and tears it all down again: the server, its
 database, its Redis keys and its data directory (kept when the scenario
 failed, for the server's log).
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -22,11 +21,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from chat.tests.liveserver import LiveServer  # noqa: E402
-from chat.tests.servers import PostgresDatabase  # noqa: E402
+from testkit.live import LiveServer
+from testkit.servers import PostgresDatabase, flush_prefix
 
 VENV = Path(sys.executable).parent
 # Other ASGI servers serving the production application ({port} is filled in).
@@ -112,48 +108,19 @@ class Target:
         return cpu_seconds(self.pids)
 
 
-SETUP_CODE = """
-import json
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.contrib.sessions.backends.base import VALID_KEY_CHARS
-from django.contrib.sessions.backends.db import SessionStore
-from django.contrib.sessions.models import Session
-from django.utils.crypto import get_random_string
-from chat.models import Room
-User = get_user_model()
-users = User.objects.bulk_create(
-    [User(username=f"bench{{i}}") for i in range({users})], batch_size=2000
-)
-store = SessionStore()
-expires = store.get_expiry_date()
-backend = "django.contrib.auth.backends.ModelBackend"
-sessions = Session.objects.bulk_create([
-    Session(session_key=get_random_string(32, VALID_KEY_CHARS), expire_date=expires,
-            session_data=store.encode({{SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: backend,
-                                        HASH_SESSION_KEY: user.get_session_auth_hash()}}))
-    for user in users
-], batch_size=2000)
-rooms = Room.objects.bulk_create([Room(title=f"Bench {{i}}") for i in range({rooms})])
-print(json.dumps({{"keys": [s.session_key for s in sessions], "rooms": [r.pk for r in rooms]}}))
-"""
-
-
 def create_users_and_rooms(
     live: LiveServer, *, users: int, rooms: int
 ) -> tuple[list[str], list[int]]:
     """Create ``users`` users, each logged in (one session each), and ``rooms`` rooms."""
-    output = live.manage("shell", "-c", SETUP_CODE.format(users=users, rooms=rooms))
-    created = json.loads(output.strip().splitlines()[-1])
-    return created["keys"], created["rooms"]
+    keys, room_ids = live.testkit(
+        "batch", calls=[["logged-in-users", {"count": users}], ["rooms", {"count": rooms}]]
+    )
+    return keys, room_ids
 
 
 def store_messages(live: LiveServer, *, room: int, count: int) -> None:
     """Post ``count`` messages to ``room`` through the service every post goes through."""
-    live.manage(
-        "shell", "-c",
-        "from chat.services import room_post; "
-        f"[room_post(room_id={room}, user=None, text=f'r{{i}}') for i in range({count})]",
-    )  # fmt: skip
+    live.testkit("post", room_id=room, texts=[f"r{i}" for i in range(count)])
 
 
 def process_tree(pid: int) -> list[int]:
@@ -263,20 +230,7 @@ async def served(
             else:
                 shutil.rmtree(live.data_dir, ignore_errors=True)
         await asyncio.to_thread(database.drop)
-        await asyncio.to_thread(forget_redis_keys, bench.redis, prefix)
-
-
-def forget_redis_keys(url: str, prefix: str) -> None:
-    """Delete the keys a server left in Redis under its channel layer prefix (groups, lists)."""
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        for start in range(0, len(keys), 1000):
-            client.delete(*keys[start : start + 1000])
-    finally:
-        client.close()
+        await asyncio.to_thread(flush_prefix, bench.redis, prefix)
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:

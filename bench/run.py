@@ -47,9 +47,10 @@ import sys
 import time
 import traceback
 
-from bench.common import ROOT, Bench, add_common_arguments, config_named
+from bench.common import Bench, add_common_arguments, config_named
 from bench.report import ratio_lines, ratios, table
 from bench.scenarios import SCENARIOS
+from testkit import ROOT
 
 FULL = {
     "fanout": {"members": 500, "rates": [2, 5, 20, 60, 100, 120], "seconds": 5.0},

@@ -5,7 +5,9 @@ import os
 os.environ.setdefault("SECRET_KEY", "insecure-key-for-the-test-suite-only")
 
 from config.settings import *  # noqa: F403
+from config.settings import INSTALLED_APPS
 
+INSTALLED_APPS = [*INSTALLED_APPS, "testkit"]  # manage.py testkit: test data, never in production
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

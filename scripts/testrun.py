@@ -3,7 +3,11 @@
 Pass 1: SQLite and the in-process channel layer (the embedded default);
 tests marked ``redis`` use a real Redis. Pass 2: PostgreSQL and Redis as the
 channel layer (the production set-up), when PostgreSQL is reachable; if it
-is not, this says so and that pass is skipped.
+is not, this says so and that pass is skipped. Browser tests run in pass 1,
+and those also marked ``postgres`` (skipped there) in pass 2. Before pytest,
+Debian's Chromium is looked for and, when missing, installed if this is root
+with apt-get (testkit.browser); without it the browser tests skip, saying
+what to install.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find testkit
 
-from chat.tests.servers import ensure_redis, port_open  # noqa: E402
+from testkit import ROOT
+from testkit.browser import ensure_chromium
+from testkit.servers import ensure_redis, port_open
 
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/multichat"
 RESULTS = ROOT / "var" / "test-results"
@@ -89,6 +94,10 @@ def main(argv: list[str]) -> int:
     if run([py, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], env=deploy_env):
         failures.append("check --deploy")
 
+    banner("Chromium for the browser tests (Debian's package)")
+    chromium = ensure_chromium()
+    print(f"Chromium: {chromium or 'none, so the browser tests skip'}", flush=True)
+
     redis = ensure_redis()
     print(f"Redis for the tests: {redis.how}", flush=True)
     base_env["TEST_REDIS_URL"] = redis.url
@@ -106,8 +115,10 @@ def main(argv: list[str]) -> int:
         else:
             banner(f"pytest, pass 2: PostgreSQL ({pg}) + Redis channel layer ({redis.url})")
             env = {**base_env, "DATABASE_URL": pg, "REDIS_URL": redis.url}
-            report = f"--junitxml={RESULTS / 'postgres.xml'}"
-            if run([py, "-m", "pytest", "-m", "not browser", report, *argv], env=env):
+            junit = f"--junitxml={RESULTS / 'postgres.xml'}"
+            # The browser tests ran in pass 1, but for those that need PostgreSQL.
+            marks = "not browser or postgres"
+            if run([py, "-m", "pytest", "-m", marks, junit, *argv], env=env):
                 failures.append("pytest on PostgreSQL + Redis")
     finally:
         redis.stop()

@@ -1,4 +1,7 @@
-"""Fixtures: users, rooms, isolated channel layers, and sockets through the real ASGI app."""
+"""Fixtures: users, rooms, isolated channel layers, sockets through the real ASGI app, a browser.
+
+What they are made of lives in testkit/ (factories, servers, sockets, browser).
+"""
 
 from __future__ import annotations
 
@@ -9,18 +12,19 @@ import os
 import uuid
 
 import pytest
-import redis
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
-from django.test import Client
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from chat import events
-from chat.models import Room
-from chat.tests.servers import PostgresDatabase, ensure_redis, postgres_base_url
+from testkit import browser as browsers
+from testkit import factories
+from testkit.factories import session_cookie
+from testkit.servers import PostgresDatabase, ensure_redis, flush_prefix, postgres_base_url
+from testkit.sockets import Socket
 
 # Property tests: "ci" (the default) tries the same examples on every run, so a
 # failure reproduces; "explore" (HYPOTHESIS_PROFILE=explore) searches at random.
@@ -90,16 +94,6 @@ def _redis_layer_config(url: str, prefix: str) -> dict:
     }
 
 
-def _flush_prefix(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
 @pytest.fixture(autouse=True)
 def isolated_channel_layer(settings):
     """A fresh channel layer per test; with Redis, a prefix of its own, flushed afterwards."""
@@ -113,7 +107,7 @@ def isolated_channel_layer(settings):
     redis_url = settings.REDIS_URL  # as the run has it, whatever the test changes
     yield
     if redis_url:
-        _flush_prefix(redis_url, prefix)
+        flush_prefix(redis_url, prefix)
 
 
 @pytest.fixture
@@ -136,17 +130,15 @@ def core_layer(settings, redis_server):
         }
     }
     yield
-    _flush_prefix(redis_server.url, prefix)
+    flush_prefix(redis_server.url, prefix)
 
 
 @pytest.fixture
-def make_user(transactional_db, django_user_model):
+def make_user(transactional_db):
     """Create a user: make_user("bob", staff=True)."""
 
-    def make(username: str, *, staff: bool = False, password: str = "pw-for-tests"):
-        return django_user_model.objects.create_user(
-            username=username, password=password, is_staff=staff
-        )
+    def make(username: str, *, staff: bool = False, password: str = factories.PASSWORD):
+        return factories.create_user(username, password=password, staff=staff)
 
     return make
 
@@ -168,62 +160,12 @@ def staff(make_user):
 
 @pytest.fixture
 def room(transactional_db):
-    return Room.objects.create(title="General")
+    return factories.create_room("General")
 
 
 @pytest.fixture
 def staff_room(transactional_db):
-    return Room.objects.create(title="Staff lounge", staff_only=True)
-
-
-def session_cookie(user) -> bytes:
-    """A Cookie header value carrying a real logged-in session for ``user``."""
-    client = Client()
-    client.force_login(user)
-    name = django_settings.SESSION_COOKIE_NAME
-    return f"{name}={client.cookies[name].value}".encode()
-
-
-class Socket:
-    """A WebsocketCommunicator through the real ASGI app, with JSON helpers."""
-
-    def __init__(self, communicator: WebsocketCommunicator):
-        self.comm = communicator
-
-    async def send(self, frame: dict) -> None:
-        """Send one JSON frame."""
-        await self.comm.send_json_to(frame)
-
-    async def raw(self, timeout: float = 3) -> dict:
-        """The next JSON frame from the server, whatever it is."""
-        return await self.comm.receive_json_from(timeout=timeout)
-
-    async def recv(self, timeout: float = 3) -> dict:
-        """The next frame that is not an enter/leave notice."""
-        return await self.recv_until(lambda f: f.get("msg_type") not in (4, 5), timeout)
-
-    async def recv_until(self, predicate, timeout: float = 3) -> dict:
-        """Skip frames until one matches ``predicate``; return it."""
-        while True:
-            frame = await self.raw(timeout)
-            if predicate(frame):
-                return frame
-
-    async def silent(self, timeout: float = 0.2) -> bool:
-        """True if the server sends nothing but enter/leave notices within ``timeout``."""
-        while not await self.comm.receive_nothing(timeout=timeout):
-            if (await self.raw()).get("msg_type") not in (4, 5):
-                return False
-        return True
-
-    async def join(self, room_id, **fields) -> dict:
-        """Join a room and return the join reply (replayed frames are left to read)."""
-        await self.send({"command": "join", "room": room_id, **fields})
-        return await self.recv()
-
-    async def close(self) -> None:
-        """Disconnect."""
-        await self.comm.disconnect()
+    return factories.create_room("Staff lounge", staff_only=True)
 
 
 @pytest.fixture
@@ -272,3 +214,13 @@ async def user_events():
 
     yield next_event
     await layer.group_discard(events.USERS_GROUP, channel)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Debian Chromium for this module; skipped, saying what to install, if absent."""
+    executable = browsers.find_chromium()
+    if executable is None:
+        pytest.skip(browsers.MISSING)
+    with browsers.launched(executable) as chromium:
+        yield chromium

@@ -25,9 +25,10 @@ from chat.auth import SessionAuthMiddleware
 from chat.middleware import OriginCheckMiddleware
 from chat.models import Room
 from chat.routing import websocket_urlpatterns
-from chat.tests.conftest import Socket, session_cookie
-from chat.tests.liveserver import LiveServer, join, next_frame, open_ws, wait_for_health
-from chat.tests.servers import start_redis
+from testkit.factories import session_cookie
+from testkit.live import LiveServer, join, next_frame, open_ws, wait_for_health
+from testkit.servers import start_redis
+from testkit.sockets import Socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -216,8 +217,7 @@ async def test_a_demotion_made_while_redis_is_down_applies_when_it_returns(datab
     # Re-checks an hour apart: only the layer's recovery can trigger the one that matters.
     env = {"CHAT_ACCESS_RECHECK_SECONDS": "3600"}
     live = LiveServer(database_url=database_url, redis_url=redis.url, extra_env=env).prepare()
-    live.create_user("boss", "boss-pw-1234", staff=True)
-    lounge = live.create_room("Lounge", staff_only=True)
+    lounge = live.seed(staff=["boss"], staff_rooms=["Lounge"]).rooms["Lounge"]
     live.start()
     try:
         ws = await open_ws(live, "boss")

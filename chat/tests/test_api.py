@@ -14,14 +14,9 @@ from schemathesis import GenerationMode
 from api import services as token_services
 from chat import services
 from chat.models import Message
+from testkit.factories import bearer
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def bearer(user) -> Client:
-    """A test client that sends a fresh token of ``user`` as ``Authorization: Bearer``."""
-    _, plaintext = token_services.token_create(user=user, name="tests")
-    return Client(headers={"Authorization": f"Bearer {plaintext}"})
 
 
 def post(client: Client, room_id, body):

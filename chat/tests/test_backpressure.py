@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from chat.tests.liveserver import LiveServer, is_message, join, open_ws
+from testkit.live import LiveServer, is_message, join, open_ws
 
 COUNT = 1500
 TEXT = "x" * 3900  # 1,500 of these are ~5.9 MB: more than the kernel buffers on both sides hold
@@ -19,9 +19,7 @@ def server(database_url):
     live = LiveServer(
         database_url=database_url, redis_url=os.environ.get("REDIS_URL"), extra_env=env
     ).prepare()
-    for name in ("slow", "quick", "sender"):
-        live.create_user(name, f"{name}-pw-1234")
-    live.room_id = live.create_room("Busy")
+    live.room_id = live.seed(users=["slow", "quick", "sender"], rooms=["Busy"]).rooms["Busy"]
     live.start()
     yield live
     live.stop()

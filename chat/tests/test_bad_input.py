@@ -7,19 +7,13 @@ import sys
 import pytest
 from django.test import Client
 
-from api import services as token_services
 from chat.models import Message
+from testkit.factories import bearer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HUGE = "9" * 5000  # past Python's 4,300-digit limit for int(str)
 DEEP = "[" * 10000 + "]" * 10000
-
-
-def bearer(user) -> Client:
-    """A test client that sends a fresh token of ``user`` as ``Authorization: Bearer``."""
-    _, plaintext = token_services.token_create(user=user, name="tests")
-    return Client(headers={"Authorization": f"Bearer {plaintext}"})
 
 
 async def test_a_room_id_of_thousands_of_digits_is_room_invalid(connect, alice):

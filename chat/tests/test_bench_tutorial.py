@@ -9,7 +9,8 @@ from channels.testing import WebsocketCommunicator
 from chat.events import iso_utc
 from chat.models import Message
 from chat.services import room_post
-from chat.tests.conftest import Socket, session_cookie
+from testkit.factories import session_cookie
+from testkit.sockets import Socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,11 +5,11 @@ import time
 
 import pytest
 
-from chat.tests.proxy import TcpProxy
-from chat.tests.servers import postgres_base_url
-from chat.tests.test_browser_ui import browser, shoot  # noqa: F401 (the browser fixture)
+from chat.tests.test_browser_ui import shoot
 from chat.tests.test_db_outage import healthz, outage  # noqa: F401 (the outage fixture)
 from multichat_client import RestClient
+from testkit.proxy import TcpProxy
+from testkit.servers import postgres_base_url
 
 pytestmark = [
     pytest.mark.browser,

@@ -2,8 +2,8 @@
 
 import pytest
 
-from chat.tests.liveserver import LiveServer
-from chat.tests.test_browser_ui import browser, join, messages, open_chat  # noqa: F401 (fixture)
+from chat.tests.test_browser_ui import join, messages, open_chat
+from testkit.live import LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -21,15 +21,13 @@ def server():
             "CHAT_HISTORY_BURST": "1",
         }
     ).prepare()
-    live.create_user("alice", "alice-pw-1234")
-    live.create_user("bob", "bob-pw-1234")
-    live.rooms = {"General": live.create_room("General"), "Random": live.create_room("Random")}
+    live.rooms = live.seed(users=["alice", "bob"], rooms=["General", "Random"]).rooms
     live.start()
     yield live
     live.stop()
 
 
-def test_a_room_whose_join_was_rate_limited_joins_when_allowed(browser, server):  # noqa: F811
+def test_a_room_whose_join_was_rate_limited_joins_when_allowed(browser, server):
     """Opening a second room at once is refused for the budget; the pane joins after retry_after."""
     from playwright.sync_api import expect
 

@@ -3,61 +3,28 @@
 import os
 import re
 import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from chat.tests.liveserver import ROOT, LiveServer
+from testkit import ROOT
+from testkit.live import LiveServer
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]  # fmt: skip
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 ARTIFACTS = ROOT / "test-artifacts"
-
-
-def _ensure_chromium() -> str | None:
-    """Debian's Chromium, installed with apt when missing and we are root; None if impossible."""
-    if Path(CHROMIUM).exists():
-        return CHROMIUM
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        print("Chromium is missing: installing Debian's chromium package for the browser tests")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=env)
-    return CHROMIUM if Path(CHROMIUM).exists() else None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """A headless Chromium for this module."""
-    executable = _ensure_chromium()
-    if executable is None:
-        pytest.skip("no Chromium: install Debian's chromium package to run the browser tests")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
 def server():
     """A real server with alice, bob, a staff member and three rooms."""
     live = LiveServer().prepare()
-    for name, staff in (("alice", False), ("bob", False), ("stella", True)):
-        live.create_user(name, f"{name}-pw-1234", staff=staff)
-    live.rooms = {
-        "General": live.create_room("General"),
-        "Random": live.create_room("Random"),
-        "Staff lounge": live.create_room("Staff lounge", staff_only=True),
-    }
+    live.rooms = live.seed(
+        users=["alice", "bob"],
+        staff=["stella"],
+        rooms=["General", "Random"],
+        staff_rooms=["Staff lounge"],
+    ).rooms
     live.start()
     yield live
     live.stop()
@@ -256,11 +223,7 @@ def test_scrolling_up_loads_older_history_without_jumping(browser, server):
     from playwright.sync_api import expect
 
     room = server.create_room("Long history")
-    server.manage("shell", "-c", (
-        "from chat.services import room_post; from django.contrib.auth import get_user_model; "
-        "bob = get_user_model().objects.get(username='bob'); "
-        f"[room_post(room_id={room}, user=bob, text=f'old {{i}}') for i in range(1, 121)]"
-    ))  # fmt: skip
+    server.testkit("post", room_id=room, texts=[f"old {i}" for i in range(1, 121)], username="bob")
     alice = open_chat(browser, server, "alice")
     alice.reload()  # the room list is rendered with the page
     join(alice, room)

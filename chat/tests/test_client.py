@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from chat.tests.liveserver import ROOT, LiveServer
 from multichat_client import AuthError, ChatClient, Message, RestClient
 from multichat_client.config import load_config
+from testkit import ROOT
+from testkit.live import LiveServer
 
 REPLAY_MAX = 4  # small, so a long outage also exercises the client's gap filling
 
@@ -23,11 +24,16 @@ def server(database_url):
         redis_url=os.environ.get("REDIS_URL"),
         extra_env={"CHAT_SEND_RATE": "0", "CHAT_REPLAY_MAX": str(REPLAY_MAX)},
     ).prepare()
-    live.create_user("alice", "alice-pw-1234")
-    live.create_user("stella", "stella-pw-1234", staff=True)
-    live.room_id = live.create_room("General")
-    live.staff_room_id = live.create_room("Staff lounge", staff_only=True)
-    live.token = live.create_token("alice")
+    made = live.seed(
+        users=["alice"],
+        staff=["stella"],
+        rooms=["General"],
+        staff_rooms=["Staff lounge"],
+        tokens=["alice"],
+    )
+    live.room_id = made.rooms["General"]
+    live.staff_room_id = made.rooms["Staff lounge"]
+    live.token = made.tokens["alice"]
     live.start()
     yield live
     live.stop()
@@ -67,16 +73,7 @@ def new_room(server: LiveServer, title: str) -> int:
 
 def post_while_down(server: LiveServer, room: int, texts: list[str]) -> None:
     """Store messages straight into the database (as another server process would)."""
-    server.manage(
-        "shell",
-        "-c",
-        (
-            "from django.contrib.auth import get_user_model; "
-            "from chat.services import message_send; "
-            "user = get_user_model().objects.get(username='alice'); "
-            f"[message_send(user=user, room_id={room}, text=t) for t in {texts!r}]"
-        ),
-    )
+    server.testkit("send", room_id=room, texts=texts, username="alice")
 
 
 def test_cli_rooms_lists_the_rooms_the_token_may_enter(server, tmp_path):
@@ -179,13 +176,7 @@ async def test_client_joins_sends_and_receives(server):
 async def test_client_with_a_revoked_token_raises_auth_error(server):
     """A revoked token is refused on the socket: the client raises AuthError, not retries."""
     token = await asyncio.to_thread(server.create_token, "alice", "soon revoked")
-    await asyncio.to_thread(
-        server.manage,
-        "shell",
-        "-c",
-        "from api.models import ApiToken; from api.services import token_revoke; "
-        "token_revoke(token=ApiToken.objects.get(name='soon revoked'))",
-    )
+    await asyncio.to_thread(server.testkit, "revoke-token", name="soon revoked")
     chat = ChatClient(server.url, token)
     with pytest.raises(AuthError) as refused:
         await chat.start()

@@ -20,10 +20,10 @@ import psycopg
 import pytest
 from websockets.asyncio.client import connect
 
-from chat.tests.liveserver import LiveServer, join, next_frame, open_ws
-from chat.tests.proxy import TcpProxy
-from chat.tests.servers import PostgresDatabase, postgres_base_url
 from multichat_client import ChatClient, Message, RestClient
+from testkit.live import LiveServer, join, next_frame, open_ws
+from testkit.proxy import TcpProxy
+from testkit.servers import PostgresDatabase, postgres_base_url
 
 pytestmark = [
     pytest.mark.postgres,
@@ -47,10 +47,10 @@ def outage():
         redis_url=os.environ.get("REDIS_URL"),
         extra_env={"CHAT_SEND_RATE": "0"},
     ).prepare()
-    server.create_user("alice", "alice-pw-1234")
-    server.room_id = server.create_room("General")
-    server.other_room_id = server.create_room("Random")
-    server.token = server.create_token("alice")
+    made = server.seed(users=["alice"], rooms=["General", "Random"], tokens=["alice"])
+    server.room_id = made.rooms["General"]
+    server.other_room_id = made.rooms["Random"]
+    server.token = made.tokens["alice"]
     server.start()
     server.proxy = proxy
     server.database = database

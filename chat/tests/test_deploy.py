@@ -14,7 +14,8 @@ from pathlib import Path
 
 from django.apps import apps
 
-from chat.tests.liveserver import ROOT
+from config import settings as production_settings
+from testkit import ROOT
 
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"  # the build context is the repository root
@@ -79,11 +80,15 @@ def top_level(path: str) -> str:
 
 
 def local_apps() -> set[str]:
-    """The top-level directories of the INSTALLED_APPS that live in this repository."""
+    """The top-level directories of production's INSTALLED_APPS that live in this repository.
+
+    config.test_settings adds the test-only testkit app; the image runs config.settings.
+    """
     return {
         top_level(relative)
         for config in apps.get_app_configs()
-        if (relative := repository_path(config.path)) is not None
+        if config.name in production_settings.INSTALLED_APPS
+        and (relative := repository_path(config.path)) is not None
     }
 
 

@@ -281,7 +281,7 @@ async def test_recovery_callbacks_run_once_redis_is_back_and_delivery_resumes(ma
     from redis.asyncio.retry import Retry
     from redis.backoff import ExponentialBackoff
 
-    from chat.tests.servers import free_port, start_redis
+    from testkit.servers import free_port, start_redis
 
     port = free_port()
     redis = start_redis(port)
@@ -323,7 +323,7 @@ async def test_a_silent_resubscribe_of_the_pubsub_layer_still_runs_the_callbacks
     """Redis restarts between probes: the subscriber's reconnection alone triggers recovery."""
     from channels_redis.pubsub import RedisPubSubChannelLayer
 
-    from chat.tests.servers import free_port, start_redis
+    from testkit.servers import free_port, start_redis
 
     port = free_port()
     redis = start_redis(port)

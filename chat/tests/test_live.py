@@ -7,16 +7,14 @@ import os
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from chat.tests.liveserver import LiveServer, is_message, next_frame, open_ws
+from testkit.live import LiveServer, is_message, next_frame, open_ws
 
 
 @pytest.fixture(scope="module")
 def server(database_url):
     """One real server with two users and a room, shared by this module's tests."""
     live = LiveServer(database_url=database_url, redis_url=os.environ.get("REDIS_URL")).prepare()
-    live.create_user("alice", "alice-pw-1234")
-    live.create_user("bob", "bob-pw-1234")
-    live.room_id = live.create_room("General")
+    live.room_id = live.seed(users=["alice", "bob"], rooms=["General"]).rooms["General"]
     live.start()
     yield live
     live.stop()

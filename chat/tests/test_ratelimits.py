@@ -9,22 +9,15 @@ import uuid
 import pytest
 import redis
 from channels.db import database_sync_to_async
-from django.test import Client
 
-from api import services as token_services
 from chat import presence, ratelimit, services
 from chat.hub import hub
 from chat.models import Room
-from chat.tests.liveserver import LiveServer
 from multichat_client import ChatClient, Message, RoomError
+from testkit.factories import bearer
+from testkit.live import LiveServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def bearer(user) -> Client:
-    """A test client that sends a fresh token of ``user`` as ``Authorization: Bearer``."""
-    _, plaintext = token_services.token_create(user=user, name="tests")
-    return Client(headers={"Authorization": f"Bearer {plaintext}"})
 
 
 def is_notice_of(username: str):
@@ -259,9 +252,9 @@ def strict_server(database_url):
         redis_url=os.environ.get("REDIS_URL"),
         extra_env={"CHAT_JOIN_RATE": "0.1", "CHAT_JOIN_BURST": "1", "CHAT_SEND_RATE": "0"},
     ).prepare()
-    live.create_user("alice", "alice-pw-1234")
-    live.room_id = live.create_room("General")
-    live.token = live.create_token("alice")
+    made = live.seed(users=["alice"], rooms=["General"], tokens=["alice"])
+    live.room_id = made.rooms["General"]
+    live.token = made.tokens["alice"]
     live.start()
     yield live
     live.stop()

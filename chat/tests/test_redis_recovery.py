@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from chat import redisconn
-from chat.tests.liveserver import LiveServer, is_message, join, next_frame, open_ws, wait_for_health
-from chat.tests.servers import PostgresDatabase, free_port, postgres_base_url, start_redis
+from testkit.live import LiveServer, is_message, join, next_frame, open_ws, wait_for_health
+from testkit.servers import PostgresDatabase, free_port, postgres_base_url, start_redis
 
 pytestmark = pytest.mark.redis
 
@@ -53,12 +53,8 @@ async def test_both_processes_deliver_live_after_redis_comes_back(shared_databas
     redis = start_redis(port)
     env = {"CHANNEL_LAYER_PREFIX": f"mcrecovery-{uuid.uuid4().hex[:8]}", "CHAT_SEND_RATE": "0"}
     servers = [LiveServer(redis_url=redis.url, extra_env=env, **shared_database) for _ in range(2)]
-    servers[0].prepare()
-    if "data_dir" not in shared_database:
-        servers[1].prepare()  # static files live in each data dir
-    for name in ("alice", "bob", "carol"):
-        servers[0].create_user(name, f"{name}-pw-1234")
-    room = servers[0].create_room("General")
+    servers[0].prepare()  # one database for both (static files are shared by every server)
+    room = servers[0].seed(users=["alice", "bob", "carol"], rooms=["General"]).rooms["General"]
     sockets = []
     try:
         for server in servers:

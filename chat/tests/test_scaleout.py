@@ -7,7 +7,7 @@ import uuid
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from chat.tests.liveserver import (
+from testkit.live import (
     LiveServer,
     health,
     is_message,
@@ -16,7 +16,7 @@ from chat.tests.liveserver import (
     open_ws,
     wait_for_health,
 )
-from chat.tests.servers import PostgresDatabase, postgres_base_url, start_redis, start_sentinel
+from testkit.servers import PostgresDatabase, postgres_base_url, start_redis, start_sentinel
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
@@ -40,11 +40,8 @@ def cluster(pg_url, redis_server):
     servers = [
         LiveServer(database_url=pg_url, redis_url=redis_server.url, extra_env=env) for _ in range(2)
     ]
-    for server in servers:
-        server.prepare()  # migrations run once in effect; static files per data dir
-    for name in ("alice", "bob", "carol"):
-        servers[0].create_user(name, f"{name}-pw-1234")
-    room = servers[0].create_room("General")
+    servers[0].prepare()  # one database for both (static files are shared by every server)
+    room = servers[0].seed(users=["alice", "bob", "carol"], rooms=["General"]).rooms["General"]
     for server in servers:
         server.room_id = room
         server.start()
@@ -140,10 +137,8 @@ async def test_redis_going_away_and_coming_back(pg_url):
     redis = start_redis()
     port = int(redis.url.rsplit(":", 1)[1].split("/")[0])
     live = LiveServer(database_url=pg_url, redis_url=redis.url).prepare()
-    live.create_user("alice", "alice-pw-1234")
-    live.create_user("bob", "bob-pw-1234")
-    room = live.create_room("General")
-    other = live.create_room("Other")
+    made = live.seed(users=["alice", "bob"], rooms=["General", "Other"])
+    room, other = made.rooms["General"], made.rooms["Other"]
     live.start()
     try:
         alice = await open_ws(live, "alice")
@@ -193,9 +188,7 @@ async def test_redis_through_sentinel(tmp_path):
     env = {"REDIS_SENTINELS": sentinel.url, "REDIS_SENTINEL_MASTER": "mymaster"}
     live = LiveServer(data_dir=str(tmp_path), extra_env=env).prepare()
     assert "REDIS_URL" not in live.env
-    live.create_user("alice", "alice-pw-1234")
-    live.create_user("bob", "bob-pw-1234")
-    room = live.create_room("General")
+    room = live.seed(users=["alice", "bob"], rooms=["General"]).rooms["General"]
     live.start()
     try:
         assert await asyncio.to_thread(health, live) == 200

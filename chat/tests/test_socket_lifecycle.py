@@ -14,8 +14,8 @@ from websockets.exceptions import ConnectionClosed
 
 from chat import consumers, events, services
 from chat.hub import hub
-from chat.tests.conftest import session_cookie
-from chat.tests.liveserver import LiveServer, is_message, join, next_frame, open_ws
+from testkit.factories import session_cookie
+from testkit.live import LiveServer, is_message, join, next_frame, open_ws
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -164,9 +164,7 @@ def server(database_url):
     live = LiveServer(
         database_url=database_url, redis_url=os.environ.get("REDIS_URL"), extra_env=env
     ).prepare()
-    for name in ("slow", "sender", "quitter"):
-        live.create_user(name, f"{name}-pw-1234")
-    live.room_id = live.create_room("Busy")
+    live.room_id = live.seed(users=["slow", "sender", "quitter"], rooms=["Busy"]).rooms["Busy"]
     live.start()
     yield live
     live.stop()

@@ -8,10 +8,10 @@ import tempfile
 
 import pytest
 
-from chat.tests.liveserver import LiveServer, join, next_frame, open_ws, wait_for_health
-from chat.tests.servers import start_redis
 from multichat_client import RestClient
 from multichat_client.errors import MultichatError
+from testkit.live import LiveServer, join, next_frame, open_ws, wait_for_health
+from testkit.servers import start_redis
 
 pytestmark = pytest.mark.redis
 
@@ -37,9 +37,8 @@ async def test_stored_but_undelivered_post_carries_stored_seq(database_url):
         for _ in range(2)
     )
     socket_server.prepare()
-    socket_server.create_user("alice", "alice-pw-1234")
-    token = socket_server.create_token("alice")
-    room = socket_server.create_room("General")
+    made = socket_server.seed(users=["alice"], tokens=["alice"], rooms=["General"])
+    token, room = made.tokens["alice"], made.rooms["General"]
     socket_server.start()
     rest_server.start()
     rest = RestClient(rest_server.url, token, timeout=30)

@@ -82,7 +82,7 @@ def test_healthz_is_200_when_database_and_layer_answer():
 @pytest.mark.redis
 def test_healthz_is_503_when_the_channel_layer_is_unreachable(settings):
     """With the Redis layer pointing at a closed port, /healthz answers 503 naming the layer."""
-    from chat.tests.servers import free_port
+    from testkit.servers import free_port
 
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
     settings.CHANNEL_LAYERS = {

@@ -12,21 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from typing import Literal
+from collections.abc import Coroutine
+from typing import Any, Literal
 
-from chat.tests.servers import free_port
+from testkit.servers import free_port
 
 Mode = Literal["blackhole", "refuse"]
+Link = tuple[asyncio.StreamWriter, asyncio.StreamWriter]
 
 
 class TcpProxy:
     """Forwards 127.0.0.1:``port`` to ``target_host``:``target_port`` until cut."""
 
-    def __init__(self, target_host: str, target_port: int, port: int | None = None):
+    def __init__(self, target_host: str, target_port: int, port: int | None = None) -> None:
         self.target = (target_host, target_port)
         self.port = port or free_port()
         self.mode: Mode | None = None  # None: forwarding
-        self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter | None]] = set()
+        self._links: set[Link] = set()
         self._held: set[asyncio.StreamWriter] = set()  # blackholed: open, never answered
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
@@ -52,7 +54,7 @@ class TcpProxy:
         """Forward again; connections held while blackholed are closed, as after a real outage."""
         self._call(self._restore())
 
-    def _call(self, coroutine) -> None:
+    def _call(self, coroutine: Coroutine[Any, Any, None]) -> None:
         asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
 
     async def _listen(self) -> None:
@@ -76,8 +78,7 @@ class TcpProxy:
                 self._held.add(client)
             else:
                 client.transport.abort()
-            if upstream is not None:
-                upstream.transport.abort()
+            upstream.transport.abort()
         self._links.clear()
         if mode == "refuse":
             for client in self._held:
@@ -114,7 +115,9 @@ class TcpProxy:
                 writer.transport.abort()
                 up_writer.transport.abort()
 
-    async def _pump(self, link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(
+        self, link: Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         """Copy bytes one way until either end closes; pass the close on unless cut."""
         with contextlib.suppress(OSError, asyncio.CancelledError):
             while data := await reader.read(65536):

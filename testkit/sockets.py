@@ -1,0 +1,53 @@
+"""An in-process WebSocket through the real ASGI app (channels' WebsocketCommunicator)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from channels.testing import WebsocketCommunicator
+
+Frame = dict[str, Any]
+
+
+class Socket:
+    """A WebsocketCommunicator through the real ASGI app, with JSON helpers."""
+
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.comm = communicator
+
+    async def send(self, frame: Frame) -> None:
+        """Send one JSON frame."""
+        await self.comm.send_json_to(frame)
+
+    async def raw(self, timeout: float = 3) -> Frame:
+        """The next JSON frame from the server, whatever it is."""
+        frame: Frame = await self.comm.receive_json_from(timeout=timeout)
+        return frame
+
+    async def recv(self, timeout: float = 3) -> Frame:
+        """The next frame that is not an enter/leave notice."""
+        return await self.recv_until(lambda f: f.get("msg_type") not in (4, 5), timeout)
+
+    async def recv_until(self, predicate: Callable[[Frame], bool], timeout: float = 3) -> Frame:
+        """Skip frames until one matches ``predicate``; return it."""
+        while True:
+            frame = await self.raw(timeout)
+            if predicate(frame):
+                return frame
+
+    async def silent(self, timeout: float = 0.2) -> bool:
+        """True if the server sends nothing but enter/leave notices within ``timeout``."""
+        while not await self.comm.receive_nothing(timeout=timeout):
+            if (await self.raw()).get("msg_type") not in (4, 5):
+                return False
+        return True
+
+    async def join(self, room_id: object, **fields: object) -> Frame:
+        """Join a room and return the join reply (replayed frames are left to read)."""
+        await self.send({"command": "join", "room": room_id, **fields})
+        return await self.recv()
+
+    async def close(self) -> None:
+        """Disconnect."""
+        await self.comm.disconnect()
