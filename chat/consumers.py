@@ -1,11 +1,28 @@
-"""The chat socket: authenticate, parse a frame, call one service, reply.
+"""The chat socket: authenticate, parse a frame, run one command, reply.
 
-One socket carries any number of rooms. For each joined room it remembers
-the last seq it delivered, which gives every room event exactly-once, in-order
-delivery: an event at or below it is a duplicate (already replayed) and is
-dropped; an event above the next one means events were missed (a full
-channel, another process publishing first) and the gap is filled from the
-database before the event goes out.
+One socket carries any number of rooms. Delivering their events (in seq
+order, exactly once, with gap fill, a bounded queue and the slow-socket
+close) is the job of the socket's delivery engine, a chat.delivery.Delivery
+that it owns; this module holds the commands, the socket's life
+(connect, disconnect, its slot per user) and the access re-checks.
+
+The consumer stays an AsyncWebsocketConsumer reached through channels' ASGI
+routing (``as_asgi``), but relies on these parts of channels that its
+documentation does not make public (chat/tests/test_delivery.py fails if
+an upgrade changes them):
+
+- ``__call__(scope, receive, send)`` is replaced, not extended: channels'
+  own loop (await_many_dispatch) costs a task and an asyncio.wait per
+  message, and a channel per socket that the hub makes unneeded. So
+  ``channel_layer`` and ``channel_name`` are never set, which the
+  AsyncWebsocketConsumer handlers tolerate while ``groups`` is empty.
+- ``base_send``: set here to the ASGI send, as channels' own ``__call__``
+  does; ``send``, ``accept`` and ``close`` reach the client through it.
+- ``dispatch(message)`` is overridden to find the handler without channels'
+  close_old_connections (a worker-thread hop per message), by the
+  module-level ``get_handler_name`` channels uses for it ("a.b" -> a_b).
+- ``websocket_disconnect`` calls ``disconnect(code)``, then raises
+  StopConsumer, which ends the loop below.
 """
 
 from __future__ import annotations
@@ -14,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis
@@ -26,17 +44,21 @@ from django.contrib.auth import HASH_SESSION_KEY
 from django.db import connection
 from msgspec import UNSET
 
-from chat import access, dbguard, eager, events, permissions, protocol, selectors, services
+from chat import access, dbguard, events, permissions, protocol, services
+from chat.delivery import Delivery, Send
 from chat.errors import ChatError, ErrorCode
 from chat.hub import hub
+from chat.models import Message
 
 log = logging.getLogger(__name__)
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]  # an ASGI receive
 
 # Open sockets per user id in this process (CHAT_MAX_SOCKETS_PER_USER).
 _sockets_per_user: Counter[int] = Counter()
 
 
-def _post(**kwargs):
+def _post(**kwargs: Any) -> Message:
     """services.message_send, then hand this thread's connection back to the pool at once."""
     try:
         return services.message_send(**kwargs)
@@ -47,7 +69,7 @@ def _post(**kwargs):
 # Posts run on the loop's worker pool, not on channels' one shared database
 # thread: each waits on its own commit, so posts to different rooms commit side
 # by side. Order within a room still comes from the row lock on the room (seq)
-# and, for delivery, from each consumer's per-room seq check.
+# and, for delivery, from each socket's per-room seq check (chat.delivery).
 # A database failure is SERVICE_UNAVAILABLE saying nothing was stored (the
 # transaction did not commit), not SERVER_ERROR.
 post_in_pool = database_sync_to_async(
@@ -55,22 +77,21 @@ post_in_pool = database_sync_to_async(
 )
 
 
-# A gap is filled from the database this many messages at a time.
-FILL_PAGE = 500
-
-
 class ChatConsumer(AsyncWebsocketConsumer):
     """One browser's (or bot's) socket at /chat/stream/."""
 
+    user: permissions.Account  # set by connect() once the scope's user is known to be authenticated
     rechecker: access.Rechecker | None
+    delivery: Delivery
 
     async def connect(self) -> None:
         """Subscribe to the user's changes, then re-read the user; accept, or say why not."""
-        self.user = self.scope.get("user")
-        if self.user is None or not self.user.is_authenticated:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
             await self.accept()
             await self._refuse_login("Log in, then open the socket again.")
             return
+        self.user = user
         if _sockets_per_user[self.user.pk] >= settings.CHAT_MAX_SOCKETS_PER_USER:
             error = ChatError(
                 ErrorCode.TOO_MANY_CONNECTIONS,
@@ -89,7 +110,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             session_hash=session.get(HASH_SESSION_KEY) if session is not None else None,
         )
         try:
-            await self.hub.add(events.user_group(self.user.pk), self, via=events.USERS_GROUP)
+            await self.delivery.subscribe(events.user_group(self.user.pk), via=events.USERS_GROUP)
         except (redis.RedisError, OSError) as exc:
             # The socket still works: the periodic re-check stands in for live notices.
             log.warning("Could not subscribe to the user group: %s", exc)
@@ -118,172 +139,78 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     def _release(self) -> None:
         """Give back the socket's slot, hub groups and re-checks (at once, and only once)."""
-        self.closing = True
+        self.delivery.stop()
         if self.rechecker is not None:
             self.rechecker.discard(self)
-        self.hub.forget(self)
         if self.counted:
             self.counted = False
             _sockets_per_user[self.user.pk] -= 1
             if _sockets_per_user[self.user.pk] <= 0:
                 del _sockets_per_user[self.user.pk]
 
-    async def __call__(self, scope, receive, send) -> None:
-        """Run the socket: its frames in this task, hub events in a drain task, one at a time.
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        """Run the socket: its frames in this task, one at a time with the engine's events.
 
-        Events come from the process's hub (chat/hub.py), which receives each
-        group event once and pushes it to every local member (``push``); the
-        socket has no channel of its own. channels' own loop
-        (await_many_dispatch) would create a task and an asyncio.wait per
-        message; here frames are read in the socket's own task, events are
-        sent by a drain task that exists only while the inbox has any, and a
-        lock keeps channels' rule that handlers never overlap. An idle socket
-        has no task of its own beyond the server's.
+        Events come from the process's hub (chat/hub.py) to this socket's
+        delivery engine (chat/delivery.py), which sends them; the socket has
+        no channel of its own. channels' own loop (await_many_dispatch) would
+        create a task and an asyncio.wait per message; here frames are read
+        in the socket's own task and run in the engine's ``turn``, so a
+        command and the engine's events never overlap (channels' rule). An
+        idle socket has no task of its own beyond the server's.
 
         However the socket ends (a close, a client gone mid-reply, an error),
         its slot, hub groups, re-checks and tasks are released here.
         """
         self.scope = scope
-        self.hub = hub()
-        self.rooms: dict[int, int] = {}  # room id -> last seq delivered
-        self.inbox: list[dict[str, Any]] = []
-        self.behind: dict[int, int] = {}  # room id -> newest seq not queued (inbox was full)
-        self.behind_since: float | None = None
-        self.drainer: asyncio.Task | None = None
-        self.closer: asyncio.Task | None = None
-        self.turn = asyncio.Lock()
+        self.base_send = send
+        user = scope.get("user")
+        self.delivery = Delivery(send, self, hub(), label=f"user {getattr(user, 'pk', None)}")
+        self.closer: asyncio.Task[None] | None = None
         self.counted = False
-        self.closing = False
         self.rechecker = None
         self.access_serial = 0
-        self.base_send = send
+        turn = self.delivery.turn
         try:
             while True:
                 message = await receive()
-                async with self.turn:
+                async with turn:
                     await self.dispatch(message)
         except StopConsumer:
             pass
         finally:
             self._release()  # normally done by disconnect() already
-            for task in (self.drainer, self.closer):
-                if task is not None and task is not asyncio.current_task():
-                    task.cancel()
+            self.delivery.close()
+            if self.closer is not None and self.closer is not asyncio.current_task():
+                self.closer.cancel()
+
+    @property
+    def rooms(self) -> dict[int, int]:
+        """The joined rooms, each with the last seq delivered (the engine keeps them)."""
+        return self.delivery.rooms
 
     def push(self, event: dict[str, Any]) -> None:
-        """Take an event from the hub; never blocks (the hub serves every local socket).
+        """Queue an event for this socket (a re-check's answer, chat.access) in the engine."""
+        self.delivery.push(event)
 
-        The common case, the next message of a joined room on a socket with
-        nothing else to do, is sent right here without a task; everything
-        else (a gap to fill, a backlog, a command running, an access event)
-        goes through the inbox and a drain task, in order. The inbox holds at
-        most CHAT_SOCKET_QUEUE_MAX events: past that a stored message only
-        moves its room's marker in ``behind`` (filled from the database when
-        the socket drains) and an enter/leave notice is dropped.
+    def given_up(self, rooms: list[int], code: int) -> None:
+        """The engine stopped serving the socket (too slow, failed): release it, leave, close.
+
+        Called by the engine (chat.delivery.Owner) after it dropped its queue
+        and subscriptions; the client resumes with since.
         """
-        if self.closing:
-            return
-        idle = self.drainer is None and not self.inbox and not self.turn.locked()
-        if idle and event["type"] == events.EVENT_TYPE and self._send_now(event):
-            return
-        if len(self.inbox) < settings.CHAT_SOCKET_QUEUE_MAX or event["type"] != events.EVENT_TYPE:
-            self.inbox.append(event)
-        elif event["seq"] is not None:
-            room_id = event["room"]
-            self.behind[room_id] = max(event["seq"], self.behind.get(room_id, 0))
-            if self.behind_since is None:
-                self.behind_since = self.hub.loop.time()
-                limit = settings.CHAT_SLOW_SOCKET_SECONDS
-                self.hub.loop.call_later(limit, self._close_if_still_behind, self.behind_since)
-        elif not event.get("droppable"):
-            self.inbox.append(event)  # a delete notice: rare, and it must not be lost
-        if self.drainer is None:
-            self.drainer = self.hub.loop.create_task(self._drain())
-
-    def _send_now(self, event: dict[str, Any]) -> bool:
-        """Deliver a room event in place if it is in order; False if it needs the drain task."""
-        room_id, seq = event["room"], event["seq"]
-        last = self.rooms.get(room_id)
-        if last is None or (seq is not None and seq <= last):
-            return True  # not in the room, or already delivered: dropped
-        if seq is not None and seq != last + 1:
-            return False  # a gap, filled from the database by room_event
-        if seq is not None:
-            self.rooms[room_id] = seq
-        try:
-            rest = eager.start(self.base_send(event["frame"]))
-        except Exception as error:
-            self.drainer = self.hub.loop.create_task(self._drain(failed=error))
-            return True
-        if rest is not None:  # the socket's buffer is full: finish in a task
-            self.drainer = self.hub.loop.create_task(self._drain(rest))
-        return True
-
-    async def _drain(
-        self, first: eager.Resumed | None = None, *, failed: Exception | None = None
-    ) -> None:
-        """Finish ``first``, then send what the inbox and ``behind`` hold, in order."""
-        try:
-            if failed is not None:
-                raise failed  # a send in push() failed: handled (logged, closed) below
-            if first is not None:
-                await first
-            async with self.turn:
-                while self.inbox or self.behind:
-                    if self.inbox:
-                        batch, self.inbox = self.inbox, []
-                        for event in batch:
-                            await self.dispatch(event)
-                    else:  # caught up with the queue: fill what overflowed, room by room
-                        room_id, seq = self.behind.popitem()
-                        await self.room_sync({"room": room_id, "seq": seq})
-                self.behind_since = None
-        except OSError as exc:  # the client went away mid-send (uvicorn's ClientDisconnected)
-            log.debug("Socket of user %s gone while sending: %r", self.user.pk, exc)
-        except Exception:
-            # The socket's events would stop here unseen: close it, so the client
-            # reconnects and resumes with since.
-            log.exception("Delivering to the socket of user %s failed", self.user.pk)
-            with contextlib.suppress(Exception):
-                await self.close(code=protocol.CLOSE_SERVER_ERROR)
-        finally:
-            self.drainer = None
-
-    def _close_if_still_behind(self, since: float) -> None:
-        if self.behind_since == since and not self.closing:
-            log.info("Closing the socket of user %s: behind for too long", self.user.pk)
-            self._give_up(protocol.CLOSE_TOO_SLOW)
-
-    def abort(self) -> None:
-        """The hub could not hand this socket an event (logged there): close it with 1011."""
-        self._give_up(protocol.CLOSE_SERVER_ERROR)
-
-    def _give_up(self, code: int) -> None:
-        """Stop serving the socket now and close it with ``code``; the client resumes with since.
-
-        Its queue, slot and subscriptions are released at once: a client that
-        does not read may never let the close frame through (ASGI gives the
-        application no way to drop the connection), and then only the bytes
-        already handed to the server and the kernel stay behind.
-        """
-        if self.closing:
-            return
-        rooms = list(self.rooms)
         self._release()
-        self.inbox.clear()
-        self.behind.clear()
-        self.rooms.clear()
-        if self.drainer is not None:
-            self.drainer.cancel()
-        self.closer = self.hub.loop.create_task(self._close_after_leaving(rooms, code))
+        loop = asyncio.get_running_loop()
+        self.closer = loop.create_task(self._close_after_leaving(rooms, code))
 
     async def _close_after_leaving(self, rooms: list[int], code: int) -> None:
+        """Announce the leaves (notices, when on), then close with ``code`` in the socket's turn."""
         for room_id in rooms:
             try:
                 await database_sync_to_async(services.room_leave)(user=self.user, room_id=room_id)
             except Exception:
                 log.exception("Leaving room %s failed", room_id)
-        async with self.turn:
+        async with self.delivery.turn:
             with contextlib.suppress(OSError):
                 await self.close(code=code)
 
@@ -291,12 +218,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Run the message's handler, without channels' per-message connection clean-up.
 
         channels (4.2+) runs close_old_connections in a worker thread before
-        every handler: one thread hop per room event per member, the biggest
-        cost of fan-out in a profile. Every ORM call here goes through
-        database_sync_to_async, which already cleans up around itself.
+        every handler: a thread hop per frame and per access event (per room
+        event per member, the biggest cost of fan-out, when those came through
+        here). Every ORM call here goes through database_sync_to_async, which
+        already cleans up around itself.
         """
-        if message["type"] == events.EVENT_TYPE:  # the hot path: skip the name lookup
-            return await self.room_event(message)
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
@@ -312,7 +238,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         """Enforce the frame-size limit before anything is decoded."""
-        if self.closing:
+        if self.delivery.closed:
             return  # given up on (too slow, or failed): commands would serve nobody
         text = message.get("text")
         if text is None:
@@ -359,7 +285,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- commands ---------------------------------------------------------
 
-    async def command_join(self, command: protocol.Join, ref) -> None:
+    async def command_join(self, command: protocol.Join, ref: protocol.Scalar | Any) -> None:
         """Subscribe first, then read: whatever is stored after the read arrives live."""
         room_id = protocol.parse_room_id(command.room)
         since = None if command.since is None else protocol.parse_seq(command.since, field="since")
@@ -369,17 +295,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 ErrorCode.TOO_MANY_ROOMS,
                 f"A socket may join {settings.CHAT_MAX_ROOMS_PER_SOCKET} rooms; leave one first.",
             )
-        group = events.room_group(room_id)
-        await self.hub.add(group, self)
+        await self.delivery.watch(room_id)
         try:
             result = await database_sync_to_async(services.room_join)(
                 user=self.user, room_id=room_id, since=since, announce=not rejoin
             )
         except BaseException:
             if not rejoin:
-                await self.hub.discard(group, self)
+                await self.delivery.leave(room_id)
             raise
-        self.rooms[room_id] = result.last_seq
+        self.delivery.join(room_id, result.last_seq)
         reply = protocol.JoinReply(
             join=room_id,
             title=result.title,
@@ -393,7 +318,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for text in result.replay:
             await self.send(text_data=text)
 
-    async def command_leave(self, command: protocol.Leave, ref) -> None:
+    async def command_leave(self, command: protocol.Leave, ref: protocol.Scalar | Any) -> None:
         """Unsubscribe from a joined room."""
         room_id = protocol.parse_room_id(command.room)
         if room_id not in self.rooms:
@@ -402,7 +327,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._leave(room_id)
         await self.send(text_data=protocol.encode(protocol.LeaveReply(leave=room_id, ref=ref)))
 
-    async def command_send(self, command: protocol.Send, ref) -> None:
+    async def command_send(self, command: protocol.Send, ref: protocol.Scalar | Any) -> None:
         """Post to a joined room; the message comes back to every member, this socket included."""
         room_id = protocol.parse_room_id(command.room)
         if room_id not in self.rooms:
@@ -416,7 +341,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             reply = protocol.SentReply(sent=room_id, seq=message.seq, ref=ref)
             await self.send(text_data=protocol.encode(reply))
 
-    async def command_history(self, command: protocol.History, ref) -> None:
+    async def command_history(self, command: protocol.History, ref: protocol.Scalar | Any) -> None:
         """Reply with a page of older messages."""
         room_id = protocol.parse_room_id(command.room)
         before = (
@@ -432,23 +357,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
             ref=ref,
         )
         await self.send(text_data=protocol.encode(reply))
-
-    # --- room events (from the channel layer) -----------------------------
-
-    async def room_event(self, event: dict[str, Any]) -> None:
-        """Send a room event's pre-encoded text, in seq order, exactly once."""
-        room_id = event["room"]
-        last = self.rooms.get(room_id)
-        if last is None:
-            return  # left the room (or never finished joining) while the event was queued
-        seq = event["seq"]
-        if seq is not None:
-            if seq <= last:
-                return
-            if seq > last + 1:
-                await self._fill_gap(room_id, last, seq - 1)
-            self.rooms[room_id] = seq
-        await self.base_send(event["frame"])
 
     # --- access re-checks (from services, after commits) --------------------
 
@@ -516,29 +424,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._leave(room_id)
         await self.send(text_data=protocol.error_frame(ChatError(code, detail, room=room_id)))
 
-    async def room_sync(self, event: dict[str, Any]) -> None:
-        """Events of this room were lost (layer outage): catch up from the database."""
-        room_id, seq = event["room"], event["seq"]
-        last = self.rooms.get(room_id)
-        if last is not None and seq > last:
-            await self._fill_gap(room_id, last, seq)
-            self.rooms[room_id] = seq
-
-    async def _fill_gap(self, room_id: int, after: int, upto: int) -> None:
-        """Send the room's stored messages after ``after`` up to ``upto``, a page at a time."""
-        while after < upto:
-            end = min(upto, after + FILL_PAGE)
-            missed = await database_sync_to_async(selectors.messages_after)(
-                room_id=room_id, after=after, upto=end
-            )
-            for message in missed:
-                await self.send(text_data=protocol.encode(events.message_event(message)))
-            after = end
-
     async def _leave(self, room_id: int) -> None:
-        del self.rooms[room_id]
+        """Stop the room's delivery, then announce the leave (a failure is logged, not raised)."""
         try:
-            await self.hub.discard(events.room_group(room_id), self)
+            await self.delivery.leave(room_id)
             await database_sync_to_async(services.room_leave)(user=self.user, room_id=room_id)
         except Exception:
             log.exception("Leaving room %s failed", room_id)

@@ -27,11 +27,11 @@ from chat.permissions import RoomAccess
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPE = "room.event"  # dispatched to ChatConsumer.room_event
+EVENT_TYPE = "room.event"  # sent by each socket's chat.delivery.Delivery, in seq order
 ROOM_ACCESS_TYPE = "room.access"  # ChatConsumer.room_access: re-check who may stay
 USER_CHANGED_TYPE = "user.changed"  # ChatConsumer.user_changed: reload the user
 SESSION_ENDED_TYPE = "session.ended"  # ChatConsumer.session_ended: logged out elsewhere
-ROOM_SYNC_TYPE = "room.sync"  # ChatConsumer.room_sync: catch up to a seq from the database
+ROOM_SYNC_TYPE = "room.sync"  # chat.delivery.Delivery: catch up to a seq from the database
 
 
 # After a failed publish a background thread retries until the layer answers,
@@ -179,7 +179,7 @@ async def catch_up_local_rooms(fanout) -> None:
     """The hub's subscription was lost for a while: its sockets catch up from the database.
 
     Events published while this process was not subscribed are gone, whoever
-    published them; each socket's room_sync fills its gap up to the room's
+    published them; each socket's delivery engine fills its gap up to the room's
     newest seq (nothing if it has it all).
     """
     prefix = room_group(0)[:-1]

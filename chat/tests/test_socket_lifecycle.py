@@ -130,19 +130,19 @@ async def test_a_socket_that_stops_reading_holds_a_bounded_queue_and_loses_nothi
         await slow.next(lambda f: "join" in f)
         slow.gate.clear()  # alice stops reading: every send waits
         await database_sync_to_async(_post_many)(room.pk, bob, 300)
-        (consumer,) = hub().groups[events.room_group(room.pk)].members
+        (engine,) = hub().groups[events.room_group(room.pk)].members  # its chat.delivery.Delivery
         deadline = time.monotonic() + 10
-        while consumer.behind.get(room.pk) != 300:  # the last publish has reached the hub
-            assert time.monotonic() < deadline, consumer.behind
+        while engine.behind.get(room.pk) != 300:  # the last publish has reached the hub
+            assert time.monotonic() < deadline, engine.behind
             await asyncio.sleep(0.02)
-        assert len(consumer.inbox) <= settings.CHAT_SOCKET_QUEUE_MAX
+        assert len(engine.inbox) <= settings.CHAT_SOCKET_QUEUE_MAX
         slow.gate.set()
         seqs = []
         while len(seqs) < 300:
             frame = await slow.next(lambda f: "seq" in f and f.get("msg_type") == 0)
             seqs.append(frame["seq"])
         assert seqs == list(range(1, 301))
-        assert consumer.behind == {} and consumer.behind_since is None
+        assert engine.behind == {} and engine.behind_since is None
     finally:
         await slow.end()
 
