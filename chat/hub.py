@@ -259,7 +259,10 @@ class Hub:
             self._probes += 1
             self._probe_reply = self.loop.create_future()
             try:
-                await asyncio.wait_for(self._probe_once(self._probes), PROBE_TIMEOUT)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow
+                # a cancel that lands as the probe's reply arrives, and close() hangs.
+                async with asyncio.timeout(PROBE_TIMEOUT):
+                    await self._probe_once(self._probes)
             except asyncio.CancelledError:
                 raise
             except TimeoutError:
