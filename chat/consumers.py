@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis
+from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
@@ -44,7 +45,7 @@ from django.contrib.auth import HASH_SESSION_KEY
 from django.db import connection
 from msgspec import UNSET
 
-from chat import access, dbguard, events, permissions, protocol, services
+from chat import access, dbguard, events, permissions, protocol, roster, services
 from chat.delivery import Delivery, Send
 from chat.errors import ChatError, ErrorCode
 from chat.hub import hub
@@ -139,6 +140,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     def _release(self) -> None:
         """Give back the socket's slot, hub groups and re-checks (at once, and only once)."""
+        for room_id in self.rooms:
+            self.roster.leave(room_id, self, self.user.pk)
         self.delivery.stop()
         if self.rechecker is not None:
             self.rechecker.discard(self)
@@ -165,7 +168,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.base_send = send
         user = scope.get("user")
-        self.delivery = Delivery(send, self, hub(), label=f"user {getattr(user, 'pk', None)}")
+        user_id = getattr(user, "pk", None)
+        self.delivery = Delivery(send, self, hub(), label=f"user {user_id}", user_id=user_id)
+        self.roster = roster.roster(self.delivery.hub)
+        self.active = True  # the client has not said it is idle
         self.closer: asyncio.Task[None] | None = None
         self.counted = False
         self.rechecker = None
@@ -199,6 +205,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         Called by the engine (chat.delivery.Owner) after it dropped its queue
         and subscriptions; the client resumes with since.
         """
+        for room_id in rooms:
+            self.roster.leave(room_id, self, self.user.pk)
         self._release()
         loop = asyncio.get_running_loop()
         self.closer = loop.create_task(self._close_after_leaving(rooms, code))
@@ -317,6 +325,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=protocol.encode(reply))
         for text in result.replay:
             await self.send(text_data=text)
+        members = await self.roster.enter(
+            room_id,
+            self,
+            user_id=self.user.pk,
+            username=self.user.get_username(),
+            active=self.active,
+        )
+        present = protocol.PresenceEvent(presence=room_id, members=members, full=True)
+        await self.send(text_data=protocol.encode(present))
 
     async def command_leave(self, command: protocol.Leave, ref: protocol.Scalar | Any) -> None:
         """Unsubscribe from a joined room."""
@@ -357,6 +374,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
             ref=ref,
         )
         await self.send(text_data=protocol.encode(reply))
+
+    async def command_typing(self, command: protocol.Typing, ref: protocol.Scalar | Any) -> None:
+        """Tell the room's other members, on every process, that this user is typing."""
+        room_id = protocol.parse_room_id(command.room)
+        if room_id not in self.rooms:
+            raise ChatError(
+                ErrorCode.ROOM_ACCESS_DENIED, f"Join room {room_id} before typing in it."
+            )
+        await sync_to_async(services.typing_charge, thread_sensitive=False)(user=self.user)
+        frame = protocol.TypingEvent(
+            typing=room_id,
+            username=self.user.get_username(),
+            expires_in=settings.CHAT_TYPING_EXPIRES_SECONDS,
+        )
+        await events.publish_notice(room_id, frame, author=self.user.pk)
+
+    async def command_presence(
+        self, command: protocol.SetPresence, ref: protocol.Scalar | Any
+    ) -> None:
+        """The client is active or idle: its user's presence in this socket's rooms follows."""
+        self.active = command.state == "active"
+        self.roster.set_active(self, self.user.pk, self.rooms, self.active)
 
     # --- access re-checks (from services, after commits) --------------------
 
@@ -426,6 +465,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _leave(self, room_id: int) -> None:
         """Stop the room's delivery, then announce the leave (a failure is logged, not raised)."""
+        self.roster.leave(room_id, self, self.user.pk)
         try:
             await self.delivery.leave(room_id)
             await database_sync_to_async(services.room_leave)(user=self.user, room_id=room_id)

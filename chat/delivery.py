@@ -33,7 +33,7 @@ room seq (edits, reactions) publishes them as ``room.event`` and gets the
 same ordering, duplicate drop and gap fill; ``_fill_gap`` is then the one
 place that reads them back from the database. A notice without a seq
 (typing) is sent as is, and dropped for a socket that is behind if it is
-``droppable``.
+``droppable``; one with an ``author`` (typing) skips that user's own sockets.
 
 The engine uses nothing of channels but ``database_sync_to_async``: it is
 given the ASGI ``send`` callable itself (the ASGI spec's), and builds its
@@ -76,11 +76,15 @@ class Owner(Protocol):
 class Delivery:
     """One socket's hub membership, per-room positions, inbox and drain task."""
 
-    def __init__(self, send: Send, owner: Owner, fanout: Hub, *, label: str) -> None:
+    def __init__(
+        self, send: Send, owner: Owner, fanout: Hub, *, label: str, user_id: int | None = None
+    ) -> None:
         """Deliver through ``send`` (the socket's ASGI send) the events ``fanout`` pushes.
 
-        ``label`` names the socket in log lines ("user 7").
+        ``label`` names the socket in log lines ("user 7"); notices whose
+        ``author`` is ``user_id`` are not sent to it.
         """
+        self.user_id = user_id
         self.send = send
         self.owner = owner
         self.hub = fanout
@@ -162,6 +166,8 @@ class Delivery:
         last = self.rooms.get(room_id)
         if last is None or (seq is not None and seq <= last):
             return True  # not in the room, or already delivered: dropped
+        if seq is None and self.user_id is not None and event.get("author") == self.user_id:
+            return True  # the user's own typing notice
         if seq is not None and seq != last + 1:
             return False  # a gap, filled from the database by _room_event
         if seq is not None:
@@ -222,6 +228,8 @@ class Delivery:
         if last is None:
             return  # left the room (or never finished joining) while the event was queued
         seq = event["seq"]
+        if seq is None and self.user_id is not None and event.get("author") == self.user_id:
+            return
         if seq is not None:
             if seq <= last:
                 return

@@ -251,3 +251,27 @@ def publish_session_ended_on_commit(user_id: int, session_key: str) -> None:
     """After the commit, close the user's sockets opened with this (logged out) session."""
     event = {"type": SESSION_ENDED_TYPE, "session_key": session_key}
     transaction.on_commit(partial(_group_send, user_group(user_id), event, via=USERS_GROUP))
+
+
+def notice_event(room_id: int, frame: protocol.Frame, *, author: int | None = None) -> dict:
+    """A room event without seq (presence, typing): droppable for a socket that is behind.
+
+    ``author``: a user whose own sockets skip it (chat.delivery).
+    """
+    event = {
+        "type": EVENT_TYPE,
+        "group": room_group(room_id),
+        "room": room_id,
+        "seq": None,
+        "droppable": True,
+        "text": protocol.encode(frame),
+    }
+    if author is not None:
+        event["author"] = author
+    return event
+
+
+async def publish_notice(room_id: int, frame: protocol.Frame, *, author: int | None = None) -> None:
+    """Send a notice without seq to the room's members on every process, now."""
+    event = notice_event(room_id, frame, author=author)
+    await get_channel_layer().group_send(event["group"], event)

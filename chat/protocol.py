@@ -11,7 +11,7 @@ codes are in chat.errors. docs/protocol.md is the prose version of this module.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -114,6 +114,23 @@ class History(Command):
 
 
 COMMANDS: dict[str, type[Command]] = {cls.name: cls for cls in (Join, Leave, Send, History)}
+
+
+class Typing(Command):
+    """Tell a joined room's other members that you are typing; no reply on success."""
+
+    name = "typing"
+    room: Any
+
+
+class SetPresence(Command):
+    """Say whether you are active or idle (in every room this socket joined); no reply."""
+
+    name = "presence"
+    state: Literal["active", "idle"]
+
+
+COMMANDS.update({cls.name: cls for cls in (Typing, SetPresence)})
 
 
 def _parse_int(value: Any, *, field: str, code: ErrorCode, minimum: int) -> int:
@@ -292,6 +309,41 @@ class ErrorFrame(Frame, kw_only=True):
         ),
     ] = None
     ref: Scalar | UnsetType = UNSET
+
+
+PresenceState = Literal["online", "idle", "offline"]
+
+
+class PresenceMember(Struct, kw_only=True):
+    """One person in a room: online (a socket is active), idle, or offline (left)."""
+
+    username: str
+    state: PresenceState
+
+
+class PresenceEvent(Frame, kw_only=True):
+    """Who is in a room: all of them after a join (``full``), then changes, once a second."""
+
+    presence: Annotated[int, Meta(description="The room id")]
+    members: list[PresenceMember]
+    full: Annotated[
+        bool, Meta(description="True: the whole list; false: only these members changed")
+    ]
+
+
+class TypingEvent(Frame, kw_only=True):
+    """Someone in the room is typing; hide it after ``expires_in`` seconds unless repeated."""
+
+    typing: Annotated[int, Meta(description="The room id")]
+    username: str
+    expires_in: int
+
+
+class RoomMembers(Frame, kw_only=True):
+    """Who is in a room now, on any server process (REST), by username."""
+
+    room: int
+    members: list[PresenceMember]
 
 
 _encoder = msgspec.json.Encoder()

@@ -222,6 +222,7 @@ _TOO_FAST = {
     "send": "You are sending too fast",
     "join": "You are joining and leaving rooms too fast",
     "history": "You are asking for history too fast",
+    "typing": "You are sending typing notices too fast",
 }
 
 
@@ -310,6 +311,11 @@ def room_leave_charge(*, user: Account) -> None:
 def room_leave(*, user: Account, room_id: int) -> None:
     """Announce that ``user`` left the room (the caller unsubscribes the socket); never refused."""
     _notify_presence(user=user, room_id=room_id, msg_type=MsgType.LEAVE)
+
+
+def typing_charge(*, user: Account) -> None:
+    """Charge a typing notice to the user's typing budget; RATE_LIMITED when it is spent."""
+    _charge(user, "typing")
 
 
 def room_history(

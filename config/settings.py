@@ -291,6 +291,15 @@ CHAT_HISTORY_RATE = env_float("CHAT_HISTORY_RATE", 5.0)  # pages per second per 
 CHAT_HISTORY_BURST = env_int("CHAT_HISTORY_BURST", 20, minimum=1)
 # At most one enter and one leave notice per user and room in this many seconds; 0 = every one.
 CHAT_PRESENCE_NOTICE_SECONDS = env_int("CHAT_PRESENCE_NOTICE_SECONDS", 60)
+# Presence (chat/roster.py): each process rewrites its entries this often, each living 3x
+# as long, so a killed process's users drop out within 4x this (plus the coalescing window).
+CHAT_PRESENCE_REFRESH_SECONDS = env_float("CHAT_PRESENCE_REFRESH_SECONDS", 10.0, minimum=0.1)
+# At most one presence frame per room per socket in this many seconds.
+CHAT_PRESENCE_COALESCE_SECONDS = env_float("CHAT_PRESENCE_COALESCE_SECONDS", 1.0)
+# typing notices per second per user (0 = off), and how long a client shows one.
+CHAT_TYPING_RATE = env_float("CHAT_TYPING_RATE", 1.0)
+CHAT_TYPING_BURST = env_int("CHAT_TYPING_BURST", 5, minimum=1)
+CHAT_TYPING_EXPIRES_SECONDS = env_int("CHAT_TYPING_EXPIRES_SECONDS", 6, minimum=1)
 CHAT_MAX_ROOMS_PER_SOCKET = env_int("CHAT_MAX_ROOMS_PER_SOCKET", 100, minimum=1)
 CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20, minimum=1)
 # Every open socket re-reads its user, session or token and its rooms this often

@@ -10,6 +10,11 @@ from channels.testing import WebsocketCommunicator
 Frame = dict[str, Any]
 
 
+def ephemeral(frame: Frame) -> bool:
+    """True for a frame no command asked for and nothing stores: a notice, presence, typing."""
+    return frame.get("msg_type") in (4, 5) or "presence" in frame or "typing" in frame
+
+
 class Socket:
     """A WebsocketCommunicator through the real ASGI app, with JSON helpers."""
 
@@ -26,8 +31,8 @@ class Socket:
         return frame
 
     async def recv(self, timeout: float = 3) -> Frame:
-        """The next frame that is not an enter/leave notice."""
-        return await self.recv_until(lambda f: f.get("msg_type") not in (4, 5), timeout)
+        """The next frame that is not ephemeral (an enter/leave notice, presence, typing)."""
+        return await self.recv_until(lambda f: not ephemeral(f), timeout)
 
     async def recv_until(self, predicate: Callable[[Frame], bool], timeout: float = 3) -> Frame:
         """Skip frames until one matches ``predicate``; return it."""
@@ -37,9 +42,9 @@ class Socket:
                 return frame
 
     async def silent(self, timeout: float = 0.2) -> bool:
-        """True if the server sends nothing but enter/leave notices within ``timeout``."""
+        """True if the server sends nothing but ephemeral frames within ``timeout``."""
         while not await self.comm.receive_nothing(timeout=timeout):
-            if (await self.raw()).get("msg_type") not in (4, 5):
+            if not ephemeral(await self.raw()):
                 return False
         return True
 
