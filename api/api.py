@@ -23,7 +23,14 @@ from api.auth import BearerAuth, SessionCookieAuth
 from api.schemas import FrameAPI, MeOut, NewMessageBody, RoomsOut
 from chat import dbguard, events, protocol, selectors, services
 from chat.errors import HTTP_STATUS, ChatError, ErrorCode
-from chat.protocol import MAX_ID, ErrorFrame, HistoryReply, MessageEvent, NewMessage
+from chat.protocol import (
+    MAX_ID,
+    ErrorFrame,
+    HistoryReply,
+    MessageEvent,
+    NewMessage,
+    RoomMembers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -214,3 +221,14 @@ def post_message(request, body: Body[NewMessageBody], room_id: int = RoomId) -> 
         user=request.auth, room_id=room_id, text=body.message, msg_type=body.msg_type
     )
     return frame_response(events.message_event(message), status=201)
+
+
+@api.get(
+    "/rooms/{room_id}/members",
+    summary="Who is in a room now",
+    **api.documented(answers={200: RoomMembers, **ROOM_ERRORS}),
+)
+def members(request, room_id: int = RoomId) -> HttpResponse:
+    """The people with a socket in the room now, on any server process: online or idle."""
+    found = services.room_members(user=request.auth, room_id=room_id)
+    return frame_response(RoomMembers(room=room_id, members=found))

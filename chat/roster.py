@@ -225,6 +225,9 @@ class Roster:
         before = entry.state() if entry.sockets else OFFLINE
         entry.sockets[sock] = active
         self._changed(room_id, user_id, username, before, entry.state())
+        if len(self.local[room_id]) == 1 and len(entry.sockets) == 1:
+            # The only local socket in the room: its full list says it all, no change to send.
+            self.shown[room_id][user_id] = (username, entry.state())
         members = []
         for user in self._users(room_id):
             now = self.state(room_id, user)

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from chat import events, permissions, presence, protocol, ratelimit, selectors
+from chat import events, permissions, presence, protocol, ratelimit, roster, selectors
 from chat.errors import ChatError, ErrorCode
 from chat.models import STORED_TYPES, Message, MsgType, Room
 from chat.permissions import Account
@@ -316,6 +316,12 @@ def room_leave(*, user: Account, room_id: int) -> None:
 def typing_charge(*, user: Account) -> None:
     """Charge a typing notice to the user's typing budget; RATE_LIMITED when it is spent."""
     _charge(user, "typing")
+
+
+def room_members(*, user: Account, room_id: int) -> list[protocol.PresenceMember]:
+    """Who is in a room the user may enter, on every process (chat.roster)."""
+    selectors.room_for_user(user=user, room_id=room_id)
+    return roster.room_members(room_id)
 
 
 def room_history(

@@ -14,7 +14,16 @@ connection or a server restart loses and repeats nothing. ``RestClient`` is
 the blocking REST client; ``python -m multichat_client`` is the CLI.
 """
 
-from multichat_client.client import ChatClient, Deleted, JoinInfo, Message, RoomError
+from multichat_client.client import (
+    ChatClient,
+    Deleted,
+    JoinInfo,
+    Message,
+    Presence,
+    PresenceMember,
+    RoomError,
+    Typing,
+)
 from multichat_client.config import Config, ConfigError, load_config
 from multichat_client.errors import AuthError, ConnectionLost, MultichatError
 from multichat_client.rest import RestClient
@@ -29,7 +38,10 @@ __all__ = [
     "JoinInfo",
     "Message",
     "MultichatError",
+    "Presence",
+    "PresenceMember",
     "RestClient",
     "RoomError",
+    "Typing",
     "load_config",
 ]

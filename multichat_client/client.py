@@ -107,7 +107,33 @@ class JoinInfo:
     staff_only: bool
 
 
-Event = Message | Deleted | RoomError
+@dataclass(frozen=True)
+class PresenceMember:
+    """One person in a room: ``state`` is "online", "idle" or "offline" (left)."""
+
+    username: str
+    state: str
+
+
+@dataclass(frozen=True)
+class Presence:
+    """Who is in a joined room: everyone after a join (``full``), then only who changed."""
+
+    room: int
+    members: tuple[PresenceMember, ...]
+    full: bool
+
+
+@dataclass(frozen=True)
+class Typing:
+    """``username`` is typing in ``room``; show it for ``expires_in`` seconds unless repeated."""
+
+    room: int
+    username: str
+    expires_in: int
+
+
+Event = Message | Deleted | RoomError | Presence | Typing
 
 
 def socket_url(base_url: str) -> str:
@@ -122,9 +148,11 @@ class ChatClient:
 
     Use it as ``async with ChatClient(url, token) as chat:``; ``join`` rooms,
     ``send`` to them, and ``async for event in chat`` to receive Message,
-    Deleted and RoomError events. A refused token raises AuthError (from
-    ``start``, a command, or the iterator); nothing else stops the client
-    once it has connected: it reconnects until ``close``.
+    Deleted and RoomError events (and Presence and Typing events when made
+    with ``presence=True``: code written before they existed never sees
+    them). A refused token raises AuthError (from ``start``, a command, or
+    the iterator); nothing else stops the client once it has connected: it
+    reconnects until ``close``.
     """
 
     def __init__(
@@ -136,6 +164,7 @@ class ChatClient:
         max_delay: float = 30.0,
         open_timeout: float = 10.0,
         on_status: Callable[[str], None] | None = None,
+        presence: bool = False,
     ) -> None:
         self.url = url.rstrip("/")
         self.token = token
@@ -143,6 +172,8 @@ class ChatClient:
         self.max_delay = max_delay
         self.open_timeout = open_timeout
         self.on_status = on_status or (lambda text: None)
+        self.presence = presence  # surface Presence and Typing events
+        self._idle = False  # said idle: said again after each reconnection
         self.rest = RestClient(self.url, token)
         self._last: dict[int, int] = {}  # room -> the last seq delivered
         self._rooms: set[int] = set()  # rooms to keep joined
@@ -224,6 +255,18 @@ class ChatClient:
             frame["limit"] = limit
         reply = await self._command(frame)
         return [Message.from_frame(m) for m in reply["messages"]], reply["has_more"]
+
+    async def typing(self, room: int) -> None:
+        """Tell a joined room's other members that you are typing (repeat every few seconds).
+
+        No reply: a refusal (RATE_LIMITED) arrives as a RoomError event.
+        """
+        await self._notify({"command": "typing", "room": int(room)})
+
+    async def set_idle(self, idle: bool) -> None:
+        """Say you are idle (no input for a while) or active again; rooms' members see it."""
+        self._idle = idle
+        await self._notify({"command": "presence", "state": "idle" if idle else "active"})
 
     def last_seq(self, room: int) -> int | None:
         """The last seq delivered for ``room`` (what a resume would pass as ``since``)."""
@@ -311,6 +354,8 @@ class ChatClient:
         self._ws = ws
         reader = asyncio.create_task(self._read(ws))
         try:
+            if self._idle:  # before the joins: the rooms see the state it had
+                await ws.send(json.dumps({"command": "presence", "state": "idle"}))
             for room in sorted(self._rooms):
                 await self._rejoin(room)
             self._connected.set()
@@ -377,6 +422,21 @@ class ChatClient:
         if waiter not in done:
             waiter.cancel()
             raise self._fatal or ConnectionLost("the client stopped")
+
+    async def _notify(self, frame: dict[str, Any]) -> None:
+        """Send a command that has no reply on success."""
+        if self._fatal is not None:
+            raise self._fatal
+        if self._closed:
+            raise ConnectionLost("the client is closed")
+        await self._wait_connected()
+        ws = self._ws
+        if ws is None:
+            raise ConnectionLost("not connected")
+        try:
+            await ws.send(json.dumps(frame))
+        except ConnectionClosed:
+            raise ConnectionLost("the connection dropped") from None
 
     async def _command(
         self, frame: dict[str, Any], *, since: int | None = None, connected: bool = True
@@ -456,6 +516,11 @@ class ChatClient:
             await self._deliver(Message.from_frame(frame))
         elif "deleted" in frame and "seq" in frame and frame["deleted"] in self._last:
             await self._events.put(Deleted(room=frame["deleted"], seq=frame["seq"]))
+        elif self.presence and frame.get("presence") in self._last:
+            members = tuple(PresenceMember(m["username"], m["state"]) for m in frame["members"])
+            await self._events.put(Presence(frame["presence"], members, frame["full"]))
+        elif self.presence and frame.get("typing") in self._last:
+            await self._events.put(Typing(frame["typing"], frame["username"], frame["expires_in"]))
 
     async def _deliver(self, message: Message) -> None:
         """Hand a message on unless it is a duplicate; fill any gap before it first."""

@@ -40,6 +40,10 @@ class RestClient:
         body = {"message": message, "msg_type": msg_type}
         return self._request("POST", f"/api/rooms/{int(room)}/messages", body)
 
+    def members(self, room: int) -> dict[str, Any]:
+        """Who is in a room now: {"room": id, "members": [{"username", "state"}...]}."""
+        return self._request("GET", f"/api/rooms/{int(room)}/members")
+
     def _request(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(

@@ -338,7 +338,9 @@ async def test_error_echoes_the_ref_of_a_bad_frame(connect, alice):
     await sock.send({"command": "dance", "ref": "abc"})
     assert await sock.recv() == {
         "error": "UNKNOWN_COMMAND",
-        "detail": "Unknown command 'dance'; use one of join, leave, send, history, typing, presence.",
+        "detail": (
+            "Unknown command 'dance'; use one of join, leave, send, history, typing, presence."
+        ),
         "ref": "abc",
     }
 
