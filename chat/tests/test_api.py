@@ -226,7 +226,7 @@ def test_bearer_requests_need_no_csrf_token(alice, room):
 
 
 def test_openapi_schema_describes_every_endpoint():
-    """/api/openapi.json is served without credentials and lists the four operations."""
+    """/api/openapi.json is served without credentials and lists the five operations."""
     schema = Client().get("/api/openapi.json").json()
     operations = {(path, method) for path, item in schema["paths"].items() for method in item}
     assert operations == {
@@ -234,6 +234,7 @@ def test_openapi_schema_describes_every_endpoint():
         ("/api/rooms", "get"),
         ("/api/rooms/{room_id}/messages", "get"),
         ("/api/rooms/{room_id}/messages", "post"),
+        ("/api/rooms/{room_id}/members", "get"),
     }
     assert schema["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
 
