@@ -10,6 +10,11 @@ from channels.testing import WebsocketCommunicator
 Frame = dict[str, Any]
 
 
+def is_background(frame: Frame) -> bool:
+    """True for frames that come unasked: enter/leave notices, and the activity feed."""
+    return frame.get("msg_type") in (4, 5) or "activity" in frame
+
+
 class Socket:
     """A WebsocketCommunicator through the real ASGI app, with JSON helpers."""
 
@@ -26,8 +31,8 @@ class Socket:
         return frame
 
     async def recv(self, timeout: float = 3) -> Frame:
-        """The next frame that is not an enter/leave notice."""
-        return await self.recv_until(lambda f: f.get("msg_type") not in (4, 5), timeout)
+        """The next frame that is not an enter/leave notice or an activity frame."""
+        return await self.recv_until(lambda f: not is_background(f), timeout)
 
     async def recv_until(self, predicate: Callable[[Frame], bool], timeout: float = 3) -> Frame:
         """Skip frames until one matches ``predicate``; return it."""
@@ -37,9 +42,9 @@ class Socket:
                 return frame
 
     async def silent(self, timeout: float = 0.2) -> bool:
-        """True if the server sends nothing but enter/leave notices within ``timeout``."""
+        """True if the server sends nothing but notices and activity frames within ``timeout``."""
         while not await self.comm.receive_nothing(timeout=timeout):
-            if (await self.raw()).get("msg_type") not in (4, 5):
+            if not is_background(await self.raw()):
                 return False
         return True
 
