@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 from django.conf import settings
-from ninja import NinjaAPI, Schema
+from ninja import Field, NinjaAPI, Schema
 from ninja.openapi.schema import OpenAPISchema
 from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -43,6 +43,9 @@ class RoomOut(Schema):
     title: str
     staff_only: bool
     last_seq: int
+    read_seq: int = Field(description="The caller's read position in the room; 0 if none")
+    unread: int = Field(description="last_seq - read_seq, never below 0")
+    mentions: int = Field(description="Unread messages in the room that mention the caller")
 
 
 class RoomsOut(Schema):
@@ -135,4 +138,10 @@ def _frame_decoder(frame: type[S]) -> Callable[[Any], S]:
 # msgspec's, against the Struct. Its schema is documented by ``documented``.
 NewMessageBody = Annotated[
     protocol.NewMessage, PlainValidator(_frame_decoder(protocol.NewMessage)), WithJsonSchema({})
+]
+
+
+# The body that marks a room read, checked by msgspec like a post's (``NewMessageBody``).
+ReadBodyIn = Annotated[
+    protocol.ReadBody, PlainValidator(_frame_decoder(protocol.ReadBody)), WithJsonSchema({})
 ]
