@@ -1,6 +1,8 @@
 """Read positions, unread counts, mentions and the activity feed (issue 14), socket and REST."""
 
+import asyncio
 import json
+import uuid
 
 import pytest
 from channels.db import database_sync_to_async
@@ -10,6 +12,8 @@ from chat import selectors, services
 from chat.errors import ChatError, ErrorCode
 from chat.models import Mention, ReadPosition
 from testkit.factories import bearer, create_room, create_user, post_messages
+from testkit.live import LiveServer, join, next_frame, open_ws
+from testkit.servers import PostgresDatabase, postgres_base_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -313,3 +317,69 @@ async def test_joined_rooms_are_in_activity_too(connect, alice, bob, room):
     await database_sync_to_async(post_messages)(room.pk, ["x"], "alice")
     assert (await sock.recv())["message"] == "x"
     assert (await sock.recv_until(is_activity))["activity"][0]["room"] == room.pk
+
+
+# --- two processes on one Redis and one PostgreSQL ---------------------------------
+
+
+@pytest.fixture
+def cluster(redis_server):
+    """Two server processes sharing one PostgreSQL database and one Redis (pass 2 only)."""
+    base = postgres_base_url()
+    if base is None:
+        pytest.skip("needs PostgreSQL (runs in the PostgreSQL pass of scripts/test)")
+    database = PostgresDatabase.create(base)
+    env = {"CHANNEL_LAYER_PREFIX": f"mcaware-{uuid.uuid4().hex[:8]}", "CHAT_SEND_RATE": "0"}
+    servers = [
+        LiveServer(database_url=database.url, redis_url=redis_server.url, extra_env=env)
+        for _ in range(2)
+    ]
+    servers[0].prepare()
+    seeded = servers[0].seed(
+        users=["alice", "bob"], staff=["stella"], rooms=["General"], staff_rooms=["Staff"]
+    )
+    for server in servers:
+        server.rooms = seeded.rooms
+        server.start()
+    yield servers
+    for server in servers:
+        server.stop()
+    database.drop()
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+async def test_two_processes_share_read_positions_mentions_and_activity(cluster):
+    """alice on A mentions bob, who is on B and A: both his sockets are told; his read on B
+    reaches his socket on A; the staff-only room's traffic never reaches bob."""
+    a, b = cluster
+    general, staff_room = a.rooms["General"], a.rooms["Staff"]
+    alice = await open_ws(a, "alice")
+    stella = await open_ws(a, "stella")
+    bob_b = await open_ws(b, "bob")
+    bob_a = await open_ws(a, "bob")
+    await join(alice, general)
+    await join(stella, staff_room)
+    await stella.send(json.dumps({"command": "send", "room": staff_room, "message": "@bob hidden"}))
+    await alice.send(json.dumps({"command": "send", "room": general, "message": "@bob look"}))
+    for ws in (bob_b, bob_a):
+        mention = await next_frame(ws, lambda f: "mention" in f)
+        assert (mention["mention"], mention["message"]) == (general, "@bob look")
+        activity = await next_frame(ws, lambda f: "activity" in f)
+        assert activity["activity"] == [{"room": general, "last_seq": 1, "mentions": 1}]
+    await bob_b.send(json.dumps({"command": "read", "room": general, "seq": 1}))
+    assert await next_frame(bob_a, lambda f: "read" in f) == {"read": general, "seq": 1}
+    cleared = await next_frame(bob_a, lambda f: "activity" in f)
+    assert cleared["activity"] == [{"room": general, "last_seq": 1, "mentions": 0}]
+    reply = await join(bob_a, general)
+    assert reply["read_seq"] == 1
+    await stella.send(json.dumps({"command": "send", "room": staff_room, "message": "again"}))
+    await alice.send(json.dumps({"command": "send", "room": general, "message": "last"}))
+    seen = []
+    async with asyncio.timeout(5):
+        while not seen or seen[-1].get("activity") is None:
+            seen.append(json.loads(await bob_b.recv()))
+    assert f'"room":{staff_room},' not in json.dumps(seen, separators=(",", ":"))
+    assert "hidden" not in json.dumps(seen)
+    for ws in (alice, stella, bob_a, bob_b):
+        await ws.close()
