@@ -141,7 +141,18 @@ NewMessageBody = Annotated[
 ]
 
 
+def _read_body(value: Any) -> protocol.ReadBody:
+    """Check a read body like a post's; ``seq`` may be a float with no fraction (5.0).
+
+    JSON Schema's ``integer`` (the documented type) counts 5.0 as an integer;
+    msgspec's strict int does not, so such a number is taken as the integer.
+    """
+    if isinstance(value, dict) and isinstance(value.get("seq"), float):
+        seq = value["seq"]
+        if seq.is_integer() and abs(seq) <= protocol.MAX_ID:
+            value = {**value, "seq": int(seq)}
+    return _frame_decoder(protocol.ReadBody)(value)
+
+
 # The body that marks a room read, checked by msgspec like a post's (``NewMessageBody``).
-ReadBodyIn = Annotated[
-    protocol.ReadBody, PlainValidator(_frame_decoder(protocol.ReadBody)), WithJsonSchema({})
-]
+ReadBodyIn = Annotated[protocol.ReadBody, PlainValidator(_read_body), WithJsonSchema({})]

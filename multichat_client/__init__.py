@@ -14,12 +14,23 @@ connection or a server restart loses and repeats nothing. ``RestClient`` is
 the blocking REST client; ``python -m multichat_client`` is the CLI.
 """
 
-from multichat_client.client import ChatClient, Deleted, JoinInfo, Message, RoomError
+from multichat_client.client import (
+    Activity,
+    ChatClient,
+    Deleted,
+    JoinInfo,
+    Mention,
+    Message,
+    ReadMark,
+    RoomActivity,
+    RoomError,
+)
 from multichat_client.config import Config, ConfigError, load_config
 from multichat_client.errors import AuthError, ConnectionLost, MultichatError
 from multichat_client.rest import RestClient
 
 __all__ = [
+    "Activity",
     "AuthError",
     "ChatClient",
     "Config",
@@ -27,9 +38,12 @@ __all__ = [
     "ConnectionLost",
     "Deleted",
     "JoinInfo",
+    "Mention",
     "Message",
     "MultichatError",
+    "ReadMark",
     "RestClient",
+    "RoomActivity",
     "RoomError",
     "load_config",
 ]

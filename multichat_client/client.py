@@ -99,15 +99,64 @@ class RoomError:
 
 @dataclass(frozen=True)
 class JoinInfo:
-    """The server's answer to a join."""
+    """The server's answer to a join; ``read_seq`` is the user's read position there."""
 
     room: int
     title: str
     last_seq: int
     staff_only: bool
+    read_seq: int = 0
 
 
-Event = Message | Deleted | RoomError
+@dataclass(frozen=True)
+class ReadMark:
+    """The user's read position in ``room`` is now ``seq`` (read on any of their devices)."""
+
+    room: int
+    seq: int
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A message in ``room`` mentions the user (``@name``, or staff's ``@room``)."""
+
+    room: int
+    seq: int
+    id: int
+    username: str
+    message: str
+    ts: str
+
+    @classmethod
+    def from_frame(cls, frame: dict[str, Any]) -> Mention:
+        """The mention in a server frame (socket or GET /api/mentions)."""
+        return cls(
+            room=frame["mention"],
+            seq=frame["seq"],
+            id=frame["id"],
+            username=frame["username"],
+            message=frame["message"],
+            ts=frame["ts"],
+        )
+
+
+@dataclass(frozen=True)
+class RoomActivity:
+    """A room's newest seq and the user's unread mentions there."""
+
+    room: int
+    last_seq: int
+    mentions: int
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Rooms the user may enter that changed since the last Activity (at most one a second)."""
+
+    rooms: tuple[RoomActivity, ...]
+
+
+Event = Message | Deleted | RoomError | ReadMark | Mention | Activity
 
 
 def socket_url(base_url: str) -> str:
@@ -122,7 +171,8 @@ class ChatClient:
 
     Use it as ``async with ChatClient(url, token) as chat:``; ``join`` rooms,
     ``send`` to them, and ``async for event in chat`` to receive Message,
-    Deleted and RoomError events. A refused token raises AuthError (from
+    Deleted and RoomError events, and the awareness events of every room the
+    user may enter: ReadMark, Mention and Activity. A refused token raises AuthError (from
     ``start``, a command, or the iterator); nothing else stops the client
     once it has connected: it reconnects until ``close``.
     """
@@ -195,6 +245,7 @@ class ChatClient:
             title=reply["title"],
             last_seq=reply["last_seq"],
             staff_only=reply["staff_only"],
+            read_seq=reply.get("read_seq", 0),
         )
 
     async def leave(self, room: int) -> None:
@@ -224,6 +275,20 @@ class ChatClient:
             frame["limit"] = limit
         reply = await self._command(frame)
         return [Message.from_frame(m) for m in reply["messages"]], reply["has_more"]
+
+    async def read(self, room: int, seq: int) -> int:
+        """Mark ``room`` read up to ``seq``; returns the stored position (it never moves back).
+
+        Every socket of the user, this one included, also gets a ReadMark event.
+        """
+        return (await self._command({"command": "read", "room": int(room), "seq": seq}))["seq"]
+
+    def mentions(
+        self, *, before: int | None = None, limit: int | None = None
+    ) -> tuple[list[Mention], bool]:
+        """A page of the messages that mention the user (REST), newest first; and has_more."""
+        page = self.rest.mentions(before=before, limit=limit)
+        return [Mention.from_frame(m) for m in page["mentions"]], page["has_more"]
 
     def last_seq(self, room: int) -> int | None:
         """The last seq delivered for ``room`` (what a resume would pass as ``since``)."""
@@ -456,6 +521,13 @@ class ChatClient:
             await self._deliver(Message.from_frame(frame))
         elif "deleted" in frame and "seq" in frame and frame["deleted"] in self._last:
             await self._events.put(Deleted(room=frame["deleted"], seq=frame["seq"]))
+        elif "read" in frame:
+            await self._events.put(ReadMark(room=frame["read"], seq=frame["seq"]))
+        elif "mention" in frame:
+            await self._events.put(Mention.from_frame(frame))
+        elif "activity" in frame:
+            rooms = tuple(RoomActivity(**entry) for entry in frame["activity"])
+            await self._events.put(Activity(rooms=rooms))
 
     async def _deliver(self, message: Message) -> None:
         """Hand a message on unless it is a duplicate; fill any gap before it first."""
