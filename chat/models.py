@@ -60,6 +60,14 @@ class Message(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["room", "seq"], name="chat_message_room_seq_uniq"),
         ]
+        indexes = [
+            # The few ``@room`` messages, read for every unread-mention count (a partial index).
+            models.Index(
+                fields=["room", "seq"],
+                condition=models.Q(mentions_room=True),
+                name="chat_message_room_mention",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.room_id}#{self.seq} {self.username}: {self.text[:40]}"
