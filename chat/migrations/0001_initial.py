@@ -7,6 +7,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
@@ -15,84 +16,34 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name="Room",
+            name='Room',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("title", models.CharField(max_length=255)),
-                (
-                    "staff_only",
-                    models.BooleanField(
-                        default=False, help_text="Only staff users may see and enter this room."
-                    ),
-                ),
-                ("last_seq", models.PositiveBigIntegerField(default=0, editable=False)),
-                (
-                    "created",
-                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('title', models.CharField(max_length=255)),
+                ('staff_only', models.BooleanField(default=False, help_text='Only staff users may see and enter this room.')),
+                ('last_seq', models.PositiveBigIntegerField(default=0, editable=False)),
+                ('created', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
             ],
             options={
-                "ordering": ["title", "id"],
+                'ordering': ['title', 'id'],
             },
         ),
         migrations.CreateModel(
-            name="Message",
+            name='Message',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("username", models.CharField(max_length=150)),
-                (
-                    "msg_type",
-                    models.PositiveSmallIntegerField(
-                        choices=[
-                            (0, "message"),
-                            (1, "warning"),
-                            (2, "alert"),
-                            (3, "muted"),
-                            (4, "enter"),
-                            (5, "leave"),
-                        ],
-                        default=0,
-                    ),
-                ),
-                ("text", models.TextField()),
-                ("seq", models.PositiveBigIntegerField()),
-                ("created", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ("deleted", models.BooleanField(default=False)),
-                (
-                    "author",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "room",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="messages",
-                        to="chat.room",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('username', models.CharField(max_length=150)),
+                ('msg_type', models.PositiveSmallIntegerField(choices=[(0, 'message'), (1, 'warning'), (2, 'alert'), (3, 'muted'), (4, 'enter'), (5, 'leave')], default=0)),
+                ('text', models.TextField()),
+                ('seq', models.PositiveBigIntegerField()),
+                ('created', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ('deleted', models.BooleanField(default=False)),
+                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ('room', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='chat.room')),
             ],
             options={
-                "ordering": ["room_id", "seq"],
-                "constraints": [
-                    models.UniqueConstraint(
-                        fields=("room", "seq"), name="chat_message_room_seq_uniq"
-                    )
-                ],
+                'ordering': ['room_id', 'seq'],
+                'constraints': [models.UniqueConstraint(fields=('room', 'seq'), name='chat_message_room_seq_uniq')],
             },
         ),
     ]
