@@ -20,15 +20,18 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
 from api.auth import BearerAuth, SessionCookieAuth
-from api.schemas import FrameAPI, MeOut, NewMessageBody, RoomsOut
+from api.schemas import FrameAPI, MeOut, NewMessageBody, ReadBodyIn, RoomsOut
 from chat import dbguard, events, protocol, selectors, services
 from chat.errors import HTTP_STATUS, ChatError, ErrorCode
 from chat.protocol import (
     MAX_ID,
     ErrorFrame,
     HistoryReply,
+    MentionsReply,
     MessageEvent,
     NewMessage,
+    ReadBody,
+    ReadEvent,
     RoomMembers,
 )
 
@@ -167,9 +170,19 @@ def me(request):
 def rooms(request):
     """The rooms the caller may enter, by title, with each room's newest seq."""
     found = selectors.room_list_for_user(user=request.auth)
+    read = selectors.read_seqs(user=request.auth)
+    mentions = selectors.unread_mentions(user_ids=[request.auth.pk])[request.auth.pk]
     return {
         "rooms": [
-            {"id": r.pk, "title": r.title, "staff_only": r.staff_only, "last_seq": r.last_seq}
+            {
+                "id": r.pk,
+                "title": r.title,
+                "staff_only": r.staff_only,
+                "last_seq": r.last_seq,
+                "read_seq": read.get(r.pk, 0),
+                "unread": max(0, r.last_seq - read.get(r.pk, 0)),
+                "mentions": mentions[r.pk],
+            }
             for r in found
         ]
     }
@@ -232,3 +245,41 @@ def members(request, room_id: int = RoomId) -> HttpResponse:
     """The people with a socket in the room now, on any server process: online or idle."""
     found = services.room_members(user=request.auth, room_id=room_id)
     return frame_response(RoomMembers(room=room_id, members=found))
+
+
+@api.post(
+    "/rooms/{room_id}/read",
+    summary="Mark a room read up to a seq",
+    **api.documented(body=ReadBody, answers={200: ReadEvent, **ROOM_ERRORS, 429: ErrorFrame}),
+)
+def mark_read(request, body: Body[ReadBodyIn], room_id: int = RoomId) -> HttpResponse:
+    """Move the caller's read position up to ``seq`` (never back; clamped to the room's last seq).
+
+    Every socket of the caller gets the same ``read`` frame.
+    """
+    stored = services.read_mark(user=request.auth, room_id=room_id, seq=body.seq)
+    return frame_response(ReadEvent(read=room_id, seq=stored))
+
+
+@api.get(
+    "/mentions",
+    summary="Messages that mention you",
+    **api.documented(answers={200: MentionsReply, **AUTH_ERRORS, 422: ErrorFrame, 429: ErrorFrame}),
+)
+def mentions(
+    request,
+    before: int = Query(None, ge=0, le=MAX_ID, description="Only mentions with id < this"),
+    limit: int = Query(
+        None,
+        ge=1,
+        le=settings.CHAT_HISTORY_MAX_PAGE_SIZE,
+        description=f"Page size (default {settings.CHAT_HISTORY_PAGE_SIZE})",
+    ),
+):
+    """The messages that mention the caller (``@name``, staff's ``@room``), newest first.
+
+    Only in rooms the caller may enter now. Page with ``before`` = the last item's ``id``.
+    """
+    page, has_more = services.mention_list(user=request.auth, before=before, limit=limit)
+    reply = MentionsReply(mentions=[events.mention_event(m) for m in page], has_more=has_more)
+    return frame_response(reply)

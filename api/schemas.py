@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 from django.conf import settings
-from ninja import NinjaAPI, Schema
+from ninja import Field, NinjaAPI, Schema
 from ninja.openapi.schema import OpenAPISchema
 from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -43,6 +43,9 @@ class RoomOut(Schema):
     title: str
     staff_only: bool
     last_seq: int
+    read_seq: int = Field(description="The caller's read position in the room; 0 if none")
+    unread: int = Field(description="last_seq - read_seq, never below 0")
+    mentions: int = Field(description="Unread messages in the room that mention the caller")
 
 
 class RoomsOut(Schema):
@@ -136,3 +139,20 @@ def _frame_decoder(frame: type[S]) -> Callable[[Any], S]:
 NewMessageBody = Annotated[
     protocol.NewMessage, PlainValidator(_frame_decoder(protocol.NewMessage)), WithJsonSchema({})
 ]
+
+
+def _read_body(value: Any) -> protocol.ReadBody:
+    """Check a read body like a post's; ``seq`` may be a float with no fraction (5.0).
+
+    JSON Schema's ``integer`` (the documented type) counts 5.0 as an integer;
+    msgspec's strict int does not, so such a number is taken as the integer.
+    """
+    if isinstance(value, dict) and isinstance(value.get("seq"), float):
+        seq = value["seq"]
+        if seq.is_integer() and abs(seq) <= protocol.MAX_ID:
+            value = {**value, "seq": int(seq)}
+    return _frame_decoder(protocol.ReadBody)(value)
+
+
+# The body that marks a room read, checked by msgspec like a post's (``NewMessageBody``).
+ReadBodyIn = Annotated[protocol.ReadBody, PlainValidator(_read_body), WithJsonSchema({})]

@@ -45,7 +45,7 @@ from django.contrib.auth import HASH_SESSION_KEY
 from django.db import connection
 from msgspec import UNSET
 
-from chat import access, dbguard, events, permissions, protocol, roster, services
+from chat import access, activity, dbguard, events, permissions, protocol, roster, services
 from chat.delivery import Delivery, Send
 from chat.errors import ChatError, ErrorCode
 from chat.hub import hub
@@ -131,6 +131,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         rechecker = access.rechecker()
         rechecker.add(self)
         self.rechecker = rechecker
+        await self._watch_activity()
 
     async def disconnect(self, code: int) -> None:
         """Leave every joined room, with leave notices when those are on; release the socket."""
@@ -143,6 +144,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for room_id in self.rooms:
             self.roster.leave(room_id, self, self.user.pk)
         self.delivery.stop()
+        if self.activity is not None:
+            self.activity.discard(self)
         if self.rechecker is not None:
             self.rechecker.discard(self)
         if self.counted:
@@ -175,6 +178,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.closer: asyncio.Task[None] | None = None
         self.counted = False
         self.rechecker = None
+        self.activity: activity.Tracker | None = None
         self.access_serial = 0
         turn = self.delivery.turn
         try:
@@ -320,6 +324,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             staff_only=result.staff_only,
             replayed=len(result.replay),
             truncated=result.truncated,
+            read_seq=result.read_seq,
             ref=ref,
         )
         await self.send(text_data=protocol.encode(reply))
@@ -396,6 +401,57 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """The client is active or idle: its user's presence in this socket's rooms follows."""
         self.active = command.state == "active"
         self.roster.set_active(self, self.user.pk, self.rooms, self.active)
+
+    async def command_read(self, command: protocol.Read, ref: protocol.Scalar | Any) -> None:
+        """Store a read position; every socket of the user (this one too) gets the ``read`` frame.
+
+        A ``ref`` is echoed on this socket's own frame, sent here at once; the
+        user event then brings the same position to the others (and again here).
+        """
+        room_id = protocol.parse_room_id(command.room)
+        seq = protocol.parse_seq(command.seq, field="seq")
+        stored = await database_sync_to_async(services.read_mark)(
+            user=self.user, room_id=room_id, seq=seq
+        )
+        if ref is not UNSET:
+            await self.send(
+                text_data=protocol.encode(protocol.ReadEvent(read=room_id, seq=stored, ref=ref))
+            )
+
+    # --- awareness (read positions, mentions, activity; chat.activity) ------
+
+    async def _watch_activity(self) -> None:
+        """Feed this socket the activity frames (a failure is logged: the socket still works)."""
+        tracker = activity.tracker(self.delivery.hub)
+        try:
+            await tracker.add(self)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("Could not subscribe to the activity feed: %s", exc)
+            tracker.discard(self)
+            return
+        self.activity = tracker
+
+    async def user_read(self, event: dict[str, Any]) -> None:
+        """The user's read position moved (any socket, any process): say so."""
+        room_id = event["room"]
+        if self.activity is not None:
+            self.activity.touched(self.user.pk, room_id)
+        await self.send(
+            text_data=protocol.encode(protocol.ReadEvent(read=room_id, seq=event["read_seq"]))
+        )
+
+    async def user_mention(self, event: dict[str, Any]) -> None:
+        """The user was mentioned: notify, if the user may still enter the room."""
+        room_access = permissions.RoomAccess(**event["room_access"])
+        if not permissions.can_enter(self.user, room_access):
+            return
+        if self.activity is not None:
+            self.activity.touched(self.user.pk, event["mentioned_room"])
+        await self.send(text_data=event["text"])
+
+    async def awareness_frame(self, event: dict[str, Any]) -> None:
+        """A frame the activity tracker built (activity, ``@room`` mention): send it as is."""
+        await self.send(text_data=event["text"])
 
     # --- access re-checks (from services, after commits) --------------------
 

@@ -32,6 +32,9 @@ ROOM_ACCESS_TYPE = "room.access"  # ChatConsumer.room_access: re-check who may s
 USER_CHANGED_TYPE = "user.changed"  # ChatConsumer.user_changed: reload the user
 SESSION_ENDED_TYPE = "session.ended"  # ChatConsumer.session_ended: logged out elsewhere
 ROOM_SYNC_TYPE = "room.sync"  # chat.delivery.Delivery: catch up to a seq from the database
+USER_READ_TYPE = "user.read"  # ChatConsumer.user_read: the user's read position moved
+USER_MENTION_TYPE = "user.mention"  # ChatConsumer.user_mention: the user was mentioned
+ROOM_ACTIVITY_TYPE = "room.activity"  # chat.activity: a room's last_seq moved (or ``@room``)
 
 
 # After a failed publish a background thread retries until the layer answers,
@@ -78,6 +81,12 @@ def user_group(user_id: int) -> str:
 USERS_GROUP = "chat.users"
 
 
+# Every process subscribes once to this layer group (chat.activity): each stored
+# message's room id and seq, so a process learns of every room's new messages
+# without its sockets joining the rooms. One small event per post.
+ACTIVITY_GROUP = "chat.activity"
+
+
 def message_event(message: Message) -> protocol.MessageEvent:
     """The frame of a stored message (a tombstone if it was deleted)."""
     return protocol.MessageEvent(
@@ -88,6 +97,18 @@ def message_event(message: Message) -> protocol.MessageEvent:
         ts=iso_utc(message.created),
         seq=message.seq,
         deleted=message.deleted,
+    )
+
+
+def mention_event(message: Message) -> protocol.MentionEvent:
+    """The notification frame of a message that mentions someone."""
+    return protocol.MentionEvent(
+        mention=message.room_id,
+        seq=message.seq,
+        id=message.pk,
+        username=message.username,
+        message=message.text,
+        ts=iso_utc(message.created),
     )
 
 
@@ -275,3 +296,50 @@ async def publish_notice(room_id: int, frame: protocol.Frame, *, author: int | N
     """Send a notice without seq to the room's members on every process, now."""
     event = notice_event(room_id, frame, author=author)
     await get_channel_layer().group_send(event["group"], event)
+
+
+def publish_read_on_commit(user_id: int, room_id: int, seq: int) -> None:
+    """After the commit, tell every socket of the user (every process) its read position."""
+    event = {"type": USER_READ_TYPE, "room": room_id, "read_seq": seq}
+    transaction.on_commit(partial(_group_send, user_group(user_id), event, via=USERS_GROUP))
+
+
+def publish_mention_on_commit(
+    user_id: int, frame: protocol.MentionEvent, access: RoomAccess
+) -> None:
+    """After the commit, send the mention frame to every socket of the mentioned user.
+
+    The event carries the room's access fields: each socket checks its user
+    may still enter the room when it sends the frame.
+    """
+    event = {
+        "type": USER_MENTION_TYPE,
+        "text": protocol.encode(frame),
+        "room_access": asdict(access),
+        "mentioned_room": frame.mention,
+    }
+    transaction.on_commit(partial(_group_send, user_group(user_id), event, via=USERS_GROUP))
+
+
+def publish_room_mention_on_commit(
+    room_id: int, frame: protocol.MentionEvent, access: RoomAccess
+) -> None:
+    """After the commit, tell every process of a staff ``@room``, to notify who may enter."""
+    event = {
+        "type": ROOM_ACTIVITY_TYPE,
+        "activity_room": room_id,
+        "last_seq": frame.seq,
+        "mention_text": protocol.encode(frame),
+        "author": frame.username,
+        "room_access": asdict(access),
+    }
+    transaction.on_commit(partial(_group_send, ACTIVITY_GROUP, event))
+
+
+def publish_activity_on_commit(room_id: int, seq: int) -> None:
+    """After the commit, tell every process that the room's last_seq is now ``seq``.
+
+    Not required: if it is lost, the next post to the room carries the newer seq.
+    """
+    event = {"type": ROOM_ACTIVITY_TYPE, "activity_room": room_id, "last_seq": seq}
+    transaction.on_commit(partial(_group_send, ACTIVITY_GROUP, event))

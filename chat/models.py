@@ -52,12 +52,62 @@ class Message(models.Model):
     created = models.DateTimeField(default=timezone.now, db_index=True)
     # Deleted messages keep their row (a tombstone), so seq stays gap-free.
     deleted = models.BooleanField(default=False)
+    # ``@room`` by staff: it mentions everyone who may enter the room, without a row each.
+    mentions_room = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["room_id", "seq"]
         constraints = [
             models.UniqueConstraint(fields=["room", "seq"], name="chat_message_room_seq_uniq"),
         ]
+        indexes = [
+            # The few ``@room`` messages, read for every unread-mention count (a partial index).
+            models.Index(
+                fields=["room", "seq"],
+                condition=models.Q(mentions_room=True),
+                name="chat_message_room_mention",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.room_id}#{self.seq} {self.username}: {self.text[:40]}"
+
+
+class ReadPosition(models.Model):
+    """The highest seq a user has read in a room; it never moves back (chat.services.read_mark)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE)
+    seq = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "room"], name="chat_readposition_user_room_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.room_id} up to {self.seq}"
+
+
+class Mention(models.Model):
+    """``@username`` in a stored message: one row per mentioned user (``@room`` is a flag instead).
+
+    ``seq`` is the message's, kept here so the unread count (seq above the
+    user's read position) needs no join with the messages.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE)
+    seq = models.PositiveBigIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "room", "seq"], name="chat_mention_user_room_seq"),
+            models.Index(fields=["user", "message"], name="chat_mention_user_message"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.room_id}#{self.seq}"

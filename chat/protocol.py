@@ -113,7 +113,21 @@ class History(Command):
     limit: int | None = None
 
 
-COMMANDS: dict[str, type[Command]] = {cls.name: cls for cls in (Join, Leave, Send, History)}
+class Read(Command):
+    """Report the highest seq read in a room; every socket of the user learns the stored one."""
+
+    name = "read"
+    room: Any
+    seq: IdValue
+
+
+class ReadBody(Struct, forbid_unknown_fields=True, kw_only=True):
+    """The REST body that marks a room read: ``read`` without command, room and ref."""
+
+    seq: Annotated[int, Meta(ge=0, le=MAX_ID, description="The highest seq read")]
+
+
+COMMANDS: dict[str, type[Command]] = {cls.name: cls for cls in (Join, Leave, Send, History, Read)}
 
 
 class Typing(Command):
@@ -221,6 +235,7 @@ class JoinReply(Frame, kw_only=True):
     staff_only: bool
     replayed: int
     truncated: bool
+    read_seq: Annotated[int, Meta(description="The user's read position in the room; 0 if none")]
     ref: Scalar | UnsetType = UNSET
 
 
@@ -277,6 +292,46 @@ class HistoryReply(Frame, kw_only=True):
     messages: list[MessageEvent]
     has_more: Annotated[bool, Meta(description="True if older messages exist before this page")]
     ref: Scalar | UnsetType = UNSET
+
+
+class ReadEvent(Frame, kw_only=True):
+    """The user's read position in a room moved (on any of their sockets, or REST)."""
+
+    read: Annotated[int, Meta(description="The room id")]
+    seq: Annotated[int, Meta(description="The stored read position: it never moves back")]
+    ref: Scalar | UnsetType = UNSET
+
+
+class MentionEvent(Frame, kw_only=True):
+    """A stored message mentions the user (``@username``, or staff's ``@room``)."""
+
+    mention: Annotated[int, Meta(description="The room id")]
+    seq: int
+    id: Annotated[int, Meta(description="The message's id: GET /api/mentions pages with before")]
+    username: Annotated[str, Meta(description="The author")]
+    message: str
+    ts: Annotated[str, Meta(description="When it was stored, ISO 8601 UTC")]
+
+
+class RoomActivity(Struct, kw_only=True):
+    """A room's newest seq, and the user's unread mentions there."""
+
+    room: int
+    last_seq: int
+    mentions: Annotated[int, Meta(description="Unread mentions of the user in the room")]
+
+
+class ActivityEvent(Frame, kw_only=True):
+    """The rooms the user may enter whose last_seq or mention count changed since the last one."""
+
+    activity: list[RoomActivity]
+
+
+class MentionsReply(Frame, kw_only=True):
+    """A page of the messages that mention the user, newest first."""
+
+    mentions: list[MentionEvent]
+    has_more: Annotated[bool, Meta(description="True if older mentions exist")]
 
 
 class ErrorFrame(Frame, kw_only=True):

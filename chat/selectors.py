@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from collections import Counter
+from collections.abc import Iterable
+
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from chat import permissions
 from chat.errors import ChatError, ErrorCode
-from chat.models import Message, Room
-from chat.permissions import User
+from chat.models import Mention, Message, ReadPosition, Room
+from chat.permissions import Account, RoomAccess, User
 
 
 def room_list_for_user(*, user: User) -> QuerySet[Room]:
@@ -48,3 +52,70 @@ def message_page(*, room_id: int, before: int | None, limit: int) -> tuple[list[
 def room_last_seqs(*, room_ids: list[int]) -> dict[int, int]:
     """The newest seq of each of these rooms (a room that is gone is left out)."""
     return dict(Room.objects.filter(pk__in=room_ids).values_list("pk", "last_seq"))
+
+
+def read_seqs(*, user: Account, room_ids: Iterable[int] | None = None) -> dict[int, int]:
+    """The user's read position in each room that has one (all rooms, or ``room_ids``)."""
+    positions = ReadPosition.objects.filter(user_id=user.pk)
+    if room_ids is not None:
+        positions = positions.filter(room_id__in=list(room_ids))
+    return dict(positions.values_list("room_id", "seq"))
+
+
+def unread_mentions(*, user_ids: Iterable[int]) -> dict[int, Counter[int]]:
+    """Each user's unread mentions per room (above their read position), nonzero only.
+
+    Counts the user's Mention rows and the ``@room`` messages of every room,
+    deleted messages left out. Permissions are the caller's (it knows the
+    rooms it may show). Two queries whatever the number of users.
+    """
+    users = list(user_ids)
+    counts: dict[int, Counter[int]] = {u: Counter() for u in users}
+    read = ReadPosition.objects.filter(user_id=OuterRef("user_id"), room_id=OuterRef("room_id"))
+    rows = (
+        Mention.objects.filter(user_id__in=users, message__deleted=False)
+        .annotate(read=Coalesce(Subquery(read.values("seq")[:1]), Value(0)))
+        .filter(seq__gt=F("read"))
+        .values_list("user_id", "room_id")
+        .annotate(n=Count("id"))
+    )
+    for user_id, room_id, n in rows:
+        counts[user_id][room_id] += n
+    everyone = list(
+        Message.objects.filter(mentions_room=True, deleted=False).values_list("room_id", "seq")
+    )
+    if everyone:
+        positions = ReadPosition.objects.filter(
+            user_id__in=users, room_id__in={room_id for room_id, _ in everyone}
+        ).values_list("user_id", "room_id", "seq")
+        seen = {(u, r): seq for u, r, seq in positions}
+        for user_id in users:
+            for room_id, seq in everyone:
+                if seq > seen.get((user_id, room_id), 0):
+                    counts[user_id][room_id] += 1
+    return counts
+
+
+def mention_page(*, user: Account, before: int | None, limit: int) -> tuple[list[Message], bool]:
+    """The ``limit`` newest messages that mention ``user`` below message id ``before``.
+
+    Newest first; only in rooms the user may enter now; ``@room`` messages
+    count for everyone who may enter, except their author.
+    """
+    mine = Mention.objects.filter(user_id=user.pk).values("message_id")
+    messages = Message.objects.filter(
+        Q(pk__in=mine) | (Q(mentions_room=True) & ~Q(author_id=user.pk)),
+        deleted=False,
+        room__in=room_list_for_user(user=user),
+    )
+    if before is not None:
+        messages = messages.filter(pk__lt=before)
+    page = list(messages.order_by("-pk")[: limit + 1])
+    return page[:limit], len(page) > limit
+
+
+def rooms_now(*, room_ids: Iterable[int]) -> dict[int, tuple[RoomAccess, int]]:
+    """Each room's access fields and newest seq, read now (a room that is gone is left out)."""
+    fields = ("pk", "last_seq", *permissions.ROOM_ACCESS_FIELDS)
+    found = Room.objects.filter(pk__in=list(room_ids)).only(*fields)
+    return {room.pk: (RoomAccess.of(room), room.last_seq) for room in found}

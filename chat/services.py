@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,12 +24,16 @@ from django.utils import timezone
 
 from chat import events, permissions, presence, protocol, ratelimit, roster, selectors
 from chat.errors import ChatError, ErrorCode
-from chat.models import STORED_TYPES, Message, MsgType, Room
+from chat.models import STORED_TYPES, Mention, Message, MsgType, ReadPosition, Room
 from chat.permissions import Account
 
 log = logging.getLogger(__name__)
 
 ENTER_LEAVE_TEXT = {MsgType.ENTER: "joined the room", MsgType.LEAVE: "left the room"}
+
+# ``@name`` not preceded by a word character or ``@`` (so an e-mail address is no
+# mention); the name is made of Django's username characters, without a final dot.
+MENTION_RE = re.compile(r"(?<![\w@])@([\w.@+-]*[\w@+-])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,7 @@ class JoinResult:
     last_seq: int
     replay: list[str]
     truncated: bool
+    read_seq: int
 
 
 def _username(user: Account | None) -> str:
@@ -93,7 +99,12 @@ def _refused(room_id: int) -> ChatError:
 
 
 def _store(*, room_id: int, user: Account | None, text: str, msg_type: int) -> Message:
-    """Store a message with the room's next seq, if ``user`` may post there (None: the system)."""
+    """Store a message with the room's next seq, if ``user`` may post there (None: the system).
+
+    The poster's read position moves to the new seq in the same transaction
+    (on PostgreSQL, in the same statement). A text with an ``@`` also stores
+    its mentions there (``_store_with_mentions``); any other post pays nothing for them.
+    """
     if user is not None and not permissions.is_chat_user(user):
         raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, "Log in with an active account to post.")
     message = Message(
@@ -102,18 +113,79 @@ def _store(*, room_id: int, user: Account | None, text: str, msg_type: int) -> M
     take_seq = _take_seq_sql(room_id, user)
     if take_seq is None:
         raise _refused(room_id)
+    if "@" in text:
+        _store_with_mentions(message, take_seq, user)
+        return message
     if connection.vendor == "postgresql":
-        _insert_in_one_statement(message, take_seq)
+        _insert_in_one_statement(message, take_seq, reader=user)
         return message
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(*take_seq)
-            row = cursor.fetchone()
-        if row is None:
-            raise _refused(room_id)
-        message.seq = row[1]
+        _take_seq(message, take_seq)
         message.save(force_insert=True)
+        if user is not None:
+            _advance_read(user_id=user.pk, room_id=room_id, seq=message.seq)
     return message
+
+
+def _take_seq(message: Message, take_seq: tuple[str, list[Any]]) -> None:
+    """Run the UPDATE that takes the room's next seq into ``message.seq`` (inside a transaction)."""
+    with connection.cursor() as cursor:
+        cursor.execute(*take_seq)
+        row = cursor.fetchone()
+    if row is None:
+        raise _refused(message.room_id)
+    message.seq = row[1]
+
+
+def _store_with_mentions(
+    message: Message, take_seq: tuple[str, list[Any]], user: Account | None
+) -> None:
+    """Store ``message`` and its ``@username`` mentions (and staff's ``@room``) in one transaction.
+
+    Only users who may enter the room are mentioned, and never the author;
+    each mentioned user's sockets get a mention frame after the commit.
+    """
+    names = set(MENTION_RE.findall(message.text))
+    message.mentions_room = "room" in names and user is not None and user.is_staff
+    with transaction.atomic():
+        _take_seq(message, take_seq)
+        message.save(force_insert=True)
+        if user is not None:
+            _advance_read(user_id=user.pk, room_id=message.room_id, seq=message.seq)
+        room = Room.objects.only(*permissions.ROOM_ACCESS_FIELDS).get(pk=message.room_id)
+        candidates = Account.objects.filter(username__in=names)
+        if user is not None:
+            candidates = candidates.exclude(pk=user.pk)
+        mentioned = [u for u in candidates if permissions.can_enter(u, room)]
+        Mention.objects.bulk_create(
+            Mention(user=u, room_id=message.room_id, message=message, seq=message.seq)
+            for u in mentioned
+        )
+        frame = events.mention_event(message)
+        access = permissions.RoomAccess.of(room)
+        for u in mentioned:
+            events.publish_mention_on_commit(u.pk, frame, access)
+        if message.mentions_room:
+            events.publish_room_mention_on_commit(message.room_id, frame, access)
+
+
+@functools.cache
+def _read_upsert_sql(vendor: str) -> str:
+    """An upsert of one read position that never moves it back; selects (user, room, seq)."""
+    quote = connection.ops.quote_name
+    table = quote(ReadPosition._meta.db_table)
+    greatest = "GREATEST" if vendor == "postgresql" else "MAX"
+    return (
+        f"INSERT INTO {table} (user_id, room_id, seq) {{select}} "
+        f"ON CONFLICT (user_id, room_id) DO UPDATE SET seq = {greatest}({table}.seq, excluded.seq)"
+    )
+
+
+def _advance_read(*, user_id: int, room_id: int, seq: int) -> None:
+    """Move ``user_id``'s read position in the room up to ``seq`` (never back), in one statement."""
+    sql = _read_upsert_sql(connection.vendor).format(select="VALUES (%s, %s, %s)")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id, room_id, seq])
 
 
 @functools.cache
@@ -130,18 +202,27 @@ def _insert_sql() -> str:
     )
 
 
-def _insert_in_one_statement(message: Message, take_seq: tuple[str, list[Any]]) -> None:
+def _insert_in_one_statement(
+    message: Message, take_seq: tuple[str, list[Any]], *, reader: Account | None
+) -> None:
     """PostgreSQL: take the next seq and insert ``message`` in one statement (one round trip).
 
     The UPDATE in the CTE (``_take_seq_sql``) takes the room's row lock, held
     until the statement's transaction commits; it only matches a room the
-    poster may enter, so a refused post takes no seq.
+    poster may enter, so a refused post takes no seq. With a ``reader`` (the
+    poster), a second CTE moves their read position to the new seq: one more
+    index upsert in the same statement, no extra round trip.
     """
     update, update_params = take_seq
     params = [*update_params, message.author_id, message.username, message.msg_type,
               message.text, message.created]  # fmt: skip
+    ctes = f"taken AS ({update})"
+    if reader is not None:
+        upsert = _read_upsert_sql("postgresql").format(select="SELECT %s, id, last_seq FROM taken")
+        ctes += f", seen AS ({upsert})"
+        params = [*update_params, reader.pk, *params[len(update_params) :]]
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH taken AS ({update}) {_insert_sql()}", params)
+        cursor.execute(f"WITH {ctes} {_insert_sql()}", params)
         row = cursor.fetchone()
     if row is None:
         raise _refused(message.room_id)
@@ -179,6 +260,7 @@ def room_post(
         message = _store(room_id=room_id, user=user, text=text, msg_type=msg_type)
         # After the commit (at once in autocommit; at the outer commit inside a transaction).
         events.publish_on_commit(room_id, events.message_event(message), seq=message.seq)
+        events.publish_activity_on_commit(room_id, message.seq)
     except events.PublishFailed:
         raise ChatError(
             ErrorCode.SERVICE_UNAVAILABLE,
@@ -295,6 +377,7 @@ def room_join(
         last_seq=room.last_seq,
         replay=replay,
         truncated=truncated,
+        read_seq=selectors.read_seqs(user=user, room_ids=[room.pk]).get(room.pk, 0),
     )
 
 
@@ -394,3 +477,39 @@ def messages_purge(*, days: int, now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - timedelta(days=days)
     deleted, _ = Message.objects.filter(created__lt=cutoff).delete()
     return deleted
+
+
+def read_mark(*, user: Account, room_id: int, seq: int) -> int:
+    """Move the user's read position in the room up to ``seq`` (clamped to its last seq).
+
+    One statement, never moving the position back; returns the stored
+    position. Every socket of the user, on every process, is told after the
+    commit. Charged to the history budget; errors as for history.
+    """
+    _charge(user, "history")
+    selectors.room_for_user(user=user, room_id=room_id)
+    least = "LEAST" if connection.vendor == "postgresql" else "MIN"
+    table = connection.ops.quote_name(Room._meta.db_table)
+    select = f"SELECT %s, id, {least}(%s, last_seq) FROM {table} WHERE id = %s"
+    sql = _read_upsert_sql(connection.vendor).format(select=select) + " RETURNING seq"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, seq, room_id])
+        row = cursor.fetchone()
+        if row is None:  # the room went away since the check
+            raise ChatError(ErrorCode.ROOM_INVALID, f"There is no room {room_id}.")
+        stored = int(row[0])
+        events.publish_read_on_commit(user.pk, room_id, stored)
+    return stored
+
+
+def mention_list(
+    *, user: Account, before: int | None = None, limit: int | None = None
+) -> tuple[list[Message], bool]:
+    """A page of the messages that mention ``user``, newest first (charged to history)."""
+    _charge(user, "history")
+    if limit is None:
+        limit = settings.CHAT_HISTORY_PAGE_SIZE
+    maximum = settings.CHAT_HISTORY_MAX_PAGE_SIZE
+    if not 1 <= limit <= maximum:
+        raise ChatError(ErrorCode.BAD_REQUEST, f"`limit` must be between 1 and {maximum}.")
+    return selectors.mention_page(user=user, before=before, limit=limit)

@@ -309,6 +309,7 @@ CHAT_ACCESS_RECHECK_SECONDS = env_float("CHAT_ACCESS_RECHECK_SECONDS", 60.0)
 # filled from the database when it drains. Behind for CHAT_SLOW_SOCKET_SECONDS: closed 4408.
 CHAT_SOCKET_QUEUE_MAX = env_int("CHAT_SOCKET_QUEUE_MAX", 1000, minimum=1)
 CHAT_SLOW_SOCKET_SECONDS = env_float("CHAT_SLOW_SOCKET_SECONDS", 30.0)
+CHAT_ACTIVITY_SECONDS = env_float("CHAT_ACTIVITY_SECONDS", 1.0)  # the activity feed's tick
 
 LOGGING = {
     "version": 1,

@@ -15,12 +15,16 @@ the blocking REST client; ``python -m multichat_client`` is the CLI.
 """
 
 from multichat_client.client import (
+    Activity,
     ChatClient,
     Deleted,
     JoinInfo,
+    Mention,
     Message,
     Presence,
     PresenceMember,
+    ReadMark,
+    RoomActivity,
     RoomError,
     Typing,
 )
@@ -29,6 +33,7 @@ from multichat_client.errors import AuthError, ConnectionLost, MultichatError
 from multichat_client.rest import RestClient
 
 __all__ = [
+    "Activity",
     "AuthError",
     "ChatClient",
     "Config",
@@ -36,11 +41,14 @@ __all__ = [
     "ConnectionLost",
     "Deleted",
     "JoinInfo",
+    "Mention",
     "Message",
     "MultichatError",
     "Presence",
     "PresenceMember",
+    "ReadMark",
     "RestClient",
+    "RoomActivity",
     "RoomError",
     "Typing",
     "load_config",

@@ -1,4 +1,4 @@
-"""The ``multichat`` command line: rooms, send, tail (which follows and resumes), whoami.
+"""The ``multichat`` command line: rooms, send, tail (which follows and resumes), mentions, whoami.
 
 The server and token come from MULTICHAT_URL / MULTICHAT_TOKEN, else from
 ~/.config/multichat/config.toml (keys ``url`` and ``token``). Exit status:
@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="longest wait between reconnection attempts (30)",
     )
 
+    mentions = commands.add_parser("mentions", help="list the messages that mention you")
+    mentions.add_argument(
+        "-n", "--limit", type=int, default=20, metavar="N", help="the newest N (20)"
+    )
+    mentions.add_argument("--json", action="store_true", help="one JSON mention frame per line")
+
     commands.add_parser("whoami", help="show whose token this is")
     return parser
 
@@ -110,9 +116,37 @@ def cmd_rooms(config: Config, args, out: TextIO) -> int:
             print_line(json.dumps(room), out)
         else:
             staff = "  (staff only)" if room["staff_only"] else ""
-            print_line(f"{room['id']:>5}  {room['title']}  [{room['last_seq']}]{staff}", out)
+            news = unread_note(room)
+            print_line(f"{room['id']:>5}  {room['title']}  [{room['last_seq']}]{staff}{news}", out)
     if not rooms and not args.json:
         print_line("(no rooms)", out)
+    return 0
+
+
+def unread_note(room: dict[str, Any]) -> str:
+    """``  (3 unread, 1 mention)``, or nothing when the room is read (or the server is older)."""
+    unread, mentions = room.get("unread", 0), room.get("mentions", 0)
+    parts = [f"{unread} unread"] if unread else []
+    if mentions:
+        parts.append(f"{mentions} mention{'s' if mentions > 1 else ''}")
+    return f"  ({', '.join(parts)})" if parts else ""
+
+
+def cmd_mentions(config: Config, args, out: TextIO) -> int:
+    """multichat mentions: the newest first, with the room's title."""
+    rest = RestClient(config.url, config.require_token())
+    titles = {room["id"]: room["title"] for room in rest.rooms()}
+    page = rest.mentions(limit=args.limit)
+    for frame in page["mentions"]:
+        if args.json:
+            print_line(json.dumps(frame), out)
+        else:
+            where = titles.get(frame["mention"], f"room {frame['mention']}")
+            clock = frame["ts"][:10] + " " + frame["ts"][11:19]
+            line = f"{where} #{frame['seq']} {clock} {frame['username']}: {frame['message']}"
+            print_line(line, out)
+    if not page["mentions"] and not args.json:
+        print_line("(no mentions)", out)
     return 0
 
 
@@ -184,7 +218,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             print_line(f"multichat: warning: {warning}", err)
         if args.command == "tail":
             return asyncio.run(tail(config, args, out, err))
-        command = {"rooms": cmd_rooms, "send": cmd_send, "whoami": cmd_whoami}[args.command]
+        command = {
+            "rooms": cmd_rooms,
+            "send": cmd_send,
+            "mentions": cmd_mentions,
+            "whoami": cmd_whoami,
+        }[args.command]
         return command(config, args, out)
     except (ConfigError, UsageError) as exc:
         print_line(f"multichat: {exc}", err)

@@ -99,12 +99,13 @@ class RoomError:
 
 @dataclass(frozen=True)
 class JoinInfo:
-    """The server's answer to a join."""
+    """The server's answer to a join; ``read_seq`` is the user's read position there."""
 
     room: int
     title: str
     last_seq: int
     staff_only: bool
+    read_seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,55 @@ class Typing:
     expires_in: int
 
 
-Event = Message | Deleted | RoomError | Presence | Typing
+@dataclass(frozen=True)
+class ReadMark:
+    """The user's read position in ``room`` is now ``seq`` (read on any of their devices)."""
+
+    room: int
+    seq: int
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A message in ``room`` mentions the user (``@name``, or staff's ``@room``)."""
+
+    room: int
+    seq: int
+    id: int
+    username: str
+    message: str
+    ts: str
+
+    @classmethod
+    def from_frame(cls, frame: dict[str, Any]) -> Mention:
+        """The mention in a server frame (socket or GET /api/mentions)."""
+        return cls(
+            room=frame["mention"],
+            seq=frame["seq"],
+            id=frame["id"],
+            username=frame["username"],
+            message=frame["message"],
+            ts=frame["ts"],
+        )
+
+
+@dataclass(frozen=True)
+class RoomActivity:
+    """A room's newest seq and the user's unread mentions there."""
+
+    room: int
+    last_seq: int
+    mentions: int
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Rooms the user may enter that changed since the last Activity (at most one a second)."""
+
+    rooms: tuple[RoomActivity, ...]
+
+
+Event = Message | Deleted | RoomError | Presence | Typing | ReadMark | Mention | Activity
 
 
 def socket_url(base_url: str) -> str:
@@ -148,11 +197,12 @@ class ChatClient:
 
     Use it as ``async with ChatClient(url, token) as chat:``; ``join`` rooms,
     ``send`` to them, and ``async for event in chat`` to receive Message,
-    Deleted and RoomError events (and Presence and Typing events when made
-    with ``presence=True``: code written before they existed never sees
-    them). A refused token raises AuthError (from ``start``, a command, or
-    the iterator); nothing else stops the client once it has connected: it
-    reconnects until ``close``.
+    Deleted and RoomError events; made with ``awareness=True``, also the
+    awareness events: Presence and Typing for joined rooms, and ReadMark,
+    Mention and Activity for every room the user may enter (code written
+    before they existed never sees them). A refused token raises AuthError
+    (from ``start``, a command, or the iterator); nothing else stops the
+    client once it has connected: it reconnects until ``close``.
     """
 
     def __init__(
@@ -164,7 +214,7 @@ class ChatClient:
         max_delay: float = 30.0,
         open_timeout: float = 10.0,
         on_status: Callable[[str], None] | None = None,
-        presence: bool = False,
+        awareness: bool = False,
     ) -> None:
         self.url = url.rstrip("/")
         self.token = token
@@ -172,7 +222,7 @@ class ChatClient:
         self.max_delay = max_delay
         self.open_timeout = open_timeout
         self.on_status = on_status or (lambda text: None)
-        self.presence = presence  # surface Presence and Typing events
+        self.awareness = awareness  # surface the awareness events (see the class docstring)
         self._idle = False  # said idle: said again after each reconnection
         self.rest = RestClient(self.url, token)
         self._last: dict[int, int] = {}  # room -> the last seq delivered
@@ -226,6 +276,7 @@ class ChatClient:
             title=reply["title"],
             last_seq=reply["last_seq"],
             staff_only=reply["staff_only"],
+            read_seq=reply.get("read_seq", 0),
         )
 
     async def leave(self, room: int) -> None:
@@ -267,6 +318,20 @@ class ChatClient:
         """Say you are idle (no input for a while) or active again; rooms' members see it."""
         self._idle = idle
         await self._notify({"command": "presence", "state": "idle" if idle else "active"})
+
+    async def read(self, room: int, seq: int) -> int:
+        """Mark ``room`` read up to ``seq``; returns the stored position (it never moves back).
+
+        Every socket of the user, this one included, also gets a ReadMark event.
+        """
+        return (await self._command({"command": "read", "room": int(room), "seq": seq}))["seq"]
+
+    def mentions(
+        self, *, before: int | None = None, limit: int | None = None
+    ) -> tuple[list[Mention], bool]:
+        """A page of the messages that mention the user (REST), newest first; and has_more."""
+        page = self.rest.mentions(before=before, limit=limit)
+        return [Mention.from_frame(m) for m in page["mentions"]], page["has_more"]
 
     def last_seq(self, room: int) -> int | None:
         """The last seq delivered for ``room`` (what a resume would pass as ``since``)."""
@@ -516,11 +581,18 @@ class ChatClient:
             await self._deliver(Message.from_frame(frame))
         elif "deleted" in frame and "seq" in frame and frame["deleted"] in self._last:
             await self._events.put(Deleted(room=frame["deleted"], seq=frame["seq"]))
-        elif self.presence and frame.get("presence") in self._last:
+        elif self.awareness and frame.get("presence") in self._last:
             members = tuple(PresenceMember(m["username"], m["state"]) for m in frame["members"])
             await self._events.put(Presence(frame["presence"], members, frame["full"]))
-        elif self.presence and frame.get("typing") in self._last:
+        elif self.awareness and frame.get("typing") in self._last:
             await self._events.put(Typing(frame["typing"], frame["username"], frame["expires_in"]))
+        elif self.awareness and "read" in frame:
+            await self._events.put(ReadMark(room=frame["read"], seq=frame["seq"]))
+        elif self.awareness and "mention" in frame:
+            await self._events.put(Mention.from_frame(frame))
+        elif self.awareness and "activity" in frame:
+            rooms = tuple(RoomActivity(**entry) for entry in frame["activity"])
+            await self._events.put(Activity(rooms=rooms))
 
     async def _deliver(self, message: Message) -> None:
         """Hand a message on unless it is a duplicate; fill any gap before it first."""

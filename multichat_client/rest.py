@@ -24,7 +24,7 @@ class RestClient:
         return self._request("GET", "/api/me")
 
     def rooms(self) -> list[dict[str, Any]]:
-        """The rooms the user may enter: id, title, staff_only, last_seq."""
+        """The rooms the user may enter, each with its last_seq, read_seq, unread and mentions."""
         return self._request("GET", "/api/rooms")["rooms"]
 
     def history(
@@ -43,6 +43,16 @@ class RestClient:
     def members(self, room: int) -> dict[str, Any]:
         """Who is in a room now: {"room": id, "members": [{"username", "state"}...]}."""
         return self._request("GET", f"/api/rooms/{int(room)}/members")
+
+    def read(self, room: int, seq: int) -> dict[str, Any]:
+        """Mark a room read up to ``seq``: {"read": room, "seq": the stored position}."""
+        return self._request("POST", f"/api/rooms/{int(room)}/read", {"seq": seq})
+
+    def mentions(self, *, before: int | None = None, limit: int | None = None) -> dict[str, Any]:
+        """A page of mentions: {"mentions": [...newest first], "has_more": bool}."""
+        query = {k: v for k, v in (("before", before), ("limit", limit)) if v is not None}
+        suffix = f"?{urllib.parse.urlencode(query)}" if query else ""
+        return self._request("GET", f"/api/mentions{suffix}")
 
     def _request(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()

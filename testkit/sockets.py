@@ -11,8 +11,14 @@ Frame = dict[str, Any]
 
 
 def ephemeral(frame: Frame) -> bool:
-    """True for a frame no command asked for and nothing stores: a notice, presence, typing."""
-    return frame.get("msg_type") in (4, 5) or "presence" in frame or "typing" in frame
+    """True for a frame no command asked for and nothing stores: a notice, presence, typing,
+    the activity feed."""
+    return (
+        frame.get("msg_type") in (4, 5)
+        or "presence" in frame
+        or "typing" in frame
+        or "activity" in frame
+    )
 
 
 class Socket:
@@ -31,7 +37,7 @@ class Socket:
         return frame
 
     async def recv(self, timeout: float = 3) -> Frame:
-        """The next frame that is not ephemeral (an enter/leave notice, presence, typing)."""
+        """The next frame that is not ephemeral (a notice, presence, typing, activity)."""
         return await self.recv_until(lambda f: not ephemeral(f), timeout)
 
     async def recv_until(self, predicate: Callable[[Frame], bool], timeout: float = 3) -> Frame:

@@ -64,7 +64,17 @@ def test_rooms_lists_only_rooms_the_caller_may_enter(alice, staff, room, staff_r
     """Non-staff users do not see staff-only rooms; staff see both."""
     services.message_send(user=alice, room_id=room.pk, text="one")
     listed = bearer(alice).get("/api/rooms").json()["rooms"]
-    assert listed == [{"id": room.pk, "title": "General", "staff_only": False, "last_seq": 1}]
+    assert listed == [
+        {
+            "id": room.pk,
+            "title": "General",
+            "staff_only": False,
+            "last_seq": 1,
+            "read_seq": 1,  # alice's own post counts as read
+            "unread": 0,
+            "mentions": 0,
+        }
+    ]
     titles = [r["title"] for r in bearer(staff).get("/api/rooms").json()["rooms"]]
     assert titles == ["General", "Staff lounge"]
 
@@ -226,7 +236,7 @@ def test_bearer_requests_need_no_csrf_token(alice, room):
 
 
 def test_openapi_schema_describes_every_endpoint():
-    """/api/openapi.json is served without credentials and lists the five operations."""
+    """/api/openapi.json is served without credentials and lists the seven operations."""
     schema = Client().get("/api/openapi.json").json()
     operations = {(path, method) for path, item in schema["paths"].items() for method in item}
     assert operations == {
@@ -235,6 +245,8 @@ def test_openapi_schema_describes_every_endpoint():
         ("/api/rooms/{room_id}/messages", "get"),
         ("/api/rooms/{room_id}/messages", "post"),
         ("/api/rooms/{room_id}/members", "get"),
+        ("/api/rooms/{room_id}/read", "post"),
+        ("/api/mentions", "get"),
     }
     assert schema["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
 

@@ -8,7 +8,16 @@ import sys
 
 import pytest
 
-from multichat_client import AuthError, ChatClient, Message, RestClient
+from multichat_client import (
+    Activity,
+    AuthError,
+    ChatClient,
+    Mention,
+    Message,
+    ReadMark,
+    RestClient,
+    RoomActivity,
+)
 from multichat_client.config import load_config
 from testkit import ROOT
 from testkit.live import LiveServer
@@ -283,3 +292,44 @@ async def test_cli_tail_survives_a_server_restart_without_gap_or_duplicate(serve
         "back 1",
     ]
     assert "reconnecting" in stderr
+
+
+async def next_of(events, kind: type, timeout: float = 5):
+    """The next event of ``kind`` from the client's iterator."""
+    async with asyncio.timeout(timeout):
+        while True:
+            event = await anext(events)
+            if isinstance(event, kind):
+                return event
+
+
+async def test_client_surfaces_mentions_activity_and_read_positions(server, tmp_path):
+    """Staff mentions alice in a room she has not joined: Mention, then Activity; read() clears
+    it everywhere (ReadMark); `multichat rooms` and `multichat mentions` show the counts."""
+    room = await asyncio.to_thread(new_room, server, "Mentions (client)")
+    stella = RestClient(server.url, await asyncio.to_thread(server.create_token, "stella"))
+    async with ChatClient(server.url, server.token, awareness=True) as chat:
+        events = aiter(chat)
+        await asyncio.to_thread(stella.post, room, "hello")
+        await asyncio.to_thread(stella.post, room, "@alice please look")
+        mention = await next_of(events, Mention)
+        assert (mention.room, mention.seq, mention.username) == (room, 2, "stella")
+        activity = await next_of(events, Activity)
+        assert activity.rooms[-1] == RoomActivity(room=room, last_seq=2, mentions=1)
+
+        done = run_cli(cli_env(server, tmp_path), "rooms")
+        assert "Mentions (client)  [2]  (2 unread, 1 mention)" in done.stdout, done.stderr
+        done = run_cli(cli_env(server, tmp_path), "mentions")
+        assert done.stdout.splitlines()[0].startswith("Mentions (client) #2 ")
+        assert done.stdout.splitlines()[0].endswith(" stella: @alice please look")
+        listed, has_more = await asyncio.to_thread(chat.mentions, limit=1)
+        assert (listed, has_more) == ([mention], False)
+
+        assert await chat.read(room, 5) == 2  # clamped to the room's last seq
+        assert await next_of(events, ReadMark) == ReadMark(room=room, seq=2)
+        cleared = await next_of(events, Activity)
+        assert cleared.rooms == (RoomActivity(room=room, last_seq=2, mentions=0),)
+        info = await chat.join(room)
+        assert (info.last_seq, info.read_seq) == (2, 2)
+    [listed_room] = [r for r in await asyncio.to_thread(stella.rooms) if r["id"] == room]
+    assert (listed_room["unread"], listed_room["mentions"]) == (0, 0)  # stella posted both

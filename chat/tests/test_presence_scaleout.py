@@ -92,7 +92,7 @@ async def test_two_processes_share_presence_typing_and_drop_a_killed_process(clu
     await until_state(bob, room, "alice", "online")
     await until_state(alice, room, "bob", "online")
 
-    async with ChatClient(b_server.url, a_server.made.tokens["carol"], presence=True) as carol:
+    async with ChatClient(b_server.url, a_server.made.tokens["carol"], awareness=True) as carol:
         await carol.join(room)
         events = aiter(carol)
         full = await next_event(events, Presence)

@@ -30,6 +30,7 @@ async def test_join_replies_with_title_last_seq_and_echoes_ref(connect, alice, r
         "staff_only": False,
         "replayed": 0,
         "truncated": False,
+        "read_seq": 0,
         "ref": "r1",
     }
 
@@ -339,7 +340,8 @@ async def test_error_echoes_the_ref_of_a_bad_frame(connect, alice):
     assert await sock.recv() == {
         "error": "UNKNOWN_COMMAND",
         "detail": (
-            "Unknown command 'dance'; use one of join, leave, send, history, typing, presence."
+            "Unknown command 'dance'; "
+            "use one of join, leave, send, history, read, typing, presence."
         ),
         "ref": "abc",
     }

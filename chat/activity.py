@@ -1,0 +1,173 @@
+"""The activity feed: each socket learns, once a second at most, which of its rooms moved.
+
+Every process subscribes once to events.ACTIVITY_GROUP, which carries each
+stored message's room id and seq (one small event per post, whoever posted
+it). The process's ``Tracker`` notes the rooms that changed in a dict, an
+O(1) update per post; nothing runs per socket then. Once a second (if
+anything changed) one task per process reads the changed rooms' access
+fields and newest seqs (one query), recounts unread mentions for the users
+that need it (two queries), and pushes each local socket an ``activity``
+frame listing the changed rooms its user may enter now
+(permissions.can_enter, so a room made staff-only or a demoted user stops
+showing at once). Frames with the same content are encoded once per tick.
+
+Memory: per process, the set of sockets and each local user's nonzero
+unread mention counts per room; per socket, nothing. The recount runs for a
+user when it is first seen, and after it is mentioned or reads (its sockets
+here call ``touched``); a staff ``@room`` recounts every local user.
+Deleting a message does not recount (the next recount drops it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections import Counter
+from typing import Any, Protocol
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from chat import events, permissions, protocol, selectors
+from chat.hub import Hub
+
+log = logging.getLogger(__name__)
+
+FRAME_TYPE = "awareness.frame"  # ChatConsumer.awareness_frame: send a pre-encoded frame
+
+
+class Watcher(Protocol):
+    """A local socket, as the tracker sees it."""
+
+    user: permissions.Account
+
+    def push(self, event: dict[str, Any]) -> None:
+        """Queue an event for the socket, in order with its other events."""
+
+
+class Tracker:
+    """One process's (one loop's) activity state and its once-a-second timer."""
+
+    def __init__(self, fanout: Hub) -> None:
+        self.hub = fanout
+        self.sockets: set[Watcher] = set()
+        self.changed: set[int] = set()  # rooms with new messages since the last tick
+        self.everyone: set[int] = set()  # rooms with a new ``@room`` since the last tick
+        self.dirty: dict[int, set[int]] = {}  # user id -> rooms whose mention count may differ
+        self.counts: dict[int, Counter[int]] = {}  # local user id -> room -> unread mentions
+        self.timer: asyncio.TimerHandle | None = None
+        self.running: asyncio.Task[None] | None = None
+
+    async def add(self, socket: Watcher) -> None:
+        """Feed ``socket`` from the next tick on; subscribes the process on first use."""
+        self.sockets.add(socket)
+        await self.hub.add(events.ACTIVITY_GROUP, self)
+        if self.timer is None:
+            self.timer = self.hub.loop.call_later(settings.CHAT_ACTIVITY_SECONDS, self._on_timer)
+
+    def discard(self, socket: Watcher) -> None:
+        """Stop feeding ``socket``; the last one out stops the timer and the subscription."""
+        self.sockets.discard(socket)
+        if not self.sockets:
+            self.hub.forget(self)
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+            self.counts.clear()
+
+    def touched(self, user_id: int, room_id: int) -> None:
+        """The user's mention count in the room may have changed (a mention, a read)."""
+        self.dirty.setdefault(user_id, set()).add(room_id)
+
+    # --- what the hub calls (chat.hub.Member) --------------------------------
+
+    def push(self, event: dict[str, Any]) -> None:
+        """Note the room's new seq; a staff ``@room`` also notifies the sockets that may enter."""
+        room_id = event["activity_room"]
+        self.changed.add(room_id)
+        text = event.get("mention_text")
+        if text is None:
+            return
+        self.everyone.add(room_id)
+        access = permissions.RoomAccess(**event["room_access"])
+        notice = {"type": FRAME_TYPE, "text": text}
+        for socket in tuple(self.sockets):
+            user = socket.user
+            if user.get_username() != event["author"] and permissions.can_enter(user, access):
+                socket.push(notice)
+
+    def abort(self) -> None:
+        """Never raised into: the tracker's push does not fail."""
+
+    # --- the tick ---------------------------------------------------------------
+
+    def _on_timer(self) -> None:
+        self.timer = self.hub.loop.call_later(settings.CHAT_ACTIVITY_SECONDS, self._on_timer)
+        pending = self.changed or self.dirty or self.everyone
+        if pending and (self.running is None or self.running.done()):
+            self.running = self.hub.loop.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        changed, self.changed = self.changed, set()
+        everyone, self.everyone = self.everyone, set()
+        dirty, self.dirty = self.dirty, {}
+        try:
+            await self._send(changed, everyone, dirty)
+        except Exception:
+            log.exception("The activity tick failed; its rooms are tried again next tick")
+            self.changed |= changed
+            self.everyone |= everyone
+            for user_id, rooms in dirty.items():
+                self.dirty.setdefault(user_id, set()).update(rooms)
+
+    async def _send(
+        self, changed: set[int], everyone: set[int], dirty: dict[int, set[int]]
+    ) -> None:
+        """Build and push this tick's frames: one query for the rooms, two for recounts."""
+        sockets = list(self.sockets)
+        users = {socket.user.pk for socket in sockets}
+        recount = {u for u in users if u not in self.counts or u in dirty}
+        if everyone:
+            recount = users
+        rooms = changed.union(*dirty.values())
+        found = await database_sync_to_async(selectors.rooms_now)(room_ids=rooms)
+        if recount:
+            fresh = await database_sync_to_async(selectors.unread_mentions)(user_ids=recount)
+            self.counts.update(fresh)
+        for user_id in [u for u in self.counts if u not in users]:
+            del self.counts[user_id]
+        texts: dict[tuple[tuple[int, int, int], ...], dict[str, Any]] = {}
+        for socket in sockets:
+            if socket not in self.sockets:
+                continue  # closed during the reads
+            user = socket.user
+            mine = self.counts.get(user.pk, Counter())
+            own = dirty.get(user.pk, set())
+            entries = tuple(
+                (room_id, last_seq, mine[room_id])
+                for room_id, (access, last_seq) in sorted(found.items())
+                if (room_id in changed or room_id in own) and permissions.can_enter(user, access)
+            )
+            if not entries:
+                continue
+            event = texts.get(entries)
+            if event is None:
+                frame = protocol.ActivityEvent(
+                    activity=[
+                        protocol.RoomActivity(room=r, last_seq=s, mentions=m) for r, s, m in entries
+                    ]
+                )
+                event = texts[entries] = {"type": FRAME_TYPE, "text": protocol.encode(frame)}
+            socket.push(event)
+
+
+_trackers: weakref.WeakKeyDictionary[Hub, Tracker] = weakref.WeakKeyDictionary()
+
+
+def tracker(fanout: Hub) -> Tracker:
+    """The activity tracker of ``fanout``'s process and loop (made on first use)."""
+    found = _trackers.get(fanout)
+    if found is None:
+        found = _trackers[fanout] = Tracker(fanout)
+    return found
