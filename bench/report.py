@@ -19,7 +19,7 @@ COLUMNS = {
         ("p50 ms", "p50_ms"), ("p90 ms", "p90_ms"), ("p99 ms", "p99_ms"), ("max ms", "max_ms"),
         ("lost", "lost"), ("dup", "duplicated"), ("reord", "reordered"),
         ("cpu µs/deliv", "cpu_us_per_delivery"), ("peak MiB", "peak_rss_mib"),
-        ("gen cpu%", "client_cpu_pct"),
+        ("gen cpu%", "client_cpu_pct"), ("activity", "activity_frames"),
     ],
     "rooms": [
         ("step", "step"), ("offered posts/s", "offered_posts_per_s"), ("posts/s", "posts_per_s"),
@@ -37,6 +37,17 @@ COLUMNS = {
         ("messages", "messages"), ("median ms", "median_ms"), ("best ms", "best_ms"),
         ("worst ms", "worst_ms"), ("lost", "lost"), ("dup", "duplicated"), ("reord", "reordered"),
     ],
+    "storm": [
+        ("members", "members"), ("joined", "joined"), ("retries", "retries"),
+        ("joined s", "joined_s"), ("converged s", "converged_s"),
+        ("presence frames/sock", "presence_frames_per_socket.median"),
+        ("max", "presence_frames_per_socket.max"),
+        ("presence KiB/sock", "presence_kib_per_socket.median"),
+        ("max", "presence_kib_per_socket.max"), ("presence MiB", "presence_mib"),
+        ("cpu s", "server_cpu_s"), ("cpu ms/join", "cpu_ms_per_join"), ("posted", "posted"),
+        ("p99 ms", "p99_ms"), ("lost", "lost"), ("dup", "duplicated"), ("reord", "reordered"),
+        ("dropped", "dropped"),
+    ],
 }  # fmt: skip
 
 
@@ -51,13 +62,21 @@ def cell(value) -> str:
     return str(value)
 
 
+def lookup(entry: dict, key: str):
+    """``entry[key]``, where ``a.b`` is ``entry[a][b]`` (None when absent)."""
+    value = entry
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
 def rows(scenario: str, config: str, result: dict) -> list[list[str]]:
     """The table rows of one scenario's result under one configuration."""
     if "error" in result:
         return [[config, f"error: {result['error']}"]]
     found = []
     for entry in result.get("steps", [result]):
-        row = [config, *(cell(entry.get(key)) for _, key in COLUMNS[scenario])]
+        row = [config, *(cell(lookup(entry, key)) for _, key in COLUMNS[scenario])]
         if entry.get("wait_ended") == "limit":  # mark the lost count: some may only be late
             lost = [key for _, key in COLUMNS[scenario]].index("lost") + 1
             row[lost] += "*"
@@ -132,6 +151,12 @@ def headline(scenario: str, result: dict) -> dict[str, float | None]:
         }
     if scenario == "idle":
         return {"connects+joins/s": result["joins_per_s"], "KiB/socket": result["kib_per_socket"]}
+    if scenario == "storm":
+        return {
+            "all joined s": result["joined_s"],
+            "converged s": result["converged_s"],
+            "server cpu ms/join": result["cpu_ms_per_join"],
+        }
     return {"median resume ms": result["median_ms"]}
 
 

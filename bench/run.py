@@ -1,13 +1,16 @@
 """The benchmark of the performance issue: every scenario against every configuration.
 
-    .venv/bin/python -m bench.run [--scenarios fanout,rooms,idle,resume]
+    .venv/bin/python -m bench.run [--scenarios fanout,rooms,idle,resume,storm]
         [--configs production,tutorial] [--json bench-results.json] [--quick]
     scripts/bench --quick          # the same, after making .venv match uv.lock
 
 Scenarios (bench/scenarios.py): ``fanout`` (one room, M members, one sender
 at stepped rates), ``rooms`` (R rooms of M members, everyone sending at
 stepped rates), ``idle`` (N sockets connect and join at once: time and
-memory per socket), ``resume`` (joins with since=0 replaying N messages).
+memory per socket), ``resume`` (joins with since=0 replaying N messages),
+``storm`` (N members of one room connect and join at once while one posts:
+the time until every socket's presence list holds everyone, the presence
+frames and bytes per socket, server CPU, and every message delivered).
 Configurations: ``production`` (python -m config.server: uvicorn, pub/sub
 layer) and ``tutorial`` (daphne serving bench/tutorial.py, the list-based
 ``core`` layer); also SERVER:LAYER, e.g. ``daphne:pubsub``, for the
@@ -21,11 +24,11 @@ runs small sizes (about a minute per configuration): use it to try things.
 
 Full sizes: fanout 500 members at 2, 5, 20, 60, 100, 120 msg/s; rooms 100 x 10 at
 0.1, 0.25, 0.5, 1, 1.5 msg/s per member (the low steps are for the tutorial); 5 s a
-step; idle 10,000 sockets; resume 1,000
-messages. Latency runs from a message's *scheduled* send time to its
-arrival. Lost: never arrived (after waiting until 2 s pass without a frame,
-30 s at most); duplicated: arrived twice; reordered: arrived after a higher
-seq. Server CPU is user+system time of the server's processes over the step.
+step; idle 10,000 sockets; resume 1,000 messages; storm 500 members, 10
+msg/s posted during it. Latency runs from a message's *scheduled* send time
+to its arrival. Lost: never arrived (after waiting until 2 s pass without a
+frame, 30 s at most); duplicated: arrived twice; reordered: arrived after a
+higher seq. Server CPU is user+system time of the server's processes over the step.
 The ratios compare the first configuration with the others: the best
 sustained delivered rate (the highest step with p99 <= 100 ms and nothing
 lost) and server CPU per delivery at the first step (the same offered load).
@@ -57,12 +60,14 @@ FULL = {
     "rooms": {"rooms": 100, "members": 10, "rates": [0.1, 0.25, 0.5, 1.0, 1.5], "seconds": 5.0},
     "idle": {"sockets": 10_000},
     "resume": {"messages": 1000},
+    "storm": {"members": 500, "rate": 10.0},
 }
 QUICK = {
     "fanout": {"members": 100, "rates": [20, 60], "seconds": 2.0},
     "rooms": {"rooms": 20, "members": 5, "rates": [0.5, 1.0], "seconds": 2.0},
     "idle": {"sockets": 500, "settle": 1.0},
     "resume": {"messages": 200},
+    "storm": {"members": 100, "rate": 10.0},
 }
 
 
@@ -105,6 +110,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--member-rates", type=numbers, help="rooms: msg/s per member, e.g. 0.5,1")
     parser.add_argument("--sockets", type=int, help="idle: sockets to connect")
     parser.add_argument("--replay", type=int, help="resume: messages to replay")
+    parser.add_argument("--storm-members", type=int, help="storm: members joining at once")
+    parser.add_argument("--storm-rate", type=float,
+                        help="storm: msg/s posted during the storm (0: none)")  # fmt: skip
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     for scenario in args.scenarios:
@@ -126,6 +134,7 @@ def sizes(args: argparse.Namespace) -> dict[str, dict]:
                   "seconds": args.seconds},
         "idle": {"sockets": args.sockets},
         "resume": {"messages": args.replay},
+        "storm": {"members": args.storm_members, "rate": args.storm_rate},
     }  # fmt: skip
     for name, given in overrides.items():
         chosen[name].update({key: value for key, value in given.items() if value is not None})

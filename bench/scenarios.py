@@ -1,4 +1,4 @@
-"""The benchmark's four scenarios (fanout, rooms, idle, resume), one function each.
+"""The benchmark's five scenarios (fanout, rooms, idle, resume, storm), one function each.
 
 Each takes a ``Bench`` (the configuration, PostgreSQL, Redis), starts a fresh
 server and database for itself (bench.common.served), drives it with the
@@ -10,9 +10,11 @@ scenarios give one dict per step under ``"steps"``. Run them with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 
 from bench.common import Bench, Target, served, store_messages
 from bench.loadgen import (
@@ -69,6 +71,7 @@ async def measure_step(
     start = schedule[0][0]
     tally.reset(since=start)
     errors_before = len(tally.errors)
+    activity_before = sum(member.notices["activity"] for member in members)
     peak = [target.rss()]
     sampler = asyncio.create_task(sample_peak(target.rss, peak))
     cpu0, client0 = target.cpu(), time.process_time()
@@ -104,6 +107,8 @@ async def measure_step(
         "peak_rss_mib": round(peak[0] / MIB, 1),
         "client_lag_ms": round(lag * 1000, 1),
         "client_cpu_pct": round(100 * client_cpu / elapsed, 1),
+        # Activity frames (not deliveries) the members got during the step and its drain.
+        "activity_frames": sum(member.notices["activity"] for member in members) - activity_before,
     }
 
 
@@ -271,4 +276,165 @@ def cpu_per(cpu_seconds: float, count: int) -> float | None:
     return round(cpu_seconds / count * 1e6, 1) if count else None
 
 
-SCENARIOS = {"fanout": fanout, "rooms": rooms, "idle": idle, "resume": resume}
+async def post_until(
+    stop: asyncio.Event, sender: Member, room: int, *, rate: float, start: float
+) -> int:
+    """Post to ``room`` at ``rate`` msg/s from ``start`` (open loop) until ``stop``; the count."""
+    sent = 0
+    while not stop.is_set():
+        scheduled = start + sent / rate
+        delay = scheduled - time.time()
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            continue
+        sender.send_message(room, scheduled)
+        sent += 1
+    return sent
+
+
+async def wait_for(condition: Callable[[], bool], *, limit: float, every: float = 0.05) -> bool:
+    """Wait until ``condition()`` holds (True) or ``limit`` seconds pass (False)."""
+    deadline = time.time() + limit
+    while not condition():
+        if time.time() > deadline:
+            return False
+        await asyncio.sleep(every)
+    return True
+
+
+def converged_at(member: Member, room: int, goal: int) -> float | None:
+    """When the member's presence list of ``room`` last reached ``goal`` people (None: never)."""
+    found = None
+    for when, logged_room, listed in member.presence_log:
+        if logged_room != room:
+            continue
+        if listed == goal and found is None:
+            found = when
+        elif listed != goal:
+            found = None
+    return found
+
+
+def spread(values: Sequence[float]) -> dict[str, float | None]:
+    """Median and max of per-socket figures (None when there are none)."""
+    if not values:
+        return {"median": None, "max": None}
+    return {"median": round(statistics.median(values), 3), "max": round(max(values), 3)}
+
+
+def storm_accounting(
+    stormers: list[Member],
+    everyone: list[Member],
+    room: int,
+    *,
+    goal: int,
+    start: float,
+    posted: int,
+) -> dict:
+    """The storm's per-socket figures: convergence, presence frames and bytes, message faults.
+
+    ``stormers`` are the sockets that joined in the storm, ``everyone`` them and
+    the members who were there before; ``goal`` is how many people the room
+    holds once all have joined; ``posted`` how many messages were sent into it.
+    A socket's messages are expected from the seq after its join reply's
+    ``last_seq`` up to ``posted``.
+    """
+    times = [converged_at(member, room, goal) for member in everyone]
+    reached = [when - start for when in times if when is not None]
+    frames = [member.notices["presence"] for member in stormers]
+    sizes = [member.notice_bytes["presence"] for member in stormers]
+    lost = duplicated = reordered = 0
+    for member in everyone:
+        expected = range(member.base.get(room, 0) + 1, posted + 1)
+        missing, twice, late = seq_faults(member.seqs.get(room, []), expected)
+        lost, duplicated, reordered = lost + missing, duplicated + twice, reordered + late
+    return {
+        "converged_s": round(max(reached), 2) if len(reached) == len(everyone) else None,
+        "converged_median_s": spread(reached)["median"],
+        "not_converged": len(everyone) - len(reached),
+        "presence_frames_per_socket": spread(frames),
+        "presence_kib_per_socket": spread([size / 1024 for size in sizes]),
+        "full_lists": sum(member.full_lists for member in everyone),
+        "presence_frames": sum(member.notices["presence"] for member in everyone),
+        "presence_mib": round(sum(m.notice_bytes["presence"] for m in everyone) / MIB, 2),
+        "activity_frames": sum(member.notices["activity"] for member in everyone),
+        "lost": lost,
+        "duplicated": duplicated,
+        "reordered": reordered,
+    }
+
+
+async def storm(
+    bench: Bench,
+    *,
+    members: int = 500,
+    rate: float = 10.0,
+    settle: float = 1.0,
+    limit: float = 60.0,
+) -> dict:
+    """``members`` sockets connect and join one room all at once (a presence storm).
+
+    One member is in the room before and posts ``rate`` msg/s from the storm's
+    start until every socket's presence list holds everyone (``converged_s``:
+    the last socket's list, from the full list of its join and the changes
+    after it, first counts all ``members`` + 1 people). Measured: the time
+    until all joined and until converged, the server's CPU over that time, the
+    presence frames and bytes each socket got, and that every message posted
+    during the storm reached every socket that had joined before it was
+    stored (from the seq after the join reply's ``last_seq``), once and in order.
+    """
+    async with served(bench, scenario="storm", users=members + 1, rooms=1) as target:
+        room = target.rooms[0]
+        tally = Tally()
+        first = await connect_members(target.url, [(target.keys[0], [room])], tally)
+        if first.errors:
+            raise RuntimeError(f"the sender's socket failed: {first.errors[0]}")
+        sender = first.members[0]
+        await asyncio.sleep(settle)  # the sender's own presence frame; the server warmed up
+        placement = [(key, [room]) for key in target.keys[1:]]
+        stop = asyncio.Event()
+        start = time.time() + 0.05
+        tally.reset(since=start)
+        cpu0, rss0 = target.cpu(), target.rss()
+        poster = asyncio.create_task(
+            post_until(stop, sender, room, rate=rate, start=start) if rate > 0 else stop.wait()
+        )
+        joined, failed, retries = await connect_members(
+            target.url, placement, tally, concurrency=members
+        )
+        all_joined = time.time() - start
+        everyone = [sender, *joined]
+        goal = len(everyone)
+        try:
+            await wait_for(lambda: all(m.listed(room) == goal for m in everyone), limit=limit)
+            cpu = target.cpu() - cpu0
+            stop.set()
+            posted = await poster if rate > 0 else 0
+            wanted = sum(posted - member.base.get(room, 0) for member in everyone)
+            waited = await drain(tally, expected=wanted)
+            rss1 = target.rss()
+        finally:
+            stop.set()
+            close_all(everyone)
+        found = storm_accounting(joined, everyone, room, goal=goal, start=start, posted=posted)
+        return {
+            "members": members,
+            "joined": len(joined),
+            "failed": len(failed),
+            "retries": retries,
+            "first_error": failed[0] if failed else None,
+            "joined_s": round(all_joined, 2),
+            **found,
+            "server_cpu_s": round(cpu, 3),
+            "cpu_ms_per_join": round(cpu * 1000 / max(len(joined), 1), 2),
+            "rss_growth_mib": round((rss1 - rss0) / MIB, 1),
+            "posted": posted,
+            "errors": len(tally.errors),
+            "dropped": sum(member.closed for member in everyone),
+            "wait_ended": waited,
+            **latency_summary(tally.latencies),
+        }
+
+
+SCENARIOS = {"fanout": fanout, "rooms": rooms, "idle": idle, "resume": resume, "storm": storm}
