@@ -30,11 +30,10 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chat import events, permissions, protocol, selectors
+from chat.delivery import FRAME_TYPE
 from chat.hub import Hub
 
 log = logging.getLogger(__name__)
-
-FRAME_TYPE = "awareness.frame"  # ChatConsumer.awareness_frame: send a pre-encoded frame
 
 
 class Watcher(Protocol):
@@ -91,7 +90,7 @@ class Tracker:
             return
         self.everyone.add(room_id)
         access = permissions.RoomAccess(**event["room_access"])
-        notice = {"type": FRAME_TYPE, "text": text}
+        notice = {"type": FRAME_TYPE, "frame": {"type": "websocket.send", "text": text}}
         for socket in tuple(self.sockets):
             user = socket.user
             if user.get_username() != event["author"] and permissions.can_enter(user, access):
@@ -158,7 +157,9 @@ class Tracker:
                         protocol.RoomActivity(room=r, last_seq=s, mentions=m) for r, s, m in entries
                     ]
                 )
-                event = texts[entries] = {"type": FRAME_TYPE, "text": protocol.encode(frame)}
+                text = protocol.encode(frame)
+                event = {"type": FRAME_TYPE, "frame": {"type": "websocket.send", "text": text}}
+                texts[entries] = event
             socket.push(event)
 
 

@@ -449,10 +449,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.activity.touched(self.user.pk, event["mentioned_room"])
         await self.send(text_data=event["text"])
 
-    async def awareness_frame(self, event: dict[str, Any]) -> None:
-        """A frame the activity tracker built (activity, ``@room`` mention): send it as is."""
-        await self.send(text_data=event["text"])
-
     # --- access re-checks (from services, after commits) --------------------
 
     async def room_access(self, event: dict[str, Any]) -> None:

@@ -26,9 +26,10 @@ drain task runs events in it, so handlers never overlap (channels' rule),
 and an event that arrives during a join waits until the join has set the
 room's seq.
 
-Events the engine does not deliver itself (access changes, and whatever a
-later feature adds: read positions, activity) go to ``owner.dispatch`` in
-their turn, in order with the room events. A feature whose events carry a
+A ready frame with no room or seq (``FRAME_TYPE``: the activity feed's) is
+sent in place when the socket is idle, else queued in order. Events the
+engine does not deliver itself (access changes, user events) go to
+``owner.dispatch`` in their turn, in order with the room events. A feature whose events carry a
 room seq (edits, reactions) publishes them as ``room.event`` and gets the
 same ordering, duplicate drop and gap fill; ``_fill_gap`` is then the one
 place that reads them back from the database. A notice without a seq
@@ -61,6 +62,12 @@ log = logging.getLogger(__name__)
 FILL_PAGE = 500
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]  # an ASGI send
+
+# An event that is a ready ASGI message for the socket, with no room or seq:
+# {"type": FRAME_TYPE, "frame": {"type": "websocket.send", "text": ...}} (the
+# activity feed's frames). Sent in place when the socket is idle, like the
+# next message of a room; else queued in order with the rest.
+FRAME_TYPE = "socket.frame"
 
 
 class Owner(Protocol):
@@ -138,8 +145,14 @@ class Delivery:
         if self.closed:
             return
         idle = self.drainer is None and not self.inbox and not self.turn.locked()
-        if idle and event["type"] == events.EVENT_TYPE and self._send_now(event):
-            return
+        if idle:
+            kind = event["type"]
+            if kind == events.EVENT_TYPE:
+                if self._send_now(event):
+                    return
+            elif kind == FRAME_TYPE:
+                self._send_eagerly(event["frame"])
+                return
         if len(self.inbox) < settings.CHAT_SOCKET_QUEUE_MAX or event["type"] != events.EVENT_TYPE:
             self.inbox.append(event)
         elif event["seq"] is not None:
@@ -172,14 +185,18 @@ class Delivery:
             return False  # a gap, filled from the database by _room_event
         if seq is not None:
             self.rooms[room_id] = seq
+        self._send_eagerly(event["frame"])
+        return True
+
+    def _send_eagerly(self, frame: dict[str, Any]) -> None:
+        """Send ``frame`` in place; a send that must wait, or fails, goes on in the drain task."""
         try:
-            rest = eager.start(self.send(event["frame"]))
+            rest = eager.start(self.send(frame))
         except Exception as error:
             self.drainer = self.hub.loop.create_task(self._drain(failed=error))
-            return True
+            return
         if rest is not None:  # the socket's buffer is full: finish in a task
             self.drainer = self.hub.loop.create_task(self._drain(rest))
-        return True
 
     async def _drain(
         self, first: eager.Resumed | None = None, *, failed: Exception | None = None
@@ -216,6 +233,8 @@ class Delivery:
         kind = event["type"]
         if kind == events.EVENT_TYPE:
             await self._room_event(event)
+        elif kind == FRAME_TYPE:
+            await self.send(event["frame"])
         elif kind == events.ROOM_SYNC_TYPE:  # events were lost (layer outage): catch up
             await self._sync(event["room"], event["seq"])
         else:

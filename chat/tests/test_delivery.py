@@ -319,6 +319,28 @@ async def test_events_wait_while_the_owner_runs_a_command_in_its_turn(engine, cl
     await until(lambda: engine.drainer is None)
 
 
+def ready_frame(text: str) -> dict[str, Any]:
+    """A ready frame, as the activity feed pushes it."""
+    return {"type": delivery.FRAME_TYPE, "frame": {"type": "websocket.send", "text": text}}
+
+
+async def test_a_ready_frame_goes_out_in_place_when_idle_and_in_order_when_not(engine, client):
+    """An activity frame costs no task on an idle socket; behind a backlog it keeps its place."""
+    await joined(engine, ROOM, at=0)
+    engine.push(ready_frame('{"activity": 1}'))
+    assert engine.drainer is None and client.frames() == [{"activity": 1}]
+    client.reading.clear()
+    engine.push(live(ROOM, 1, frame={"type": "websocket.send", "text": '{"seq": 1}'}))
+    engine.push(ready_frame('{"activity": 2}'))
+    engine.push(live(ROOM, 2, frame={"type": "websocket.send", "text": '{"seq": 2}'}))
+    client.reading.set()
+    await until(lambda: engine.drainer is None)
+    assert client.frames() == [{"activity": 1}, {"seq": 1}, {"activity": 2}, {"seq": 2}]
+    engine.close()
+    engine.push(ready_frame('{"activity": 3}'))
+    assert client.frames()[-1] == {"seq": 2}  # nothing after the socket ended
+
+
 # --- what chat.consumers relies on in channels ----------------------------------
 
 
