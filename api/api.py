@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
-from ninja import Body, Path, Query
+from ninja import Body
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+# ninja.Path and ninja.Query are typed as annotation aliases; as parameter defaults they
+# are calls of these functions (ninja's shortcuts call them), typed as such here.
+from ninja.params.functions import Path, Query
 from ninja.parser import Parser
 
 from api.auth import BearerAuth, SessionCookieAuth
 from api.schemas import FrameAPI, MeOut, NewMessageBody, RoomsOut
 from chat import dbguard, events, protocol, selectors, services
 from chat.errors import HTTP_STATUS, ChatError, ErrorCode
+from chat.permissions import Account
 from chat.protocol import MAX_ID, ErrorFrame, HistoryReply, MessageEvent, NewMessage
 
 log = logging.getLogger(__name__)
@@ -31,9 +37,15 @@ log = logging.getLogger(__name__)
 class FrameParser(Parser):
     """Decode JSON bodies as the socket decodes frames (msgspec: one object, valid Unicode)."""
 
-    def parse_body(self, request):
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
         """The body as a JSON object; anything else is a 400 BAD_REQUEST."""
         return protocol.decode_frame(request.body.decode("utf-8"))
+
+
+class ApiRequest(HttpRequest):
+    """A request the API let in: ``auth`` is the account an api.auth authenticator returned."""
+
+    auth: Account
 
 
 api = FrameAPI(
@@ -98,7 +110,8 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error_response(ChatError(code, str(exc)), exc.status_code)
 
 
-def _describe(error: dict) -> str:
+def _describe(error: dict[str, Any]) -> str:
+    """One validation error as ``where: what``."""
     loc = [str(part) for part in error.get("loc", ())]
     if loc[:2] == ["body", "body"]:  # ninja nests the body under its parameter name
         loc = loc[1:]
@@ -146,7 +159,7 @@ def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 @api.get(
     "/me", summary="The authenticated user", **api.documented(answers={200: MeOut, **AUTH_ERRORS})
 )
-def me(request):
+def me(request: ApiRequest) -> dict[str, int | str | bool]:
     """Who the token (or session) belongs to."""
     user = request.auth
     return {"id": user.pk, "username": user.get_username(), "is_staff": user.is_staff}
@@ -157,7 +170,7 @@ def me(request):
     summary="Rooms you may enter",
     **api.documented(answers={200: RoomsOut, **AUTH_ERRORS}),
 )
-def rooms(request):
+def rooms(request: ApiRequest) -> dict[str, list[dict[str, int | str | bool]]]:
     """The rooms the caller may enter, by title, with each room's newest seq."""
     found = selectors.room_list_for_user(user=request.auth)
     return {
@@ -174,8 +187,10 @@ def rooms(request):
     **api.documented(answers={200: HistoryReply, **ROOM_ERRORS, 429: ErrorFrame}),
 )
 def messages(
-    request,
+    request: ApiRequest,
     room_id: int = RoomId,
+    # Each is None when omitted, but annotated `int`: ninja documents the annotation, and
+    # `int | None` would make the OpenAPI schema say the parameter may be sent as null.
     before: int = Query(None, ge=0, le=MAX_ID, description="Only messages with seq < this"),
     limit: int = Query(
         None,
@@ -183,7 +198,7 @@ def messages(
         le=settings.CHAT_HISTORY_MAX_PAGE_SIZE,
         description=f"Page size (default {settings.CHAT_HISTORY_PAGE_SIZE})",
     ),
-):
+) -> HttpResponse:
     """The ``limit`` newest messages below ``before``, oldest first, as the socket's history."""
     page, has_more = services.room_history(
         user=request.auth, room_id=room_id, before=before, limit=limit
@@ -208,7 +223,9 @@ def messages(
         },
     ),
 )
-def post_message(request, body: Body[NewMessageBody], room_id: int = RoomId) -> HttpResponse:
+def post_message(
+    request: ApiRequest, body: Body[NewMessageBody], room_id: int = RoomId
+) -> HttpResponse:
     """Store a message with the room's next seq; members' sockets receive it live."""
     message = services.message_send(
         user=request.auth, room_id=room_id, text=body.message, msg_type=body.msg_type
