@@ -1,14 +1,33 @@
 """Admin for API tokens: create one for a user (shown once), revoke, delete."""
 
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+from django import forms
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from api import services
 from api.models import ApiToken
 
+# django-stubs makes ModelAdmin generic in its model, but Django's class takes no
+# subscript at runtime (that needs django-stubs-ext's monkeypatch, a dev-only package).
+if TYPE_CHECKING:
+    ApiTokenModelAdmin = admin.ModelAdmin[ApiToken]
+else:
+    ApiTokenModelAdmin = admin.ModelAdmin
+
+# A new token's plaintext, from save_model (which creates it) to response_add (which
+# shows it once): held for that request only, and stored nowhere.
+_plaintexts: weakref.WeakKeyDictionary[HttpRequest, str] = weakref.WeakKeyDictionary()
+
 
 @admin.action(description="Revoke the selected tokens")
-def revoke(modeladmin, request, queryset):
+def revoke(modeladmin: ApiTokenAdmin, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
     """Revoke each selected token; their open sockets are closed."""
     count = 0
     for token in queryset.filter(revoked_at__isnull=True):
@@ -18,7 +37,7 @@ def revoke(modeladmin, request, queryset):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ApiTokenModelAdmin):
     """Tokens: list, search, create for any user, revoke, delete."""
 
     list_display = ("name", "user", "display", "created", "last_used", "revoked_at")
@@ -28,19 +47,23 @@ class ApiTokenAdmin(admin.ModelAdmin):
     autocomplete_fields = ("user",)
     actions = [revoke]
 
-    def get_fields(self, request, obj=None):
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         """Adding asks for the user and a name; the rest is set by the service."""
         if obj is None:
             return ("user", "name")
         return ("user", "name", "display", "created", "last_used", "revoked_at")
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: ApiToken | None = None
+    ) -> tuple[str, ...]:
         """Only the name of an existing token can change."""
         if obj is None:
             return ()
         return ("user", "display", "created", "last_used", "revoked_at")
 
-    def save_model(self, request, obj: ApiToken, form, change) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: ApiToken, form: forms.ModelForm[ApiToken], change: bool
+    ) -> None:
         """Create through the service (which makes the secret); later saves change the name."""
         if change:
             obj.save(update_fields=["name"])
@@ -52,26 +75,28 @@ class ApiTokenAdmin(admin.ModelAdmin):
             token.digest,
             token.created,
         )
-        request._api_token_plaintext = plaintext
+        _plaintexts[request] = plaintext
 
-    def response_add(self, request, obj: ApiToken, post_url_continue=None):
+    def response_add(
+        self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None
+    ) -> TemplateResponse:
         """Show the new token this once (it is not stored, and not put in a message cookie)."""
         context = {
             **self.admin_site.each_context(request),
             "title": "API token created",
             "opts": self.model._meta,
             "token": obj,
-            "plaintext": request._api_token_plaintext,
+            "plaintext": _plaintexts.pop(request),
         }
         response = TemplateResponse(request, "admin/api/apitoken/created.html", context)
         response["Cache-Control"] = "no-store"
         return response
 
-    def delete_model(self, request, obj: ApiToken) -> None:
+    def delete_model(self, request: HttpRequest, obj: ApiToken) -> None:
         """Delete through the service, closing the token's sockets."""
         services.token_delete(token=obj)
 
-    def delete_queryset(self, request, queryset) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         """Delete each selected token through the service."""
         for token in queryset:
             services.token_delete(token=token)

@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
-from ninja import Body, Path, Query
+from ninja import Body
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+# ninja.Path and ninja.Query are typed as annotation aliases; as parameter defaults they
+# are calls of these functions (ninja's shortcuts call them), typed as such here.
+from ninja.params.functions import Path, Query
 from ninja.parser import Parser
 
 from api.auth import BearerAuth, SessionCookieAuth
 from api.schemas import FrameAPI, MeOut, NewMessageBody, ReadBodyIn, RoomsOut
 from chat import dbguard, events, protocol, selectors, services
 from chat.errors import HTTP_STATUS, ChatError, ErrorCode
+from chat.permissions import Account
 from chat.protocol import (
     MAX_ID,
     ErrorFrame,
@@ -41,9 +47,15 @@ log = logging.getLogger(__name__)
 class FrameParser(Parser):
     """Decode JSON bodies as the socket decodes frames (msgspec: one object, valid Unicode)."""
 
-    def parse_body(self, request):
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
         """The body as a JSON object; anything else is a 400 BAD_REQUEST."""
         return protocol.decode_frame(request.body.decode("utf-8"))
+
+
+class ApiRequest(HttpRequest):
+    """A request the API let in: ``auth`` is the account an api.auth authenticator returned."""
+
+    auth: Account
 
 
 api = FrameAPI(
@@ -108,7 +120,8 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error_response(ChatError(code, str(exc)), exc.status_code)
 
 
-def _describe(error: dict) -> str:
+def _describe(error: dict[str, Any]) -> str:
+    """One validation error as ``where: what``."""
     loc = [str(part) for part in error.get("loc", ())]
     if loc[:2] == ["body", "body"]:  # ninja nests the body under its parameter name
         loc = loc[1:]
@@ -156,7 +169,7 @@ def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 @api.get(
     "/me", summary="The authenticated user", **api.documented(answers={200: MeOut, **AUTH_ERRORS})
 )
-def me(request):
+def me(request: ApiRequest) -> dict[str, int | str | bool]:
     """Who the token (or session) belongs to."""
     user = request.auth
     return {"id": user.pk, "username": user.get_username(), "is_staff": user.is_staff}
@@ -167,7 +180,7 @@ def me(request):
     summary="Rooms you may enter",
     **api.documented(answers={200: RoomsOut, **AUTH_ERRORS}),
 )
-def rooms(request):
+def rooms(request: ApiRequest) -> dict[str, list[dict[str, int | str | bool]]]:
     """The rooms the caller may enter, by title, with each room's newest seq."""
     found = selectors.room_list_for_user(user=request.auth)
     read = selectors.read_seqs(user=request.auth)
@@ -194,8 +207,10 @@ def rooms(request):
     **api.documented(answers={200: HistoryReply, **ROOM_ERRORS, 429: ErrorFrame}),
 )
 def messages(
-    request,
+    request: ApiRequest,
     room_id: int = RoomId,
+    # Each is None when omitted, but annotated `int`: ninja documents the annotation, and
+    # `int | None` would make the OpenAPI schema say the parameter may be sent as null.
     before: int = Query(None, ge=0, le=MAX_ID, description="Only messages with seq < this"),
     limit: int = Query(
         None,
@@ -203,7 +218,7 @@ def messages(
         le=settings.CHAT_HISTORY_MAX_PAGE_SIZE,
         description=f"Page size (default {settings.CHAT_HISTORY_PAGE_SIZE})",
     ),
-):
+) -> HttpResponse:
     """The ``limit`` newest messages below ``before``, oldest first, as the socket's history."""
     page, has_more = services.room_history(
         user=request.auth, room_id=room_id, before=before, limit=limit
@@ -228,7 +243,9 @@ def messages(
         },
     ),
 )
-def post_message(request, body: Body[NewMessageBody], room_id: int = RoomId) -> HttpResponse:
+def post_message(
+    request: ApiRequest, body: Body[NewMessageBody], room_id: int = RoomId
+) -> HttpResponse:
     """Store a message with the room's next seq; members' sockets receive it live."""
     message = services.message_send(
         user=request.auth, room_id=room_id, text=body.message, msg_type=body.msg_type
@@ -241,7 +258,7 @@ def post_message(request, body: Body[NewMessageBody], room_id: int = RoomId) -> 
     summary="Who is in a room now",
     **api.documented(answers={200: RoomMembers, **ROOM_ERRORS}),
 )
-def members(request, room_id: int = RoomId) -> HttpResponse:
+def members(request: ApiRequest, room_id: int = RoomId) -> HttpResponse:
     """The people with a socket in the room now, on any server process: online or idle."""
     found = services.room_members(user=request.auth, room_id=room_id)
     return frame_response(RoomMembers(room=room_id, members=found))
@@ -252,7 +269,7 @@ def members(request, room_id: int = RoomId) -> HttpResponse:
     summary="Mark a room read up to a seq",
     **api.documented(body=ReadBody, answers={200: ReadEvent, **ROOM_ERRORS, 429: ErrorFrame}),
 )
-def mark_read(request, body: Body[ReadBodyIn], room_id: int = RoomId) -> HttpResponse:
+def mark_read(request: ApiRequest, body: Body[ReadBodyIn], room_id: int = RoomId) -> HttpResponse:
     """Move the caller's read position up to ``seq`` (never back; clamped to the room's last seq).
 
     Every socket of the caller gets the same ``read`` frame.
@@ -267,7 +284,8 @@ def mark_read(request, body: Body[ReadBodyIn], room_id: int = RoomId) -> HttpRes
     **api.documented(answers={200: MentionsReply, **AUTH_ERRORS, 422: ErrorFrame, 429: ErrorFrame}),
 )
 def mentions(
-    request,
+    request: ApiRequest,
+    # None when omitted, annotated `int` as in ``messages`` (see there).
     before: int = Query(None, ge=0, le=MAX_ID, description="Only mentions with id < this"),
     limit: int = Query(
         None,
@@ -275,7 +293,7 @@ def mentions(
         le=settings.CHAT_HISTORY_MAX_PAGE_SIZE,
         description=f"Page size (default {settings.CHAT_HISTORY_PAGE_SIZE})",
     ),
-):
+) -> HttpResponse:
     """The messages that mention the caller (``@name``, staff's ``@room``), newest first.
 
     Only in rooms the caller may enter now. Page with ``before`` = the last item's ``id``.

@@ -9,9 +9,11 @@ the REST API answers 401.
 
 from __future__ import annotations
 
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest
 from ninja.errors import AuthenticationError, HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
@@ -19,6 +21,8 @@ from ninja.utils import check_csrf
 from api import selectors, services, tokens
 from api.models import ApiToken
 from chat import dbguard
+from chat.auth import SocketApp, SocketScope
+from chat.permissions import Account, User
 
 REFUSED = "The token is not valid or was revoked; create one at /tokens/."
 
@@ -42,10 +46,10 @@ class TokenSession:
 
     ended_detail = "The token was revoked."
 
-    def __init__(self, token_id: int):
+    def __init__(self, token_id: int) -> None:
         self.session_key = tokens.socket_session_key(token_id)
 
-    def get(self, key: str, default=None):
+    def get(self, key: str, default: object = None) -> object:
         """No session data: there is no password hash to check."""
         return default
 
@@ -57,16 +61,24 @@ class TokenSession:
         return {tokens.socket_session_key(pk) for pk in active}
 
 
+class TokenScope(SocketScope, total=False):
+    """A chat handshake's scope, with the bearer token that authenticated it."""
+
+    api_token: ApiToken
+
+
 class BearerTokenMiddleware:
     """ASGI middleware: a handshake's bearer token, if any, decides ``scope["user"]``.
 
     Put it inside the session middleware, so that a bearer header wins over a cookie.
     """
 
-    def __init__(self, app):
+    def __init__(self, app: SocketApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(
+        self, scope: SocketScope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         """Replace the user (and session) when the handshake has a bearer token."""
         token = None
         for name, value in scope.get("headers", []):
@@ -75,24 +87,27 @@ class BearerTokenMiddleware:
                 break
         if token is not None:
             try:
-                found = await database_sync_to_async(authenticate_token)(token)
+                found: ApiToken | None = await database_sync_to_async(authenticate_token)(token)
             except dbguard.DATABASE_ERRORS as exc:
                 return await dbguard.refuse_handshake(exc, receive, send)
-            scope = dict(scope)
             if found is None:
-                scope["user"] = AnonymousUser()
+                scope = {**scope, "user": AnonymousUser()}
                 scope.pop("session", None)
             else:
-                scope["user"] = found.user
-                scope["session"] = TokenSession(found.pk)
-                scope["api_token"] = found
+                token_scope: TokenScope = {
+                    **scope,
+                    "user": found.user,
+                    "session": TokenSession(found.pk),
+                    "api_token": found,
+                }
+                scope = token_scope
         return await self.app(scope, receive, send)
 
 
 class BearerAuth(HttpBearer):
     """REST API: ``Authorization: Bearer <token>``; no CSRF check (no cookie is involved)."""
 
-    def authenticate(self, request, token: str):
+    def authenticate(self, request: HttpRequest, token: str) -> Account:
         """The token's user; an invalid or revoked token is a 401 (no fallback to the cookie)."""
         found = authenticate_token(token)
         if found is None:
@@ -106,7 +121,7 @@ class SessionCookieAuth(APIKeyCookie):
 
     param_name = settings.SESSION_COOKIE_NAME
 
-    def _get_key(self, request):
+    def _get_key(self, request: HttpRequest) -> str | None:
         """The session cookie of a logged-in user; CSRF is checked on writes (401 comes first)."""
         key = request.COOKIES.get(self.param_name)
         if key is None or not request.user.is_authenticated:
@@ -117,6 +132,6 @@ class SessionCookieAuth(APIKeyCookie):
             )
         return key
 
-    def authenticate(self, request, key):
+    def authenticate(self, request: HttpRequest, key: str | None) -> User | None:
         """The logged-in user whose session the cookie carries."""
         return request.user if key is not None else None

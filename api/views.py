@@ -1,15 +1,28 @@
 """Token pages at /tokens/: list, create (the token is shown once), revoke."""
 
+from __future__ import annotations
+
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from api import selectors, services
 from api.forms import TokenCreateForm
+from api.models import ApiToken
+from chat.permissions import AuthenticatedRequest
 
 
-def _page(request, *, form=None, created=None, plaintext=None, status=200):
+def _page(
+    request: AuthenticatedRequest,
+    *,
+    form: TokenCreateForm | None = None,
+    created: ApiToken | None = None,
+    plaintext: str | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The token page: the user's tokens, the form, and a token just created (shown once)."""
     context = {
         "tokens": selectors.tokens_for_user(user=request.user),
         "form": form or TokenCreateForm(),
@@ -22,7 +35,7 @@ def _page(request, *, form=None, created=None, plaintext=None, status=200):
 
 @never_cache
 @login_required
-def token_list(request):
+def token_list(request: AuthenticatedRequest) -> HttpResponse:
     """The user's tokens and the form to create one."""
     return _page(request)
 
@@ -30,7 +43,7 @@ def token_list(request):
 @never_cache
 @login_required
 @require_POST
-def token_create(request):
+def token_create(request: AuthenticatedRequest) -> HttpResponse:
     """Create a token and show it, this once: it is not stored and cannot be shown again."""
     form = TokenCreateForm(request.POST)
     if not form.is_valid():
@@ -41,7 +54,7 @@ def token_create(request):
 
 @login_required
 @require_POST
-def token_revoke(request, token_id: int):
+def token_revoke(request: AuthenticatedRequest, token_id: int) -> HttpResponseRedirect:
     """Revoke one of the user's tokens; its open sockets are closed."""
     token = get_object_or_404(selectors.tokens_for_user(user=request.user), pk=token_id)
     services.token_revoke(token=token)

@@ -33,7 +33,7 @@ from django.db.models import Exists
 from django.utils import timezone
 
 from chat.models import Room
-from chat.permissions import ROOM_ACCESS_FIELDS, RoomAccess
+from chat.permissions import ROOM_ACCESS_FIELDS, Account, RoomAccess
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,20 @@ _DB_SESSION_ENGINES = {
 _serials = itertools.count(1)
 
 
+class SocketSession(Protocol):
+    """The session a socket was opened with: a Django SessionStore, or api.auth.TokenSession.
+
+    A kind of session other than Django's may also say which of its keys still
+    hold (a ``live_keys`` static method) and why a socket ends when its key no
+    longer does (an ``ended_detail`` attribute).
+    """
+
+    @property
+    def session_key(self) -> str | None: ...
+
+    def get(self, key: str) -> object: ...
+
+
 class Socket(Protocol):
     """What a re-check needs from an open socket (chat.consumers.ChatConsumer)."""
 
@@ -64,7 +78,7 @@ class Credentials:
     """What a socket was opened with: its user, and the session (or token) that let it in."""
 
     user_id: int
-    session: Any  # a Django SessionStore, or api.auth.TokenSession for a bearer token
+    session: SocketSession | None
     session_hash: str | None  # the session's password hash at the handshake, if any
 
 
@@ -73,7 +87,7 @@ class Snapshot:
     """The database's answer for a batch of sockets, read at one moment (``serial``)."""
 
     serial: int
-    users: dict[int, Any]
+    users: dict[int, Account]
     live_keys: frozenset[str]  # session (and token) keys that still let their sockets in
     rooms: dict[int, RoomAccess]  # the asked rooms that still exist, by id
     asked_rooms: frozenset[int]
@@ -88,8 +102,9 @@ def read(credentials: Iterable[Credentials], room_ids: Iterable[int]) -> Snapsho
     serial = next(_serials)
     credentials = list(credentials)
     asked_rooms = frozenset(room_ids)
-    if len(credentials) == 1 and _in_session_table(credentials[0].session):
-        users, live = _read_one(credentials[0])  # every socket's open: one query, not two
+    key = _session_table_key(credentials[0].session) if len(credentials) == 1 else None
+    if key is not None:
+        users, live = _read_one(credentials[0].user_id, key)  # a socket's open: one query, not two
     else:
         users, live = _read_many(credentials)
     rooms = {}
@@ -99,24 +114,25 @@ def read(credentials: Iterable[Credentials], room_ids: Iterable[int]) -> Snapsho
     return Snapshot(serial, users, frozenset(live), rooms, asked_rooms)
 
 
-def _in_session_table(session: Any) -> bool:
-    """True for a Django session kept in the database's session table."""
-    return (
-        getattr(session, "session_key", None) is not None
-        and not hasattr(type(session), "live_keys")
-        and settings.SESSION_ENGINE in _DB_SESSION_ENGINES
-    )
+def _session_table_key(session: SocketSession | None) -> str | None:
+    """The key of a Django session kept in the database's session table; None for any other."""
+    if (
+        session is None
+        or hasattr(type(session), "live_keys")
+        or settings.SESSION_ENGINE not in _DB_SESSION_ENGINES
+    ):
+        return None
+    return session.session_key
 
 
-def _read_one(credentials: Credentials) -> tuple[dict[int, Any], set[str]]:
-    """The user, and whether the session still holds, in one query."""
+def _read_one(user_id: int, key: str) -> tuple[dict[int, Account], set[str]]:
+    """The user, and whether its session ``key`` still holds, in one query."""
     from django.contrib.sessions.models import Session
 
-    key = credentials.session.session_key
     live_session = Session.objects.filter(session_key=key, expire_date__gt=timezone.now())
     user = (
         get_user_model()
-        ._default_manager.filter(pk=credentials.user_id)
+        ._default_manager.filter(pk=user_id)
         .annotate(multichat_session_live=Exists(live_session))
         .first()
     )
@@ -125,7 +141,7 @@ def _read_one(credentials: Credentials) -> tuple[dict[int, Any], set[str]]:
     return {user.pk: user}, {key} if user.multichat_session_live else set()
 
 
-def _read_many(credentials: list[Credentials]) -> tuple[dict[int, Any], set[str]]:
+def _read_many(credentials: list[Credentials]) -> tuple[dict[int, Account], set[str]]:
     """The users, and which of the sessions and tokens still hold: a query for each."""
     users = get_user_model()._default_manager.in_bulk({c.user_id for c in credentials})
     live: set[str] = set()
@@ -177,7 +193,8 @@ async def read_for(sockets: list[Socket]) -> Snapshot:
     """Read a snapshot for ``sockets`` (their credentials and joined rooms) in a worker thread."""
     credentials = [s.access for s in sockets]
     room_ids = {room for s in sockets for room in s.rooms}
-    return await database_sync_to_async(read)(credentials, room_ids)
+    snapshot: Snapshot = await database_sync_to_async(read)(credentials, room_ids)
+    return snapshot
 
 
 class Rechecker:
@@ -187,7 +204,7 @@ class Rechecker:
         self.loop = loop
         self.interval = interval
         self.sockets: set[Socket] = set()
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
 
     def add(self, socket: Socket) -> None:
         """Re-check ``socket`` from now on; the periodic task runs while any socket is here."""

@@ -1,17 +1,35 @@
 """Admin for rooms (with a broadcast action) and stored messages."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from chat import services
 from chat.forms import BroadcastForm
 from chat.models import Message, Room
+from chat.permissions import Account
+
+# django-stubs makes ModelAdmin generic in its model, but Django's class takes no
+# subscript at runtime (that needs django-stubs-ext's monkeypatch, a dev-only package).
+if TYPE_CHECKING:
+    RoomModelAdmin = admin.ModelAdmin[Room]
+    MessageModelAdmin = admin.ModelAdmin[Message]
+else:
+    RoomModelAdmin = MessageModelAdmin = admin.ModelAdmin
 
 
 @admin.action(description="Post a warning, alert or note to the selected rooms")
-def broadcast(modeladmin, request, queryset):
+def broadcast(
+    modeladmin: RoomAdmin, request: HttpRequest, queryset: QuerySet[Room]
+) -> TemplateResponse | None:
     """Ask for the text and level, then post it to every selected room."""
     form = BroadcastForm(
         request.POST if "apply" in request.POST else None,
@@ -20,7 +38,7 @@ def broadcast(modeladmin, request, queryset):
     if form.is_valid():
         count = services.rooms_broadcast(
             rooms=queryset,
-            user=request.user,
+            user=cast(Account, request.user),  # the admin site lets only staff accounts in
             text=form.cleaned_data["text"],
             msg_type=form.cleaned_data["msg_type"],
         )
@@ -38,7 +56,7 @@ def broadcast(modeladmin, request, queryset):
 
 
 @admin.register(Room)
-class RoomAdmin(admin.ModelAdmin):
+class RoomAdmin(RoomModelAdmin):
     """Rooms: list, search, add, edit, delete, and post to them."""
 
     list_display = ("title", "staff_only", "last_seq", "created")
@@ -47,22 +65,24 @@ class RoomAdmin(admin.ModelAdmin):
     readonly_fields = ("last_seq", "created")
     actions = [broadcast]
 
-    def save_model(self, request, obj: Room, form, change) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Room, form: forms.ModelForm[Room], change: bool
+    ) -> None:
         """Save through the service, so members re-check access (e.g. made staff-only)."""
         services.room_save(room=obj)
 
-    def delete_model(self, request, obj: Room) -> None:
+    def delete_model(self, request: HttpRequest, obj: Room) -> None:
         """Delete through the service, so members are taken out of the room."""
         services.room_delete(room=obj)
 
-    def delete_queryset(self, request, queryset) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
         """Delete each selected room through the service."""
         for room in queryset:
             services.room_delete(room=room)
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(MessageModelAdmin):
     """Stored messages: read, filter, search, delete (which tells connected clients)."""
 
     list_display = ("room", "seq", "username", "msg_type", "short_text", "created", "deleted")
@@ -86,19 +106,19 @@ class MessageAdmin(admin.ModelAdmin):
         """The first 80 characters of the text."""
         return obj.text if len(obj.text) <= 80 else obj.text[:79] + "…"
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         """Messages are posted in rooms (or with the broadcast action), not added here."""
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Message | None = None) -> bool:
         """Stored messages are not edited."""
         return False
 
-    def delete_model(self, request, obj: Message) -> None:
+    def delete_model(self, request: HttpRequest, obj: Message) -> None:
         """Delete through the service, so that clients drop the message from view."""
         services.message_delete(message=obj)
 
-    def delete_queryset(self, request, queryset) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         """Delete each selected message through the service."""
         for message in queryset:
             services.message_delete(message=message)

@@ -1,12 +1,31 @@
 """Socket authentication from the Django session cookie, read once at the handshake."""
 
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 from importlib import import_module
 
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, WebSocketScope
 from channels.auth import get_user
 from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 from django.http.cookie import parse_cookie
 
 from chat import dbguard
+from chat.access import SocketSession
+from chat.permissions import User
+
+
+class SocketScope(WebSocketScope, total=False):
+    """A chat handshake's scope as the socket's middlewares fill it in (here and api.auth)."""
+
+    cookies: dict[str, str]
+    session: SocketSession
+    user: User
+
+
+# An ASGI application that takes a chat handshake's scope.
+SocketApp = Callable[[SocketScope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
 
 
 class SessionAuthMiddleware:
@@ -18,21 +37,23 @@ class SessionAuthMiddleware:
     loads it once and leaves send alone.
     """
 
-    def __init__(self, app):
+    def __init__(self, app: SocketApp) -> None:
         self.app = app
-        self.store = import_module(settings.SESSION_ENGINE).SessionStore
+        self.store: type[SessionBase] = import_module(settings.SESSION_ENGINE).SessionStore
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(
+        self, scope: WebSocketScope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         """Resolve the user once, then run the app with a plain scope (or refuse: database down)."""
-        cookies = {}
+        cookies: dict[str, str] = {}
         for name, value in scope.get("headers", []):
             if name == b"cookie":
                 cookies = parse_cookie(value.decode("latin1"))
                 break
-        scope = dict(scope, cookies=cookies)
-        scope["session"] = self.store(cookies.get(settings.SESSION_COOKIE_NAME))
+        session = self.store(cookies.get(settings.SESSION_COOKIE_NAME))
         try:
-            scope["user"] = await get_user(scope)
+            user: User = await get_user({"session": session})  # the one key it reads
         except dbguard.DATABASE_ERRORS as exc:
             return await dbguard.refuse_handshake(exc, receive, send)
-        return await self.app(scope, receive, send)
+        socket_scope: SocketScope = {**scope, "cookies": cookies, "session": session, "user": user}
+        return await self.app(socket_scope, receive, send)

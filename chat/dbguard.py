@@ -12,15 +12,19 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import ParamSpec, TypeVar
 
 import psycopg
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
 from django import db
 
 from chat import protocol
 from chat.errors import ChatError, ErrorCode
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Django wraps the driver's errors in its own; psycopg_pool's PoolTimeout and a
 # failed checkout check can also surface as the driver's OperationalError.
@@ -42,11 +46,11 @@ def unavailable(exc: BaseException | type[BaseException], detail: str = DETAIL) 
     return ChatError(ErrorCode.SERVICE_UNAVAILABLE, detail)
 
 
-def guarded(func: Callable[..., Any], detail: str = DETAIL) -> Callable[..., Any]:
+def guarded(func: Callable[P, R], detail: str = DETAIL) -> Callable[P, R]:
     """``func``, with a database failure raised as ChatError(SERVICE_UNAVAILABLE, detail)."""
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except DATABASE_ERRORS as exc:
@@ -55,7 +59,9 @@ def guarded(func: Callable[..., Any], detail: str = DETAIL) -> Callable[..., Any
     return wrapper
 
 
-async def refuse_handshake(exc: BaseException, receive, send) -> None:
+async def refuse_handshake(
+    exc: BaseException, receive: ASGIReceiveCallable, send: ASGISendCallable
+) -> None:
     """Answer a socket handshake the database could not serve: accept, say why, close 1013.
 
     Accepting first lets the client read the reason; 1013 (try again later)
@@ -65,6 +71,8 @@ async def refuse_handshake(exc: BaseException, receive, send) -> None:
     message = await receive()
     if message["type"] != "websocket.connect":
         return  # the client is already gone
-    await send({"type": "websocket.accept"})
-    await send({"type": "websocket.send", "text": protocol.error_frame(error)})
-    await send({"type": "websocket.close", "code": protocol.CLOSE_TRY_AGAIN_LATER})
+    # asgiref's event types spell out the keys the ASGI spec lets a sender omit:
+    # here each is given its spec default (no subprotocol, no extra headers, no reason).
+    await send({"type": "websocket.accept", "subprotocol": None, "headers": []})
+    await send({"type": "websocket.send", "bytes": None, "text": protocol.error_frame(error)})
+    await send({"type": "websocket.close", "code": protocol.CLOSE_TRY_AGAIN_LATER, "reason": None})

@@ -1,5 +1,7 @@
 """Forms of the admin's broadcast action."""
 
+from typing import Any
+
 from django import forms
 
 from chat.models import MsgType
@@ -18,7 +20,8 @@ class BroadcastForm(forms.Form):
         ],
     )
 
-    def __init__(self, *args, max_length: int, **kwargs):
+    def __init__(self, *args: Any, max_length: int, **kwargs: Any) -> None:
+        """Django's form arguments, and the longest text a message may have."""
         super().__init__(*args, **kwargs)
         self.fields["text"] = forms.CharField(
             label="Message", max_length=max_length, widget=forms.Textarea(attrs={"rows": 3})

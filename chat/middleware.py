@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope, WebSocketScope
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
@@ -12,6 +14,9 @@ from django.utils.http import is_same_domain
 DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 Origin = tuple[str, str, str]  # scheme, host (lower case), port (default ports filled in)
+
+# An ASGI application that takes a WebSocket handshake's scope.
+WebSocketApp = Callable[[WebSocketScope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
 
 
 def parse_origin(value: str) -> Origin | None:
@@ -31,14 +36,15 @@ def parse_origin(value: str) -> Origin | None:
     return scheme, host, str(int(port)) if port else DEFAULT_PORTS[scheme]
 
 
-def _header(scope, name: bytes) -> str | None:
+def _header(scope: WebSocketScope, name: bytes) -> str | None:
+    """The handshake's first ``name`` header (a lower-case name), or None."""
     for key, value in scope.get("headers", []):
         if key == name:
             return value.decode("latin1")
     return None
 
 
-def served_scheme(scope) -> str:
+def served_scheme(scope: WebSocketScope) -> str:
     """The page scheme a browser on this server used: as Django decides for HTTP requests."""
     proxy = settings.SECURE_PROXY_SSL_HEADER
     if proxy:
@@ -50,7 +56,7 @@ def served_scheme(scope) -> str:
     return "https" if scope.get("scheme") == "wss" else "http"
 
 
-def own_origin(scope) -> Origin | None:
+def own_origin(scope: WebSocketScope) -> Origin | None:
     """The server's origin as this handshake reached it, if its Host is an allowed one."""
     host_header = _header(scope, b"host")
     if host_header is None:
@@ -76,7 +82,7 @@ def trusted(origin: Origin, pattern: str) -> bool:
     return is_same_domain(origin[1], "." + host) if wildcard else origin[1] == host
 
 
-def origin_allowed(scope) -> bool:
+def origin_allowed(scope: WebSocketScope) -> bool:
     """The handshake's Origin is absent, the server's own origin, or a trusted one."""
     value = _header(scope, b"origin")
     if value is None:
@@ -103,13 +109,16 @@ class OriginCheckMiddleware:
     authentication.
     """
 
-    def __init__(self, application):
+    def __init__(self, application: WebSocketApp) -> None:
         self.application = application
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         """Pass an allowed handshake on; deny any other with 403."""
         if scope["type"] != "websocket":
             raise ValueError("OriginCheckMiddleware guards WebSocket connections only.")
         if origin_allowed(scope):
-            return await self.application(scope, receive, send)
-        return await WebsocketDenier()(scope, receive, send)
+            await self.application(scope, receive, send)
+        else:
+            await WebsocketDenier()(scope, receive, send)

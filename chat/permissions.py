@@ -19,6 +19,7 @@ from typing import TypeAlias
 
 from django.contrib.auth import models as auth_models
 from django.db.models import Q
+from django.http import HttpRequest
 
 from chat.models import MsgType, Room
 
@@ -26,6 +27,13 @@ from chat.models import MsgType, Room
 # ``User`` is whoever a request or a socket carries: an account, or nobody.
 Account: TypeAlias = auth_models.User
 User: TypeAlias = Account | auth_models.AnonymousUser
+
+
+class AuthenticatedRequest(HttpRequest):
+    """The request of a view behind login_required: its user is an account (for annotations)."""
+
+    user: Account
+
 
 STAFF_TYPES = frozenset({MsgType.WARNING, MsgType.ALERT, MsgType.MUTED})
 SOCKET_POSTABLE_TYPES = frozenset({MsgType.MESSAGE}) | STAFF_TYPES

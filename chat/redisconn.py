@@ -7,7 +7,7 @@ REDIS_SENTINEL_MASTER), the same two ways the channel layer accepts.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import redis
 from django.conf import settings
@@ -16,8 +16,11 @@ from redis.retry import Retry
 
 T = TypeVar("T")
 
+# What a store is made for: REDIS_URL, REDIS_SENTINELS and CHANNEL_LAYER_PREFIX.
+_Configuration = tuple[str, tuple[tuple[str, int], ...], str]
 
-def _defaults(options: dict) -> dict:
+
+def _defaults(options: dict[str, Any]) -> dict[str, Any]:
     """The retry and health-check settings, unless the caller gives its own.
 
     A pooled connection that Redis dropped fails its next command; with a
@@ -35,15 +38,19 @@ def redis_configured() -> bool:
     return bool(settings.REDIS_URL or settings.REDIS_SENTINELS)
 
 
-def sync_client(**options) -> redis.Redis:
+def sync_client(**options: Any) -> redis.Redis:
     """A blocking client for the configured Redis (the Sentinel master, if Sentinel)."""
     options = _defaults(options)
     if settings.REDIS_URL:
         return redis.Redis.from_url(settings.REDIS_URL, **options)
-    sentinel = redis.sentinel.Sentinel(
+    # redis-py's Sentinel API has no annotations.
+    sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
         settings.REDIS_SENTINELS, socket_timeout=options.get("socket_timeout", 2)
     )
-    return sentinel.master_for(settings.REDIS_SENTINEL_MASTER, **options)
+    master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        settings.REDIS_SENTINEL_MASTER, **options
+    )
+    return master
 
 
 class PerConfiguration(Generic[T]):
@@ -57,11 +64,11 @@ class PerConfiguration(Generic[T]):
         self.with_redis = with_redis
         self.local = local
         self.store: T | None = None
-        self.configured_for: tuple | None = None
+        self.configured_for: _Configuration | None = None
 
     def get(self) -> T:
         """The store for the current settings."""
-        config = (
+        config: _Configuration = (
             settings.REDIS_URL,
             tuple(settings.REDIS_SENTINELS),
             settings.CHANNEL_LAYER_PREFIX,

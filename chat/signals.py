@@ -5,26 +5,36 @@ createsuperuser, the shell) and logs out from its own view; signals are
 the one place that sees all of them. They only call a service.
 """
 
+from collections.abc import Iterable
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.http import HttpRequest
 
 from chat import services
+from chat.permissions import Account
 
 
 @receiver(post_save, sender=get_user_model())
 @receiver(post_delete, sender=get_user_model())
-def user_saved_or_deleted(sender, instance, **kwargs) -> None:
+def user_saved_or_deleted(
+    sender: type[Account],
+    instance: Account,
+    update_fields: Iterable[str] | None = None,
+    **kwargs: object,
+) -> None:
     """Re-check the user's open sockets (demoted, deactivated, new password, deleted)."""
-    update_fields = kwargs.get("update_fields")
     if update_fields is not None and set(update_fields) <= {"last_login"}:
         return  # logging in somewhere else changes nothing for open sockets
     services.user_access_changed(user_id=instance.pk)
 
 
 @receiver(user_logged_out)
-def logged_out(sender, request, user, **kwargs) -> None:
+def logged_out(
+    sender: type[Account | None], request: HttpRequest, user: Account | None, **kwargs: object
+) -> None:
     """Close the sockets opened with the session that just logged out."""
     session_key = getattr(getattr(request, "session", None), "session_key", None)
     if user is not None and session_key:

@@ -2,16 +2,18 @@
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from chat import events, redisconn, selectors
+from chat.permissions import AuthenticatedRequest
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +21,7 @@ HEALTH_TIMEOUT = 2.5  # seconds the checks may take before they count as failed 
 
 
 @login_required
-def home(request):
+def home(request: AuthenticatedRequest) -> HttpResponse:
     """The chat page: the rooms this user may enter, and the client that joins them."""
     rooms = selectors.room_list_for_user(user=request.user)
     config = {
@@ -33,15 +35,17 @@ def home(request):
 
 
 def _database_ok() -> bool:
+    """True if the database answers ``SELECT 1`` (run in a worker thread)."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-            return cursor.fetchone() == (1,)
+            row: tuple[int] | None = cursor.fetchone()
+            return row == (1,)
     finally:
         connection.close()  # a worker thread: hand the pooled connection back at once
 
 
-_database_check: asyncio.Future | None = None  # the one check in flight in this process
+_database_check: asyncio.Future[bool] | None = None  # the one check in flight in this process
 
 
 async def _database_check_once() -> bool:
@@ -64,6 +68,7 @@ async def _database_check_once() -> bool:
 
 
 async def _channel_layer_ok() -> bool:
+    """True if the layer works: an event comes back (Redis: is published, the hub is live)."""
     layer = get_channel_layer()
     if redisconn.redis_configured():
         # Publish through this process's own layer connection, as a post does
@@ -77,13 +82,14 @@ async def _channel_layer_ok() -> bool:
         )
     channel = await layer.new_channel()
     await layer.send(channel, {"type": "health.check"})
-    return (await layer.receive(channel))["type"] == "health.check"
+    received: str = (await layer.receive(channel))["type"]
+    return received == "health.check"
 
 
-async def healthz(request):
+async def healthz(request: HttpRequest) -> JsonResponse:
     """200 when the database and the channel layer both answer, else 503 naming what failed."""
 
-    async def run(name: str, check) -> str:
+    async def run(name: str, check: Callable[[], Awaitable[bool]]) -> str:
         try:
             return "ok" if await asyncio.wait_for(check(), HEALTH_TIMEOUT) else "failed"
         except Exception as exc:

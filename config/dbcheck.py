@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import select
 import time
+from typing import Any
 
+import psycopg
 from psycopg import pq
 
 _FINE = {pq.ExecStatus.EMPTY_QUERY, pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK}
@@ -22,10 +24,10 @@ _FINE = {pq.ExecStatus.EMPTY_QUERY, pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPL
 class BoundedCheck:
     """``check`` for psycopg_pool: an empty query answered within ``timeout`` seconds."""
 
-    def __init__(self, timeout: float):
+    def __init__(self, timeout: float) -> None:
         self.timeout = timeout
 
-    def __call__(self, conn) -> None:
+    def __call__(self, conn: psycopg.Connection[Any]) -> None:
         """Raise (and close the connection) unless the server answers in time."""
         pgconn = conn.pgconn
         if pgconn.status != pq.ConnStatus.OK:

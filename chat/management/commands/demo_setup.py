@@ -1,12 +1,15 @@
 """Create a demo admin and a few rooms on first run, and say how to log in."""
 
 import secrets
+from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from chat.models import Room
+from chat.permissions import Account
 
 DEMO_ROOMS = [("General", False), ("Random", False), ("Staff lounge", True)]
 
@@ -16,13 +19,15 @@ class Command(BaseCommand):
 
     help = "Create a demo admin and demo rooms if the database has none, then print how to log in."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
+        """The command's options."""
         parser.add_argument(
             "--url", default="http://127.0.0.1:8000/", help="Where the chat is served."
         )
         parser.add_argument("--username", default="admin")
 
-    def handle(self, *args, url: str, username: str, **options):
+    def handle(self, *args: Any, url: str, username: str, **options: Any) -> None:
+        """Create what is missing, then print where to open the chat and how to log in."""
         User = get_user_model()
         credentials = settings.DATA_DIR / "demo_credentials"
         if not User.objects.exists():
@@ -48,7 +53,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Rooms and users are managed at {url}admin/")
         self.stdout.write("")
 
-    def _saved_login(self, path, User) -> tuple[str, str] | None:
+    def _saved_login(self, path: Path, User: type[Account]) -> tuple[str, str] | None:
         """The demo login, while it still works (it is not printed once the password changes)."""
         try:
             username, password = path.read_text().split("\n")[:2]

@@ -1,7 +1,9 @@
 """Apply the retention setting: delete messages older than CHAT_RETENTION_DAYS."""
 
+from typing import Any
+
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chat import services
 
@@ -11,10 +13,12 @@ class Command(BaseCommand):
 
     help = "Delete messages older than CHAT_RETENTION_DAYS days (or --days). 0 keeps everything."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
+        """The command's options."""
         parser.add_argument("--days", type=int, default=None, help="Override CHAT_RETENTION_DAYS.")
 
-    def handle(self, *args, days: int | None, **options):
+    def handle(self, *args: Any, days: int | None, **options: Any) -> None:
+        """Delete the messages older than the retention, and say how many."""
         days = settings.CHAT_RETENTION_DAYS if days is None else days
         if days < 0:
             raise CommandError("--days must be 0 (keep everything) or more.")
