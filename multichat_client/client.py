@@ -529,10 +529,10 @@ class ChatClient:
                 await ws.send(json.dumps({**frame, "ref": ref}))
             except ConnectionClosed:
                 self._pending.pop(ref, None)
-                if future.done():  # the reader failed it first: nobody else will read it
-                    future.exception()
-                else:
+                if not future.done():
                     future.cancel()
+                elif not future.cancelled():  # the reader failed it first: mark it read
+                    future.exception()
                 if connected and frame["command"] == "join":
                     continue  # joins are idempotent: retry on the next connection
                 raise ConnectionLost("the connection dropped") from None
