@@ -1,13 +1,36 @@
-"""An in-process WebSocket through the real ASGI app (channels' WebsocketCommunicator)."""
+"""An in-process WebSocket through the real ASGI app (channels' communicator, unpatched)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.testing import ApplicationCommunicator
 from channels.testing import WebsocketCommunicator
 
 Frame = dict[str, Any]
+
+
+class Communicator(WebsocketCommunicator):  # type: ignore[misc]  # channels is untyped
+    """channels' WebsocketCommunicator, with the app's database clean-up left on, as in production.
+
+    channels' communicator swaps ``channels.db.close_old_connections`` for a
+    no-op while it sends or waits for a frame (made for Django tests that run
+    sync code on the test's own thread and connection). The app then runs its
+    ``database_sync_to_async`` calls without handing the worker thread's
+    connection back to the pool: one stays checked out of it past the test, and
+    the test database cannot be dropped. Overlapping patches from concurrent
+    sockets can even restore the no-op for the rest of the run. This one sends
+    and receives as asgiref's communicator does, with no patch.
+    """
+
+    async def send_input(self, message: dict[str, Any]) -> None:
+        """Give the app one ASGI message."""
+        await ApplicationCommunicator.send_input(self, message)  # type: ignore[no-untyped-call]
+
+    async def receive_output(self, timeout: float = 1) -> Any:
+        """The app's next ASGI message, within ``timeout`` seconds."""
+        return await ApplicationCommunicator.receive_output(self, timeout)  # type: ignore[no-untyped-call]
 
 
 def ephemeral(frame: Frame) -> bool:
@@ -22,9 +45,9 @@ def ephemeral(frame: Frame) -> bool:
 
 
 class Socket:
-    """A WebsocketCommunicator through the real ASGI app, with JSON helpers."""
+    """A Communicator through the real ASGI app, with JSON helpers."""
 
-    def __init__(self, communicator: WebsocketCommunicator) -> None:
+    def __init__(self, communicator: Communicator) -> None:
         self.comm = communicator
 
     async def send(self, frame: Frame) -> None:

@@ -9,12 +9,14 @@ import asyncio
 import contextlib
 import copy
 import os
+import time
 import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -24,7 +26,10 @@ from testkit import browser as browsers
 from testkit import factories
 from testkit.factories import session_cookie
 from testkit.servers import PostgresDatabase, ensure_redis, flush_prefix, postgres_base_url
-from testkit.sockets import Socket
+from testkit.sockets import Communicator, Socket
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
 
 # Property tests: "ci" (the default) tries the same examples on every run, so a
 # failure reproduces; "explore" (HYPOTHESIS_PROFILE=explore) searches at random.
@@ -63,6 +68,42 @@ def close_database_pools(django_db_setup, django_db_blocker):
         for connection in connections.all(initialized_only=True):
             if getattr(connection, "pool", None) is not None:
                 connection.close_pool()
+
+
+LEFT_CHECKED_OUT_WAIT = 5.0  # seconds a test's last database calls get to return their connection
+
+
+@pytest.fixture(autouse=True)
+def no_connection_left_checked_out() -> Iterator[None]:
+    """PostgreSQL: fail a test after which a thread keeps a connection out of the pool.
+
+    Only the test's own thread may still hold one (pytest-django closes it at
+    the end of the run). Any other thread's is a session that the pool cannot
+    close and that stops the test database from being dropped: code that ran
+    ORM calls without close_old_connections (channels' own test communicator
+    does that; testkit.sockets.Communicator does not).
+    """
+    yield
+    from django.db import connections
+
+    connection = connections["default"]
+    pool = getattr(connection, "pool", None)
+    if pool is None:  # SQLite, or PostgreSQL without a pool
+        return
+    own = 0 if connection.connection is None else 1
+    deadline = time.monotonic() + LEFT_CHECKED_OUT_WAIT
+    while (out := _checked_out(pool)) > own and time.monotonic() < deadline:
+        time.sleep(0.02)  # a sync fixture: polls the condition, within the deadline
+    assert out <= own, (
+        f"{out - own} pooled database connection(s) still checked out by other threads "
+        f"{LEFT_CHECKED_OUT_WAIT} s after the test; each is a session left behind"
+    )
+
+
+def _checked_out(pool: ConnectionPool) -> int:
+    """How many of the pool's connections are out with a thread (psycopg_pool's stats)."""
+    stats = pool.get_stats()
+    return stats["pool_size"] - stats["pool_available"]
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +226,7 @@ async def connect():
             headers.append((b"origin", origin.encode()))
         if user is not None:
             headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
-        comm = WebsocketCommunicator(application, "/chat/stream/", headers=headers)
+        comm = Communicator(application, "/chat/stream/", headers=headers)
         connected, _ = await comm.connect()
         assert connected is expect
         socket = Socket(comm)

@@ -13,7 +13,6 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.utils import timezone
@@ -28,7 +27,7 @@ from chat.routing import websocket_urlpatterns
 from testkit.factories import session_cookie
 from testkit.live import LiveServer, join, next_frame, open_ws, wait_for_health
 from testkit.servers import start_redis
-from testkit.sockets import Socket
+from testkit.sockets import Communicator, Socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -169,7 +168,7 @@ async def open_through_window(user, change) -> Socket:
         (b"origin", b"http://localhost"),
         (b"cookie", await database_sync_to_async(session_cookie)(user)),
     ]
-    comm = WebsocketCommunicator(app, "/chat/stream/", headers=headers)
+    comm = Communicator(app, "/chat/stream/", headers=headers)
     connected, _ = await comm.connect()
     assert connected
     return Socket(comm)

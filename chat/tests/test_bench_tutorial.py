@@ -4,13 +4,12 @@ import contextlib
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 
 from chat.events import iso_utc
 from chat.models import Message
 from chat.services import room_post
 from testkit.factories import session_cookie
-from testkit.sockets import Socket
+from testkit.sockets import Communicator, Socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,7 +25,7 @@ async def tutorial():
         headers = []
         if user is not None:
             headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
-        comm = WebsocketCommunicator(application, "/chat/stream/", headers=headers)
+        comm = Communicator(application, "/chat/stream/", headers=headers)
         connected, _ = await comm.connect()
         assert connected
         socket = Socket(comm)

@@ -142,9 +142,8 @@ async def test_password_change_elsewhere_disconnects_the_socket(connect, alice, 
 
 async def test_logging_out_in_another_tab_closes_that_sessions_sockets(alice, room):
     """Logging out closes the sockets of that session only; another session's socket stays."""
-    from channels.testing import WebsocketCommunicator
-
     from config.asgi import application
+    from testkit.sockets import Communicator
 
     def logged_in_client():
         client = Client()
@@ -156,7 +155,7 @@ async def test_logging_out_in_another_tab_closes_that_sessions_sockets(alice, ro
 
     async def socket_for(client):
         cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-        comm = WebsocketCommunicator(
+        comm = Communicator(
             application,
             "/chat/stream/",
             headers=[
