@@ -26,7 +26,7 @@ def server():
     live = LiveServer().prepare()
     live.rooms = live.seed(
         users=["alice", "bob"],
-        rooms=["Unread", "Backlog", "Mentions", "Lounge", "Quiet"],
+        rooms=["Unread", "Backlog", "Mentions", "Lounge", "Quiet", "Away"],
     ).rooms
     live.start()
     yield live
@@ -199,5 +199,29 @@ def test_member_list_and_typing_indicator(browser, server):
     bob.click(f".room-toggle[data-room-id='{room}']")  # bob leaves the room
     expect(member).to_have_count(0)
     expect(pane.locator(".members-summary")).to_have_text("Members (1)")
+    alice.context.close()
+    bob.context.close()
+
+
+def test_idle_after_five_minutes_without_input_and_active_again(browser, server):
+    """Bob's page says idle after 5 minutes without input (a fake clock), active on his next key."""
+    from playwright.sync_api import expect
+
+    room = server.rooms["Away"]
+    alice = open_chat(browser, server, "alice")
+    bob = open_chat(browser, server, "bob")
+    bob.clock.install()
+    bob.reload()
+    expect(bob.locator("#conn-state")).to_have_attribute("data-state", "connected")
+    join(alice, room)
+    join(bob, room)
+    member = alice.locator(f".room-pane[data-room-id='{room}'] .member[data-user='bob']")
+    expect(member).to_have_attribute("data-state", "online")
+    bob.clock.fast_forward("05:30")  # the 30 s idle check runs on the fake clock too
+    bob.clock.run_for(1000)
+    expect(member).to_have_attribute("data-state", "idle")
+    expect(member.locator(".member-state")).to_have_text("idle")
+    bob.keyboard.press("Shift")
+    expect(member).to_have_attribute("data-state", "online")
     alice.context.close()
     bob.context.close()

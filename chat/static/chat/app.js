@@ -14,7 +14,7 @@ const hint = document.getElementById("panes-hint");
 const notices = document.getElementById("notices");
 const baseTitle = document.title;
 const MAX_NOTICES = 4;
-const READ_DELAY = 500; // ms a newest message stays in view before it is reported read
+const READ_DELAY = 1000; // ms: at most one read report per room a second (it costs history budget)
 const IDLE_AFTER = 5 * 60 * 1000; // ms without input before the user shows as idle
 // Commands whose errors need no pane: a refused read is tried again on the next check, typing is best effort.
 const QUIET = new Set(["read", "typing"]);
