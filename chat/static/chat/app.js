@@ -154,7 +154,10 @@ function onFrame(frame) {
   const req = frame.ref != null ? requests.get(frame.ref) : undefined;
   requests.delete(frame.ref);
   if ("read" in frame) return unread.setRead(frame.read, frame.seq);
-  if (QUIET.has(req?.kind)) return;
+  if (QUIET.has(req?.kind)) {
+    if (req.kind === "read") req.room.readSent = 0; // refused: the next check reports it again
+    return;
+  }
   if ("activity" in frame) return unread.activity(frame.activity);
   if ("mention" in frame) return onMention(frame);
   if ("presence" in frame) return rooms.get(frame.presence)?.onPresence(frame);
