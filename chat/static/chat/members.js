@@ -10,7 +10,7 @@ export class Members {
     this.members = new Map(); // username -> "online" | "idle"
     this.element = el("details", "members");
     // Open beside the timeline on wide screens; a one-line summary on narrow ones.
-    this.element.open = !window.matchMedia("(max-width: 700px)").matches;
+    this.element.open = !window.matchMedia("(max-width: 699px)").matches;
     this.summary = el("summary", "members-summary");
     this.list = el("ul", "member-list");
     this.list.setAttribute("aria-label", `Members of ${title}`);
