@@ -19,6 +19,13 @@ window.Notification = class extends Real {
 };
 """
 
+# Counts Notification.requestPermission calls (the permission prompt).
+COUNT_PERMISSION_REQUESTS = """
+window.asked = 0;
+const ask = Notification.requestPermission.bind(Notification);
+Notification.requestPermission = (...args) => (window.asked++, ask(...args));
+"""
+
 
 @pytest.fixture(scope="module")
 def server():
@@ -26,7 +33,7 @@ def server():
     live = LiveServer().prepare()
     live.rooms = live.seed(
         users=["alice", "bob"],
-        rooms=["Unread", "Backlog", "Mentions", "Lounge", "Quiet", "Away"],
+        rooms=["Unread", "Backlog", "Mentions", "Lounge", "Quiet", "Away", "Missed"],
     ).rooms
     live.start()
     yield live
@@ -123,7 +130,14 @@ def test_a_mention_notifies_highlights_and_counts_in_the_title(browser, server):
 
     room = server.rooms["Mentions"]
     undecided = open_chat(browser, server, "alice")
-    expect(undecided.locator("#notify-enable")).to_be_visible()  # asked for on a click only
+    undecided.context.add_init_script(COUNT_PERMISSION_REQUESTS)
+    undecided.reload()
+    expect(undecided.locator("#conn-state")).to_have_attribute("data-state", "connected")
+    enable = undecided.locator("#notify-enable")
+    expect(enable).to_be_visible()
+    assert undecided.evaluate("() => window.asked") == 0  # never on load
+    enable.click()
+    undecided.wait_for_function("() => window.asked === 1")
     undecided.context.close()
 
     alice = open_chat(browser, server, "alice", permissions=["notifications"])
@@ -225,3 +239,19 @@ def test_idle_after_five_minutes_without_input_and_active_again(browser, server)
     expect(member).to_have_attribute("data-state", "online")
     alice.context.close()
     bob.context.close()
+
+
+def test_counts_missed_while_disconnected_show_after_the_reconnect(browser, server):
+    """Posts stored while Alice's socket was down show in her badge once it is back."""
+    from playwright.sync_api import expect
+
+    room = server.rooms["Missed"]
+    alice = open_chat(browser, server, "alice")
+    expect(badge(alice, room)).to_be_hidden()
+    server.stop()
+    expect(alice.locator("#conn-state")).not_to_have_attribute("data-state", "connected")
+    server.testkit("post", room_id=room, texts=["while you were away", "and more"], username="bob")
+    server.start()
+    expect(alice.locator("#conn-state")).to_have_attribute("data-state", "connected", timeout=20000)
+    expect(badge(alice, room)).to_have_attribute("data-count", "2")
+    alice.context.close()
