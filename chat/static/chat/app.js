@@ -57,7 +57,7 @@ function markRead(room, seq) {
     setTimeout(() => {
       readTimers.delete(room.id);
       const latest = Math.max(seq, room.maxSeq);
-      const known = Math.max(unread.readSeq(room.id), room.readSent ?? 0);
+      const known = Math.max(unread.readSeq(room.id), room.readSent);
       if (rooms.get(room.id) === room && room.inView() && latest > known) {
         if (command(room, { command: "read", room: room.id, seq: latest }, "read") != null) room.readSent = latest;
       }

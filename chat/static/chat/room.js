@@ -35,6 +35,7 @@ export class Room {
     this.jumping = false; // paging back to show the first unread message
     this.mentioned = new Set(); // seqs that a mention frame named
     this.typingSent = 0; // when the last `typing` command went out (ms)
+    this.readSent = 0; // the highest seq a `read` command went out for, unanswered (set by app.js)
     this.build(info);
   }
 
