@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -17,6 +18,34 @@ from chat.permissions import Account, RoomAccess, User
 def room_list_for_user(*, user: User) -> QuerySet[Room]:
     """The rooms ``user`` may see and enter, by title."""
     return Room.objects.filter(permissions.enterable_rooms(user))
+
+
+@dataclass(frozen=True)
+class RoomUnread:
+    """A room the user may enter, with their read position and unread counts in it."""
+
+    room: Room
+    read_seq: int
+    unread: int
+    mentions: int
+
+
+def room_list_with_unread(*, user: Account) -> list[RoomUnread]:
+    """The rooms ``user`` may enter, by title, each with read position, unread and mention counts.
+
+    One list for the REST room list and the chat page, so both count alike.
+    """
+    read = read_seqs(user=user)
+    mentions = unread_mentions(user_ids=[user.pk])[user.pk]
+    return [
+        RoomUnread(
+            room=r,
+            read_seq=read.get(r.pk, 0),
+            unread=max(0, r.last_seq - read.get(r.pk, 0)),
+            mentions=mentions[r.pk],
+        )
+        for r in room_list_for_user(user=user)
+    ]
 
 
 def room_for_user(*, user: User, room_id: int) -> Room:

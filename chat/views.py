@@ -22,12 +22,23 @@ HEALTH_TIMEOUT = 2.5  # seconds the checks may take before they count as failed 
 
 @login_required
 def home(request: AuthenticatedRequest) -> HttpResponse:
-    """The chat page: the rooms this user may enter, and the client that joins them."""
-    rooms = selectors.room_list_for_user(user=request.user)
+    """The chat page: the rooms this user may enter (with unread counts), and the client."""
+    user = request.user
+    rooms = selectors.room_list_with_unread(user=user)
     config = {
-        "user": request.user.get_username(),
-        "isStaff": request.user.is_staff,
-        "rooms": [{"id": r.pk, "title": r.title, "staffOnly": r.staff_only} for r in rooms],
+        "user": user.get_username(),
+        "isStaff": user.is_staff,
+        "rooms": [
+            {
+                "id": r.room.pk,
+                "title": r.room.title,
+                "staffOnly": r.room.staff_only,
+                "lastSeq": r.room.last_seq,
+                "readSeq": r.read_seq,
+                "mentions": r.mentions,
+            }
+            for r in rooms
+        ],
         "maxMessageLength": settings.CHAT_MESSAGE_MAX_LENGTH,
         "notifyEnterLeave": settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS,
     }

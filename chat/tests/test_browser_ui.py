@@ -99,6 +99,8 @@ def test_two_users_chat_in_one_room(browser, server):
     last = messages(alice, room).last
     expect(last.locator(".body")).to_have_text("Hi Alice,\nhow are you?")
     assert last.locator(".body").evaluate("el => el.innerText") == "Hi Alice,\nhow are you?"
+    bob_here = alice.locator(f".room-pane[data-room-id='{room}'] .member[data-user='bob']")
+    expect(bob_here).to_have_attribute("data-state", "online")  # the member list is up to date
     join(alice, server.rooms["Random"])
     shoot(alice, "chat-desktop.png")
     alice.set_viewport_size({"width": 390, "height": 844})

@@ -1,6 +1,7 @@
 """The HTTP side: login, logout, the home page, the health check, the demo set-up."""
 
 import io
+import json
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -8,6 +9,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from chat.models import Room
+from testkit.factories import post_messages
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -130,3 +132,24 @@ def test_demo_setup_never_touches_an_existing_database(settings, tmp_path, alice
     assert list(Room.objects.values_list("title", flat=True)) == ["General"]
     assert "password" not in out.getvalue().split("open")[1].split("\n")[1]
     assert "createsuperuser" in out.getvalue()
+
+
+def test_home_carries_unread_counts_and_mentions_for_the_page(alice, bob, room):
+    """The page starts from the same counts as /api/rooms: badge, read position, mentions."""
+    post_messages(room.pk, ["first"], username="alice")  # marks alice's own post read
+    post_messages(room.pk, ["news", "@alice look"], username="bob")
+    client = Client()
+    client.force_login(alice)
+    body = client.get("/").content.decode()
+    config = json.loads(body.split('id="chat-config" type="application/json">')[1].split("<")[0])
+    assert config["rooms"] == [
+        {
+            "id": room.pk,
+            "title": "General",
+            "staffOnly": False,
+            "lastSeq": 3,
+            "readSeq": 1,
+            "mentions": 1,
+        }
+    ]
+    assert 'class="unread" data-count="2" data-mentions="1">2</span>' in body

@@ -1,8 +1,10 @@
 // Entry point: read the page's config, wire the room list, route socket frames to rooms.
 
 import { CLOSE_UNAUTHENTICATED, Connection } from "./connection.js";
+import { Notifier } from "./notify.js";
 import { button, el, errorText } from "./render.js";
 import { Room } from "./room.js";
+import { Unread } from "./unread.js";
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
 const loginUrl = document.body.dataset.loginUrl || "/login/";
@@ -12,11 +14,21 @@ const hint = document.getElementById("panes-hint");
 const notices = document.getElementById("notices");
 const baseTitle = document.title;
 const MAX_NOTICES = 4;
+const READ_DELAY = 1000; // ms: at most one read report per room a second (it costs history budget)
+const IDLE_AFTER = 5 * 60 * 1000; // ms without input before the user shows as idle
+// Commands whose errors need no pane: a refused read is tried again on the next check, typing is best effort.
+const QUIET = new Set(["read", "typing"]);
 
 const roomInfo = new Map(config.rooms.map((r) => [r.id, r]));
 const rooms = new Map(); // room id -> Room, for each open pane
 const requests = new Map(); // ref -> {room, kind, ...}: what a reply or error belongs to
+const readTimers = new Map(); // room id -> pending read report
+const unread = new Unread(config.rooms, baseTitle);
+const notifier = new Notifier(document.getElementById("notify-enable"));
 let nextRef = 1;
+let idle = false;
+let lastInput = Date.now();
+let connectedOnce = false;
 
 /** Send a command for `room`, tagged with a fresh ref; returns the ref, or null when offline. */
 function command(room, obj, kind, extra = {}) {
@@ -31,9 +43,27 @@ const ctx = {
   me: config.user,
   isStaff: config.isStaff,
   maxLength: config.maxMessageLength,
-  onUnread: showUnread,
   onLeave: closeRoom,
+  readSeq: (id) => unread.readSeq(id),
+  markRead,
+  seen: (id, seq, mine) => unread.seen(id, seq, mine),
 };
+
+/** Report `seq` read in `room` after READ_DELAY, unless a read frame got there first. */
+function markRead(room, seq) {
+  if (readTimers.has(room.id)) return;
+  readTimers.set(
+    room.id,
+    setTimeout(() => {
+      readTimers.delete(room.id);
+      const latest = Math.max(seq, room.maxSeq);
+      const known = Math.max(unread.readSeq(room.id), room.readSent);
+      if (rooms.get(room.id) === room && room.inView() && latest > known) {
+        if (command(room, { command: "read", room: room.id, seq: latest }, "read") != null) room.readSent = latest;
+      }
+    }, READ_DELAY),
+  );
+}
 
 /** Open a pane for room `id` and join it. */
 function openRoom(id) {
@@ -61,24 +91,51 @@ function updateRoomList() {
   for (const toggle of document.querySelectorAll(".room-toggle")) {
     const room = rooms.get(Number(toggle.dataset.roomId));
     toggle.setAttribute("aria-pressed", String(Boolean(room)));
-    if (!room) showUnread({ id: Number(toggle.dataset.roomId), unread: 0 });
   }
   if (hint) hint.hidden = rooms.size > 0;
   panes.dataset.count = String(rooms.size);
 }
 
-/** Update a room's unread badge and the page title. */
-function showUnread(room) {
-  const badge = document.querySelector(`.room-toggle[data-room-id="${room.id}"] .unread`);
-  if (badge) {
-    badge.hidden = !room.unread;
-    badge.dataset.count = String(room.unread);
-    badge.textContent = String(room.unread);
-    badge.title = `${room.unread} unread`;
+/** A mention frame: highlight the message, and notify unless the user is looking at that room. */
+function onMention(frame) {
+  const id = frame.mention;
+  const room = rooms.get(id);
+  room?.onMention(frame.seq);
+  const looking = document.visibilityState === "visible" && document.hasFocus() && room?.visible;
+  if (looking) return;
+  const title = roomInfo.get(id)?.title ?? "a room";
+  notifier.notify(`${frame.username} mentioned you in ${title}`, frame.message, `mention-${frame.id}`, () => {
+    openRoom(id);
+    rooms.get(id)?.focus();
+  });
+}
+
+/** Input from the person (or the page shown again): active now, idle after IDLE_AFTER without. */
+function onInput() {
+  lastInput = Date.now();
+  if (idle) setIdle(false);
+}
+
+function setIdle(value) {
+  idle = value;
+  conn.send({ command: "presence", state: idle ? "idle" : "active" });
+}
+
+/** After a reconnect, the counts may have moved while the socket was down: read them again. */
+async function refreshCounts() {
+  try {
+    const reply = await fetch("/api/rooms", { credentials: "same-origin" });
+    if (reply.ok) unread.reset((await reply.json()).rooms);
+  } catch {
+    // Offline again: the next reconnect tries once more.
   }
-  let total = 0;
-  for (const r of rooms.values()) total += r.unread;
-  document.title = total ? `(${total}) ${baseTitle}` : baseTitle;
+}
+
+function onOpen() {
+  if (connectedOnce) refreshCounts();
+  connectedOnce = true;
+  if (idle) setIdle(true); // a new socket starts active
+  rooms.forEach((room) => room.join());
 }
 
 /** Show a notice that belongs to no pane in #notices. */
@@ -96,8 +153,21 @@ function notice(text, detail) {
 function onFrame(frame) {
   const req = frame.ref != null ? requests.get(frame.ref) : undefined;
   requests.delete(frame.ref);
+  if ("read" in frame) return unread.setRead(frame.read, frame.seq);
+  if (QUIET.has(req?.kind)) {
+    if (req.kind === "read") req.room.readSent = 0; // refused: the next check reports it again
+    return;
+  }
+  if ("activity" in frame) return unread.activity(frame.activity);
+  if ("mention" in frame) return onMention(frame);
+  if ("presence" in frame) return rooms.get(frame.presence)?.onPresence(frame);
+  if ("typing" in frame) return rooms.get(frame.typing)?.onTyping(frame);
   if (req && rooms.get(req.room.id) !== req.room) return; // for a pane closed since
   if ("error" in frame) return onError(frame, req);
+  if ("join" in frame) {
+    unread.seen(frame.join, frame.last_seq, false);
+    unread.setRead(frame.join, frame.read_seq ?? 0);
+  }
   const id = "msg_type" in frame ? frame.room : (frame.join ?? frame.sent ?? frame.history ?? frame.deleted);
   const room = req?.room ?? rooms.get(id);
   if (!room || room.id !== id) return;
@@ -121,6 +191,7 @@ function onError(frame, req) {
 
 function onClose(code) {
   requests.clear();
+  rooms.forEach((room) => (room.readSent = 0)); // unanswered reads are sent again
   for (const room of rooms.values()) room.onDisconnect();
   if (code === CLOSE_UNAUTHENTICATED) {
     window.location.assign(`${loginUrl}?next=${encodeURIComponent(window.location.pathname)}`);
@@ -132,7 +203,7 @@ const conn = new Connection(
   `${scheme}//${window.location.host}${socketPath}`,
   document.getElementById("conn-state"),
   document.getElementById("conn-retry"),
-  { onOpen: () => rooms.forEach((room) => room.join()), onFrame, onClose },
+  { onOpen, onFrame, onClose },
 );
 
 for (const button of document.querySelectorAll(".room-toggle")) {
@@ -145,6 +216,11 @@ for (const button of document.querySelectorAll(".room-toggle")) {
 const checkRead = () => rooms.forEach((room) => room.checkRead());
 window.addEventListener("focus", checkRead);
 document.addEventListener("visibilitychange", checkRead);
+for (const type of ["mousemove", "mousedown", "keydown", "touchstart", "wheel"]) {
+  window.addEventListener(type, onInput, { passive: true });
+}
+document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && onInput());
+setInterval(() => !idle && Date.now() - lastInput >= IDLE_AFTER && setIdle(true), 30000);
 
 updateRoomList();
 conn.connect();

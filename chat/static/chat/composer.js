@@ -5,8 +5,11 @@ import { TYPE_NAME, charCount, el } from "./render.js";
 const NEAR_LIMIT = 0.8; // show the length counter from this share of the limit
 
 export class Composer {
-  /** Build the form; `onSend(text, msgType)` gets every non-blank message within the limit. */
-  constructor(title, { isStaff, maxLength, onSend, onInvalid }) {
+  /**
+   * Build the form; `onSend(text, msgType)` gets every non-blank message within the limit,
+   * `onInput(text)` every edit (for the typing indicator).
+   */
+  constructor(title, { isStaff, maxLength, onSend, onInvalid, onInput }) {
     this.maxLength = maxLength;
     this.form = el("form", "composer");
     this.form.setAttribute("aria-label", `Write to ${title}`);
@@ -40,7 +43,10 @@ export class Composer {
       this.update();
       onSend(text, type);
     };
-    this.input.addEventListener("input", () => this.update());
+    this.input.addEventListener("input", () => {
+      this.update();
+      onInput(this.input.value);
+    });
     this.input.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();

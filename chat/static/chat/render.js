@@ -74,6 +74,15 @@ export function appendLinkified(parent, text) {
   parent.append(text.slice(last));
 }
 
+// As the server's MENTION_RE: "@name" not preceded by a word character or "@".
+const MENTION_RE = /(?<![\p{L}\p{N}_@])@([\p{L}\p{N}_.@+-]*[\p{L}\p{N}_@+-])/gu;
+
+/** True when `text` names `username` with "@username". */
+export function mentions(text, username) {
+  for (const match of text.matchAll(MENTION_RE)) if (match[1] === username) return true;
+  return false;
+}
+
 /** Local time of an ISO timestamp as a <time> element (date added when not today). */
 export function timeElement(ts) {
   const date = ts ? new Date(ts) : new Date();
@@ -108,12 +117,14 @@ export function messageElement(frame, me) {
   li.append(meta, el("div", "body"));
   if (frame.deleted) markDeleted(li);
   else appendLinkified(li.lastChild, frame.message);
+  if (!frame.deleted && frame.username !== me && mentions(frame.message, me)) li.classList.add("mention");
   return li;
 }
 
 /** Turn a message item into a dimmed "message deleted" tombstone. */
 export function markDeleted(li) {
   li.classList.add("msg-deleted");
+  li.classList.remove("mention");
   li.dataset.deleted = "true";
   const body = li.querySelector(".body");
   if (body) body.textContent = "message deleted";

@@ -1,14 +1,19 @@
 // One open room: its pane, and the protocol state behind it (seqs, history, gaps, pending sends).
 
 import { Composer } from "./composer.js";
+import { Members, Typing } from "./members.js";
 import { button, el, errorText, markDeleted, messageElement, pendingElement } from "./render.js";
 import { Timeline } from "./timeline.js";
 
 const PAGE_SIZE = 50; // messages per history request
 const MAX_PAGE = 100; // the server's largest history page
+const TYPING_EVERY = 3000; // ms between two `typing` commands while the user types
 
 export class Room {
-  /** Build the pane for room `info`; `ctx` = {command, me, isStaff, maxLength, onUnread, onLeave}. */
+  /**
+   * Build the pane for room `info`; `ctx` = {command, me, isStaff, maxLength, onLeave,
+   * readSeq(id), markRead(room, seq), seen(id, seq, mine)}.
+   */
   constructor(info, ctx) {
     this.id = info.id;
     this.title = info.title;
@@ -24,8 +29,13 @@ export class Room {
     this.loadingOlder = false;
     this.gapFilling = false;
     this.replayLeft = 0; // replayed frames still expected after a join with `since`
-    this.unread = 0;
     this.visible = true;
+    this.firstUnread = null; // the first seq after the read position at join (the divider's place)
+    this.divider = null;
+    this.jumping = false; // paging back to show the first unread message
+    this.mentioned = new Set(); // seqs that a mention frame named
+    this.typingSent = 0; // when the last `typing` command went out (ms)
+    this.readSent = 0; // the highest seq a `read` command went out for, unanswered (set by app.js)
     this.build(info);
   }
 
@@ -49,17 +59,31 @@ export class Room {
     this.errorBox.setAttribute("role", "alert");
     this.errorBox.hidden = true;
 
+    this.members = new Members(info.title);
     this.timeline = new Timeline(info.title, {
       onTop: () => this.synced && this.loadOlder(),
       onBottom: () => this.checkRead(),
+      onScroll: () => this.updateJump(),
     });
+    this.jumpButton = button("jump-unread", "Jump to first unread ↑", () => this.jumpToUnread());
+    this.jumpButton.hidden = true;
+    this.timeline.element.append(this.jumpButton);
+    this.typing = new Typing();
     this.composer = new Composer(info.title, {
       isStaff: this.ctx.isStaff,
       maxLength: this.ctx.maxLength,
       onSend: (text, type) => this.send(text, type),
       onInvalid: (text) => this.showError(text),
+      onInput: (text) => this.typed(text),
     });
-    this.pane.append(head, this.errorBox, this.timeline.element, this.composer.form);
+    this.pane.append(
+      head,
+      this.errorBox,
+      this.members.element,
+      this.timeline.element,
+      this.typing.element,
+      this.composer.form,
+    );
     this.pane.addEventListener("focusin", () => this.checkRead());
     this.observer = new IntersectionObserver(
       ([entry]) => {
@@ -109,9 +133,32 @@ export class Room {
     if (this.ctx.command(this, cmd, "gap", { next }) != null) this.gapFilling = true;
   }
 
+  /** The user typed in the composer: tell the room, at most every TYPING_EVERY ms. */
+  typed(text) {
+    const now = Date.now();
+    if (!this.joined || !text.trim() || now - this.typingSent < TYPING_EVERY) return;
+    if (this.ctx.command(this, { command: "typing", room: this.id }, "typing") != null) this.typingSent = now;
+  }
+
+  /** Scroll to the "New messages" divider, paging back through history until it is shown. */
+  jumpToUnread() {
+    this.jumping = false;
+    if (this.firstUnread == null) return;
+    if (this.divider?.isConnected) {
+      const list = this.timeline.list;
+      list.scrollTop += this.divider.getBoundingClientRect().top - list.getBoundingClientRect().top;
+      this.divider.focus({ preventScroll: true });
+      this.updateJump();
+    } else if (this.hasMore || !this.synced) {
+      this.jumping = true;
+      this.loadOlder();
+    }
+  }
+
   /** Show the user's message as pending and send it (now, or after the next re-join). */
   send(text, type) {
     const item = { text, type, state: "queued", el: pendingElement(text, type, this.ctx.me) };
+    this.typingSent = 0; // the message ends the others' indicator: typing again shows at once
     this.pending.push(item);
     this.timeline.mutate(() => this.timeline.insert(item.el, Infinity), true);
     this.flush();
@@ -147,6 +194,10 @@ export class Room {
     }
     if (this.joinedSince === undefined) {
       this.knownSeq = frame.last_seq;
+      this.divider?.remove();
+      this.divider = null;
+      const read = frame.read_seq ?? frame.last_seq;
+      this.firstUnread = read < frame.last_seq ? read + 1 : null;
       this.loadOlder();
     } else if (frame.truncated) {
       // Too much was missed: show only the replayed newest messages; older ones page in on scroll.
@@ -181,6 +232,7 @@ export class Room {
     this.hasMore = frame.has_more;
     if (req.kind === "initial") this.synced = true;
     this.updateTop();
+    if (this.jumping) this.jumpToUnread();
     // Keep paging while the list is too short to scroll (so scrolling up can't ask for more).
     if (this.hasMore && this.timeline.underfilled()) this.loadOlder();
   }
@@ -260,8 +312,27 @@ export class Room {
     }
   }
 
+  /** A presence frame: who is in the room. */
+  onPresence(frame) {
+    this.members.update(frame);
+  }
+
+  /** A typing frame: someone else is typing here. */
+  onTyping(frame) {
+    this.typing.add(frame.username, frame.expires_in);
+  }
+
+  /** A mention frame for this room: highlight message `seq` (now, or when it is shown). */
+  onMention(seq) {
+    this.mentioned.add(seq);
+    const node = this.bySeq.get(seq);
+    if (node && node.dataset.deleted !== "true") this.timeline.mutate(() => node.classList.add("mention"));
+  }
+
   /** The socket closed: everything in flight is unknown until the re-join. */
   onDisconnect() {
+    this.members.clear();
+    this.typing.clear();
     this.joined = this.joining = this.loadingOlder = this.gapFilling = false;
     this.replayLeft = 0;
     for (const item of this.pending) {
@@ -272,11 +343,10 @@ export class Room {
     this.updateTop();
   }
 
-  /** Clear the unread count if the newest message is in view. */
+  /** Report the newest message read when it is in view and past the known read position. */
   checkRead() {
-    if (this.unread && this.inView()) {
-      this.unread = 0;
-      this.ctx.onUnread(this);
+    if (this.joined && this.maxSeq > this.ctx.readSeq(this.id) && this.inView()) {
+      this.ctx.markRead(this, this.maxSeq);
     }
   }
 
@@ -298,6 +368,7 @@ export class Room {
   show(frames, live) {
     let added = 0;
     let notify = 0;
+    const shown = [];
     this.timeline.mutate(() => {
       for (const frame of frames) {
         if (frame.seq == null) {
@@ -308,30 +379,58 @@ export class Room {
         }
         if (this.bySeq.has(frame.seq)) continue;
         const node = messageElement(frame, this.ctx.me);
+        if (this.mentioned.has(frame.seq) && !frame.deleted) node.classList.add("mention");
         this.bySeq.set(frame.seq, node);
+        shown.push(frame);
         this.maxSeq = Math.max(this.maxSeq, frame.seq);
         this.timeline.insert(node, frame.seq);
         added++;
         this.confirmPending(frame);
         if (live && frame.username !== this.ctx.me && frame.msg_type < 4) notify++;
       }
+      this.placeDivider();
     });
+    for (const frame of shown) {
+      this.ctx.seen(this.id, frame.seq, frame.username === this.ctx.me);
+      if (live) this.typing.remove(frame.username);
+    }
     while (this.bySeq.has(this.knownSeq + 1)) this.knownSeq++;
     if (added && this.timeline.top.dataset.state === "start") this.updateTop();
-    if (notify) {
-      this.timeline.announceNew();
-      if (!this.inView()) {
-        this.unread += notify;
-        this.ctx.onUnread(this);
-      }
-    }
+    if (notify) this.timeline.announceNew();
+    this.updateJump();
+    this.checkRead();
     return added;
+  }
+
+  /** Put the "New messages" divider before the first unread message once that part is shown; call inside mutate. */
+  placeDivider() {
+    if (this.firstUnread == null || this.divider?.isConnected) return;
+    const oldest = Math.min(...this.bySeq.keys());
+    if (!(oldest <= this.firstUnread)) return;
+    this.divider = el("li", "unread-divider", "New messages");
+    this.divider.setAttribute("role", "separator");
+    this.divider.tabIndex = -1;
+    this.timeline.insert(this.divider, this.firstUnread - 0.75);
+  }
+
+  /** Offer "Jump to first unread" while the divider is not shown or scrolled above the view. */
+  updateJump() {
+    let show = false;
+    if (this.firstUnread != null && this.bySeq.size) {
+      const d = this.divider;
+      const top = this.timeline.list.getBoundingClientRect().top;
+      show = !d?.isConnected || d.getBoundingClientRect().bottom <= top;
+    }
+    if (this.jumpButton.hidden === show) this.jumpButton.hidden = !show;
   }
 
   /** Forget every stored message shown (pending ones stay). */
   clear() {
     const stale = this.timeline.list.querySelectorAll(".message:not(.pending)");
-    this.timeline.mutate(() => stale.forEach((node) => node.remove()), true);
+    this.timeline.mutate(() => {
+      stale.forEach((node) => node.remove());
+      this.divider?.remove(); // put back when its place is shown again
+    }, true);
     this.bySeq.clear();
     this.maxSeq = 0;
   }

@@ -7,8 +7,11 @@ const TOP_SLACK = 80; // px from the top that trigger loading older messages
 const GROUP_WINDOW = 5 * 60 * 1000; // ms within which one author's messages are grouped
 
 export class Timeline {
-  /** Build the list; `onTop()` fires when the reader reaches the top, `onBottom()` at the bottom. */
-  constructor(title, { onTop, onBottom }) {
+  /**
+   * Build the list; `onTop()` fires when the reader reaches the top, `onBottom()` at the bottom,
+   * `onScroll()` on every scroll.
+   */
+  constructor(title, { onTop, onBottom, onScroll }) {
     this.element = el("div", "pane-body");
     this.list = el("ol", "messages");
     this.list.setAttribute("role", "log");
@@ -31,6 +34,7 @@ export class Timeline {
           onBottom();
         }
         if (this.list.scrollTop < TOP_SLACK) onTop();
+        onScroll();
       },
       { passive: true },
     );

@@ -1,0 +1,93 @@
+// A pane's awareness lines: who is in the room (online / idle) and who is typing.
+
+import { el } from "./render.js";
+
+const STATE_TEXT = { online: "online", idle: "idle" };
+
+/** The member list of one room, from `presence` frames (full on join, then changes). */
+export class Members {
+  constructor(title) {
+    this.members = new Map(); // username -> "online" | "idle"
+    this.element = el("details", "members");
+    // Open beside the timeline on wide screens; a one-line summary on narrow ones.
+    this.element.open = !window.matchMedia("(max-width: 699px)").matches;
+    this.summary = el("summary", "members-summary");
+    this.list = el("ul", "member-list");
+    this.list.setAttribute("aria-label", `Members of ${title}`);
+    this.element.append(this.summary, this.list);
+    this.render();
+  }
+
+  /** Apply a presence frame: `full` replaces the list, otherwise only the named members change. */
+  update(frame) {
+    if (frame.full) this.members.clear();
+    for (const { username, state } of frame.members) {
+      if (state === "offline") this.members.delete(username);
+      else this.members.set(username, state);
+    }
+    this.render();
+  }
+
+  /** Forget everyone (the socket closed: the next join's full frame says who is there). */
+  clear() {
+    this.members.clear();
+    this.render();
+  }
+
+  render() {
+    const names = [...this.members.keys()].sort((a, b) => a.localeCompare(b));
+    const online = names.filter((n) => this.members.get(n) === "online").length;
+    this.summary.textContent = `Members (${names.length})`;
+    this.summary.title = `${online} online, ${names.length - online} idle`;
+    this.list.replaceChildren(
+      ...names.map((name) => {
+        const state = this.members.get(name);
+        const item = el("li", "member");
+        item.dataset.user = name;
+        item.dataset.state = state;
+        const dot = el("span", "dot");
+        dot.setAttribute("aria-hidden", "true");
+        item.append(dot, el("span", "member-name", name), el("span", "member-state", STATE_TEXT[state] ?? state));
+        return item;
+      }),
+    );
+  }
+}
+
+/** "alice is typing…" under a timeline, each name shown for `expires_in` seconds unless repeated. */
+export class Typing {
+  constructor() {
+    this.timers = new Map(); // username -> timeout id
+    this.element = el("div", "typing");
+    this.element.setAttribute("aria-live", "polite");
+  }
+
+  /** A `typing` frame: show `username` for `seconds`. */
+  add(username, seconds) {
+    clearTimeout(this.timers.get(username));
+    this.timers.set(username, setTimeout(() => this.remove(username), seconds * 1000));
+    this.render();
+  }
+
+  /** Stop showing `username` (their message arrived, or the time ran out). */
+  remove(username) {
+    if (!this.timers.has(username)) return;
+    clearTimeout(this.timers.get(username));
+    this.timers.delete(username);
+    this.render();
+  }
+
+  /** Stop showing everyone. */
+  clear() {
+    for (const name of [...this.timers.keys()]) this.remove(name);
+  }
+
+  render() {
+    const names = [...this.timers.keys()];
+    this.element.dataset.count = String(names.length);
+    if (names.length === 0) this.element.textContent = "";
+    else if (names.length === 1) this.element.textContent = `${names[0]} is typing…`;
+    else if (names.length === 2) this.element.textContent = `${names[0]} and ${names[1]} are typing…`;
+    else this.element.textContent = "several people are typing…";
+  }
+}

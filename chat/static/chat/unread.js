@@ -1,0 +1,79 @@
+// Unread counts of every room in the list (open or not): badges, mention marks, the page title.
+
+/** What the page knows of each room: newest seq, the user's read position, unread mentions. */
+export class Unread {
+  /** `rooms` = the page config's rooms ({id, lastSeq, readSeq, mentions}); `baseTitle` = "multichat". */
+  constructor(rooms, baseTitle) {
+    this.baseTitle = baseTitle;
+    this.state = new Map(rooms.map((r) => [r.id, { lastSeq: r.lastSeq, readSeq: r.readSeq, mentions: r.mentions }]));
+    for (const id of this.state.keys()) this.render(id);
+  }
+
+  /** The user's read position in room `id` (0 when unknown). */
+  readSeq(id) {
+    return this.state.get(id)?.readSeq ?? 0;
+  }
+
+  /** The read position moved (a `read` frame from any of the user's sockets). */
+  setRead(id, seq) {
+    const s = this.state.get(id);
+    if (!s || seq <= s.readSeq) return;
+    s.readSeq = seq;
+    s.lastSeq = Math.max(s.lastSeq, seq);
+    if (s.readSeq >= s.lastSeq) s.mentions = 0; // all read: no unread mention is left
+    this.render(id);
+  }
+
+  /** A stored message `seq` was shown in a joined room; the user's own post counts as read. */
+  seen(id, seq, mine) {
+    const s = this.state.get(id);
+    if (!s) return;
+    s.lastSeq = Math.max(s.lastSeq, seq);
+    if (mine) s.readSeq = Math.max(s.readSeq, seq);
+    this.render(id);
+  }
+
+  /** An `activity` frame: rooms whose newest seq or unread mention count changed. */
+  activity(entries) {
+    for (const { room, last_seq: lastSeq, mentions } of entries) {
+      const s = this.state.get(room);
+      if (!s) continue;
+      s.lastSeq = Math.max(s.lastSeq, lastSeq);
+      s.mentions = mentions;
+      this.render(room);
+    }
+  }
+
+  /** Replace every room's counts (the REST room list, after a reconnect). */
+  reset(rooms) {
+    for (const r of rooms) {
+      const s = this.state.get(r.id);
+      if (!s) continue;
+      s.lastSeq = Math.max(s.lastSeq, r.last_seq);
+      s.readSeq = Math.max(s.readSeq, r.read_seq);
+      s.mentions = r.mentions;
+      this.render(r.id);
+    }
+  }
+
+  /** Draw room `id`'s badge and the page title. */
+  render(id) {
+    const s = this.state.get(id);
+    const count = Math.max(0, s.lastSeq - s.readSeq);
+    const mentions = count ? s.mentions : 0;
+    const badge = document.querySelector(`.room-toggle[data-room-id="${id}"] .unread`);
+    if (badge) {
+      badge.hidden = !count;
+      badge.dataset.count = String(count);
+      badge.dataset.mentions = String(mentions);
+      badge.classList.toggle("has-mention", mentions > 0);
+      badge.textContent = mentions ? `@ ${count}` : String(count);
+      const label = `${count} unread` + (mentions ? `, ${mentions} mentioning you` : "");
+      badge.title = label;
+      badge.setAttribute("aria-label", label);
+    }
+    let total = 0;
+    for (const r of this.state.values()) total += Math.max(0, r.lastSeq - r.readSeq);
+    document.title = total ? `(${total}) ${this.baseTitle}` : this.baseTitle;
+  }
+}
