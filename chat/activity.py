@@ -136,31 +136,57 @@ class Tracker:
             self.counts.update(fresh)
         for user_id in [u for u in self.counts if u not in users]:
             del self.counts[user_id]
-        texts: dict[tuple[tuple[int, int, int], ...], dict[str, Any]] = {}
+        ordered = sorted(found.items())
+        # The changed rooms each access class may enter, decided once per class
+        # (permissions.access_class): per socket, only its user's mentions differ.
+        visible: dict[tuple[bool, bool], list[tuple[int, int]]] = {}
+        frames: dict[Any, dict[str, Any] | None] = {}
         for socket in sockets:
             if socket not in self.sockets:
                 continue  # closed during the reads
             user = socket.user
-            mine = self.counts.get(user.pk, Counter())
-            own = dirty.get(user.pk, set())
-            entries = tuple(
-                (room_id, last_seq, mine[room_id])
-                for room_id, (access, last_seq) in sorted(found.items())
-                if (room_id in changed or room_id in own) and permissions.can_enter(user, access)
-            )
-            if not entries:
-                continue
-            event = texts.get(entries)
-            if event is None:
-                frame = protocol.ActivityEvent(
-                    activity=[
-                        protocol.RoomActivity(room=r, last_seq=s, mentions=m) for r, s, m in entries
+            mine = self.counts.get(user.pk)
+            own = dirty.get(user.pk)
+            entries: list[tuple[int, int]] | None
+            if own:  # this user read or was mentioned: their own rooms, checked one by one
+                key: Any = (user.pk, tuple(sorted(own)))
+                entries = [
+                    (room_id, last_seq)
+                    for room_id, (access, last_seq) in ordered
+                    if (room_id in changed or room_id in own)
+                    and permissions.can_enter(user, access)
+                ]
+            else:
+                klass = permissions.access_class(user)
+                entries = visible.get(klass)
+                if entries is None:
+                    entries = visible[klass] = [
+                        (room_id, last_seq)
+                        for room_id, (access, last_seq) in ordered
+                        if room_id in changed and permissions.can_enter(user, access)
                     ]
-                )
-                text = protocol.encode(frame)
-                event = {"type": FRAME_TYPE, "frame": {"type": "websocket.send", "text": text}}
-                texts[entries] = event
-            socket.push(event)
+                counted = tuple(sorted((r, n) for r, n in mine.items() if n)) if mine else ()
+                key = (klass, counted)
+            if key in frames:
+                event = frames[key]
+            else:
+                event = frames[key] = self._frame(entries, mine)
+            if event is not None:
+                socket.push(event)
+
+    @staticmethod
+    def _frame(rooms: list[tuple[int, int]], mine: Counter[int] | None) -> dict[str, Any] | None:
+        """The activity event for these (room, last_seq) pairs and mention counts (None: none)."""
+        if not rooms:
+            return None
+        counts = mine or Counter()
+        frame = protocol.ActivityEvent(
+            activity=[
+                protocol.RoomActivity(room=r, last_seq=s, mentions=counts[r]) for r, s in rooms
+            ]
+        )
+        text = protocol.encode(frame)
+        return {"type": FRAME_TYPE, "frame": {"type": "websocket.send", "text": text}}
 
 
 _trackers: weakref.WeakKeyDictionary[Hub, Tracker] = weakref.WeakKeyDictionary()

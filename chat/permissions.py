@@ -60,6 +60,18 @@ def is_chat_user(user: User) -> bool:
     return bool(user.is_authenticated and user.is_active)
 
 
+def access_class(user: User) -> tuple[bool, bool]:
+    """What of ``user`` the rule reads: two users with the same class may enter the same rooms.
+
+    Lets a caller decide once per class instead of once per user (the activity
+    feed builds one frame per class). A rule that comes to read more of the
+    user (a member list) adds it here; test_room_access checks the promise.
+    """
+    if not is_chat_user(user):
+        return False, False  # no room at all, staff or not
+    return True, bool(user.is_staff)
+
+
 def can_enter(user: User, room: Room | RoomAccess) -> bool:
     """True if ``user`` may see, enter and post to ``room``."""
     if not is_chat_user(user):

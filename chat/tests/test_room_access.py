@@ -121,3 +121,24 @@ def test_the_post_statement_takes_its_condition_from_the_rule(make_user, alice, 
     inactive = make_user("gone")
     inactive.is_active = False
     assert services._take_seq_sql(1, inactive) is None  # no room at all: no statement
+
+
+def test_users_of_one_access_class_may_enter_the_same_rooms(make_user):
+    """permissions.access_class keeps its promise: equal classes, equal answers, every room.
+
+    The activity feed decides per class, not per user; a rule that starts to
+    read more of the user without adding it to the class fails here.
+    """
+    users: list = [AnonymousUser()]
+    for i, fields in enumerate(f for f in USERS.values() if f is not None):
+        for copy in range(2):
+            user = make_user(f"class{i}-{copy}")
+            for name, value in fields.items():
+                setattr(user, name, value)
+            users.append(user)
+    rooms = [permissions.RoomAccess(staff_only=flag) for flag in ROOMS.values()]
+    answers: dict[tuple[bool, bool], list[bool]] = {}
+    for user in users:
+        seen = [permissions.can_enter(user, room) for room in rooms]
+        assert answers.setdefault(permissions.access_class(user), seen) == seen, user
+    assert len(answers) == 3  # nobody; open rooms; every room
