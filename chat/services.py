@@ -412,13 +412,19 @@ def room_history(
 ) -> tuple[list[Message], bool]:
     """A page of the room's history for a user who may enter it (charged to the history budget)."""
     _charge(user, "history")
+    limit = _page_size(limit)
+    selectors.room_for_user(user=user, room_id=room_id)
+    return selectors.message_page(room_id=room_id, before=before, limit=limit)
+
+
+def _page_size(limit: int | None) -> int:
+    """A history-like page's size: the default when None; BAD_REQUEST outside 1..the maximum."""
     if limit is None:
-        limit = settings.CHAT_HISTORY_PAGE_SIZE
+        return int(settings.CHAT_HISTORY_PAGE_SIZE)
     maximum = settings.CHAT_HISTORY_MAX_PAGE_SIZE
     if not 1 <= limit <= maximum:
         raise ChatError(ErrorCode.BAD_REQUEST, f"`limit` must be between 1 and {maximum}.")
-    selectors.room_for_user(user=user, room_id=room_id)
-    return selectors.message_page(room_id=room_id, before=before, limit=limit)
+    return limit
 
 
 def message_delete(*, message: Message) -> None:
@@ -507,9 +513,4 @@ def mention_list(
 ) -> tuple[list[Message], bool]:
     """A page of the messages that mention ``user``, newest first (charged to history)."""
     _charge(user, "history")
-    if limit is None:
-        limit = settings.CHAT_HISTORY_PAGE_SIZE
-    maximum = settings.CHAT_HISTORY_MAX_PAGE_SIZE
-    if not 1 <= limit <= maximum:
-        raise ChatError(ErrorCode.BAD_REQUEST, f"`limit` must be between 1 and {maximum}.")
-    return selectors.mention_page(user=user, before=before, limit=limit)
+    return selectors.mention_page(user=user, before=before, limit=_page_size(limit))

@@ -118,6 +118,17 @@ def database_url():
     database.drop()
 
 
+@pytest.fixture
+def pg_url():
+    """A throwaway PostgreSQL database, or skip when this pass runs on SQLite."""
+    base = postgres_base_url()
+    if base is None:
+        pytest.skip("needs PostgreSQL (runs in the PostgreSQL pass of scripts/test)")
+    database = PostgresDatabase.create(base)
+    yield database.url
+    database.drop()
+
+
 @pytest.fixture(scope="session")
 def redis_server():
     """A real Redis: TEST_REDIS_URL, the local one, or a throwaway one started here."""

@@ -11,7 +11,6 @@ import pytest
 
 from multichat_client import ChatClient, MultichatError, Presence, RestClient, Typing
 from testkit.live import LiveServer, join, next_frame, open_ws
-from testkit.servers import PostgresDatabase, postgres_base_url
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
@@ -19,17 +18,6 @@ REFRESH = 0.5  # CHAT_PRESENCE_REFRESH_SECONDS of both processes
 # A killed process's users are offline for the others within 4 x refresh (entries live
 # 3 x refresh, re-read every refresh) plus the one-second coalescing of frames.
 BOUND = 4 * REFRESH + 1.0
-
-
-@pytest.fixture
-def pg_url():
-    """A throwaway PostgreSQL database, or skip when this pass runs on SQLite."""
-    base = postgres_base_url()
-    if base is None:
-        pytest.skip("needs PostgreSQL (runs in the PostgreSQL pass of scripts/test)")
-    database = PostgresDatabase.create(base)
-    yield database.url
-    database.drop()
 
 
 @pytest.fixture

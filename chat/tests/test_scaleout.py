@@ -16,20 +16,9 @@ from testkit.live import (
     open_ws,
     wait_for_health,
 )
-from testkit.servers import PostgresDatabase, postgres_base_url, start_redis, start_sentinel
+from testkit.servers import start_redis, start_sentinel
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
-
-
-@pytest.fixture
-def pg_url():
-    """A throwaway PostgreSQL database, or skip when this pass runs on SQLite."""
-    base = postgres_base_url()
-    if base is None:
-        pytest.skip("needs PostgreSQL (runs in the PostgreSQL pass of scripts/test)")
-    database = PostgresDatabase.create(base)
-    yield database.url
-    database.drop()
 
 
 @pytest.fixture
