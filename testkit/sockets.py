@@ -77,6 +77,13 @@ class Socket:
                 return False
         return True
 
+    async def until_quiet(self, quiet: float = 0.5) -> list[Frame]:
+        """Every frame that arrives until the socket stays quiet for ``quiet`` seconds."""
+        seen = []
+        while not await self.comm.receive_nothing(timeout=quiet):
+            seen.append(await self.raw())
+        return seen
+
     async def join(self, room_id: object, **fields: object) -> Frame:
         """Join a room and return the join reply (replayed frames are left to read)."""
         await self.send({"command": "join", "room": room_id, **fields})

@@ -208,14 +208,6 @@ def is_activity(frame: dict) -> bool:
     return "activity" in frame
 
 
-async def frames_within(sock, seconds: float) -> list[dict]:
-    """Every frame the socket gets until it has been quiet for ``seconds``."""
-    frames = []
-    while not await sock.comm.receive_nothing(timeout=seconds):
-        frames.append(await sock.raw())
-    return frames
-
-
 async def test_a_mention_notifies_every_socket_of_the_user_without_joining(
     connect, alice, bob, room
 ):
@@ -263,7 +255,7 @@ async def test_staff_only_rooms_never_reach_others_activity_or_mentions(
     assert frame == {"activity": [{"room": room.pk, "last_seq": 1, "mentions": 0}]}
     seen = await staff_sock.recv_until(is_activity)
     assert sorted(e["room"] for e in seen["activity"]) == sorted([room.pk, staff_room.pk])
-    assert str(staff_room.pk) not in json.dumps(await frames_within(alice_sock, 0.3))
+    assert str(staff_room.pk) not in json.dumps(await alice_sock.until_quiet(0.3))
     assert not await Mention.objects.filter(user=alice).aexists()
 
 
@@ -280,7 +272,7 @@ async def test_a_room_made_staff_only_drops_out_of_activity_at_once(connect, ali
         post_messages(room.pk, ["after"], "stella")
 
     await database_sync_to_async(hide_and_post)()
-    assert not [f for f in await frames_within(sock, 0.5) if is_activity(f)]
+    assert not [f for f in await sock.until_quiet(0.5) if is_activity(f)]
     alice.is_staff = True  # and back for a staff user, at once
     await database_sync_to_async(alice.save)()
     await database_sync_to_async(services.user_access_changed)(user_id=alice.pk)
@@ -314,7 +306,7 @@ async def test_staff_room_mention_notifies_everyone_who_may_enter(connect, alice
         activity = await sock.recv_until(is_activity)
         assert activity["activity"] == [{"room": room.pk, "last_seq": 1, "mentions": 1}]
     assert (await staff_sock.recv_until(is_activity))["activity"][0]["mentions"] == 0
-    assert not [f for f in await frames_within(staff_sock, 0.3) if "mention" in f]
+    assert not [f for f in await staff_sock.until_quiet(0.3) if "mention" in f]
 
 
 async def test_joined_rooms_are_in_activity_too(connect, alice, bob, room):

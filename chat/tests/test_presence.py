@@ -45,14 +45,6 @@ async def eventually(check, read, timeout: float = 5) -> None:
             await asyncio.sleep(delay)
 
 
-async def frames_for(sock: Socket, quiet: float = 0.5) -> list[dict]:
-    """Every frame that arrives until the socket stays quiet for ``quiet`` seconds."""
-    seen = []
-    while not await sock.comm.receive_nothing(timeout=quiet):
-        seen.append(await sock.raw())
-    return seen
-
-
 async def test_a_join_lists_who_is_there_and_others_see_the_entry_and_the_exit(
     connect, alice, bob, room
 ):
@@ -90,7 +82,7 @@ async def test_a_person_stays_while_any_of_their_sockets_is_in_the_room(connect,
     await tab2.join(room.pk)
     await until_state(a, room.pk, "bob", "online")
     await tab1.close()
-    assert [f for f in await frames_for(a) if "presence" in f] == []
+    assert [f for f in await a.until_quiet() if "presence" in f] == []
     await tab2.close()
     await until_state(a, room.pk, "bob", "offline")
 
@@ -136,7 +128,7 @@ async def test_typing_reaches_the_others_but_not_the_typist(connect, alice, bob,
     typing = await b.recv_until(lambda f: "typing" in f)
     assert typing == {"typing": room.pk, "username": "alice", "expires_in": 6}
     for sock in (a, a2):
-        assert [f for f in await frames_for(sock) if "typing" in f or "error" in f] == []
+        assert [f for f in await sock.until_quiet() if "typing" in f or "error" in f] == []
 
 
 async def test_typing_needs_a_joined_room_and_is_rate_limited(settings, connect, alice, room):
@@ -166,7 +158,7 @@ async def test_a_staff_only_room_shows_its_members_to_nobody_else(
     await s.join(staff_room.pk)
     await s.send({"command": "typing", "room": staff_room.pk})
     await s.send({"command": "presence", "state": "idle"})
-    frames = await frames_for(a)
+    frames = await a.until_quiet()
     rooms = {f.get("presence", f.get("typing", f.get("room"))) for f in frames}
     assert staff_room.pk not in rooms
     assert all(m["username"] != "stella" for f in frames for m in f.get("members", []))
