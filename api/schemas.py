@@ -44,7 +44,9 @@ class MeIn(Schema):
     """A change to the authenticated user's profile."""
 
     display_name: str = Field(
-        max_length=50, description="The name to be shown by; empty: show the username"
+        max_length=50,
+        pattern=r"^[^\x00-\x1f\x7f-\x9f]*$",  # no control characters (people.services)
+        description="The name to be shown by; empty: show the username",
     )
 
 

@@ -46,9 +46,11 @@ def card_of(user: Account) -> Card:
 
 def cards_for(*, usernames: Iterable[str]) -> list[Card]:
     """The cards of the accounts among ``usernames`` (unknown names are left out), by username."""
+    # A name no account can have is not looked up (PostgreSQL refuses NUL in text outright).
+    possible = {name for name in usernames if 0 < len(name) <= 150 and "\x00" not in name}
     found = (
         get_user_model()
-        .objects.filter(username__in=set(usernames))
+        .objects.filter(username__in=possible)
         .select_related("profile")
         .order_by("username")
     )

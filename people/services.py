@@ -118,7 +118,7 @@ def display_name_set(*, user: Account, display_name: str) -> Profile:
             ErrorCode.BAD_REQUEST,
             f"A display name has at most {DISPLAY_NAME_MAX_LENGTH} characters.",
         )
-    if any(unicodedata.category(char).startswith("C") for char in name):
+    if any(unicodedata.category(char) == "Cc" for char in display_name):
         raise ChatError(ErrorCode.BAD_REQUEST, "A display name cannot hold control characters.")
     profile, _ = Profile.objects.update_or_create(user=user, defaults={"display_name": name})
     user.profile = profile

@@ -62,7 +62,8 @@ def test_patch_me_sets_the_display_name_and_every_lookup_shows_it(alice, bob):
     ("body", "status"),
     [
         ({"display_name": "x" * 51}, 422),
-        ({"display_name": "bell\u0007"}, 400),
+        ({"display_name": "bell\u0007"}, 422),
+        ({"display_name": "line\nbreak"}, 422),
         ({"display_name": 5}, 422),
         ({}, 422),
     ],
@@ -73,6 +74,14 @@ def test_patch_me_refuses_bad_display_names(alice, body, status):
     assert response.status_code == status
     assert response.json()["error"] == "BAD_REQUEST"
     assert not Profile.objects.filter(user=alice, display_name__gt="").exists()
+
+
+def test_the_service_refuses_control_characters_whoever_calls_it(alice):
+    """Not only the REST schema: the service itself refuses control characters."""
+    from chat.errors import ChatError
+
+    with pytest.raises(ChatError, match="control characters"):
+        services.display_name_set(user=alice, display_name="tab\there")
 
 
 def test_patch_me_from_the_browser_needs_the_csrf_token(alice):
@@ -134,3 +143,10 @@ def test_the_chat_page_carries_the_users_own_card(alice):
         "color": avatars.color_for("alice"),
         "initials": "AL",
     }
+
+
+def test_lookups_of_names_no_account_can_have_find_nothing(alice):
+    """A name with NUL or over 150 characters is not looked up (PostgreSQL refuses NUL)."""
+    client = bearer(alice)
+    assert client.get("/api/users?username=a%00b&username=" + "x" * 200).json() == {"users": []}
+    assert client.get("/api/users/a%00b").status_code == 404
