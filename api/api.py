@@ -25,7 +25,7 @@ from ninja.params.functions import Path, Query
 from ninja.parser import Parser
 
 from api.auth import BearerAuth, SessionCookieAuth
-from api.schemas import FrameAPI, MeOut, NewMessageBody, ReadBodyIn, RoomsOut
+from api.schemas import FrameAPI, NewMessageBody, ReadBodyIn, RoomsOut
 from chat import dbguard, events, protocol, selectors, services
 from chat.errors import HTTP_STATUS, ChatError, ErrorCode
 from chat.permissions import Account
@@ -164,15 +164,6 @@ def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     return error_response(
         ChatError(ErrorCode.SERVER_ERROR, "The server could not do that; try again.")
     )
-
-
-@api.get(
-    "/me", summary="The authenticated user", **api.documented(answers={200: MeOut, **AUTH_ERRORS})
-)
-def me(request: ApiRequest) -> dict[str, int | str | bool]:
-    """Who the token (or session) belongs to."""
-    user = request.auth
-    return {"id": user.pk, "username": user.get_username(), "is_staff": user.is_staff}
 
 
 @api.get(

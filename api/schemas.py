@@ -11,6 +11,7 @@ JSON Schemas (``FrameAPI``). Only the bodies the socket has no frame for
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -29,11 +30,41 @@ S = TypeVar("S", bound=msgspec.Struct)
 
 
 class MeOut(Schema):
-    """The authenticated user."""
+    """The authenticated user, with their profile (as GET /api/users/{username} shows it)."""
 
     id: int
     username: str
     is_staff: bool
+    display_name: str = Field(description="The name shown for the user; the username if unset")
+    color: str = Field(description="The avatar's background colour, #rrggbb (white text)")
+    initials: str = Field(description="The avatar's letters, from the display name")
+
+
+class MeIn(Schema):
+    """A change to the authenticated user's profile."""
+
+    display_name: str = Field(
+        max_length=50,
+        pattern=r"^[^\x00-\x1f\x7f-\x9f]*$",  # no control characters (people.services)
+        description="The name to be shown by; empty: show the username",
+    )
+
+
+class UserOut(Schema):
+    """A person's profile card: what anyone logged in may see of them."""
+
+    username: str
+    display_name: str = Field(description="The name shown for the user; the username if unset")
+    is_staff: bool
+    joined: datetime = Field(description="When the account was made")
+    color: str = Field(description="The avatar's background colour, #rrggbb (white text)")
+    initials: str = Field(description="The avatar's letters, from the display name")
+
+
+class UsersOut(Schema):
+    """The profile cards of the named users that exist, by username."""
+
+    users: list[UserOut]
 
 
 class RoomOut(Schema):

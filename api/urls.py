@@ -2,7 +2,10 @@
 
 from django.urls import path
 
-from api import views
+from api import (
+    users,  # noqa: F401  (importing it adds /api/me and /api/users to ``api``)
+    views,
+)
 from api.api import api
 
 urlpatterns = [

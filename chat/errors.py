@@ -17,6 +17,7 @@ class ErrorCode(StrEnum):
     USER_HAS_TO_LOGIN = "USER_HAS_TO_LOGIN"
     ROOM_INVALID = "ROOM_INVALID"
     ROOM_ACCESS_DENIED = "ROOM_ACCESS_DENIED"
+    USER_INVALID = "USER_INVALID"  # REST only: no account has that username
     BAD_REQUEST = "BAD_REQUEST"
     UNKNOWN_COMMAND = "UNKNOWN_COMMAND"
     MESSAGE_TOO_LONG = "MESSAGE_TOO_LONG"
@@ -34,6 +35,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.USER_HAS_TO_LOGIN: 401,
     ErrorCode.ROOM_INVALID: 404,
     ErrorCode.ROOM_ACCESS_DENIED: 403,
+    ErrorCode.USER_INVALID: 404,
     ErrorCode.BAD_REQUEST: 400,
     ErrorCode.UNKNOWN_COMMAND: 400,
     ErrorCode.MESSAGE_TOO_LONG: 400,

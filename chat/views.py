@@ -14,6 +14,7 @@ from django.shortcuts import render
 
 from chat import events, redisconn, selectors
 from chat.permissions import AuthenticatedRequest
+from people import selectors as people_selectors
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,16 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
     """The chat page: the rooms this user may enter (with unread counts), and the client."""
     user = request.user
     rooms = selectors.room_list_with_unread(user=user)
+    card = people_selectors.card_of(user)
     config = {
         "user": user.get_username(),
+        # The user's own card, so their name and avatar show before any lookup (people.js).
+        "profile": {
+            "username": card.username,
+            "display_name": card.display_name,
+            "color": card.color,
+            "initials": card.initials,
+        },
         "isStaff": user.is_staff,
         "rooms": [
             {

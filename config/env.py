@@ -1,6 +1,7 @@
 """Typed readers for settings that come from environment variables."""
 
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -69,3 +70,20 @@ def chat_max_frame_bytes() -> int:
     and config/server.py, which hands it to uvicorn before Django is set up.
     """
     return env_int("CHAT_MAX_FRAME_BYTES", 65536, minimum=1024)
+
+
+def checkout_secret_key(root: Path) -> None:
+    """In a source checkout, let manage.py find the secret key that scripts/run made.
+
+    scripts/run keeps its data in ``<checkout>/var`` and writes a random key to
+    ``var/secret_key``; so that ``python manage.py createsuperuser`` works as
+    written after it, manage.py calls this: when none of DATA_DIR, SECRET_KEY
+    and SECRET_KEY_FILE is set and that file exists, SECRET_KEY_FILE names it.
+    Anything set in the environment wins, and a deployment that sets DATA_DIR
+    (or has no such file) is left as it is, so production keeps its defaults.
+    """
+    if any(os.environ.get(name) for name in ("DATA_DIR", "SECRET_KEY", "SECRET_KEY_FILE")):
+        return
+    key_file = root / "var" / "secret_key"
+    if key_file.is_file():
+        os.environ["SECRET_KEY_FILE"] = str(key_file)

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "chat",
     "ninja",  # the REST API's docs page (/api/docs) and its static files
     "api",
+    "people",
 ]
 
 MIDDLEWARE = [
@@ -88,6 +89,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "people.context_processors.signup",
             ],
         },
     },
@@ -225,6 +227,11 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+
+# Sign-up: with an invitation link always; without one (/signup/) only when this is on.
+CHAT_OPEN_SIGNUP = env_bool("CHAT_OPEN_SIGNUP", False)
+# Sign-up attempts (form posts) per hour from one client address; 0 = no limit.
+CHAT_SIGNUP_PER_HOUR = env_int("CHAT_SIGNUP_PER_HOUR", 20)
 
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"

@@ -12,5 +12,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("", include("api.urls")),  # /tokens/ and the REST API at /api/
+    path("", include("api.urls")),
+    path(
+        "", include("people.urls")
+    ),  # /signup/ and the staff's /invitations/  # /tokens/ and the REST API at /api/
 ]

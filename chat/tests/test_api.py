@@ -14,6 +14,7 @@ from schemathesis import GenerationMode
 from api import services as token_services
 from chat import services
 from chat.models import Message
+from people import avatars
 from testkit.factories import bearer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,7 +31,14 @@ def test_me_names_the_tokens_user(alice):
     """GET /api/me answers with the token's user."""
     response = bearer(alice).get("/api/me")
     assert response.status_code == 200
-    assert response.json() == {"id": alice.pk, "username": "alice", "is_staff": False}
+    assert response.json() == {
+        "id": alice.pk,
+        "username": "alice",
+        "is_staff": False,
+        "display_name": "alice",
+        "color": avatars.color_for("alice"),
+        "initials": "A",
+    }
 
 
 def test_no_credentials_is_401_user_has_to_login(alice):
@@ -236,11 +244,14 @@ def test_bearer_requests_need_no_csrf_token(alice, room):
 
 
 def test_openapi_schema_describes_every_endpoint():
-    """/api/openapi.json is served without credentials and lists the seven operations."""
+    """/api/openapi.json is served without credentials and lists the ten operations."""
     schema = Client().get("/api/openapi.json").json()
     operations = {(path, method) for path, item in schema["paths"].items() for method in item}
     assert operations == {
         ("/api/me", "get"),
+        ("/api/me", "patch"),
+        ("/api/users", "get"),
+        ("/api/users/{username}", "get"),
         ("/api/rooms", "get"),
         ("/api/rooms/{room_id}/messages", "get"),
         ("/api/rooms/{room_id}/messages", "post"),

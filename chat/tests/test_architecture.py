@@ -14,7 +14,7 @@ import graphlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("chat", "api", "config")
+PACKAGES = ("chat", "api", "config", "people")
 
 
 def project_modules() -> dict[str, Path]:

@@ -2,6 +2,7 @@
 
 import { CLOSE_UNAUTHENTICATED, Connection } from "./connection.js";
 import { Notifier } from "./notify.js";
+import { avatar, initPeople, openCard } from "./people.js";
 import { button, el, errorText } from "./render.js";
 import { Room } from "./room.js";
 import { Unread } from "./unread.js";
@@ -18,6 +19,11 @@ const READ_DELAY = 1000; // ms: at most one read report per room a second (it co
 const IDLE_AFTER = 5 * 60 * 1000; // ms without input before the user shows as idle
 // Commands whose errors need no pane: a refused read is tried again on the next check, typing is best effort.
 const QUIET = new Set(["read", "typing"]);
+
+initPeople(config.profile);
+const meButton = document.getElementById("me-button");
+meButton.before(avatar(config.user));
+meButton.addEventListener("click", () => openCard(config.user, meButton));
 
 const roomInfo = new Map(config.rooms.map((r) => [r.id, r]));
 const rooms = new Map(); // room id -> Room, for each open pane

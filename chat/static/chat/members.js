@@ -1,5 +1,6 @@
 // A pane's awareness lines: who is in the room (online / idle) and who is typing.
 
+import { avatar, nameOf, personButton } from "./people.js";
 import { el } from "./render.js";
 
 const STATE_TEXT = { online: "online", idle: "idle" };
@@ -35,7 +36,7 @@ export class Members {
   }
 
   render() {
-    const names = [...this.members.keys()].sort((a, b) => a.localeCompare(b));
+    const names = [...this.members.keys()].sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
     const online = names.filter((n) => this.members.get(n) === "online").length;
     this.summary.textContent = `Members (${names.length})`;
     this.summary.title = `${online} online, ${names.length - online} idle`;
@@ -47,7 +48,12 @@ export class Members {
         item.dataset.state = state;
         const dot = el("span", "dot");
         dot.setAttribute("aria-hidden", "true");
-        item.append(dot, el("span", "member-name", name), el("span", "member-state", STATE_TEXT[state] ?? state));
+        item.append(
+          dot,
+          avatar(name),
+          personButton(name, "member-name"),
+          el("span", "member-state", STATE_TEXT[state] ?? state),
+        );
         return item;
       }),
     );
@@ -83,7 +89,7 @@ export class Typing {
   }
 
   render() {
-    const names = [...this.timers.keys()];
+    const names = [...this.timers.keys()].map(nameOf);
     this.element.dataset.count = String(names.length);
     if (names.length === 0) this.element.textContent = "";
     else if (names.length === 1) this.element.textContent = `${names[0]} is typing…`;

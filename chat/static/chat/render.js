@@ -1,5 +1,7 @@
 // Building DOM for messages and errors. User text only ever goes through textContent.
 
+import { avatar, personButton } from "./people.js";
+
 export const TYPE_CLASS = ["msg-normal", "msg-warning", "msg-alert", "msg-muted", "msg-enter", "msg-leave"];
 export const TYPE_NAME = ["Message", "Warning", "Alert", "Muted"];
 
@@ -108,11 +110,11 @@ export function messageElement(frame, me) {
   if (frame.username === me) li.classList.add("own");
   if (type >= 4) {
     // Enter and leave notices: one dim line.
-    li.append(el("span", "author", frame.username), " ", el("span", "body", frame.message), " ", timeElement(frame.ts));
+    li.append(personButton(frame.username, "author"), " ", el("span", "body", frame.message), " ", timeElement(frame.ts));
     return li;
   }
   const meta = el("div", "meta");
-  meta.append(el("span", "author", frame.username), " ", timeElement(frame.ts));
+  meta.append(avatar(frame.username), personButton(frame.username, "author"), " ", timeElement(frame.ts));
   if (type === 1 || type === 2) meta.append(" ", el("span", "type-label", TYPE_NAME[type]));
   li.append(meta, el("div", "body"));
   if (frame.deleted) markDeleted(li);

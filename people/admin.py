@@ -1,0 +1,118 @@
+"""Admin for invitations (create: the link is shown once; revoke) and profiles."""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from people import services
+from people.models import Invitation, Profile
+
+# See api/admin.py: ModelAdmin is generic for django-stubs only.
+if TYPE_CHECKING:
+    InvitationModelAdmin = admin.ModelAdmin[Invitation]
+    ProfileModelAdmin = admin.ModelAdmin[Profile]
+else:
+    InvitationModelAdmin = ProfileModelAdmin = admin.ModelAdmin
+
+# A new invitation's link, from save_model (which makes it) to response_add (which
+# shows it once): held for that request only, and stored nowhere.
+_links: weakref.WeakKeyDictionary[HttpRequest, str] = weakref.WeakKeyDictionary()
+
+
+@admin.action(description="Revoke the selected invitations")
+def revoke(
+    modeladmin: InvitationAdmin, request: HttpRequest, queryset: QuerySet[Invitation]
+) -> None:
+    """Revoke each selected invitation: its link signs no one up any more."""
+    count = 0
+    for invitation in queryset.filter(revoked_at__isnull=True):
+        services.invitation_revoke(invitation=invitation)
+        count += 1
+    modeladmin.message_user(request, f"Revoked {count} invitation(s).", messages.SUCCESS)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(InvitationModelAdmin):
+    """Invitations: list, create (the link is shown once), revoke."""
+
+    list_display = ("__str__", "uses", "max_uses", "expires_at", "state", "created_by", "created")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("note", "prefix")
+    list_select_related = ("created_by",)
+    actions = [revoke]
+
+    @admin.display(description="status")
+    def state(self, obj: Invitation) -> str:
+        """Usable, or why not."""
+        return str(obj.state())
+
+    def get_fields(self, request: HttpRequest, obj: Invitation | None = None) -> tuple[str, ...]:
+        """Adding asks for the uses, the expiry and a note; the rest is set by the service."""
+        if obj is None:
+            return ("max_uses", "expires_at", "note")
+        return ("note", "display", "max_uses", "uses", "expires_at", "created_by", "revoked_at")
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Invitation | None = None
+    ) -> tuple[str, ...]:
+        """Only the note of an existing invitation changes; revoke it to stop it."""
+        if obj is None:
+            return ()
+        return ("display", "max_uses", "uses", "expires_at", "created_by", "revoked_at")
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: Invitation,
+        form: forms.ModelForm[Invitation],
+        change: bool,
+    ) -> None:
+        """Create through the service (which makes the secret); later saves change the note."""
+        if change:
+            obj.save(update_fields=["note"])
+            return
+        user = request.user if request.user.is_authenticated else None
+        invitation, secret = services.invitation_create(
+            created_by=user, max_uses=obj.max_uses, expires_at=obj.expires_at, note=obj.note
+        )
+        obj.pk, obj.prefix, obj.digest, obj.created = (
+            invitation.pk,
+            invitation.prefix,
+            invitation.digest,
+            invitation.created,
+        )
+        _links[request] = request.build_absolute_uri(reverse("signup-invited", args=[secret]))
+
+    def response_add(
+        self, request: HttpRequest, obj: Invitation, post_url_continue: str | None = None
+    ) -> TemplateResponse:
+        """Show the new link this once (it is not stored, and not put in a message cookie)."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Invitation created",
+            "opts": self.model._meta,
+            "invitation": obj,
+            "link": _links.pop(request),
+        }
+        response = TemplateResponse(request, "admin/people/invitation/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+@admin.register(Profile)
+class ProfileAdmin(ProfileModelAdmin):
+    """Display names: search by username, change or clear one."""
+
+    list_display = ("user", "display_name", "invitation")
+    search_fields = ("user__username", "display_name")
+    list_select_related = ("user", "invitation")
+    autocomplete_fields = ("user",)
+    readonly_fields = ("invitation",)
