@@ -140,7 +140,7 @@ def test_phone_shows_one_room_at_a_time_with_the_room_list_a_tap_away(browser, s
     assert page_scroll <= 0, page_scroll
     composer = pane(alice, random).locator(".composer-input").bounding_box()
     assert composer is not None and composer["y"] + composer["height"] <= PHONE["height"]
-    shoot(alice, "chat-phone.png")
+    shoot(alice, "chat-phone-room.png")
 
     alice.reload()  # what a phone does to a tab it dropped: the room comes back in front
     expect(pane(alice, random)).to_have_attribute("data-state", "joined")
