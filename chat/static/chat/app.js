@@ -1,6 +1,7 @@
 // Entry point: read the page's config, wire the room list, route socket frames to rooms.
 
 import { CLOSE_UNAUTHENTICATED, Connection } from "./connection.js";
+import { Layout } from "./layout.js";
 import { Notifier } from "./notify.js";
 import { avatar, initPeople, openCard } from "./people.js";
 import { button, el, errorText } from "./render.js";
@@ -10,11 +11,11 @@ import { Unread } from "./unread.js";
 const config = JSON.parse(document.getElementById("chat-config").textContent);
 const loginUrl = document.body.dataset.loginUrl || "/login/";
 const socketPath = document.body.dataset.socketPath || "/chat/stream/";
-const panes = document.getElementById("panes");
-const hint = document.getElementById("panes-hint");
 const notices = document.getElementById("notices");
+const announcer = document.getElementById("announcer");
 const baseTitle = document.title;
 const MAX_NOTICES = 4;
+const MAX_ANNOUNCED = 5; // the live region keeps only the newest few (it is read, not browsed)
 const READ_DELAY = 1000; // ms: at most one read report per room a second (it costs history budget)
 const IDLE_AFTER = 5 * 60 * 1000; // ms without input before the user shows as idle
 // Commands whose errors need no pane: a refused read is tried again on the next check, typing is best effort.
@@ -71,16 +72,14 @@ function markRead(room, seq) {
   );
 }
 
-/** Open a pane for room `id` and join it. */
-function openRoom(id) {
+/** Open a pane for room `id`, put it in front and join it; `focus` moves the keyboard into it. */
+function openRoom(id, { focus = true } = {}) {
   const info = roomInfo.get(id);
   if (!info || rooms.has(id)) return;
   const room = new Room(info, ctx);
   rooms.set(id, room);
-  panes.append(room.pane);
+  layout.added(room, { focus });
   room.join();
-  room.focus();
-  updateRoomList();
 }
 
 /** Leave room `id` and close its pane. */
@@ -90,16 +89,17 @@ function closeRoom(id) {
   rooms.delete(id);
   if (room.joined || room.joining) command(room, { command: "leave", room: id }, "leave");
   room.destroy();
-  updateRoomList();
+  layout.removed(room);
 }
 
-function updateRoomList() {
-  for (const toggle of document.querySelectorAll(".room-toggle")) {
-    const room = rooms.get(Number(toggle.dataset.roomId));
-    toggle.setAttribute("aria-pressed", String(Boolean(room)));
-  }
-  if (hint) hint.hidden = rooms.size > 0;
-  panes.dataset.count = String(rooms.size);
+const layout = new Layout({ me: config.user, rooms, open: openRoom, close: closeRoom });
+
+/** Say a new message from someone else out loud (screen readers), once, through the live region. */
+function announce(room, frame) {
+  if (frame.username === config.user || frame.seq == null || frame.msg_type >= 4) return;
+  const where = rooms.size > 1 ? ` in ${room.title}` : "";
+  announcer.append(el("p", null, `${frame.username}${where}: ${frame.message}`));
+  while (announcer.children.length > MAX_ANNOUNCED) announcer.firstElementChild.remove();
 }
 
 /** A mention frame: highlight the message, and notify unless the user is looking at that room. */
@@ -111,8 +111,8 @@ function onMention(frame) {
   if (looking) return;
   const title = roomInfo.get(id)?.title ?? "a room";
   notifier.notify(`${frame.username} mentioned you in ${title}`, frame.message, `mention-${frame.id}`, () => {
-    openRoom(id);
-    rooms.get(id)?.focus();
+    if (rooms.has(id)) layout.show(id);
+    else openRoom(id);
   });
 }
 
@@ -177,7 +177,11 @@ function onFrame(frame) {
   const id = "msg_type" in frame ? frame.room : (frame.join ?? frame.sent ?? frame.history ?? frame.deleted);
   const room = req?.room ?? rooms.get(id);
   if (!room || room.id !== id) return;
-  if ("msg_type" in frame) room.onMessage(frame);
+  if ("msg_type" in frame) {
+    const live = room.joined && !room.replayLeft; // replayed after a reconnect: not news
+    room.onMessage(frame);
+    if (live) announce(room, frame);
+  }
   else if ("join" in frame) room.onJoined(frame);
   else if ("history" in frame) room.onHistory(frame, req ?? { kind: "older" });
   else if ("sent" in frame) req && room.onSent(frame, req);
@@ -212,13 +216,6 @@ const conn = new Connection(
   { onOpen, onFrame, onClose },
 );
 
-for (const button of document.querySelectorAll(".room-toggle")) {
-  button.addEventListener("click", () => {
-    const id = Number(button.dataset.roomId);
-    if (rooms.has(id)) closeRoom(id);
-    else openRoom(id);
-  });
-}
 const checkRead = () => rooms.forEach((room) => room.checkRead());
 window.addEventListener("focus", checkRead);
 document.addEventListener("visibilitychange", checkRead);
@@ -228,5 +225,5 @@ for (const type of ["mousemove", "mousedown", "keydown", "touchstart", "wheel"])
 document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && onInput());
 setInterval(() => !idle && Date.now() - lastInput >= IDLE_AFTER && setIdle(true), 30000);
 
-updateRoomList();
+layout.restore();
 conn.connect();

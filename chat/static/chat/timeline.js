@@ -14,7 +14,7 @@ export class Timeline {
   constructor(title, { onTop, onBottom, onScroll }) {
     this.element = el("div", "pane-body");
     this.list = el("ol", "messages");
-    this.list.setAttribute("role", "log");
+    // Not role="log": every history page would be read out; new messages go to #announcer instead.
     this.list.tabIndex = 0;
     this.setTitle(title);
     this.top = el("li", "history-status");
@@ -92,6 +92,9 @@ export class Timeline {
 
   /** Set the line above the oldest message: state "loading", "more" (with a button) or "start". */
   setTop(state, content) {
+    // Not a tab stop: Shift+Tab from the composer would land on it and drag the history to the
+    // top. Keyboard users scroll the focused list instead, and reaching the top loads older pages.
+    if (content instanceof HTMLElement && content.matches("button")) content.tabIndex = -1;
     this.mutate(() => {
       this.top.dataset.state = state;
       this.top.replaceChildren(content);
