@@ -40,11 +40,13 @@ export function avatar(username, className = "avatar") {
 
 /**
  * A button showing `username`'s display name that opens their profile card; `className` is kept
- * for the surrounding styles (e.g. "author").
+ * for the surrounding styles (e.g. "author"). `tabStop: false` keeps it out of the Tab order
+ * (the timeline's names: the list is one Tab stop, and the member list reaches the same cards).
  */
-export function personButton(username, className) {
+export function personButton(username, className, { tabStop = true } = {}) {
   const node = document.createElement("button");
   node.type = "button";
+  if (!tabStop) node.tabIndex = -1;
   node.className = `person ${className}`;
   node.dataset.person = username;
   node.addEventListener("click", () => openCard(username, node));

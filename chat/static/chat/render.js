@@ -110,11 +110,11 @@ export function messageElement(frame, me) {
   if (frame.username === me) li.classList.add("own");
   if (type >= 4) {
     // Enter and leave notices: one dim line.
-    li.append(personButton(frame.username, "author"), " ", el("span", "body", frame.message), " ", timeElement(frame.ts));
+    li.append(personButton(frame.username, "author", { tabStop: false }), " ", el("span", "body", frame.message), " ", timeElement(frame.ts));
     return li;
   }
   const meta = el("div", "meta");
-  meta.append(avatar(frame.username), personButton(frame.username, "author"), " ", timeElement(frame.ts));
+  meta.append(avatar(frame.username), personButton(frame.username, "author", { tabStop: false }), " ", timeElement(frame.ts));
   if (type === 1 || type === 2) meta.append(" ", el("span", "type-label", TYPE_NAME[type]));
   li.append(meta, el("div", "body"));
   if (frame.deleted) markDeleted(li);
