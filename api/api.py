@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from ninja import Body
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -25,7 +26,7 @@ from ninja.params.functions import Path, Query
 from ninja.parser import Parser
 
 from api.auth import BearerAuth, SessionCookieAuth
-from api.schemas import FrameAPI, NewMessageBody, ReadBodyIn, RoomsOut
+from api.schemas import FrameAPI, IndexOut, NewMessageBody, ReadBodyIn, RoomsOut
 from chat import dbguard, events, protocol, selectors, services
 from chat.errors import HTTP_STATUS, ChatError, ErrorCode
 from chat.permissions import Account
@@ -164,6 +165,12 @@ def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     return error_response(
         ChatError(ErrorCode.SERVER_ERROR, "The server could not do that; try again.")
     )
+
+
+@api.get("/", summary="Where the API is documented", auth=None, response={200: IndexOut})
+def index(request: HttpRequest) -> dict[str, str]:
+    """Links to the documentation and the schema, for anyone who opens /api/ itself."""
+    return {"docs": reverse("api:openapi-view"), "openapi": reverse("api:openapi-json")}
 
 
 @api.get(

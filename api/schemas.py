@@ -5,7 +5,7 @@ declared once as msgspec Structs in chat.protocol: requests are decoded and
 checked by msgspec exactly as the socket's ``send`` is, responses are encoded
 by chat.protocol.encode, and their OpenAPI components are the Structs' own
 JSON Schemas (``FrameAPI``). Only the bodies the socket has no frame for
-(``/me``, ``/rooms``) are pydantic models here.
+(``/``, ``/me``, ``/rooms``) are pydantic models here.
 """
 
 from __future__ import annotations
@@ -27,6 +27,13 @@ REF_TEMPLATE = "#/components/schemas/{name}"
 MEDIA_TYPE = "application/json"
 
 S = TypeVar("S", bound=msgspec.Struct)
+
+
+class IndexOut(Schema):
+    """Where the API documents itself."""
+
+    docs: str = Field(description="The interactive API documentation")
+    openapi: str = Field(description="The OpenAPI schema of every operation")
 
 
 class MeOut(Schema):

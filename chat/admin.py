@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 
 from chat import services
 from chat.forms import BroadcastForm
-from chat.models import Message, Room
+from chat.models import STORED_TYPES, Message, MsgType, Room
 from chat.permissions import Account
 
 # django-stubs makes ModelAdmin generic in its model, but Django's class takes no
@@ -81,12 +81,35 @@ class RoomAdmin(RoomModelAdmin):
             services.room_delete(room=room)
 
 
+class StoredTypeFilter(admin.SimpleListFilter):
+    """Filter messages by type, offering only the stored ones: enter/leave notices never are."""
+
+    title = "type"
+    parameter_name = "msg_type__exact"  # the URL Django's own field filter used
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Message]
+    ) -> list[tuple[str, str]]:
+        """message, warning, alert, muted."""
+        return [(str(t.value), str(t.label)) for t in MsgType if t in STORED_TYPES]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> QuerySet[Message]:
+        """The messages of the chosen type (all when none is chosen)."""
+        value = self.value()
+        return queryset.filter(msg_type=int(value)) if value and value.isdigit() else queryset
+
+
 @admin.register(Message)
 class MessageAdmin(MessageModelAdmin):
     """Stored messages: read, filter, search, delete (which tells connected clients)."""
 
     list_display = ("room", "seq", "username", "msg_type", "short_text", "created", "deleted")
-    list_filter = ("room", "msg_type", "deleted", ("author", admin.RelatedOnlyFieldListFilter))
+    list_filter = (
+        "room",
+        StoredTypeFilter,
+        "deleted",
+        ("author", admin.RelatedOnlyFieldListFilter),
+    )
     search_fields = ("text", "username")
     list_select_related = ("room",)
     date_hierarchy = "created"

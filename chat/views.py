@@ -1,4 +1,4 @@
-"""HTTP views: the chat page and the health check."""
+"""HTTP views: the chat page, the health check, the favicon and the logged-out notice."""
 
 import asyncio
 import logging
@@ -7,16 +7,23 @@ from collections.abc import Awaitable, Callable
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.templatetags.static import static
+from django.utils.cache import patch_cache_control
+from django.views.decorators.http import require_safe
 
 from chat import events, redisconn, selectors
 from chat.permissions import AuthenticatedRequest
 from people import selectors as people_selectors
 
 log = logging.getLogger(__name__)
+
+FAVICON_MAX_AGE = 24 * 60 * 60  # seconds browsers may keep the /favicon.ico redirect
 
 HEALTH_TIMEOUT = 2.5  # seconds the checks may take before they count as failed (< 3)
 
@@ -52,6 +59,27 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
         "notifyEnterLeave": settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS,
     }
     return render(request, "chat/home.html", {"rooms": rooms, "chat_config": config})
+
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """/favicon.ico, asked for by pages without an icon link (the admin's): the SVG icon.
+
+    A redirect, not a permanent one: the static URL carries the file's hash, which changes.
+    """
+    response = HttpResponseRedirect(static("chat/favicon.svg"))
+    patch_cache_control(response, max_age=FAVICON_MAX_AGE)
+    return response
+
+
+class LogoutView(auth_views.LogoutView):
+    """Django's logout, which then tells the user on the login page that it happened."""
+
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        """Log out, and leave a message for the next page (the session is gone: a cookie)."""
+        response = super().post(request, *args, **kwargs)
+        messages.success(request, "You have been logged out.")
+        return response
 
 
 def _database_ok() -> bool:

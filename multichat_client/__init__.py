@@ -14,23 +14,46 @@ connection or a server restart loses and repeats nothing. ``RestClient`` is
 the blocking REST client; ``python -m multichat_client`` is the CLI.
 """
 
-from multichat_client.client import (
-    Activity,
-    ChatClient,
-    Deleted,
-    JoinInfo,
-    Mention,
-    Message,
-    Presence,
-    PresenceMember,
-    ReadMark,
-    RoomActivity,
-    RoomError,
-    Typing,
-)
+from typing import TYPE_CHECKING, Any
+
 from multichat_client.config import Config, ConfigError, load_config
 from multichat_client.errors import AuthError, ConnectionLost, MultichatError
 from multichat_client.rest import RestClient
+
+if TYPE_CHECKING:
+    from multichat_client.client import (
+        Activity,
+        ChatClient,
+        Deleted,
+        JoinInfo,
+        Mention,
+        Message,
+        Presence,
+        PresenceMember,
+        ReadMark,
+        RoomActivity,
+        RoomError,
+        Typing,
+    )
+
+# The socket client needs the websockets package; the REST client and the CLI's
+# REST commands need only the standard library, so the socket side loads on first use.
+_SOCKET_NAMES = frozenset(
+    {
+        "Activity", "ChatClient", "Deleted", "JoinInfo", "Mention", "Message", "Presence",
+        "PresenceMember", "ReadMark", "RoomActivity", "RoomError", "Typing",
+    }
+)  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    """The socket client's names, imported when first asked for."""
+    if name in _SOCKET_NAMES:
+        from multichat_client import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Activity",

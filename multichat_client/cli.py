@@ -12,12 +12,14 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from multichat_client.client import ChatClient, Deleted, Message, RoomError
 from multichat_client.config import Config, ConfigError, load_config
 from multichat_client.errors import AuthError, ConnectionLost, MultichatError
 from multichat_client.rest import RestClient
+
+if TYPE_CHECKING:
+    from multichat_client.client import Message
 
 TYPES = {"message": 0, "warning": 1, "alert": 2, "muted": 3}
 LABELS = {1: "warning", 2: "alert", 3: "muted", 4: "enter", 5: "leave"}
@@ -172,6 +174,9 @@ def cmd_whoami(config: Config, args, out: TextIO) -> int:
 
 async def tail(config: Config, args, out: TextIO, err: TextIO) -> int:
     """Follow a room: print every message once, in order, across reconnections."""
+    # Here, not at the top: only tail needs the websockets package (the other commands are REST).
+    from multichat_client.client import ChatClient, Deleted, Message, RoomError
+
     rest = RestClient(config.url, config.require_token())
     room = await asyncio.to_thread(resolve_room, rest, args.room)
     since = args.since if args.since is not None else max(0, room["last_seq"] - args.lines)
@@ -234,6 +239,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except MultichatError as exc:
         print_line(f"multichat: {exc}", err)
         return 1
+    except ModuleNotFoundError as exc:  # tail without the websockets package
+        print_line(f"multichat: {exc}: install it, or run scripts/multichat (which does)", err)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

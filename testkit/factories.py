@@ -9,7 +9,8 @@ passwords, so nothing here is for production. Users are Django's own
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -22,7 +23,7 @@ from django.utils.crypto import get_random_string
 
 from api.models import ApiToken
 from api.services import token_create, token_revoke
-from chat.models import Room
+from chat.models import Message, Room
 from chat.services import message_send, room_post
 
 PASSWORD = "pw-for-tests"  # make_user's default (conftest); live servers use NAME-pw-1234
@@ -62,6 +63,20 @@ def send_messages(room_id: int, texts: Iterable[str], username: str) -> None:
     user = User.objects.get(username=username)
     for text in texts:
         message_send(user=user, room_id=room_id, text=text)
+
+
+def date_messages(room_id: int, times: Mapping[str, str]) -> int:
+    """Give stored messages other created times ({seq: ISO 8601 time}); returns how many changed.
+
+    For tests of how the UI shows times and days: messages are otherwise stamped now.
+    """
+    changed = 0
+    for seq, time in times.items():
+        created = datetime.fromisoformat(time)
+        if created.tzinfo is None:
+            raise ValueError(f"{time!r} has no UTC offset: give one, as the server stores UTC")
+        changed += Message.objects.filter(room_id=room_id, seq=int(seq)).update(created=created)
+    return changed
 
 
 def bearer(user: User) -> Client:

@@ -162,3 +162,18 @@ def test_messages_cannot_be_added_or_edited_in_the_admin(admin_client_, alice):
     admin_client_.post(f"/admin/chat/message/{message.pk}/change/", {"text": "forged"})
     message.refresh_from_db()
     assert message.text == "as sent"
+
+
+def test_message_admin_type_filter_offers_only_stored_types(admin_client_, alice, staff):
+    """The type filter lists message, warning, alert, muted (never enter/leave) and filters."""
+    room = Room.objects.create(title="Typed")
+    services.message_send(user=alice, room_id=room.pk, text="plain words")
+    services.message_send(user=staff, room_id=room.pk, text="careful now", msg_type=MsgType.WARNING)
+    page = admin_client_.get("/admin/chat/message/")
+    changelist = page.context["cl"]
+    (by_type,) = [spec for spec in changelist.filter_specs if spec.title == "type"]
+    choices = [choice["display"] for choice in by_type.choices(changelist)]
+    assert choices == ["All", "message", "warning", "alert", "muted"]
+    warnings = admin_client_.get("/admin/chat/message/", {"msg_type__exact": MsgType.WARNING})
+    listed = warnings.content.decode()
+    assert "careful now" in listed and "plain words" not in listed

@@ -243,11 +243,22 @@ def test_bearer_requests_need_no_csrf_token(alice, room):
     assert post(client, room.pk, {"message": "no csrf here"}).status_code == 201
 
 
+def test_api_root_points_to_the_docs_and_the_schema():
+    """GET /api/ needs no credentials and names /api/docs and the schema, which both answer."""
+    client = Client()
+    response = client.get("/api/")
+    assert response.status_code == 200
+    assert response.json() == {"docs": "/api/docs", "openapi": "/api/openapi.json"}
+    assert client.get(response.json()["docs"]).status_code == 200
+    assert client.get(response.json()["openapi"]).json()["info"]["title"] == "multichat API"
+
+
 def test_openapi_schema_describes_every_endpoint():
-    """/api/openapi.json is served without credentials and lists the ten operations."""
+    """/api/openapi.json is served without credentials and lists the eleven operations."""
     schema = Client().get("/api/openapi.json").json()
     operations = {(path, method) for path, item in schema["paths"].items() for method in item}
     assert operations == {
+        ("/api/", "get"),
         ("/api/me", "get"),
         ("/api/me", "patch"),
         ("/api/users", "get"),

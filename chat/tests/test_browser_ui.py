@@ -215,7 +215,7 @@ def test_links_are_clickable_and_safe(browser, server):
     links = body.locator("a")
     expect(links).to_have_count(1)
     expect(links).to_have_attribute("href", "https://example.com/guide?a=1")
-    expect(links).to_have_attribute("rel", "noopener noreferrer")
+    expect(links).to_have_attribute("rel", "noopener noreferrer nofollow")
     expect(links).to_have_attribute("target", "_blank")
     alice.context.close()
 

@@ -2,9 +2,13 @@
 
 import io
 import json
+import logging
+from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from django.test import Client
 
@@ -33,6 +37,29 @@ def test_login_lands_on_home_and_logout_returns_to_login(alice):
     response = client.post("/logout/")
     assert (response.status_code, response["Location"]) == (302, "/login/")
     assert client.get("/").status_code == 302
+
+
+def test_logout_says_so_on_the_login_page_once(alice):
+    """After logging out, the login page says "You have been logged out", and only that once."""
+    client = Client()
+    client.force_login(alice)
+    page = client.post("/logout/", follow=True)
+    assert page.redirect_chain == [("/login/", 302)]
+    assert b'role="status">You have been logged out.</p>' in page.content
+    assert b"logged out" not in client.get("/login/").content
+
+
+def test_favicon_redirects_to_the_icon_without_a_warning(caplog):
+    """/favicon.ico (the admin pages have no icon link) leads to the SVG icon; nothing is logged."""
+    client = Client()
+    with caplog.at_level(logging.INFO):
+        response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    assert response["Location"].endswith(".svg") and "/static/chat/favicon" in response["Location"]
+    assert "max-age=86400" in response["Cache-Control"]
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    served = finders.find(response["Location"].removeprefix(django_settings.STATIC_URL))
+    assert served and "<svg" in Path(served).read_text()
 
 
 def test_login_with_a_wrong_password_says_so(alice):

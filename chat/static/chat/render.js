@@ -1,5 +1,6 @@
 // Building DOM for messages and errors. User text only ever goes through textContent.
 
+import { timeElement } from "./dates.js";
 import { avatar, personButton } from "./people.js";
 
 export const TYPE_CLASS = ["msg-normal", "msg-warning", "msg-alert", "msg-muted", "msg-enter", "msg-leave"];
@@ -48,9 +49,21 @@ export function charCount(text) {
   return n;
 }
 
-const URL_RE = /\bhttps?:\/\/[^\s<>"]+/gi;
+// http(s):// URLs, and bare www. names (taken as https://); what follows "www." must be a name.
+const URL_RE = /\b(?:https?:\/\/|www\.(?=[\p{L}\p{N}]))[^\s<>"]+/giu;
 
-/** Append `text` to `parent`, turning http(s) URLs into safe links. */
+/** The link target of a URL found in text, or null when it is not a safe http(s) URL. */
+function linkTarget(url) {
+  let href;
+  try {
+    href = new URL(/^www\./i.test(url) ? `https://${url}` : url);
+  } catch {
+    return null;
+  }
+  return href.protocol === "http:" || href.protocol === "https:" ? href.href : null;
+}
+
+/** Append `text` to `parent`, turning http(s) URLs and www. names into safe links. */
 export function appendLinkified(parent, text) {
   let last = 0;
   for (const match of text.matchAll(URL_RE)) {
@@ -58,18 +71,14 @@ export function appendLinkified(parent, text) {
     // Keep a closing parenthesis that belongs to the URL, e.g. wiki links.
     const tail = match[0].slice(url.length);
     if (tail.startsWith(")") && url.split("(").length > url.split(")").length) url += ")";
-    let href;
-    try {
-      href = new URL(url);
-    } catch {
-      continue;
-    }
-    if (href.protocol !== "http:" && href.protocol !== "https:") continue;
+    const href = linkTarget(url);
+    if (href === null) continue;
     parent.append(text.slice(last, match.index));
     const a = el("a", null, url);
-    a.href = href.href;
+    a.href = href;
     a.target = "_blank";
-    a.rel = "noopener noreferrer";
+    // nofollow: links posted by users earn no ranking from this page.
+    a.rel = "noopener noreferrer nofollow";
     parent.append(a);
     last = match.index + url.length;
   }
@@ -83,20 +92,6 @@ const MENTION_RE = /(?<![\p{L}\p{N}_@])@([\p{L}\p{N}_.@+-]*[\p{L}\p{N}_@+-])/gu;
 export function mentions(text, username) {
   for (const match of text.matchAll(MENTION_RE)) if (match[1] === username) return true;
   return false;
-}
-
-/** Local time of an ISO timestamp as a <time> element (date added when not today). */
-export function timeElement(ts) {
-  const date = ts ? new Date(ts) : new Date();
-  const node = el("time", "msg-time");
-  node.dateTime = date.toISOString();
-  const today = new Date().toDateString() === date.toDateString();
-  const opts = { hour: "numeric", minute: "2-digit" };
-  node.textContent = today
-    ? date.toLocaleTimeString([], opts)
-    : date.toLocaleString([], { month: "short", day: "numeric", ...opts });
-  node.title = date.toLocaleString();
-  return node;
 }
 
 /** The list item for one message frame; `me` marks the user's own messages. */
@@ -118,9 +113,46 @@ export function messageElement(frame, me) {
   if (type === 1 || type === 2) meta.append(" ", el("span", "type-label", TYPE_NAME[type]));
   li.append(meta, el("div", "body"));
   if (frame.deleted) markDeleted(li);
-  else appendLinkified(li.lastChild, frame.message);
+  else {
+    appendLinkified(li.lastChild, frame.message);
+    collapseIfLong(li, frame.message);
+  }
   if (!frame.deleted && frame.username !== me && mentions(frame.message, me)) li.classList.add("mention");
   return li;
+}
+
+const COLLAPSE_LINES = 8; // a text with more lines (or more characters, below) may be folded
+const COLLAPSE_CHARS = 400; // fewer characters never fill the folded height at any pane width
+let bodies = 0; // numbers the folded bodies' ids, for aria-controls
+
+// Hides "Show more" where the folded height shows everything (a short text in a wide pane).
+const clipWatch = new ResizeObserver((entries) => {
+  for (const { target } of entries) {
+    const toggle = target.nextElementSibling;
+    if (target.classList.contains("collapsed") && toggle?.classList.contains("show-more")) {
+      toggle.hidden = target.scrollHeight <= target.clientHeight + 1;
+    }
+  }
+});
+
+/** Fold a long message body to a few lines, with a "Show more" / "Show less" button after it. */
+function collapseIfLong(li, text) {
+  if (text.split("\n").length <= COLLAPSE_LINES && charCount(text) <= COLLAPSE_CHARS) return;
+  const body = li.querySelector(".body");
+  body.id = `msg-body-${++bodies}`;
+  body.classList.add("collapsed");
+  const toggle = button("show-more", "Show more", () => {
+    const folded = body.classList.toggle("collapsed");
+    toggle.textContent = folded ? "Show more" : "Show less";
+    toggle.setAttribute("aria-expanded", String(!folded));
+    if (folded && li.getBoundingClientRect().top < li.parentElement.getBoundingClientRect().top) {
+      li.scrollIntoView({ block: "start" }); // folding the text keeps its start in view
+    }
+  });
+  toggle.setAttribute("aria-expanded", "false");
+  toggle.setAttribute("aria-controls", body.id);
+  body.after(toggle);
+  clipWatch.observe(body);
 }
 
 /** Turn a message item into a dimmed "message deleted" tombstone. */
@@ -130,6 +162,8 @@ export function markDeleted(li) {
   li.dataset.deleted = "true";
   const body = li.querySelector(".body");
   if (body) body.textContent = "message deleted";
+  if (body) body.classList.remove("collapsed");
+  li.querySelector(".show-more")?.remove();
 }
 
 /** A pending (not yet confirmed) message item for the user's own text. */

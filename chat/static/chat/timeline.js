@@ -1,5 +1,6 @@
 // A pane's scrolling message list: ordered inserts, grouping, and keeping the reader's place.
 
+import { dayKey, daySeparator } from "./dates.js";
 import { button, el } from "./render.js";
 
 const BOTTOM_SLACK = 32; // px from the bottom that still count as "at the bottom"
@@ -52,7 +53,8 @@ export class Timeline {
     let anchor = null;
     if (!stick) {
       for (const child of list.children) {
-        if (child !== this.top && child.offsetTop + child.offsetHeight > list.scrollTop) {
+        if (child === this.top || child.classList.contains("day-separator")) continue; // redate may replace those
+        if (child.offsetTop + child.offsetHeight > list.scrollTop) {
           anchor = child;
           break;
         }
@@ -60,6 +62,7 @@ export class Timeline {
     }
     const before = anchor?.offsetTop;
     change();
+    this.redate();
     this.regroup();
     if (stick) list.scrollTop = list.scrollHeight;
     else if (anchor?.isConnected) list.scrollTop += anchor.offsetTop - before;
@@ -72,6 +75,26 @@ export class Timeline {
     let after = this.list.lastElementChild;
     while (after !== this.top && !(after.sortKey <= key)) after = after.previousElementSibling;
     after.after(node);
+  }
+
+  /** Put a day separator before the first message of each local day (and nowhere else). */
+  redate() {
+    const keep = new Set();
+    let day = null;
+    for (const node of this.list.querySelectorAll(":scope > .message")) {
+      const key = dayKey(node.ts);
+      if (key === day) continue;
+      day = key;
+      let separator = node.previousElementSibling;
+      if (!separator?.classList.contains("day-separator") || separator.dataset.day !== key) {
+        separator = daySeparator(node.ts);
+        node.before(separator);
+      }
+      keep.add(separator);
+    }
+    for (const node of this.list.querySelectorAll(":scope > .day-separator")) {
+      if (!keep.has(node)) node.remove();
+    }
   }
 
   /** Mark each message that continues the previous one (same author and type, within minutes). */

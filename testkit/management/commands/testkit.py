@@ -42,6 +42,7 @@ ACTIONS: dict[str, Callable[..., object]] = {
     "revoke-token": factories.revoke_token,
     "post": factories.post_messages,
     "send": factories.send_messages,
+    "date-messages": factories.date_messages,
     "logged-in-users": factories.create_logged_in_users,
     "rooms": factories.create_rooms,
 }
