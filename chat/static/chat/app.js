@@ -24,6 +24,7 @@ const QUIET = new Set(["read", "typing"]);
 const rooms = new Map(); // room id -> Room, for each open pane
 const requests = new Map(); // ref -> {room, kind, ...}: what a reply or error belongs to
 const readTimers = new Map(); // room id -> pending read report
+let browsing = null; // the open "Browse rooms" dialog
 const gone = new Set(); // rooms removed live: the server's own "taken out" error needs no second notice
 const roomList = new RoomList(config.rooms, {
   me: config.user,
@@ -36,7 +37,6 @@ const unread = new Unread(
   config.rooms.filter((r) => !r.left),
   baseTitle,
 );
-let browsing = null; // the open "Browse rooms" dialog
 const notifier = new Notifier(document.getElementById("notify-enable"));
 let nextRef = 1;
 let idle = false;

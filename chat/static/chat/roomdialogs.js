@@ -92,6 +92,10 @@ export function titleDialog({ info, maxLength, isStaff, submit, done }) {
     input.setAttribute("aria-invalid", "true");
     input.focus();
   };
+  input.addEventListener("input", () => {
+    error.hidden = true;
+    input.removeAttribute("aria-invalid");
+  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const title = input.value.trim();

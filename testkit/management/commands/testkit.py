@@ -44,6 +44,7 @@ ACTIONS: dict[str, Callable[..., object]] = {
     "send": factories.send_messages,
     "logged-in-users": factories.create_logged_in_users,
     "rooms": factories.create_rooms,
+    "grant": factories.grant,
 }
 
 
