@@ -3,6 +3,7 @@
 import pytest
 
 from chat.tests.test_browser_ui import join, open_chat, shoot
+from multichat_client import RestClient
 from testkit.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -12,9 +13,10 @@ pytestmark = pytest.mark.browser
 def server():
     """A real server with alice, bob, a staff member and two rooms."""
     live = LiveServer().prepare()
-    live.rooms = live.seed(
-        users=["alice", "bob"], staff=["stella"], rooms=["General", "Random"]
-    ).rooms
+    made = live.seed(
+        users=["alice", "bob"], staff=["stella"], rooms=["General", "Random"], tokens=["bob"]
+    )
+    live.rooms, live.tokens = made.rooms, made.tokens
     live.testkit("grant", username="stella", permissions=["chat.view_room", "chat.change_room"])
     live.start()
     yield live
@@ -151,6 +153,14 @@ def test_leave_a_room_on_every_device_and_join_it_again_from_browse(browser, ser
         expect(page.locator(f".room-toggle[data-room-id='{room_id}']")).to_have_count(0)
         expect(page.locator(f".room-pane[data-room-id='{room_id}']")).to_have_count(0)
     expect(phone.locator("#notices")).to_contain_text("You left “Random”.")
+    # Its messages count no more: bob posts there, then in General; only General counts.
+    bob = RestClient(server.url, server.tokens["bob"])
+    bob.post(room_id, "unseen in Random")
+    bob.post(server.rooms["General"], "news in General")
+    expect(phone).to_have_title("(1) multichat")
+    expect(
+        phone.locator(f".room-toggle[data-room-id='{server.rooms['General']}'] .unread")
+    ).to_have_text("1")
     # Gone after a reload too, until joined again.
     laptop.reload()
     expect(laptop.locator("#conn-state")).to_have_attribute("data-state", "connected")
