@@ -1,5 +1,6 @@
 """Rooms made by users (create, rename, leave, rejoin) and the live room list (issue 15)."""
 
+import asyncio
 import json
 
 import pytest
@@ -10,7 +11,10 @@ from django.test import Client
 from chat import rooms, selectors, services
 from chat.errors import ChatError, ErrorCode
 from chat.models import Room, RoomLeft
+from chat.tests.test_awareness import cluster  # noqa: F401 (a fixture: two server processes)
+from multichat_client import RestClient
 from testkit.factories import bearer
+from testkit.live import next_frame, open_ws
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -339,3 +343,38 @@ async def test_frames_match_the_protocol_structs(connect, alice, staff, room):
         msgspec.convert(frame, Strict)
         seen.add(key)
     assert seen == set(structs)
+
+
+# --- two processes and a management command on one Redis and one PostgreSQL ----------
+
+
+async def ws_ready(ws) -> None:
+    """Wait until a live socket's connect finished (its room-list feed included)."""
+    await ws.send(json.dumps({"command": "leave", "room": 0, "ref": "ready"}))
+    await next_frame(ws, lambda f: f.get("ref") == "ready")
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+async def test_rooms_made_anywhere_reach_sockets_on_every_process(cluster):  # noqa: F811
+    """A room from `manage.py` (a third process) and one from REST on B reach alice on A."""
+    a, b = cluster
+    alice, bob = await open_ws(a, "alice"), await open_ws(b, "bob")
+    for ws in (alice, bob):
+        await ws_ready(ws)
+    made = await asyncio.to_thread(a.testkit, "room", title="From a command")
+    for ws in (alice, bob):
+        frame = await next_frame(ws, lambda f: "room_listed" in f)
+        assert (frame["room_listed"], frame["title"]) == (made, "From a command")
+    token = await asyncio.to_thread(a.create_token, "bob")
+    rest = RestClient(b.url, token)
+    created = await asyncio.to_thread(rest.create_room, "Bob's corner")
+    frame = await next_frame(alice, lambda f: "room_listed" in f)
+    assert frame == {
+        "room_listed": created["id"],
+        "title": "Bob's corner",
+        "staff_only": False,
+        "created_by": "bob",
+    }
+    for ws in (alice, bob):
+        await ws.close()

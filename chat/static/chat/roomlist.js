@@ -23,6 +23,8 @@ export class RoomList {
     this.onChange = onChange;
     this.catalog = new Map(); // room id -> {id, title, staffOnly, createdBy, left}
     this.items = new Map(); // room id -> <li>, for the rooms in the list
+    // Rooms the user left, kept while a room is out of the catalog (made staff-only, then open again).
+    this.leftIds = new Set(rooms.filter((r) => r.left).map((r) => r.id));
     for (const r of rooms) this.catalog.set(r.id, { ...r });
     this.render();
   }
@@ -54,9 +56,9 @@ export class RoomList {
    * Returns "added" if it is new in the list, "changed" if it was there, "" if it is left.
    */
   upsert({ id, title, staffOnly, createdBy, left }) {
-    const known = this.catalog.get(id);
     const wasListed = this.listed(id);
-    const info = { id, title, staffOnly, createdBy, left: left ?? known?.left ?? false };
+    if (left !== undefined) this.setLeftId(id, left);
+    const info = { id, title, staffOnly, createdBy, left: this.leftIds.has(id) };
     this.catalog.set(id, info);
     this.render();
     if (info.left) return "";
@@ -73,11 +75,17 @@ export class RoomList {
 
   /** The user left (true) or rejoined (false) room `id` on some device. */
   setLeft(id, left) {
+    this.setLeftId(id, left);
     const info = this.catalog.get(id);
     if (!info || info.left === left) return false;
     info.left = left;
     this.render();
     return true;
+  }
+
+  setLeftId(id, left) {
+    if (left) this.leftIds.add(id);
+    else this.leftIds.delete(id);
   }
 
   /** Mark the rooms whose panes are open (aria-pressed). */
