@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from ninja import Body
+from ninja import Body, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 # ninja.Path and ninja.Query are typed as annotation aliases; as parameter defaults they
@@ -26,8 +26,17 @@ from ninja.params.functions import Path, Query
 from ninja.parser import Parser
 
 from api.auth import BearerAuth, SessionCookieAuth
-from api.schemas import FrameAPI, IndexOut, NewMessageBody, ReadBodyIn, RoomsOut
-from chat import dbguard, events, protocol, selectors, services
+from api.schemas import (
+    FrameAPI,
+    IndexOut,
+    NewMessageBody,
+    NewRoomBody,
+    ReadBodyIn,
+    RoomOut,
+    RoomRenameBody,
+    RoomsOut,
+)
+from chat import dbguard, events, protocol, rooms, selectors, services
 from chat.errors import HTTP_STATUS, ChatError, ErrorCode
 from chat.permissions import Account
 from chat.protocol import (
@@ -37,9 +46,13 @@ from chat.protocol import (
     MentionsReply,
     MessageEvent,
     NewMessage,
+    NewRoom,
     ReadBody,
     ReadEvent,
+    RoomLeftEvent,
     RoomMembers,
+    RoomRejoinedEvent,
+    RoomRename,
 )
 
 log = logging.getLogger(__name__)
@@ -173,27 +186,94 @@ def index(request: HttpRequest) -> dict[str, str]:
     return {"docs": reverse("api:openapi-view"), "openapi": reverse("api:openapi-json")}
 
 
+RoomFields = dict[str, int | str | bool | None]
+
+
+def _room_out(entry: selectors.RoomUnread) -> RoomFields:
+    """A room as the REST room list shows it (RoomOut)."""
+    return {
+        "id": entry.room.pk,
+        "title": entry.room.title,
+        "staff_only": entry.room.staff_only,
+        "last_seq": entry.room.last_seq,
+        "read_seq": entry.read_seq,
+        "unread": entry.unread,
+        "mentions": entry.mentions,
+        "created_by": entry.created_by,
+        "left": entry.left,
+    }
+
+
 @api.get(
     "/rooms",
-    summary="Rooms you may enter",
-    **api.documented(answers={200: RoomsOut, **AUTH_ERRORS}),
+    summary="Rooms in your list (or every room you may enter)",
+    **api.documented(answers={200: RoomsOut, **AUTH_ERRORS, 422: ErrorFrame}),
 )
-def rooms(request: ApiRequest) -> dict[str, list[dict[str, int | str | bool]]]:
-    """The rooms the caller may enter, by title, with each room's newest seq."""
-    return {
-        "rooms": [
-            {
-                "id": r.room.pk,
-                "title": r.room.title,
-                "staff_only": r.room.staff_only,
-                "last_seq": r.room.last_seq,
-                "read_seq": r.read_seq,
-                "unread": r.unread,
-                "mentions": r.mentions,
-            }
-            for r in selectors.room_list_with_unread(user=request.auth)
-        ]
-    }
+def room_list(
+    request: ApiRequest,
+    everything: bool = Query(
+        False, alias="all", description="Also the rooms you left: every room you may enter"
+    ),
+) -> dict[str, list[RoomFields]]:
+    """The rooms in the caller's list, by title, with each room's newest seq and unread counts."""
+    found = selectors.room_list_with_unread(user=request.auth, include_left=everything)
+    return {"rooms": [_room_out(entry) for entry in found]}
+
+
+@api.post(
+    "/rooms",
+    summary="Create a room",
+    **api.documented(
+        body=NewRoom,
+        answers={201: RoomOut, **AUTH_ERRORS, **dict.fromkeys((400, 403, 422, 429), ErrorFrame)},
+    ),
+)
+def room_create(request: ApiRequest, body: Body[NewRoomBody]) -> Status[RoomFields]:
+    """Create a room (CHAT_USERS_CREATE_ROOMS; staff-only rooms: staff); every list shows it."""
+    room = rooms.room_create(user=request.auth, title=body.title, staff_only=body.staff_only)
+    return Status(201, _room_out(selectors.room_unread(user=request.auth, room=room)))
+
+
+@api.patch(
+    "/rooms/{room_id}",
+    summary="Rename a room",
+    **api.documented(body=RoomRename, answers={200: RoomOut, **ROOM_ERRORS, 429: ErrorFrame}),
+)
+def room_rename(
+    request: ApiRequest, body: Body[RoomRenameBody], room_id: int = RoomId
+) -> RoomFields:
+    """Rename a room you created (staff: any room); every list and open pane shows the title."""
+    room = rooms.room_rename(user=request.auth, room_id=room_id, title=body.title)
+    return _room_out(selectors.room_unread(user=request.auth, room=room))
+
+
+@api.post(
+    "/rooms/{room_id}/leave",
+    summary="Leave a room (drop it from your list)",
+    **api.documented(answers={200: RoomLeftEvent, **ROOM_ERRORS, 429: ErrorFrame}),
+)
+def room_leave(request: ApiRequest, room_id: int = RoomId) -> HttpResponse:
+    """Drop the room from your list and counts on every device, until you join it again."""
+    rooms.room_depart(user=request.auth, room_id=room_id)
+    return frame_response(RoomLeftEvent(room_left=room_id))
+
+
+@api.post(
+    "/rooms/{room_id}/join",
+    summary="Join a room you left (put it back in your list)",
+    **api.documented(answers={200: RoomRejoinedEvent, **ROOM_ERRORS, 429: ErrorFrame}),
+)
+def room_join(request: ApiRequest, room_id: int = RoomId) -> HttpResponse:
+    """Put a room back in your list on every device (a room you never left: nothing changes)."""
+    room = rooms.room_return(user=request.auth, room_id=room_id)
+    entry = selectors.room_unread(user=request.auth, room=room)
+    frame = RoomRejoinedEvent(
+        room_rejoined=room.pk,
+        title=room.title,
+        staff_only=room.staff_only,
+        created_by=entry.created_by,
+    )
+    return frame_response(frame)
 
 
 @api.get(

@@ -16,6 +16,11 @@ unread mention counts per room; per socket, nothing. The recount runs for a
 user when it is first seen, and after it is mentioned or reads (its sockets
 here call ``touched``); a staff ``@room`` recounts every local user.
 Deleting a message does not recount (the next recount drops it).
+
+The same subscription carries the live room list (chat.rooms): a room
+created, changed or deleted reaches each local socket at once, not on the
+tick, as ``room_listed`` if its user may enter the room, else
+``room_removed``.
 """
 
 from __future__ import annotations
@@ -83,6 +88,9 @@ class Tracker:
 
     def push(self, event: dict[str, Any]) -> None:
         """Note the room's new seq; a staff ``@room`` also notifies the sockets that may enter."""
+        if event["type"] == events.ROOM_LISTING_TYPE:
+            self._listing(event)
+            return
         room_id = event["activity_room"]
         self.changed.add(room_id)
         text = event.get("mention_text")
@@ -98,6 +106,32 @@ class Tracker:
 
     def abort(self) -> None:
         """Never raised into: the tracker's push does not fail."""
+
+    def _listing(self, event: dict[str, Any]) -> None:
+        """A room was created, changed or deleted: each socket's room list follows, at once.
+
+        A socket whose user may enter the room gets its ``room_listed`` frame;
+        any other gets ``room_removed`` (it may have seen the room before the
+        change), except for a new room. Decided per access class; the two
+        frames were encoded once by the publisher.
+        """
+        access = permissions.RoomAccess(**event["access"])
+        listed = event["listed"]
+        frames = {
+            True: None if listed is None else _frame_event(listed),
+            False: None if event["created"] else _frame_event(event["removed"]),
+        }
+        if listed is None:  # deleted: gone for everyone who could see it; the others never did
+            frames = {True: _frame_event(event["removed"]), False: None}
+        decided: dict[tuple[bool, bool], bool] = {}
+        for socket in tuple(self.sockets):
+            klass = permissions.access_class(socket.user)
+            may = decided.get(klass)
+            if may is None:
+                may = decided[klass] = permissions.can_enter(socket.user, access)
+            frame = frames[may]
+            if frame is not None:
+                socket.push(frame)
 
     # --- the tick ---------------------------------------------------------------
 
@@ -187,6 +221,11 @@ class Tracker:
         )
         text = protocol.encode(frame)
         return {"type": FRAME_TYPE, "frame": {"type": "websocket.send", "text": text}}
+
+
+def _frame_event(text: str) -> dict[str, Any]:
+    """The event that makes a socket's delivery engine send ``text`` as it is."""
+    return {"type": FRAME_TYPE, "frame": {"type": "websocket.send", "text": text}}
 
 
 _trackers: weakref.WeakKeyDictionary[Hub, Tracker] = weakref.WeakKeyDictionary()

@@ -59,10 +59,10 @@ def broadcast(
 class RoomAdmin(RoomModelAdmin):
     """Rooms: list, search, add, edit, delete, and post to them."""
 
-    list_display = ("title", "staff_only", "last_seq", "created")
+    list_display = ("title", "staff_only", "last_seq", "created", "created_by")
     list_filter = ("staff_only",)
     search_fields = ("title",)
-    readonly_fields = ("last_seq", "created")
+    readonly_fields = ("last_seq", "created", "created_by")
     actions = [broadcast]
 
     def save_model(

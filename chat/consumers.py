@@ -449,6 +449,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.activity.touched(self.user.pk, event["mentioned_room"])
         await self.send(text_data=event["text"])
 
+    async def user_rooms(self, event: dict[str, Any]) -> None:
+        """The user left or rejoined a room (chat.rooms), on any device: say so."""
+        await self.send(text_data=event["text"])
+
     # --- access re-checks (from services, after commits) --------------------
 
     async def room_access(self, event: dict[str, Any]) -> None:

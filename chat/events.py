@@ -35,6 +35,8 @@ ROOM_SYNC_TYPE = "room.sync"  # chat.delivery.Delivery: catch up to a seq from t
 USER_READ_TYPE = "user.read"  # ChatConsumer.user_read: the user's read position moved
 USER_MENTION_TYPE = "user.mention"  # ChatConsumer.user_mention: the user was mentioned
 ROOM_ACTIVITY_TYPE = "room.activity"  # chat.activity: a room's last_seq moved (or ``@room``)
+ROOM_LISTING_TYPE = "room.listing"  # chat.activity: a room was created, changed or deleted
+USER_ROOMS_TYPE = "user.rooms"  # ChatConsumer.user_rooms: the user left or rejoined a room
 
 
 # After a failed publish a background thread retries until the layer answers,
@@ -343,3 +345,36 @@ def publish_activity_on_commit(room_id: int, seq: int) -> None:
     """
     event = {"type": ROOM_ACTIVITY_TYPE, "activity_room": room_id, "last_seq": seq}
     transaction.on_commit(partial(_group_send, ACTIVITY_GROUP, event))
+
+
+def publish_room_listing_on_commit(
+    room_id: int,
+    access: RoomAccess,
+    *,
+    listed: protocol.RoomListedEvent | None,
+    created: bool = False,
+) -> None:
+    """After the commit, tell every process's sockets that a room was created, changed or deleted.
+
+    Each process's activity tracker sends ``listed`` (None: the room was
+    deleted) to its sockets whose user may enter the room (``access``), and
+    ``room_removed`` to the others, except for a new room, which the others
+    never knew. Both frames are encoded once, here.
+    """
+    event = {
+        "type": ROOM_LISTING_TYPE,
+        "listing_room": room_id,
+        "access": asdict(access),
+        "listed": None if listed is None else protocol.encode(listed),
+        "removed": protocol.encode(protocol.RoomRemovedEvent(room_removed=room_id)),
+        "created": created,
+    }
+    transaction.on_commit(partial(_group_send, ACTIVITY_GROUP, event))
+
+
+def publish_user_rooms_on_commit(
+    user_id: int, frame: protocol.RoomLeftEvent | protocol.RoomRejoinedEvent
+) -> None:
+    """After the commit, tell every socket of the user (every process): it left or rejoined."""
+    event = {"type": USER_ROOMS_TYPE, "text": protocol.encode(frame)}
+    transaction.on_commit(partial(_group_send, user_group(user_id), event, via=USERS_GROUP))

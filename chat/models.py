@@ -29,6 +29,14 @@ class Room(models.Model):
     )
     last_seq = models.PositiveBigIntegerField(default=0, editable=False)
     created = models.DateTimeField(default=timezone.now, editable=False)
+    # Who made it (chat.rooms.room_create): they may rename it. None: made by staff in the admin.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="rooms_created",
+    )
 
     class Meta:
         ordering = ["title", "id"]
@@ -111,3 +119,24 @@ class Mention(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} in {self.room_id}#{self.seq}"
+
+
+class RoomLeft(models.Model):
+    """A user left a room (in the Slack sense): it is out of their room list until they rejoin.
+
+    A row of its own, not a flag on ReadPosition: read positions are upserted
+    by raw SQL on every post and read, and "left" is a different, rare fact.
+    Issue 16's real memberships may replace it.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "room"], name="chat_roomleft_user_room_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} left {self.room_id}"

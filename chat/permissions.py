@@ -88,6 +88,22 @@ def enterable_rooms(user: User) -> Q:
     return Q(staff_only=False)
 
 
+def can_rename(user: User, room: Room) -> bool:
+    """True if ``user`` may rename ``room``: staff, or its creator while they may still enter it."""
+    if not can_enter(user, room):
+        return False
+    return bool(user.is_staff) or (room.created_by_id is not None and room.created_by_id == user.pk)
+
+
+def can_create_room(user: User, *, staff_only: bool, users_may_create: bool) -> bool:
+    """True if ``user`` may create a room: staff always; others an open one if the site allows."""
+    if not is_chat_user(user):
+        return False
+    if user.is_staff:
+        return True
+    return users_may_create and not staff_only
+
+
 def can_post_type(user: User, msg_type: int) -> bool:
     """True if ``user`` may post a message of ``msg_type`` (warnings and alerts: staff only)."""
     if msg_type == MsgType.MESSAGE:

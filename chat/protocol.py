@@ -104,6 +104,34 @@ class NewMessage(Struct, forbid_unknown_fields=True, kw_only=True):
     msg_type: PostedType = 0
 
 
+# A room's title, as users give it (chat.rooms checks it; the schema keywords document it).
+# No control character (C0, DEL, C1) anywhere, and not blank.
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+TITLE_PATTERN = rf"^[^{_CONTROL}]*[^{_CONTROL}{PYTHON_WHITESPACE}][^{_CONTROL}]*$"
+RoomTitle = Annotated[
+    str,
+    Meta(
+        description="The title: not blank, no control character, at most the configured length",
+        extra_json_schema={"minLength": 1, "pattern": TITLE_PATTERN},
+    ),
+]
+
+
+class NewRoom(Struct, forbid_unknown_fields=True, kw_only=True):
+    """The REST body that creates a room (when CHAT_USERS_CREATE_ROOMS allows, or as staff)."""
+
+    title: RoomTitle
+    staff_only: Annotated[bool, Meta(description="Only staff may see and enter it; staff only")] = (
+        False
+    )
+
+
+class RoomRename(Struct, forbid_unknown_fields=True, kw_only=True):
+    """The REST body that renames a room (its creator, or staff)."""
+
+    title: RoomTitle
+
+
 class History(Command):
     """Ask for the page of messages before ``before`` (default: the newest page)."""
 
@@ -325,6 +353,41 @@ class ActivityEvent(Frame, kw_only=True):
     """The rooms the user may enter whose last_seq or mention count changed since the last one."""
 
     activity: list[RoomActivity]
+
+
+Creator = Annotated[
+    str | None, Meta(description="The username of who created it; null: made in the admin")
+]
+
+
+class RoomListedEvent(Frame, kw_only=True):
+    """A room you may enter was created or changed (title, staff_only): add or update it."""
+
+    room_listed: Annotated[int, Meta(description="The room id")]
+    title: str
+    staff_only: bool
+    created_by: Creator
+
+
+class RoomRemovedEvent(Frame, kw_only=True):
+    """A room was deleted, or you may no longer enter it: drop it and close its panes."""
+
+    room_removed: Annotated[int, Meta(description="The room id")]
+
+
+class RoomLeftEvent(Frame, kw_only=True):
+    """You left a room (on any device): drop it from your list and close its panes."""
+
+    room_left: Annotated[int, Meta(description="The room id")]
+
+
+class RoomRejoinedEvent(Frame, kw_only=True):
+    """You joined a room you had left (on any device): put it back in your list."""
+
+    room_rejoined: Annotated[int, Meta(description="The room id")]
+    title: str
+    staff_only: bool
+    created_by: Creator
 
 
 class MentionsReply(Frame, kw_only=True):

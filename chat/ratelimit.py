@@ -1,8 +1,8 @@
 """Per-user command rate limits: a token bucket per command class, in Redis when configured.
 
 Each class has its own budget: ``send`` (posts), ``join`` (join and leave
-commands together), ``history`` (history pages, socket and REST) and
-``typing`` (typing notices). With
+commands together), ``history`` (history pages, socket and REST),
+``typing`` (typing notices) and ``rooms`` (creating and renaming rooms). With
 Redis a bucket is shared by every server process (one atomic Lua call per
 command); without it, each process keeps its own buckets, which is exact for
 the embedded single-process default.
@@ -103,6 +103,7 @@ COMMAND_CLASSES = {
     "join": ("CHAT_JOIN_RATE", "CHAT_JOIN_BURST"),
     "history": ("CHAT_HISTORY_RATE", "CHAT_HISTORY_BURST"),
     "typing": ("CHAT_TYPING_RATE", "CHAT_TYPING_BURST"),
+    "rooms": ("CHAT_ROOM_CREATE_RATE", "CHAT_ROOM_CREATE_BURST"),
 }
 
 

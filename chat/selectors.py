@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 
 from chat import permissions
 from chat.errors import ChatError, ErrorCode
-from chat.models import Mention, Message, ReadPosition, Room
+from chat.models import Mention, Message, ReadPosition, Room, RoomLeft
 from chat.permissions import Account, RoomAccess, User
 
 
@@ -28,24 +28,53 @@ class RoomUnread:
     read_seq: int
     unread: int
     mentions: int
+    left: bool = False  # the user left it (chat.rooms.room_depart): not in their list
+
+    @property
+    def created_by(self) -> str | None:
+        """The username of who created the room; None if made in the admin (or deleted)."""
+        creator = self.room.created_by
+        return None if creator is None else creator.get_username()
 
 
-def room_list_with_unread(*, user: Account) -> list[RoomUnread]:
-    """The rooms ``user`` may enter, by title, each with read position, unread and mention counts.
+def rooms_left(*, user: Account) -> set[int]:
+    """The ids of the rooms ``user`` left (chat.rooms.room_depart) and has not rejoined."""
+    return set(RoomLeft.objects.filter(user_id=user.pk).values_list("room_id", flat=True))
+
+
+def room_list_with_unread(*, user: Account, include_left: bool = False) -> list[RoomUnread]:
+    """The rooms in ``user``'s list, by title, each with read position, unread and mention counts.
 
     One list for the REST room list and the chat page, so both count alike.
+    Rooms the user left are left out, unless ``include_left`` (the browse
+    list: every room the user may enter, each saying whether they left it).
     """
     read = read_seqs(user=user)
     mentions = unread_mentions(user_ids=[user.pk])[user.pk]
+    left = rooms_left(user=user)
     return [
         RoomUnread(
             room=r,
             read_seq=read.get(r.pk, 0),
             unread=max(0, r.last_seq - read.get(r.pk, 0)),
             mentions=mentions[r.pk],
+            left=r.pk in left,
         )
-        for r in room_list_for_user(user=user)
+        for r in room_list_for_user(user=user).select_related("created_by")
+        if include_left or r.pk not in left
     ]
+
+
+def room_unread(*, user: Account, room: Room) -> RoomUnread:
+    """One room's entry of ``room_list_with_unread`` for ``user`` (after a create or rename)."""
+    read = read_seqs(user=user, room_ids=[room.pk]).get(room.pk, 0)
+    return RoomUnread(
+        room=room,
+        read_seq=read,
+        unread=max(0, room.last_seq - read),
+        mentions=unread_mentions(user_ids=[user.pk])[user.pk][room.pk],
+        left=RoomLeft.objects.filter(user_id=user.pk, room_id=room.pk).exists(),
+    )
 
 
 def room_for_user(*, user: User, room_id: int) -> Room:

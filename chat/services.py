@@ -294,7 +294,7 @@ def message_send(
             ErrorCode.MESSAGE_TOO_LONG,
             f"The message has {len(text)} characters; the limit is {limit}.",
         )
-    _charge(user, "send")
+    charge(user, "send")
     message = room_post(room_id=room_id, user=user, text=text, msg_type=msg_type)
     assert message is not None  # stored types always return the message
     return message
@@ -305,10 +305,11 @@ _TOO_FAST = {
     "join": "You are joining and leaving rooms too fast",
     "history": "You are asking for history too fast",
     "typing": "You are sending typing notices too fast",
+    "rooms": "You are creating or renaming rooms too fast",
 }
 
 
-def _charge(user: Account, command_class: str) -> None:
+def charge(user: Account, command_class: str) -> None:
     """Charge one command to the user's budget for its class; RATE_LIMITED when it is spent."""
     try:
         verdict = ratelimit.take(user.pk, command_class)
@@ -355,7 +356,7 @@ def room_join(
     ``truncated``; the client pages the rest with ``history``. Each call is
     charged to the user's join budget (RATE_LIMITED when it is spent).
     """
-    _charge(user, "join")
+    charge(user, "join")
     room = selectors.room_for_user(user=user, room_id=room_id)
     replay: list[str] = []
     truncated = False
@@ -388,7 +389,7 @@ def room_leave_charge(*, user: Account) -> None:
     ``room_leave`` itself is never charged: leaving on disconnect or expulsion
     must always happen.
     """
-    _charge(user, "join")
+    charge(user, "join")
 
 
 def room_leave(*, user: Account, room_id: int) -> None:
@@ -398,7 +399,7 @@ def room_leave(*, user: Account, room_id: int) -> None:
 
 def typing_charge(*, user: Account) -> None:
     """Charge a typing notice to the user's typing budget; RATE_LIMITED when it is spent."""
-    _charge(user, "typing")
+    charge(user, "typing")
 
 
 def room_members(*, user: Account, room_id: int) -> list[protocol.PresenceMember]:
@@ -411,7 +412,7 @@ def room_history(
     *, user: Account, room_id: int, before: int | None = None, limit: int | None = None
 ) -> tuple[list[Message], bool]:
     """A page of the room's history for a user who may enter it (charged to the history budget)."""
-    _charge(user, "history")
+    charge(user, "history")
     limit = _page_size(limit)
     selectors.room_for_user(user=user, room_id=room_id)
     return selectors.message_page(room_id=room_id, before=before, limit=limit)
@@ -437,10 +438,13 @@ def message_delete(*, message: Message) -> None:
             )
 
 
-def room_save(*, room: Room) -> Room:
-    """Create or change a room; its members are re-checked if it may have become staff-only."""
+def room_save(*, room: Room, fields: list[str] | None = None) -> Room:
+    """Create or change a room (only ``fields``, if given); its members are re-checked.
+
+    The room list of every connected socket follows by chat.signals (chat.rooms).
+    """
     with transaction.atomic():
-        room.save()
+        room.save(update_fields=fields)
         events.publish_room_access_on_commit(
             room.pk, permissions.RoomAccess.of(room), deleted=False
         )
@@ -492,7 +496,7 @@ def read_mark(*, user: Account, room_id: int, seq: int) -> int:
     position. Every socket of the user, on every process, is told after the
     commit. Charged to the history budget; errors as for history.
     """
-    _charge(user, "history")
+    charge(user, "history")
     selectors.room_for_user(user=user, room_id=room_id)
     least = "LEAST" if connection.vendor == "postgresql" else "MIN"
     table = connection.ops.quote_name(Room._meta.db_table)
@@ -512,5 +516,5 @@ def mention_list(
     *, user: Account, before: int | None = None, limit: int | None = None
 ) -> tuple[list[Message], bool]:
     """A page of the messages that mention ``user``, newest first (charged to history)."""
-    _charge(user, "history")
+    charge(user, "history")
     return selectors.mention_page(user=user, before=before, limit=_page_size(limit))

@@ -1,8 +1,9 @@
-"""Hooks into Django's own auth: forward user changes and logouts to the chat services.
+"""Hooks into Django's own saves: forward user and room changes, and logouts, to the services.
 
 contrib.auth saves users from many places (the admin, changepassword,
-createsuperuser, the shell) and logs out from its own view; signals are
-the one place that sees all of them. They only call a service.
+createsuperuser, the shell) and logs out from its own view; rooms are saved
+by the services, the admin and management commands. Signals are the one
+place that sees all of them. They only call a service.
 """
 
 from collections.abc import Iterable
@@ -13,8 +14,9 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from chat import services
-from chat.permissions import Account
+from chat import rooms, services
+from chat.models import Room
+from chat.permissions import Account, RoomAccess
 
 
 @receiver(post_save, sender=get_user_model())
@@ -39,3 +41,18 @@ def logged_out(
     session_key = getattr(getattr(request, "session", None), "session_key", None)
     if user is not None and session_key:
         services.session_ended(user_id=user.pk, session_key=session_key)
+
+
+@receiver(post_save, sender=Room)
+def room_saved(
+    sender: type[Room], instance: Room, created: bool, raw: bool = False, **kwargs: object
+) -> None:
+    """Every connected room list learns of the new or changed room (chat.rooms)."""
+    if not raw:  # loaddata: no one to tell about fixtures
+        rooms.room_listing_saved(room=instance, created=created)
+
+
+@receiver(post_delete, sender=Room)
+def room_deleted(sender: type[Room], instance: Room, **kwargs: object) -> None:
+    """Every connected room list drops the deleted room (chat.rooms)."""
+    rooms.room_listing_deleted(room_id=instance.pk, access=RoomAccess.of(instance))

@@ -30,9 +30,9 @@ HEALTH_TIMEOUT = 2.5  # seconds the checks may take before they count as failed 
 
 @login_required
 def home(request: AuthenticatedRequest) -> HttpResponse:
-    """The chat page: the rooms this user may enter (with unread counts), and the client."""
+    """The chat page: the rooms this user may enter (with unread counts, and which they left)."""
     user = request.user
-    rooms = selectors.room_list_with_unread(user=user)
+    rooms = selectors.room_list_with_unread(user=user, include_left=True)
     card = people_selectors.card_of(user)
     config = {
         "user": user.get_username(),
@@ -49,6 +49,8 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
                 "id": r.room.pk,
                 "title": r.room.title,
                 "staffOnly": r.room.staff_only,
+                "createdBy": r.created_by,
+                "left": r.left,
                 "lastSeq": r.room.last_seq,
                 "readSeq": r.read_seq,
                 "mentions": r.mentions,
@@ -57,8 +59,10 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
         ],
         "maxMessageLength": settings.CHAT_MESSAGE_MAX_LENGTH,
         "notifyEnterLeave": settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS,
+        "canCreateRooms": bool(user.is_staff or settings.CHAT_USERS_CREATE_ROOMS),
+        "roomTitleMaxLength": settings.CHAT_ROOM_TITLE_MAX_LENGTH,
     }
-    return render(request, "chat/home.html", {"rooms": rooms, "chat_config": config})
+    return render(request, "chat/home.html", {"chat_config": config})
 
 
 @require_safe

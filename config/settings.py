@@ -317,6 +317,12 @@ CHAT_ACCESS_RECHECK_SECONDS = env_float("CHAT_ACCESS_RECHECK_SECONDS", 60.0)
 CHAT_SOCKET_QUEUE_MAX = env_int("CHAT_SOCKET_QUEUE_MAX", 1000, minimum=1)
 CHAT_SLOW_SOCKET_SECONDS = env_float("CHAT_SLOW_SOCKET_SECONDS", 30.0)
 CHAT_ACTIVITY_SECONDS = env_float("CHAT_ACTIVITY_SECONDS", 1.0)  # the activity feed's tick
+# Rooms made by users (chat/rooms.py): whether non-staff may create them, the longest
+# title a user may give, and how fast one user may create or rename rooms (one budget).
+CHAT_USERS_CREATE_ROOMS = env_bool("CHAT_USERS_CREATE_ROOMS", True)
+CHAT_ROOM_TITLE_MAX_LENGTH = min(255, env_int("CHAT_ROOM_TITLE_MAX_LENGTH", 80, minimum=1))
+CHAT_ROOM_CREATE_RATE = env_float("CHAT_ROOM_CREATE_RATE", 1 / 60)  # per second per user; 0 = off
+CHAT_ROOM_CREATE_BURST = env_int("CHAT_ROOM_CREATE_BURST", 5, minimum=1)
 
 LOGGING = {
     "version": 1,

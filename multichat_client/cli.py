@@ -40,8 +40,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", help="the server's base URL (default: MULTICHAT_URL, the config)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    rooms = commands.add_parser("rooms", help="list the rooms you may enter")
+    rooms = commands.add_parser("rooms", help="list your rooms; create or rename one")
     rooms.add_argument("--json", action="store_true", help="one JSON object per room")
+    rooms.add_argument("--all", action="store_true", help="also the rooms you left")
+    actions = rooms.add_subparsers(dest="action", metavar="ACTION")
+    create = actions.add_parser("create", help="create a room")
+    create.add_argument("title", metavar="TITLE")
+    create.add_argument("--staff-only", action="store_true", help="staff: only staff may enter")
+    create.add_argument("--json", action="store_true", help="print the room as JSON")
+    rename = actions.add_parser("rename", help="rename a room you created (staff: any)")
+    rename.add_argument("room", metavar="ROOM", help="the room's id or title")
+    rename.add_argument("title", metavar="TITLE", help="the new title")
+    rename.add_argument("--json", action="store_true", help="print the room as JSON")
+
+    leave = commands.add_parser("leave", help="take a room out of your list (every device)")
+    leave.add_argument("room", metavar="ROOM", help="the room's id or title")
+    join = commands.add_parser("join", help="put a room you left back in your list")
+    join.add_argument("room", metavar="ROOM", help="the room's id or title")
 
     send = commands.add_parser("send", help="post a message to a room")
     send.add_argument("room", metavar="ROOM", help="the room's id or title")
@@ -76,9 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_room(rest: RestClient, name: str) -> dict[str, Any]:
-    """The room named by id or title (exact, then case-insensitive), from the rooms listing."""
-    rooms = rest.rooms()
+def resolve_room(rest: RestClient, name: str, *, left_too: bool = False) -> dict[str, Any]:
+    """The room named by id or title (exact, then case-insensitive), from the rooms listing.
+
+    ``left_too``: also the rooms the user left (to join one again).
+    """
+    rooms = rest.rooms(all=left_too)
     if name.isdigit():
         for room in rooms:
             if room["id"] == int(name):
@@ -110,16 +128,26 @@ def print_line(line: str, out: TextIO) -> None:
     out.flush()
 
 
+def room_line(room: dict[str, Any]) -> str:
+    """One room for a person: id, title, newest seq, and what is special about it."""
+    staff = "  (staff only)" if room["staff_only"] else ""
+    left = "  (left)" if room.get("left") else ""
+    return f"{room['id']:>5}  {room['title']}  [{room['last_seq']}]{staff}{left}{unread_note(room)}"
+
+
 def cmd_rooms(config: Config, args, out: TextIO) -> int:
-    """multichat rooms."""
-    rooms = RestClient(config.url, config.require_token()).rooms()
-    for room in rooms:
-        if args.json:
-            print_line(json.dumps(room), out)
+    """multichat rooms [--all] | rooms create TITLE | rooms rename ROOM TITLE."""
+    rest = RestClient(config.url, config.require_token())
+    if args.action is not None:
+        if args.action == "create":
+            room = rest.create_room(args.title, staff_only=args.staff_only)
         else:
-            staff = "  (staff only)" if room["staff_only"] else ""
-            news = unread_note(room)
-            print_line(f"{room['id']:>5}  {room['title']}  [{room['last_seq']}]{staff}{news}", out)
+            room = rest.rename_room(resolve_room(rest, args.room)["id"], args.title)
+        print_line(json.dumps(room) if args.json else room_line(room), out)
+        return 0
+    rooms = rest.rooms(all=args.all)
+    for room in rooms:
+        print_line(json.dumps(room) if args.json else room_line(room), out)
     if not rooms and not args.json:
         print_line("(no rooms)", out)
     return 0
@@ -162,6 +190,24 @@ def cmd_send(config: Config, args, out: TextIO) -> int:
         print_line(json.dumps(stored), out)
     else:
         print_line(f"sent to {room['title']} as #{stored['seq']}", out)
+    return 0
+
+
+def cmd_leave(config: Config, args, out: TextIO) -> int:
+    """multichat leave ROOM: out of your list on every device, until you join it again."""
+    rest = RestClient(config.url, config.require_token())
+    room = resolve_room(rest, args.room)
+    rest.leave_room(room["id"])
+    print_line(f"left {room['title']}; `multichat join {room['id']}` puts it back", out)
+    return 0
+
+
+def cmd_join(config: Config, args, out: TextIO) -> int:
+    """multichat join ROOM: a room you left is back in your list."""
+    rest = RestClient(config.url, config.require_token())
+    room = resolve_room(rest, args.room, left_too=True)
+    rest.join_room(room["id"])
+    print_line(f"{room['title']} is in your list", out)
     return 0
 
 
@@ -228,6 +274,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             "send": cmd_send,
             "mentions": cmd_mentions,
             "whoami": cmd_whoami,
+            "leave": cmd_leave,
+            "join": cmd_join,
         }[args.command]
         return command(config, args, out)
     except (ConfigError, UsageError) as exc:

@@ -23,9 +23,28 @@ class RestClient:
         """The token's user: id, username, is_staff."""
         return self._request("GET", "/api/me")
 
-    def rooms(self) -> list[dict[str, Any]]:
-        """The rooms the user may enter, each with its last_seq, read_seq, unread and mentions."""
-        return self._request("GET", "/api/rooms")["rooms"]
+    def rooms(self, *, all: bool = False) -> list[dict[str, Any]]:
+        """The rooms in the user's list (``all``: also those left), with last_seq and counts."""
+        return self._request("GET", "/api/rooms?all=1" if all else "/api/rooms")["rooms"]
+
+    def create_room(self, title: str, *, staff_only: bool = False) -> dict[str, Any]:
+        """Create a room (staff_only: staff only); returns it as the room list shows it."""
+        body: dict[str, Any] = {"title": title}
+        if staff_only:
+            body["staff_only"] = True
+        return self._request("POST", "/api/rooms", body)
+
+    def rename_room(self, room: int, title: str) -> dict[str, Any]:
+        """Rename a room you created (staff: any); returns it as the room list shows it."""
+        return self._request("PATCH", f"/api/rooms/{int(room)}", {"title": title})
+
+    def leave_room(self, room: int) -> dict[str, Any]:
+        """Take a room out of your list on every device: {"room_left": room}."""
+        return self._request("POST", f"/api/rooms/{int(room)}/leave")
+
+    def join_room(self, room: int) -> dict[str, Any]:
+        """Put a room you left back in your list: {"room_rejoined": room, "title", ...}."""
+        return self._request("POST", f"/api/rooms/{int(room)}/join")
 
     def history(
         self, room: int, *, before: int | None = None, limit: int | None = None

@@ -35,6 +35,18 @@ def create_user(username: str, *, password: str = PASSWORD, staff: bool = False)
     return User.objects.create_user(username=username, password=password, is_staff=staff)
 
 
+def grant(username: str, permissions: Iterable[str]) -> None:
+    """Give ``username`` model permissions ("app_label.codename"), e.g. to edit in the admin."""
+    from django.contrib.auth.models import Permission
+
+    user = User.objects.get(username=username)
+    for name in permissions:
+        app_label, codename = name.split(".", 1)
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+
+
 def create_room(title: str, *, staff_only: bool = False) -> Room:
     """A room; staff-only if asked."""
     return Room.objects.create(title=title, staff_only=staff_only)

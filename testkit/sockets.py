@@ -35,13 +35,18 @@ class Communicator(WebsocketCommunicator):  # type: ignore[misc]  # channels is 
 
 def ephemeral(frame: Frame) -> bool:
     """True for a frame no command asked for and nothing stores: a notice, presence, typing,
-    the activity feed."""
+    the activity feed, the live room list."""
     return (
         frame.get("msg_type") in (4, 5)
         or "presence" in frame
         or "typing" in frame
         or "activity" in frame
+        or not ROOM_LIST_KEYS.isdisjoint(frame)
     )
+
+
+# The live room list's frames (chat.rooms): rooms created, changed, removed, left, rejoined.
+ROOM_LIST_KEYS = frozenset({"room_listed", "room_removed", "room_left", "room_rejoined"})
 
 
 class Socket:

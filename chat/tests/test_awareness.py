@@ -126,6 +126,8 @@ def test_room_list_carries_read_seq_unread_and_mentions(alice, bob, room, staff_
             "read_seq": 0,
             "unread": 3,
             "mentions": 1,
+            "created_by": None,
+            "left": False,
         }
     ]
     response = mark(client, room.pk, 2)

@@ -118,6 +118,31 @@ def test_cli_send_follows_the_servers_rules(server, tmp_path):
     assert "no room 'Staff lounge'" in done.stderr
 
 
+def test_cli_creates_renames_leaves_and_joins_rooms(server, tmp_path):
+    """`rooms create`, `rooms rename`, `leave` and `join`: the REST room services, by title."""
+    env = cli_env(server, tmp_path)
+    done = run_cli(env, "rooms", "create", "CLI corner", "--json")
+    assert done.returncode == 0, done.stderr
+    made = json.loads(done.stdout)
+    assert (made["title"], made["created_by"]) == ("CLI corner", "alice")
+    done = run_cli(env, "rooms", "rename", "cli corner", "Terminal talk")
+    assert done.returncode == 0, done.stderr
+    assert "Terminal talk" in done.stdout
+    done = run_cli(env, "leave", "Terminal talk")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("left Terminal talk")
+    listed = run_cli(env, "rooms", "--json").stdout
+    assert "Terminal talk" not in listed
+    everything = run_cli(env, "rooms", "--all").stdout
+    assert f"{made['id']:>5}  Terminal talk  [0]  (left)" in everything.splitlines()
+    done = run_cli(env, "join", "Terminal talk")
+    assert (done.returncode, done.stdout.strip()) == (0, "Terminal talk is in your list")
+    titles = [room["title"] for room in RestClient(server.url, server.token).rooms()]
+    assert "Terminal talk" in titles
+    refused = run_cli(env, "rooms", "create", "Secret", "--staff-only")
+    assert (refused.returncode, "ROOM_ACCESS_DENIED" in refused.stderr) == (1, True)
+
+
 def test_cli_with_a_bad_token_says_where_to_get_one(server, tmp_path):
     """A refused token gives the sentence that names the fix."""
     env = cli_env(server, tmp_path, MULTICHAT_TOKEN="mct_00000000_wrong")

@@ -6,6 +6,8 @@ import { Notifier } from "./notify.js";
 import { avatar, initPeople, openCard } from "./people.js";
 import { button, el, errorText } from "./render.js";
 import { Room } from "./room.js";
+import { api, browseDialog, failureText, titleDialog } from "./roomdialogs.js";
+import { RoomList } from "./roomlist.js";
 import { Unread } from "./unread.js";
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
@@ -26,11 +28,26 @@ const meButton = document.getElementById("me-button");
 meButton.before(avatar(config.user));
 meButton.addEventListener("click", () => openCard(config.user, meButton));
 
-const roomInfo = new Map(config.rooms.map((r) => [r.id, r]));
 const rooms = new Map(); // room id -> Room, for each open pane
 const requests = new Map(); // ref -> {room, kind, ...}: what a reply or error belongs to
 const readTimers = new Map(); // room id -> pending read report
-const unread = new Unread(config.rooms, baseTitle);
+let browsing = null; // the open "Browse rooms" dialog
+let layout = null; // made below, once openRoom and closeRoom exist (layout.js)
+const gone = new Set(); // rooms removed live: the server's own "taken out" error needs no second notice
+const roomList = new RoomList(config.rooms, {
+  me: config.user,
+  isStaff: config.isStaff,
+  list: document.getElementById("rooms"),
+  empty: document.getElementById("no-rooms"),
+  onChange: () => {
+    browsing?.refresh();
+    layout?.render(); // new list items get their pressed state and hover title
+  },
+});
+const unread = new Unread(
+  config.rooms.filter((r) => !r.left),
+  baseTitle,
+);
 const notifier = new Notifier(document.getElementById("notify-enable"));
 let nextRef = 1;
 let idle = false;
@@ -54,6 +71,9 @@ const ctx = {
   readSeq: (id) => unread.readSeq(id),
   markRead,
   seen: (id, seq, mine) => unread.seen(id, seq, mine),
+  canRename: (id) => roomList.canRename(id),
+  onRename: renameRoom,
+  onDepart: departRoom,
 };
 
 /** Report `seq` read in `room` after READ_DELAY, unless a read frame got there first. */
@@ -74,8 +94,8 @@ function markRead(room, seq) {
 
 /** Open a pane for room `id`, put it in front and join it; `focus` moves the keyboard into it. */
 function openRoom(id, { focus = true } = {}) {
-  const info = roomInfo.get(id);
-  if (!info || rooms.has(id)) return;
+  const info = roomList.get(id);
+  if (!info || info.left || rooms.has(id)) return;
   const room = new Room(info, ctx);
   rooms.set(id, room);
   layout.added(room, { focus });
@@ -92,7 +112,7 @@ function closeRoom(id) {
   layout.removed(room);
 }
 
-const layout = new Layout({ me: config.user, rooms, open: openRoom, close: closeRoom });
+layout = new Layout({ me: config.user, rooms, open: openRoom, close: closeRoom });
 
 /** Say a new message from someone else out loud (screen readers), once, through the live region. */
 function announce(room, frame) {
@@ -102,6 +122,97 @@ function announce(room, frame) {
   while (announcer.children.length > MAX_ANNOUNCED) announcer.firstElementChild.remove();
 }
 
+/** Redraw the open rooms' state in the list, tabs and panes. */
+function updateRoomList() {
+  layout.render();
+}
+
+// --- the live room list (roomlist.js) and its dialogs (roomdialogs.js) ------------
+
+/** A room was created or changed, or the user rejoined it: list it, retitle its pane. */
+function onRoomListed(id, fields) {
+  const change = roomList.upsert({
+    id,
+    title: fields.title,
+    staffOnly: fields.staff_only,
+    createdBy: fields.created_by,
+    left: fields.left,
+  });
+  if (change === "added") {
+    unread.add(id);
+    refreshCounts(); // a room new to this page may have messages: read its counts
+  }
+  rooms.get(id)?.setTitle(fields.title);
+  updateRoomList();
+}
+
+/** Room `id` left this user's list (`why`: "removed" or "left"): close its pane, say why. */
+function onRoomGone(id, why) {
+  const info = why === "removed" ? roomList.remove(id) : (roomList.setLeft(id, true), roomList.get(id));
+  unread.remove(id);
+  if (why === "removed") gone.add(id);
+  if (rooms.has(id)) {
+    const title = info?.title ?? rooms.get(id).title;
+    closeRoom(id);
+    if (why === "removed") notice(`“${title}” was closed: it was deleted, or you may no longer enter it.`);
+    else notice(`You left “${title}”.`);
+  }
+  updateRoomList();
+}
+
+function newRoom() {
+  titleDialog({
+    maxLength: config.roomTitleMaxLength,
+    isStaff: config.isStaff,
+    submit: (title, staffOnly) => api("POST", "/api/rooms", staffOnly ? { title, staff_only: true } : { title }),
+    done: (room) => {
+      onRoomListed(room.id, room);
+      openRoom(room.id);
+    },
+  });
+}
+
+function renameRoom(id) {
+  const info = roomList.get(id);
+  if (!info) return;
+  titleDialog({
+    info,
+    maxLength: config.roomTitleMaxLength,
+    submit: (title) => api("PATCH", `/api/rooms/${id}`, { title }),
+    done: (room) => onRoomListed(room.id, room),
+  });
+}
+
+/** Leave room `id` for good (Slack's leave): out of the list on every device, until rejoined. */
+async function departRoom(id) {
+  const result = await api("POST", `/api/rooms/${id}/leave`);
+  if (result.ok) onRoomGone(id, "left");
+  else if (rooms.has(id)) rooms.get(id).showError(failureText(result));
+  else notice(failureText(result));
+}
+
+/** Join a room left before, from the browse list: back in the list, and open. */
+async function rejoinRoom(id) {
+  const result = await api("POST", `/api/rooms/${id}/join`);
+  if (result.ok) {
+    onRoomListed(id, { ...result.body, left: false });
+    roomList.setLeft(id, false);
+    browsing?.close();
+    openRoom(id);
+  }
+  return result;
+}
+
+function browseRooms() {
+  browsing = browseDialog({
+    rooms: () => roomList.all(),
+    isOpen: (id) => rooms.has(id),
+    open: openRoom,
+    rejoin: rejoinRoom,
+  });
+  browsing.addEventListener("close", () => (browsing = null));
+}
+
 /** A mention frame: highlight the message, and notify unless the user is looking at that room. */
 function onMention(frame) {
   const id = frame.mention;
@@ -109,7 +220,8 @@ function onMention(frame) {
   room?.onMention(frame.seq);
   const looking = document.visibilityState === "visible" && document.hasFocus() && room?.visible;
   if (looking) return;
-  const title = roomInfo.get(id)?.title ?? "a room";
+  if (!roomList.listed(id)) return; // a room the user left: no notification
+  const title = roomList.get(id)?.title ?? "a room";
   notifier.notify(`${frame.username} mentioned you in ${title}`, frame.message, `mention-${frame.id}`, () => {
     if (rooms.has(id)) layout.show(id);
     else openRoom(id);
@@ -165,6 +277,10 @@ function onFrame(frame) {
     return;
   }
   if ("activity" in frame) return unread.activity(frame.activity);
+  if ("room_listed" in frame) return onRoomListed(frame.room_listed, frame);
+  if ("room_removed" in frame) return onRoomGone(frame.room_removed, "removed");
+  if ("room_left" in frame) return onRoomGone(frame.room_left, "left");
+  if ("room_rejoined" in frame) return onRoomListed(frame.room_rejoined, { ...frame, left: false });
   if ("mention" in frame) return onMention(frame);
   if ("presence" in frame) return rooms.get(frame.presence)?.onPresence(frame);
   if ("typing" in frame) return rooms.get(frame.typing)?.onTyping(frame);
@@ -194,6 +310,7 @@ function onError(frame, req) {
   if (frame.error === "SERVICE_UNAVAILABLE" && !req && frame.room == null) return;
   if (req?.kind === "leave") return;
   // Without a ref, `room` names a room the server took this socket out of.
+  if (!req && gone.has(frame.room)) return; // its pane closed with a notice already
   const room = req?.room ?? rooms.get(frame.room);
   if (room) room.onError(frame, req ?? { kind: "removed" });
   else notice(errorText(frame), frame.detail);
@@ -216,6 +333,13 @@ const conn = new Connection(
   { onOpen, onFrame, onClose },
 );
 
+// One listener for the list: its buttons come and go with the live room list.
+document.getElementById("rooms").addEventListener("click", (event) => {
+  const toggle = event.target.closest(".room-toggle");
+  if (toggle) layout.toggled(Number(toggle.dataset.roomId));
+});
+document.getElementById("room-new")?.addEventListener("click", newRoom);
+document.getElementById("room-browse").addEventListener("click", browseRooms);
 const checkRead = () => rooms.forEach((room) => room.checkRead());
 window.addEventListener("focus", checkRead);
 document.addEventListener("visibilitychange", checkRead);

@@ -59,6 +59,13 @@ export class Composer {
     });
   }
 
+  /** The room was renamed: name it in the labels. */
+  setTitle(title) {
+    this.form.setAttribute("aria-label", `Write to ${title}`);
+    this.input.placeholder = `Message ${title}`;
+    this.input.setAttribute("aria-label", `Message ${title}`);
+  }
+
   /** Put `text` back into the box (before anything typed since), e.g. to edit a failed message. */
   restore(text) {
     this.input.value = this.input.value ? `${text}\n${this.input.value}` : text;

@@ -30,9 +30,6 @@ export class Layout {
     this.front = null; // the room id shown (one-room view) or last used (panes)
     this.listShown = true; // phone: the room list is on screen instead of a room
 
-    for (const toggle of document.querySelectorAll(".room-toggle")) {
-      toggle.addEventListener("click", () => this.toggled(Number(toggle.dataset.roomId)));
-    }
     this.showRooms.addEventListener("click", () => this.showList());
     this.viewToggle.addEventListener("click", () => {
       this.tabsOnDesktop = !this.tabsOnDesktop;
@@ -159,7 +156,7 @@ export class Layout {
       const name = toggle.querySelector(".room-name");
       if (name && name.title !== name.textContent) name.title = name.textContent;
     }
-    if (this.hint) this.hint.hidden = this.rooms.size > 0;
+    if (this.hint) this.hint.hidden = this.rooms.size > 0 || !document.querySelector(".room-toggle");
     this.panes.dataset.count = String(this.rooms.size);
   }
 

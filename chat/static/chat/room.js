@@ -12,7 +12,7 @@ const TYPING_EVERY = 3000; // ms between two `typing` commands while the user ty
 export class Room {
   /**
    * Build the pane for room `info`; `ctx` = {command, me, isStaff, maxLength, onLeave,
-   * readSeq(id), markRead(room, seq), seen(id, seq, mine)}.
+   * readSeq(id), markRead(room, seq), seen(id, seq, mine), canRename(id), onRename(id), onDepart(id)}.
    */
   constructor(info, ctx) {
     this.id = info.id;
@@ -53,7 +53,8 @@ export class Room {
     this.stateEl = el("span", "pane-state");
     const close = button("pane-close", "×", () => this.ctx.onLeave(this.id), `Leave ${info.title}`);
     close.title = "Leave this room";
-    head.append(this.stateEl, close);
+    this.closeButton = close;
+    head.append(this.stateEl, this.buildMenu(), close);
 
     this.errorBox = el("div", "pane-error");
     this.errorBox.setAttribute("role", "alert");
@@ -94,6 +95,34 @@ export class Room {
     );
     this.observer.observe(this.pane);
     this.updateTop();
+  }
+
+  /** The room's options: rename (its creator, staff) and leave it for good (out of the list). */
+  buildMenu() {
+    const menu = el("details", "pane-menu");
+    const summary = el("summary", "pane-menu-toggle", "⋯");
+    summary.setAttribute("aria-label", "Room options");
+    summary.title = "Room options";
+    const items = el("div", "pane-menu-items");
+    this.renameButton = button("pane-rename", "Rename…", () => {
+      menu.open = false;
+      this.ctx.onRename(this.id);
+    });
+    this.renameButton.hidden = !this.ctx.canRename(this.id);
+    const depart = button("pane-depart", "Leave room", () => {
+      menu.open = false;
+      this.ctx.onDepart(this.id);
+    });
+    depart.title = "Take this room out of your list on all your devices";
+    items.append(this.renameButton, depart);
+    menu.append(summary, items);
+    menu.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && menu.open) {
+        menu.open = false;
+        summary.focus();
+      }
+    });
+    return menu;
   }
 
   // --- commands ------------------------------------------------------------
@@ -508,6 +537,9 @@ export class Room {
     this.title = title;
     this.titleEl.textContent = title;
     this.timeline.setTitle(title);
+    this.closeButton.setAttribute("aria-label", `Leave ${title}`);
+    this.composer.setTitle(title);
+    this.members.list.setAttribute("aria-label", `Members of ${title}`);
   }
 
   showError(text, detail) {

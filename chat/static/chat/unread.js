@@ -44,7 +44,19 @@ export class Unread {
     }
   }
 
-  /** Replace every room's counts (the REST room list, after a reconnect). */
+  /** Count room `id` too (added to the list, or rejoined), from the given counts. */
+  add(id, { lastSeq = 0, readSeq = 0, mentions = 0 } = {}) {
+    if (!this.state.has(id)) this.state.set(id, { lastSeq, readSeq, mentions });
+    this.render(id);
+  }
+
+  /** Stop counting room `id` (removed, or left): its badge and its share of the title go. */
+  remove(id) {
+    this.state.delete(id);
+    this.renderTitle();
+  }
+
+  /** Replace the counts of the rooms counted (the REST room list, after a reconnect or a change). */
   reset(rooms) {
     for (const r of rooms) {
       const s = this.state.get(r.id);
@@ -59,6 +71,7 @@ export class Unread {
   /** Draw room `id`'s badge and the page title. */
   render(id) {
     const s = this.state.get(id);
+    if (!s) return;
     const count = Math.max(0, s.lastSeq - s.readSeq);
     const mentions = count ? s.mentions : 0;
     const badge = document.querySelector(`.room-toggle[data-room-id="${id}"] .unread`);
@@ -72,6 +85,11 @@ export class Unread {
       badge.title = label;
       badge.setAttribute("aria-label", label);
     }
+    this.renderTitle();
+  }
+
+  /** The page title: the unread total of the rooms counted. */
+  renderTitle() {
     let total = 0;
     for (const r of this.state.values()) total += Math.max(0, r.lastSeq - r.readSeq);
     document.title = total ? `(${total}) ${this.baseTitle}` : this.baseTitle;

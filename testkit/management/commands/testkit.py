@@ -45,6 +45,7 @@ ACTIONS: dict[str, Callable[..., object]] = {
     "date-messages": factories.date_messages,
     "logged-in-users": factories.create_logged_in_users,
     "rooms": factories.create_rooms,
+    "grant": factories.grant,
 }
 
 

@@ -1,0 +1,165 @@
+// The room dialogs: "New room", "Rename room" and "Browse rooms", and the REST calls behind them.
+
+import { button, el, errorText } from "./render.js";
+
+/** Call the REST API with the page's session (and its CSRF token); resolves to {ok, status, body}. */
+export async function api(method, path, body) {
+  const headers = { "X-CSRFToken": document.querySelector("input[name=csrfmiddlewaretoken]")?.value ?? "" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  try {
+    const reply = await fetch(path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let data = null;
+    try {
+      data = await reply.json();
+    } catch {
+      // not JSON (a proxy's error page): the status tells
+    }
+    return { ok: reply.ok, status: reply.status, body: data };
+  } catch {
+    return { ok: false, status: 0, body: null };
+  }
+}
+
+/** A sentence for a failed API call: the server's own detail when it has one. */
+export function failureText(result) {
+  if (result.status === 0) return "You are offline. Try again when the connection is back.";
+  if (result.body?.detail && result.body.error !== "SERVER_ERROR") return result.body.detail;
+  return result.body?.error ? errorText(result.body) : "Something went wrong. Try again.";
+}
+
+/** A modal <dialog> with a heading; Escape and "Close" close it, and focus goes back where it was. */
+function dialog(id, heading) {
+  const node = el("dialog", "room-dialog");
+  node.id = id;
+  const title = el("h2", "dialog-title", heading);
+  title.id = `${id}-title`;
+  node.setAttribute("aria-labelledby", title.id);
+  node.append(title);
+  node.addEventListener("close", () => node.remove());
+  document.body.append(node);
+  return node;
+}
+
+/**
+ * The form to create (`info` undefined) or rename a room. `submit(title, staffOnly)` returns the
+ * API result; on success the dialog closes and `done(body)` runs.
+ */
+export function titleDialog({ info, maxLength, isStaff, submit, done }) {
+  const renaming = info !== undefined;
+  const node = dialog(renaming ? "rename-room" : "new-room", renaming ? "Rename room" : "New room");
+  const form = el("form", "dialog-form");
+  form.noValidate = true; // checked here, with the messages below, and by the server
+  const label = el("label", null, "Title");
+  label.htmlFor = `${node.id}-input`;
+  const input = el("input", "dialog-input");
+  input.id = label.htmlFor;
+  input.name = "title";
+  input.required = true;
+  input.maxLength = maxLength;
+  input.autocomplete = "off";
+  input.value = info?.title ?? "";
+  const error = el("p", "form-error");
+  error.id = `${node.id}-error`;
+  error.setAttribute("role", "alert");
+  error.hidden = true;
+  input.setAttribute("aria-describedby", error.id);
+  form.append(label, input);
+  let staffOnly = null;
+  if (!renaming && isStaff) {
+    const row = el("label", "dialog-check");
+    staffOnly = el("input");
+    staffOnly.type = "checkbox";
+    staffOnly.name = "staff_only";
+    row.append(staffOnly, " Staff only");
+    form.append(row);
+  }
+  const cancel = button("dialog-cancel", "Cancel", () => node.close());
+  const ok = el("button", "dialog-submit", renaming ? "Rename" : "Create room");
+  ok.type = "submit";
+  const actions = el("div", "dialog-actions");
+  actions.append(cancel, ok);
+  form.append(error, actions);
+  node.append(form);
+
+  const fail = (text) => {
+    error.textContent = text;
+    error.hidden = false;
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+  };
+  input.addEventListener("input", () => {
+    error.hidden = true;
+    input.removeAttribute("aria-invalid");
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const title = input.value.trim();
+    if (!title) return fail("Give the room a title.");
+    ok.disabled = true;
+    const result = await submit(title, Boolean(staffOnly?.checked));
+    ok.disabled = false;
+    if (!result.ok) return fail(failureText(result));
+    node.close();
+    done(result.body);
+  });
+  node.showModal();
+  input.select();
+  return node;
+}
+
+/**
+ * The browse list: every room the user may enter. `rooms()` lists them (live: `refresh` redraws),
+ * `isOpen(id)` says whether a pane shows it, `open(id)` opens it, `rejoin(id)` joins one left.
+ */
+export function browseDialog({ rooms, isOpen, open, rejoin }) {
+  const node = dialog("browse-rooms", "Browse rooms");
+  const lead = el("p", "dialog-lead", "Every room you may enter. Join one you left to put it back in your list.");
+  const list = el("ul", "browse-list");
+  list.setAttribute("aria-labelledby", `${node.id}-title`);
+  const status = el("p", "form-error");
+  status.setAttribute("role", "alert");
+  status.hidden = true;
+  const close = button("dialog-cancel", "Close", () => node.close());
+  const actions = el("div", "dialog-actions");
+  actions.append(close);
+  node.append(lead, list, status, actions);
+
+  const refresh = () => {
+    const items = rooms().map((info) => {
+      const li = el("li", "browse-room");
+      li.dataset.roomId = String(info.id);
+      const name = el("span", "browse-name", info.title);
+      li.append(name);
+      if (info.staffOnly) li.append(el("span", "badge-staff", "staff"));
+      if (info.left) {
+        li.append(el("span", "browse-state", "Not in your list"));
+        li.append(
+          button("browse-join", "Join", async () => {
+            const result = await rejoin(info.id);
+            if (!result.ok) {
+              status.textContent = failureText(result);
+              status.hidden = false;
+            }
+          }, `Join ${info.title}`),
+        );
+      } else {
+        const opened = isOpen(info.id);
+        li.append(el("span", "browse-state", opened ? "Open" : "In your list"));
+        if (!opened) li.append(button("browse-open", "Open", () => (node.close(), open(info.id)), `Open ${info.title}`));
+      }
+      return li;
+    });
+    if (!items.length) items.push(el("li", "browse-empty", "There are no rooms yet."));
+    list.replaceChildren(...items);
+  };
+  refresh();
+  node.refresh = refresh;
+  node.showModal();
+  close.focus();
+  return node;
+}
