@@ -31,7 +31,7 @@ export function dayLabel(ms, now = Date.now()) {
 export function daySeparator(ms) {
   const li = document.createElement("li");
   li.className = "day-separator";
-  li.setAttribute("role", "separator");
+  // A plain list item: role="separator" would take it out of the list (an <ol> holds only items).
   li.dataset.day = dayKey(ms);
   li.ts = ms;
   const label = document.createElement("span");
