@@ -41,6 +41,8 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
         ],
         "maxMessageLength": settings.CHAT_MESSAGE_MAX_LENGTH,
         "notifyEnterLeave": settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS,
+        "heartbeatSeconds": settings.CHAT_HEARTBEAT_SECONDS,
+        "heartbeatTimeoutSeconds": settings.CHAT_HEARTBEAT_TIMEOUT_SECONDS,
     }
     return render(request, "chat/home.html", {"rooms": rooms, "chat_config": config})
 

@@ -310,6 +310,10 @@ CHAT_ACCESS_RECHECK_SECONDS = env_float("CHAT_ACCESS_RECHECK_SECONDS", 60.0)
 CHAT_SOCKET_QUEUE_MAX = env_int("CHAT_SOCKET_QUEUE_MAX", 1000, minimum=1)
 CHAT_SLOW_SOCKET_SECONDS = env_float("CHAT_SLOW_SOCKET_SECONDS", 30.0)
 CHAT_ACTIVITY_SECONDS = env_float("CHAT_ACTIVITY_SECONDS", 1.0)  # the activity feed's tick
+# The browser's heartbeat: after this many seconds without a frame it sends `ping`, and it
+# drops and reconnects a socket whose ping (or handshake) is not answered within the timeout.
+CHAT_HEARTBEAT_SECONDS = env_float("CHAT_HEARTBEAT_SECONDS", 25.0, minimum=0.1)
+CHAT_HEARTBEAT_TIMEOUT_SECONDS = env_float("CHAT_HEARTBEAT_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 
 LOGGING = {
     "version": 1,

@@ -2,6 +2,7 @@
 
 import { CLOSE_UNAUTHENTICATED, Connection } from "./connection.js";
 import { Notifier } from "./notify.js";
+import { Outbox } from "./outbox.js";
 import { button, el, errorText } from "./render.js";
 import { Room } from "./room.js";
 import { Unread } from "./unread.js";
@@ -38,8 +39,11 @@ function command(room, obj, kind, extra = {}) {
   return ref;
 }
 
+const outbox = new Outbox(command); // the user's messages, in order, one at a time
+
 const ctx = {
   command,
+  outbox,
   me: config.user,
   isStaff: config.isStaff,
   maxLength: config.maxMessageLength,
@@ -191,6 +195,7 @@ function onError(frame, req) {
 
 function onClose(code) {
   requests.clear();
+  outbox.disconnected();
   rooms.forEach((room) => (room.readSent = 0)); // unanswered reads are sent again
   for (const room of rooms.values()) room.onDisconnect();
   if (code === CLOSE_UNAUTHENTICATED) {
@@ -204,6 +209,7 @@ const conn = new Connection(
   document.getElementById("conn-state"),
   document.getElementById("conn-retry"),
   { onOpen, onFrame, onClose },
+  { heartbeat: config.heartbeatSeconds, heartbeatTimeout: config.heartbeatTimeoutSeconds },
 );
 
 for (const button of document.querySelectorAll(".room-toggle")) {
