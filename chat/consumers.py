@@ -402,6 +402,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.active = command.state == "active"
         self.roster.set_active(self, self.user.pk, self.rooms, self.active)
 
+    async def command_ping(self, command: protocol.Ping, ref: protocol.Scalar | Any) -> None:
+        """Answer a client's heartbeat at once: no database, no budget (it is not a message)."""
+        await self.send(text_data=protocol.encode(protocol.PongReply(pong=True, ref=ref)))
+
     async def command_read(self, command: protocol.Read, ref: protocol.Scalar | Any) -> None:
         """Store a read position; every socket of the user (this one too) gets the ``read`` frame.
 

@@ -172,7 +172,13 @@ class SetPresence(Command):
     state: Literal["active", "idle"]
 
 
-COMMANDS.update({cls.name: cls for cls in (Typing, SetPresence)})
+class Ping(Command):
+    """A client heartbeat: is the socket alive both ways? ``pong`` answers; never rate limited."""
+
+    name = "ping"
+
+
+COMMANDS.update({cls.name: cls for cls in (Typing, SetPresence, Ping)})
 
 
 def _parse_int(value: Any, *, field: str, code: ErrorCode, minimum: int) -> int:
@@ -279,6 +285,13 @@ class SentReply(Frame, kw_only=True):
 
     sent: int
     seq: int
+    ref: Scalar | UnsetType = UNSET
+
+
+class PongReply(Frame, kw_only=True):
+    """The answer to ``ping``: the socket works both ways."""
+
+    pong: Literal[True]
     ref: Scalar | UnsetType = UNSET
 
 

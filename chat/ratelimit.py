@@ -107,6 +107,22 @@ COMMAND_CLASSES = {
 }
 
 
+# Command class -> what the refusal says was too fast.
+TOO_FAST = {
+    "send": "You are sending too fast",
+    "join": "You are joining and leaving rooms too fast",
+    "history": "You are asking for history too fast",
+    "typing": "You are sending typing notices too fast",
+    "rooms": "You are creating or renaming rooms too fast",
+}
+
+
+def refusal(command_class: str, *, retry_after: float) -> str:
+    """One sentence refusing a command: whole seconds to wait, rounded up (never "0 s")."""
+    seconds = max(1, math.ceil(retry_after))
+    return f"{TOO_FAST[command_class]}; try again in {seconds} s."
+
+
 def take(user_id: int, command_class: str) -> Verdict:
     """Charge one ``command_class`` command to ``user_id``; a rate of 0 disables the class.
 

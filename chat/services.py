@@ -300,15 +300,6 @@ def message_send(
     return message
 
 
-_TOO_FAST = {
-    "send": "You are sending too fast",
-    "join": "You are joining and leaving rooms too fast",
-    "history": "You are asking for history too fast",
-    "typing": "You are sending typing notices too fast",
-    "rooms": "You are creating or renaming rooms too fast",
-}
-
-
 def charge(user: Account, command_class: str) -> None:
     """Charge one command to the user's budget for its class; RATE_LIMITED when it is spent."""
     try:
@@ -320,7 +311,7 @@ def charge(user: Account, command_class: str) -> None:
     if not verdict.allowed:
         raise ChatError(
             ErrorCode.RATE_LIMITED,
-            f"{_TOO_FAST[command_class]}; try again in {verdict.retry_after:.1f} s.",
+            ratelimit.refusal(command_class, retry_after=verdict.retry_after),
             retry_after=verdict.retry_after,
         )
 

@@ -323,6 +323,10 @@ CHAT_USERS_CREATE_ROOMS = env_bool("CHAT_USERS_CREATE_ROOMS", True)
 CHAT_ROOM_TITLE_MAX_LENGTH = min(255, env_int("CHAT_ROOM_TITLE_MAX_LENGTH", 80, minimum=1))
 CHAT_ROOM_CREATE_RATE = env_float("CHAT_ROOM_CREATE_RATE", 1 / 60)  # per second per user; 0 = off
 CHAT_ROOM_CREATE_BURST = env_int("CHAT_ROOM_CREATE_BURST", 5, minimum=1)
+# The browser's heartbeat: after this many seconds without a frame it sends `ping`, and it
+# drops and reconnects a socket whose ping (or handshake) is not answered within the timeout.
+CHAT_HEARTBEAT_SECONDS = env_float("CHAT_HEARTBEAT_SECONDS", 25.0, minimum=0.1)
+CHAT_HEARTBEAT_TIMEOUT_SECONDS = env_float("CHAT_HEARTBEAT_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 
 LOGGING = {
     "version": 1,

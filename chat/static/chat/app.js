@@ -3,6 +3,7 @@
 import { CLOSE_UNAUTHENTICATED, Connection } from "./connection.js";
 import { Layout } from "./layout.js";
 import { Notifier } from "./notify.js";
+import { Outbox } from "./outbox.js";
 import { avatar, initPeople, openCard } from "./people.js";
 import { button, el, errorText } from "./render.js";
 import { Room } from "./room.js";
@@ -62,8 +63,11 @@ function command(room, obj, kind, extra = {}) {
   return ref;
 }
 
+const outbox = new Outbox(command); // the user's messages, in order, one at a time
+
 const ctx = {
   command,
+  outbox,
   me: config.user,
   isStaff: config.isStaff,
   maxLength: config.maxMessageLength,
@@ -318,6 +322,7 @@ function onError(frame, req) {
 
 function onClose(code) {
   requests.clear();
+  outbox.disconnected();
   rooms.forEach((room) => (room.readSent = 0)); // unanswered reads are sent again
   for (const room of rooms.values()) room.onDisconnect();
   if (code === CLOSE_UNAUTHENTICATED) {
@@ -331,6 +336,7 @@ const conn = new Connection(
   document.getElementById("conn-state"),
   document.getElementById("conn-retry"),
   { onOpen, onFrame, onClose },
+  { heartbeat: config.heartbeatSeconds, heartbeatTimeout: config.heartbeatTimeoutSeconds },
 );
 
 // One listener for the list: its buttons come and go with the live room list.

@@ -2,7 +2,8 @@
 
 import { Composer } from "./composer.js";
 import { Members, Typing } from "./members.js";
-import { button, el, errorText, markDeleted, messageElement, pendingElement } from "./render.js";
+import { renderPending } from "./outbox.js";
+import { button, charCount, el, errorText, markDeleted, messageElement, pendingElement } from "./render.js";
 import { Timeline } from "./timeline.js";
 
 const PAGE_SIZE = 50; // messages per history request
@@ -11,7 +12,7 @@ const TYPING_EVERY = 3000; // ms between two `typing` commands while the user ty
 
 export class Room {
   /**
-   * Build the pane for room `info`; `ctx` = {command, me, isStaff, maxLength, onLeave,
+   * Build the pane for room `info`; `ctx` = {command, outbox, me, isStaff, maxLength, onLeave,
    * readSeq(id), markRead(room, seq), seen(id, seq, mine), canRename(id), onRename(id), onDepart(id)}.
    */
   constructor(info, ctx) {
@@ -24,7 +25,8 @@ export class Room {
     this.knownSeq = 0; // every seq up to this one is accounted for
     this.maxSeq = 0; // the highest seq shown
     this.bySeq = new Map(); // seq -> list item
-    this.pending = []; // own messages not yet confirmed: {text, type, state, ref, seq, error, el}
+    this.pending = []; // own messages not yet confirmed: {room, text, type, state, ref, seq, error, el}
+    this.errorKind = null; // what the error shown is about: "compose" (the box), else a command
     this.hasMore = true;
     this.loadingOlder = false;
     this.gapFilling = false;
@@ -74,7 +76,7 @@ export class Room {
       isStaff: this.ctx.isStaff,
       maxLength: this.ctx.maxLength,
       onSend: (text, type) => this.send(text, type),
-      onInvalid: (text) => this.showError(text),
+      onInvalid: (text) => this.showError(text, undefined, "compose"),
       onInput: (text) => this.typed(text),
     });
     this.pane.append(
@@ -136,7 +138,7 @@ export class Room {
     if (this.ctx.command(this, cmd, "join") != null) {
       this.joining = true;
       this.setState("joining", "Joining…");
-    } else this.setState("disconnected", "Offline");
+    } else this.setState("disconnected", ""); // the top bar says why, once for every pane
     this.updateTop();
   }
 
@@ -164,6 +166,8 @@ export class Room {
 
   /** The user typed in the composer: tell the room, at most every TYPING_EVERY ms. */
   typed(text) {
+    // The box no longer holds the message that was too long: that error no longer applies.
+    if (this.errorKind === "compose" && charCount(text) <= this.ctx.maxLength) this.hideError();
     const now = Date.now();
     if (!this.joined || !text.trim() || now - this.typingSent < TYPING_EVERY) return;
     if (this.ctx.command(this, { command: "typing", room: this.id }, "typing") != null) this.typingSent = now;
@@ -184,25 +188,24 @@ export class Room {
     }
   }
 
-  /** Show the user's message as pending and send it (now, or after the next re-join). */
+  /** Show the user's message as pending and queue it in the socket's outbox (chat/outbox.js). */
   send(text, type) {
-    const item = { text, type, state: "queued", el: pendingElement(text, type, this.ctx.me) };
+    const item = { room: this, text, type, state: "queued", el: pendingElement(text, type, this.ctx.me) };
     this.typingSent = 0; // the message ends the others' indicator: typing again shows at once
+    if (this.errorKind === "compose") this.hideError();
     this.pending.push(item);
     this.timeline.mutate(() => this.timeline.insert(item.el, Infinity), true);
-    this.flush();
+    this.ctx.outbox.add(item);
   }
 
-  /** Send every queued message, in order, once the room is joined and replay is done. */
+  /** True once the room is joined and the replay is done: its queued messages may go out. */
+  canSend() {
+    return this.joined && !this.replayLeft && !this.removed;
+  }
+
+  /** The room may send again (joined, replay done): let the outbox send its queued messages. */
   flush() {
-    for (const item of this.pending) {
-      if ((item.state === "queued" || item.state === "unsure") && this.joined && !this.replayLeft) {
-        const cmd = { command: "send", room: this.id, message: item.text, msg_type: item.type };
-        item.ref = this.ctx.command(this, cmd, "send", { item });
-        if (item.ref != null) item.state = "sending";
-      }
-      this.renderPending(item);
-    }
+    this.ctx.outbox.pump();
   }
 
   // --- frames from the server -------------------------------------------
@@ -211,7 +214,7 @@ export class Room {
   onJoined(frame) {
     this.joined = true;
     this.joining = false;
-    this.hideError();
+    this.commandWorked();
     this.setState("joined", "");
     if (frame.title && frame.title !== this.title) this.setTitle(frame.title);
     this.replayLeft = frame.replayed || 0;
@@ -250,6 +253,7 @@ export class Room {
 
   /** A history reply, for the first page, an older page or a gap. */
   onHistory(frame, req) {
+    this.commandWorked();
     const added = this.show(frame.messages || [], false);
     if (req.kind === "gap") {
       this.gapFilling = false;
@@ -268,14 +272,20 @@ export class Room {
 
   /** The reply to a `send` with a ref: the message is stored as `seq`. */
   onSent(frame, req) {
-    const item = req.item;
+    this.commandWorked();
+    this.stored(req.item, frame.seq);
+  }
+
+  /** `item` is stored as `seq`: done, or waiting only for its message frame. */
+  stored(item, seq) {
     if (!this.pending.includes(item)) return;
-    item.seq = frame.seq;
-    if (this.bySeq.has(frame.seq)) this.removePending(item);
+    item.seq = seq;
+    if (this.bySeq.has(seq)) this.removePending(item);
     else {
       item.state = "sent";
       this.renderPending(item);
     }
+    this.ctx.outbox.sent(item);
   }
 
   /** Staff deleted message `seq`: show it as a tombstone. */
@@ -292,9 +302,16 @@ export class Room {
       return;
     }
     if (req.kind === "send") {
-      req.item.state = "failed";
-      req.item.error = frame.detail ? `${text} (${frame.detail})` : text;
-      this.renderPending(req.item);
+      const item = req.item;
+      if (!this.pending.includes(item)) return;
+      // Too fast: wait and send again, in order (the outbox holds every later message too).
+      if (frame.error === "RATE_LIMITED") return this.ctx.outbox.refused(item, frame.retry_after);
+      // Stored, only its live delivery failed: it reaches the room when delivery is back.
+      if (frame.stored_seq != null) return this.stored(item, frame.stored_seq);
+      item.state = "failed";
+      item.error = text;
+      item.detail = frame.detail;
+      this.ctx.outbox.failed(item);
       return;
     }
     if (req.kind === "gap") {
@@ -368,7 +385,7 @@ export class Room {
       if (item.state === "sending") item.state = "unsure"; // maybe stored: the replay will tell
       this.renderPending(item);
     }
-    this.setState("disconnected", "Offline");
+    this.setState("disconnected", ""); // the top bar says it, once for every pane
     this.updateTop();
   }
 
@@ -382,6 +399,7 @@ export class Room {
   /** Remove the pane. */
   destroy() {
     this.closed = true;
+    this.ctx.outbox.dropRoom(this);
     this.observer.disconnect();
     this.pane.remove();
   }
@@ -475,6 +493,7 @@ export class Room {
   removePending(item) {
     this.pending.splice(this.pending.indexOf(item), 1);
     this.timeline.mutate(() => item.el.remove());
+    this.ctx.outbox.remove(item);
   }
 
   skipGap(next) {
@@ -483,27 +502,20 @@ export class Room {
     while (this.bySeq.has(this.knownSeq + 1)) this.knownSeq++;
   }
 
+  /** Show `item`'s state under it (chat/outbox.js). */
   renderPending(item) {
-    const status = item.el.querySelector(".pending-status");
-    item.el.dataset.pendingState = item.state;
-    if (item.state !== "failed") {
-      const waiting = item.state === "queued" && !this.joined;
-      this.timeline.mutate(() => (status.textContent = waiting ? "Waiting for connection…" : "Sending…"));
-      return;
-    }
-    const retry = button("retry", "Retry", () => {
-      item.el.classList.remove("failed");
-      item.state = "queued";
-      this.flush();
-    });
-    const edit = button("edit", "Edit", () => {
-      this.removePending(item);
-      this.composer.restore(item.text);
-    });
-    edit.title = "Move the text back into the message box";
-    this.timeline.mutate(() => {
-      item.el.classList.add("failed");
-      status.replaceChildren(el("span", "send-error", `Not sent: ${item.error}`), " ", retry, " ", edit);
+    renderPending(item, {
+      connected: this.joined,
+      held: this.ctx.outbox.held,
+      mutate: (change) => this.timeline.mutate(change),
+      onRetry: () => {
+        item.state = "queued";
+        this.ctx.outbox.pump();
+      },
+      onEdit: () => {
+        this.removePending(item);
+        this.composer.restore(item.text);
+      },
     });
   }
 
@@ -542,7 +554,9 @@ export class Room {
     this.members.list.setAttribute("aria-label", `Members of ${title}`);
   }
 
-  showError(text, detail) {
+  /** Show an error above the timeline; `kind` says what it is about, so the right success clears it. */
+  showError(text, detail, kind = "command") {
+    this.errorKind = kind;
     const close = button("error-close", "×", () => this.hideError(), "Dismiss");
     const message = el("span", "error-text", text);
     if (detail) message.append(" ", el("small", "error-detail", detail));
@@ -552,7 +566,13 @@ export class Room {
     });
   }
 
+  /** A command of this room succeeded: an error from an earlier one no longer applies. */
+  commandWorked() {
+    if (this.errorKind !== "compose") this.hideError(); // that one goes with the text in the box
+  }
+
   hideError() {
+    this.errorKind = null;
     if (this.errorBox.hidden) return;
     this.timeline.mutate(() => {
       this.errorBox.hidden = true;
