@@ -45,7 +45,17 @@ from django.contrib.auth import HASH_SESSION_KEY
 from django.db import connection
 from msgspec import UNSET
 
-from chat import access, activity, dbguard, events, permissions, protocol, roster, services
+from chat import (
+    access,
+    activity,
+    dbguard,
+    events,
+    permissions,
+    presence,
+    protocol,
+    roster,
+    services,
+)
 from chat.delivery import Delivery, Send
 from chat.errors import ChatError, ErrorCode
 from chat.hub import hub
@@ -134,7 +144,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._watch_activity()
 
     async def disconnect(self, code: int) -> None:
-        """Leave every joined room, with leave notices when those are on; release the socket."""
+        """Leave every joined room (chat.presence tells the rooms when the person is gone)."""
         for room_id in list(self.rooms):
             await self._leave(room_id)
         self._release()
@@ -174,6 +184,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         user_id = getattr(user, "pk", None)
         self.delivery = Delivery(send, self, hub(), label=f"user {user_id}", user_id=user_id)
         self.roster = roster.roster(self.delivery.hub)
+        self.notices = presence.notices(self.roster)
         self.active = True  # the client has not said it is idle
         self.closer: asyncio.Task[None] | None = None
         self.counted = False
@@ -213,15 +224,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.roster.leave(room_id, self, self.user.pk)
         self._release()
         loop = asyncio.get_running_loop()
-        self.closer = loop.create_task(self._close_after_leaving(rooms, code))
+        self.closer = loop.create_task(self._close(code))
 
-    async def _close_after_leaving(self, rooms: list[int], code: int) -> None:
-        """Announce the leaves (notices, when on), then close with ``code`` in the socket's turn."""
-        for room_id in rooms:
-            try:
-                await database_sync_to_async(services.room_leave)(user=self.user, room_id=room_id)
-            except Exception:
-                log.exception("Leaving room %s failed", room_id)
+    async def _close(self, code: int) -> None:
+        """Close with ``code`` in the socket's turn (after any command that is running)."""
         async with self.delivery.turn:
             with contextlib.suppress(OSError):
                 await self.close(code=code)
@@ -310,7 +316,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.delivery.watch(room_id)
         try:
             result = await database_sync_to_async(services.room_join)(
-                user=self.user, room_id=room_id, since=since, announce=not rejoin
+                user=self.user, room_id=room_id, since=since
             )
         except BaseException:
             if not rejoin:
@@ -330,6 +336,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=protocol.encode(reply))
         for text in result.replay:
             await self.send(text_data=text)
+        first = not self.roster.holds(room_id, self.user.pk)  # else no news: a tab more
         members = await self.roster.enter(
             room_id,
             self,
@@ -339,6 +346,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         present = protocol.PresenceEvent(presence=room_id, members=members, full=True)
         await self.send(text_data=protocol.encode(present))
+        if first:
+            await self.notices.entered(room_id, self.user.pk, self.user.get_username())
 
     async def command_leave(self, command: protocol.Leave, ref: protocol.Scalar | Any) -> None:
         """Unsubscribe from a joined room."""
@@ -524,10 +533,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=protocol.error_frame(ChatError(code, detail, room=room_id)))
 
     async def _leave(self, room_id: int) -> None:
-        """Stop the room's delivery, then announce the leave (a failure is logged, not raised)."""
+        """Stop the room's delivery (a failure is logged, not raised); the roster tells presence."""
         self.roster.leave(room_id, self, self.user.pk)
         try:
             await self.delivery.leave(room_id)
-            await database_sync_to_async(services.room_leave)(user=self.user, room_id=room_id)
         except Exception:
             log.exception("Leaving room %s failed", room_id)

@@ -3,8 +3,9 @@
 A person is in a room while any of their sockets, on any process, has joined
 it; they are ``idle`` there when every such socket said so (the ``presence``
 command), else ``online``. Issue 15's per-person enter/leave notices can
-read the same: ``Roster.holds`` says whether this process still has the user
-in the room, ``store().read`` whether any process has.
+read the same (chat.presence, this roster's ``listener``): ``Roster.holds``
+says whether this process still has the user in the room, ``store().read``
+whether any process has.
 
 Each process keeps its own sockets in memory (a ``Roster`` per event loop,
 like the hub) and writes each user's state per room to the store: Redis when
@@ -41,7 +42,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import redis
 from asgiref.sync import sync_to_async
@@ -63,6 +64,11 @@ T = TypeVar("T")
 def presence_group(room_id: int) -> str:
     """The layer group of a room's presence changes (rosters only, one per process)."""
     return f"chat.presence.{room_id}"
+
+
+def room_key(prefix: str, room_id: int) -> str:
+    """The Redis hash of a room's entries: a field ``{user}:{process}`` per user and process."""
+    return f"{prefix}:roster:{room_id}"
 
 
 def ttl() -> float:
@@ -106,7 +112,7 @@ class RedisStore:
         self._prefix = prefix
 
     def _key(self, room_id: int) -> str:
-        return f"{self._prefix}:roster:{room_id}"
+        return room_key(self._prefix, room_id)
 
     def write(self, process: str, changes: Iterable[tuple[int, int, str, str]]) -> None:
         """Set (or, for OFFLINE, remove) each entry, expiring 3N from now; one round trip."""
@@ -180,6 +186,18 @@ def room_members(room_id: int) -> list[protocol.PresenceMember]:
 # --- one process's sockets ----------------------------------------------------------
 
 
+class Listener(Protocol):
+    """Told when a person's last socket here leaves a room, or another process's go."""
+
+    def left(self, room_id: int, user_id: int, username: str) -> None: ...
+
+    def vanished(self, room_id: int, user_id: int, username: str, *, expired: bool) -> None:
+        """No process is seen holding the user in the room now (``expired``: by a re-read)."""
+
+    async def keep(self, pairs: list[tuple[int, int]]) -> None:
+        """The refresh rewrote this process's (room, user) entries."""
+
+
 @dataclass(slots=True)
 class _Local:
     """One user's sockets in one room on this process: socket -> active."""
@@ -212,6 +230,7 @@ class Roster:
         self.writer: asyncio.Task[None] | None = None
         self.refresher: asyncio.Task[None] | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self.listener: Listener | None = None  # chat.presence's enter/leave notices
 
     # --- what sockets call ------------------------------------------------------
 
@@ -246,6 +265,8 @@ class Roster:
         after = entry.state() if entry.sockets else OFFLINE
         if not entry.sockets:
             del users[user_id]
+            if self.listener is not None:
+                self.listener.left(room_id, user_id, entry.username)
         self._changed(room_id, user_id, entry.username, before, after)
         if not users:
             self._unwatch(room_id)
@@ -346,8 +367,11 @@ class Roster:
             for event in buffered[room_id]:  # newer than the read: apply them again
                 self._apply(event)
             for user in self._users(room_id) | set(before):
-                if self.state(room_id, user) != before.get(user):
+                now, was = self.state(room_id, user), before.get(user)
+                if now != was:
                     self._mark(room_id, user)
+                if now is None and was is not None and self.listener is not None:
+                    self.listener.vanished(room_id, user, was[0], expired=True)
 
     def _apply(self, event: dict[str, Any]) -> None:
         room_id, process = event["room"], event["process"]
@@ -357,6 +381,8 @@ class Roster:
                 users.get(user_id, {}).pop(process, None)
                 if not users.get(user_id, True):
                     del users[user_id]
+                    if self.listener is not None and not self.holds(room_id, user_id):
+                        self.listener.vanished(room_id, user_id, username, expired=False)
             else:
                 users.setdefault(user_id, {})[process] = (state, username)
             self._mark(room_id, user_id)
@@ -452,6 +478,8 @@ class Roster:
             try:
                 if mine:
                     await self._call(self.store.write, self.process, mine)
+                    if self.listener is not None:
+                        await self.listener.keep([(r, u) for r, u, _, _ in mine])
                 await self._reload([r for r in rooms if r in self.local])
             except Exception as exc:  # Redis is down: try again next period
                 log.warning("Refreshing presence failed: %s", exc)

@@ -22,14 +22,13 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from chat import events, permissions, presence, protocol, ratelimit, roster, selectors
+from chat import events, permissions, protocol, ratelimit, roster, selectors
 from chat.errors import ChatError, ErrorCode
 from chat.models import STORED_TYPES, Mention, Message, MsgType, ReadPosition, Room
 from chat.permissions import Account
 
 log = logging.getLogger(__name__)
 
-ENTER_LEAVE_TEXT = {MsgType.ENTER: "joined the room", MsgType.LEAVE: "left the room"}
 
 # ``@name`` not preceded by a word character or ``@`` (so an e-mail address is no
 # mention); the name is made of Django's username characters, without a final dot.
@@ -316,29 +315,8 @@ def charge(user: Account, command_class: str) -> None:
         )
 
 
-def _notify_presence(*, user: Account, room_id: int, msg_type: MsgType) -> None:
-    """Tell the room that ``user`` entered or left, unless it was told recently (chat.presence)."""
-    if not settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS:
-        return
-    check = (
-        presence.should_announce_enter
-        if msg_type == MsgType.ENTER
-        else presence.should_announce_leave
-    )
-    try:
-        announce = check(user_id=user.pk, room_id=room_id)
-    except Exception as exc:
-        # A notice is ephemeral: without the coalescing state, announce it rather than fail.
-        log.warning("Presence state unavailable, announcing anyway: %s", exc)
-        announce = True
-    if announce:
-        room_post(room_id=room_id, user=user, text=ENTER_LEAVE_TEXT[msg_type], msg_type=msg_type)
-
-
-def room_join(
-    *, user: Account, room_id: int, since: int | None = None, announce: bool = True
-) -> JoinResult:
-    """Check that ``user`` may enter, read what to replay after ``since``, announce the entry.
+def room_join(*, user: Account, room_id: int, since: int | None = None) -> JoinResult:
+    """Check that ``user`` may enter and read what to replay after ``since``.
 
     The caller subscribes the socket to the room's group *before* calling, so
     any message stored after the read below also reaches it live: replay plus
@@ -360,8 +338,6 @@ def room_join(
             protocol.encode(events.message_event(m))
             for m in selectors.messages_after(room_id=room_id, after=start, upto=room.last_seq)
         ]
-    if announce:
-        _notify_presence(user=user, room_id=room_id, msg_type=MsgType.ENTER)
     return JoinResult(
         room_id=room.pk,
         title=room.title,
@@ -377,15 +353,9 @@ def room_leave_charge(*, user: Account) -> None:
     """Charge a client's ``leave`` command to its join budget; RATE_LIMITED when it is spent.
 
     Called before the socket unsubscribes, so a refused leave changes nothing.
-    ``room_leave`` itself is never charged: leaving on disconnect or expulsion
-    must always happen.
+    Leaving on disconnect or expulsion is never charged: it must always happen.
     """
     charge(user, "join")
-
-
-def room_leave(*, user: Account, room_id: int) -> None:
-    """Announce that ``user`` left the room (the caller unsubscribes the socket); never refused."""
-    _notify_presence(user=user, room_id=room_id, msg_type=MsgType.LEAVE)
 
 
 def typing_charge(*, user: Account) -> None:

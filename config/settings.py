@@ -296,8 +296,9 @@ CHAT_JOIN_BURST = env_int("CHAT_JOIN_BURST", 30, minimum=1)
 # history pages, socket and REST together.
 CHAT_HISTORY_RATE = env_float("CHAT_HISTORY_RATE", 5.0)  # pages per second per user; 0 = off
 CHAT_HISTORY_BURST = env_int("CHAT_HISTORY_BURST", 20, minimum=1)
-# At most one enter and one leave notice per user and room in this many seconds; 0 = every one.
-CHAT_PRESENCE_NOTICE_SECONDS = env_int("CHAT_PRESENCE_NOTICE_SECONDS", 60)
+# Enter/leave notices are per person (chat/presence.py): a person's last socket may be gone
+# this long (a reload, a reconnect, a server restart) before the room is told they left.
+CHAT_PRESENCE_GRACE_SECONDS = env_float("CHAT_PRESENCE_GRACE_SECONDS", 30.0, minimum=0.0)
 # Presence (chat/roster.py): each process rewrites its entries this often, each living 3x
 # as long, so a killed process's users drop out within 4x this (plus the coalescing window).
 CHAT_PRESENCE_REFRESH_SECONDS = env_float("CHAT_PRESENCE_REFRESH_SECONDS", 10.0, minimum=0.1)

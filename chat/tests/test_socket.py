@@ -188,8 +188,9 @@ async def test_leave_of_a_room_not_joined_is_room_invalid(connect, alice, room):
     assert (await sock.recv())["error"] == "ROOM_INVALID"
 
 
-async def test_enter_and_leave_notices_reach_the_room(connect, alice, bob, room):
+async def test_enter_and_leave_notices_reach_the_room(settings, connect, alice, bob, room):
     """Joining and disconnecting announce the user when the setting is on."""
+    settings.CHAT_PRESENCE_GRACE_SECONDS = 0  # the leave at once (chat/tests/test_notices.py)
     a = await connect(alice)
     await a.join(room.pk)
     b = await connect(bob)
@@ -209,6 +210,7 @@ async def test_enter_and_leave_notices_are_off_when_the_setting_is_off(
 ):
     """NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS=False sends no enter/leave events."""
     settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS = False
+    settings.CHAT_PRESENCE_GRACE_SECONDS = 0  # a leave would be sent at once
     a = await connect(alice)
     await a.join(room.pk)
     b = await connect(bob)
