@@ -238,7 +238,8 @@ async def connect():
         if user is not None:
             headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
         comm = Communicator(application, "/chat/stream/", headers=headers)
-        connected, _ = await comm.connect()
+        # A wait, not a sleep: it returns at the answer; a busy 2-core machine needs seconds.
+        connected, _ = await comm.connect(timeout=5)
         assert connected is expect
         socket = Socket(comm)
         opened.append(socket)  # even a refused one: its app instance must be shut down

@@ -169,7 +169,7 @@ async def open_through_window(user, change) -> Socket:
         (b"cookie", await database_sync_to_async(session_cookie)(user)),
     ]
     comm = Communicator(app, "/chat/stream/", headers=headers)
-    connected, _ = await comm.connect()
+    connected, _ = await comm.connect(timeout=5)
     assert connected
     return Socket(comm)
 

@@ -26,7 +26,7 @@ async def tutorial():
         if user is not None:
             headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
         comm = Communicator(application, "/chat/stream/", headers=headers)
-        connected, _ = await comm.connect()
+        connected, _ = await comm.connect(timeout=5)
         assert connected
         socket = Socket(comm)
         opened.append(socket)

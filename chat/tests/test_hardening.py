@@ -164,7 +164,7 @@ async def test_logging_out_in_another_tab_closes_that_sessions_sockets(alice, ro
                 (b"host", b"localhost"),
             ],
         )
-        assert (await comm.connect())[0]
+        assert (await comm.connect(timeout=5))[0]
         return comm
 
     tab = await socket_for(tab_client)

@@ -199,7 +199,9 @@ function fillCard(card, complete) {
   if (card.username === me) parts.push(editForm(card));
   parts.push(close);
   dialog.replaceChildren(...parts);
+  // Keep the keyboard in the open card: on what had focus, else on Close.
   if (focused) dialog.querySelector(`.${focused.split(" ")[0]}`)?.focus();
+  else if (dialog.open) close.focus();
 }
 
 /** The form on your own card that changes your display name (PATCH /api/me). */
