@@ -1,4 +1,4 @@
-"""Translation: every UI string is in each catalogue, translated, and compiled; pages follow the language."""
+"""Translation: every UI string is in the catalogues, translated and compiled; pages follow it."""
 
 import os
 import re
