@@ -10,6 +10,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from api import services
 from api.models import ApiToken
@@ -26,14 +28,15 @@ else:
 _plaintexts: weakref.WeakKeyDictionary[HttpRequest, str] = weakref.WeakKeyDictionary()
 
 
-@admin.action(description="Revoke the selected tokens")
+@admin.action(description=_("Revoke the selected tokens"))
 def revoke(modeladmin: ApiTokenAdmin, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
     """Revoke each selected token; their open sockets are closed."""
     count = 0
     for token in queryset.filter(revoked_at__isnull=True):
         services.token_revoke(token=token)
         count += 1
-    modeladmin.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
+    revoked = ngettext("Revoked %(count)d token.", "Revoked %(count)d tokens.", count)
+    modeladmin.message_user(request, revoked % {"count": count}, messages.SUCCESS)
 
 
 @admin.register(ApiToken)
@@ -83,7 +86,7 @@ class ApiTokenAdmin(ApiTokenModelAdmin):
         """Show the new token this once (it is not stored, and not put in a message cookie)."""
         context = {
             **self.admin_site.each_context(request),
-            "title": "API token created",
+            "title": _("API token created"),
             "opts": self.model._meta,
             "token": obj,
             "plaintext": _plaintexts.pop(request),

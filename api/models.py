@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import admin
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
@@ -24,25 +26,32 @@ class ApiToken(models.Model):
     """
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        verbose_name=_("user"),
     )
-    name = models.CharField(max_length=100, help_text="What the token is for, e.g. “deploy bot”.")
+    name = models.CharField(
+        _("name"), max_length=100, help_text=_("What the token is for, e.g. “deploy bot”.")
+    )
     prefix = models.CharField(max_length=16, editable=False)
     digest = models.CharField(max_length=64, unique=True, editable=False)
-    created = models.DateTimeField(default=timezone.now, editable=False)
-    last_used = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    last_used = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
 
     objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created", "-id"]
-        verbose_name = "API token"
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.display})"
 
     @property
+    @admin.display(description=_("token"))
     def display(self) -> str:
         """The non-secret start of the token, e.g. ``mct_1a2b3c4d_…``."""
         return f"mct_{self.prefix}_…"

@@ -11,6 +11,8 @@ from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from chat import services
 from chat.forms import BroadcastForm
@@ -26,7 +28,7 @@ else:
     RoomModelAdmin = MessageModelAdmin = admin.ModelAdmin
 
 
-@admin.action(description="Post a warning, alert or note to the selected rooms")
+@admin.action(description=_("Post a warning, alert or note to the selected rooms"))
 def broadcast(
     modeladmin: RoomAdmin, request: HttpRequest, queryset: QuerySet[Room]
 ) -> TemplateResponse | None:
@@ -42,11 +44,12 @@ def broadcast(
             text=form.cleaned_data["text"],
             msg_type=form.cleaned_data["msg_type"],
         )
-        modeladmin.message_user(request, f"Posted to {count} room(s).", messages.SUCCESS)
+        posted = ngettext("Posted to %(count)d room.", "Posted to %(count)d rooms.", count)
+        modeladmin.message_user(request, posted % {"count": count}, messages.SUCCESS)
         return None
     context = {
         **modeladmin.admin_site.each_context(request),
-        "title": "Post to rooms",
+        "title": _("Post to rooms"),
         "form": form,
         "rooms": queryset,
         "opts": modeladmin.model._meta,
@@ -84,7 +87,7 @@ class RoomAdmin(RoomModelAdmin):
 class StoredTypeFilter(admin.SimpleListFilter):
     """Filter messages by type, offering only the stored ones: enter/leave notices never are."""
 
-    title = "type"
+    title = _("type")
     parameter_name = "msg_type__exact"  # the URL Django's own field filter used
 
     def lookups(
@@ -124,7 +127,7 @@ class MessageAdmin(MessageModelAdmin):
         "deleted",
     )
 
-    @admin.display(description="text")
+    @admin.display(description=_("text"))
     def short_text(self, obj: Message) -> str:
         """The first 80 characters of the text."""
         return obj.text if len(obj.text) <= 80 else obj.text[:79] + "…"

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ChatConfig(AppConfig):
@@ -6,6 +7,7 @@ class ChatConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "chat"
+    verbose_name = _("Chat")
 
     def ready(self) -> None:
         """Connect the auth hooks (chat/signals.py)."""

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from chat.models import MsgType
 
@@ -11,12 +12,12 @@ class BroadcastForm(forms.Form):
     """The text and level of a staff message posted to several rooms at once."""
 
     msg_type = forms.TypedChoiceField(
-        label="Level",
+        label=_("Level"),
         coerce=int,
         choices=[
-            (MsgType.WARNING, "Warning"),
-            (MsgType.ALERT, "Alert"),
-            (MsgType.MUTED, "Muted note"),
+            (MsgType.WARNING, _("Warning")),
+            (MsgType.ALERT, _("Alert")),
+            (MsgType.MUTED, _("Muted note")),
         ],
     )
 
@@ -24,5 +25,5 @@ class BroadcastForm(forms.Form):
         """Django's form arguments, and the longest text a message may have."""
         super().__init__(*args, **kwargs)
         self.fields["text"] = forms.CharField(
-            label="Message", max_length=max_length, widget=forms.Textarea(attrs={"rows": 3})
+            label=_("Message"), max_length=max_length, widget=forms.Textarea(attrs={"rows": 3})
         )

@@ -3,17 +3,18 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class MsgType(models.IntegerChoices):
-    """The tutorial's message types; the numbers are part of the wire protocol."""
+    """The tutorial's message types; the numbers are part of the wire protocol, the labels UI."""
 
-    MESSAGE = 0, "message"
-    WARNING = 1, "warning"
-    ALERT = 2, "alert"
-    MUTED = 3, "muted"
-    ENTER = 4, "enter"
-    LEAVE = 5, "leave"
+    MESSAGE = 0, _("message")
+    WARNING = 1, _("warning")
+    ALERT = 2, _("alert")
+    MUTED = 3, _("muted")
+    ENTER = 4, _("enter")
+    LEAVE = 5, _("leave")
 
 
 # Posted messages are stored and numbered; enter/leave notices are ephemeral.
@@ -23,12 +24,12 @@ STORED_TYPES = frozenset({MsgType.MESSAGE, MsgType.WARNING, MsgType.ALERT, MsgTy
 class Room(models.Model):
     """A chat room. ``last_seq`` is the seq of its newest stored message."""
 
-    title = models.CharField(max_length=255)
+    title = models.CharField(_("title"), max_length=255)
     staff_only = models.BooleanField(
-        default=False, help_text="Only staff users may see and enter this room."
+        _("staff only"), default=False, help_text=_("Only staff users may see and enter this room.")
     )
-    last_seq = models.PositiveBigIntegerField(default=0, editable=False)
-    created = models.DateTimeField(default=timezone.now, editable=False)
+    last_seq = models.PositiveBigIntegerField(_("last seq"), default=0, editable=False)
+    created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     # Who made it (chat.rooms.room_create): they may rename it. None: made by staff in the admin.
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -36,10 +37,13 @@ class Room(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="rooms_created",
+        verbose_name=_("created by"),
     )
 
     class Meta:
         ordering = ["title", "id"]
+        verbose_name = _("room")
+        verbose_name_plural = _("rooms")
 
     def __str__(self) -> str:
         return self.title
@@ -48,23 +52,33 @@ class Room(models.Model):
 class Message(models.Model):
     """A stored message. ``seq`` numbers the room's messages 1, 2, 3, ... with no gap."""
 
-    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
+    room = models.ForeignKey(
+        Room, on_delete=models.CASCADE, related_name="messages", verbose_name=_("room")
+    )
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("author"),
     )
     # Kept beside the author so history needs no join and survives the user's deletion.
-    username = models.CharField(max_length=150)
-    msg_type = models.PositiveSmallIntegerField(choices=MsgType.choices, default=MsgType.MESSAGE)
-    text = models.TextField()
-    seq = models.PositiveBigIntegerField()
-    created = models.DateTimeField(default=timezone.now, db_index=True)
+    username = models.CharField(_("username"), max_length=150)
+    msg_type = models.PositiveSmallIntegerField(
+        _("type"), choices=MsgType.choices, default=MsgType.MESSAGE
+    )
+    text = models.TextField(_("text"))
+    seq = models.PositiveBigIntegerField(_("seq"))
+    created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     # Deleted messages keep their row (a tombstone), so seq stays gap-free.
-    deleted = models.BooleanField(default=False)
+    deleted = models.BooleanField(_("deleted"), default=False)
     # ``@room`` by staff: it mentions everyone who may enter the room, without a row each.
     mentions_room = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["room_id", "seq"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         constraints = [
             models.UniqueConstraint(fields=["room", "seq"], name="chat_message_room_seq_uniq"),
         ]

@@ -281,7 +281,8 @@ def message_send(
     if not permissions.can_post_type(user, msg_type):
         raise ChatError(
             ErrorCode.ROOM_ACCESS_DENIED,
-            f"Only staff may post {MsgType(msg_type).label} messages.",
+            # The type's wire name, not its label: labels are translated, error texts are not.
+            f"Only staff may post {MsgType(msg_type).name.lower()} messages.",
         )
     if not text.strip():
         raise ChatError(ErrorCode.BAD_REQUEST, "`message` is empty.")

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import render
 from django.templatetags.static import static
 from django.utils.cache import patch_cache_control
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from chat import events, redisconn, selectors
@@ -84,7 +85,7 @@ class LogoutView(auth_views.LogoutView):
     def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         """Log out, and leave a message for the next page (the session is gone: a cookie)."""
         response = super().post(request, *args, **kwargs)
-        messages.success(request, "You have been logged out.")
+        messages.success(request, _("You have been logged out."))
         return response
 
 

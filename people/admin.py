@@ -11,6 +11,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from people import services
 from people.models import Invitation, Profile
@@ -27,7 +29,7 @@ else:
 _links: weakref.WeakKeyDictionary[HttpRequest, str] = weakref.WeakKeyDictionary()
 
 
-@admin.action(description="Revoke the selected invitations")
+@admin.action(description=_("Revoke the selected invitations"))
 def revoke(
     modeladmin: InvitationAdmin, request: HttpRequest, queryset: QuerySet[Invitation]
 ) -> None:
@@ -36,7 +38,8 @@ def revoke(
     for invitation in queryset.filter(revoked_at__isnull=True):
         services.invitation_revoke(invitation=invitation)
         count += 1
-    modeladmin.message_user(request, f"Revoked {count} invitation(s).", messages.SUCCESS)
+    revoked = ngettext("Revoked %(count)d invitation.", "Revoked %(count)d invitations.", count)
+    modeladmin.message_user(request, revoked % {"count": count}, messages.SUCCESS)
 
 
 @admin.register(Invitation)
@@ -49,10 +52,10 @@ class InvitationAdmin(InvitationModelAdmin):
     list_select_related = ("created_by",)
     actions = [revoke]
 
-    @admin.display(description="status")
+    @admin.display(description=_("status"))
     def state(self, obj: Invitation) -> str:
         """Usable, or why not."""
-        return str(obj.state())
+        return obj.state().label
 
     def get_fields(self, request: HttpRequest, obj: Invitation | None = None) -> tuple[str, ...]:
         """Adding asks for the uses, the expiry and a note; the rest is set by the service."""
@@ -97,7 +100,7 @@ class InvitationAdmin(InvitationModelAdmin):
         """Show the new link this once (it is not stored, and not put in a message cookie)."""
         context = {
             **self.admin_site.each_context(request),
-            "title": "Invitation created",
+            "title": _("Invitation created"),
             "opts": self.model._meta,
             "invitation": obj,
             "link": _links.pop(request),

@@ -6,10 +6,13 @@ from datetime import datetime
 from enum import StrEnum
 
 from django.conf import settings
+from django.contrib import admin
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 
 class InvitationState(StrEnum):
@@ -19,6 +22,19 @@ class InvitationState(StrEnum):
     USED_UP = "used up"
     EXPIRED = "expired"
     REVOKED = "revoked"
+
+    @property
+    def label(self) -> str:
+        """The state in the page's language (the value is what code and data attributes use)."""
+        return str(STATE_LABELS[self])
+
+
+STATE_LABELS = {
+    InvitationState.USABLE: _("usable"),
+    InvitationState.USED_UP: _("used up"),
+    InvitationState.EXPIRED: _("expired"),
+    InvitationState.REVOKED: _("revoked"),
+}
 
 
 class InvitationQuerySet(models.QuerySet["Invitation"]):
@@ -44,17 +60,20 @@ class Invitation(models.Model):
     prefix = models.CharField(max_length=16, editable=False)
     digest = models.CharField(max_length=64, unique=True, editable=False)
     note = models.CharField(
-        max_length=200, blank=True, help_text="Who or what the link is for, e.g. “the design team”."
+        _("note"),
+        max_length=200,
+        blank=True,
+        help_text=_("Who or what the link is for, e.g. “the design team”."),
     )
     max_uses = models.PositiveIntegerField(
-        "uses allowed",
+        _("uses allowed"),
         default=1,
         validators=[MinValueValidator(1)],
-        help_text="How many people may sign up with this link.",
+        help_text=_("How many people may sign up with this link."),
     )
-    uses = models.PositiveIntegerField(default=0, editable=False)
+    uses = models.PositiveIntegerField(_("uses"), default=0, editable=False)
     expires_at = models.DateTimeField(
-        "expires", null=True, blank=True, help_text="Empty: the link never expires."
+        _("expires"), null=True, blank=True, help_text=_("Empty: the link never expires.")
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -63,14 +82,17 @@ class Invitation(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         editable=False,
+        verbose_name=_("made by"),
     )
-    created = models.DateTimeField(default=timezone.now, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
 
     objects = InvitationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created", "-id"]
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
         constraints = [
             # The last use cannot be taken twice, whatever two sign-ups race for it.
             models.CheckConstraint(
@@ -80,9 +102,10 @@ class Invitation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.note or 'Invitation'} ({self.display})"
+        return f"{self.note or gettext('Invitation')} ({self.display})"
 
     @property
+    @admin.display(description=_("link"))
     def display(self) -> str:
         """The non-secret start of the link's secret, e.g. ``1a2B3c4D…``."""
         return f"{self.prefix}…"
@@ -103,10 +126,17 @@ class Profile(models.Model):
     """What a person shows of themselves: a display name. Made on the first change."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="profile"
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="profile",
+        verbose_name=_("user"),
     )
     display_name = models.CharField(
-        max_length=50, blank=True, help_text="Shown instead of the username; empty: the username."
+        _("display name"),
+        max_length=50,
+        blank=True,
+        help_text=_("Shown instead of the username; empty: the username."),
     )
     invitation = models.ForeignKey(
         Invitation,
@@ -115,8 +145,13 @@ class Profile(models.Model):
         on_delete=models.SET_NULL,
         related_name="profiles",
         editable=False,
-        help_text="The invitation this person signed up with.",
+        verbose_name=_("invitation"),
+        help_text=_("The invitation this person signed up with."),
     )
+
+    class Meta:
+        verbose_name = _("profile")
+        verbose_name_plural = _("profiles")
 
     def __str__(self) -> str:
         return self.display_name or str(self.user)

@@ -12,6 +12,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -21,22 +24,26 @@ from people.forms import InvitationForm, SignupForm
 from people.models import Invitation, InvitationState
 
 # Why a link does not work, in the words the page uses; and its HTTP status.
-REFUSALS: dict[str, tuple[str, str, int]] = {
-    "unknown": ("This link does not work", "There is no invitation at this address.", 404),
+REFUSALS: dict[str, tuple[Promise, Promise, int]] = {
+    "unknown": (_("This link does not work"), _("There is no invitation at this address."), 404),
     InvitationState.USED_UP: (
-        "This invitation was used up",
-        "Everyone it was made for has signed up with it already.",
+        _("This invitation was used up"),
+        _("Everyone it was made for has signed up with it already."),
         410,
     ),
-    InvitationState.EXPIRED: ("This invitation expired", "It was valid for a while only.", 410),
+    InvitationState.EXPIRED: (
+        _("This invitation expired"),
+        _("It was valid for a while only."),
+        410,
+    ),
     InvitationState.REVOKED: (
-        "This invitation was withdrawn",
-        "A staff member revoked it.",
+        _("This invitation was withdrawn"),
+        _("A staff member revoked it."),
         410,
     ),
     services.CLOSED: (
-        "Sign-up is by invitation",
-        "This server makes accounts for invited people only.",
+        _("Sign-up is by invitation"),
+        _("This server makes accounts for invited people only."),
         404,
     ),
 }
@@ -74,9 +81,12 @@ def signup(request: HttpRequest, token: str | None = None) -> HttpResponse:
         verdict = services.signup_attempt(address=_client_address(request))
         if not verdict.allowed:
             minutes = max(1, math.ceil(verdict.retry_after / 60))
-            form.add_error(
-                None, f"Too many sign-ups from your address. Try again in {minutes} minute(s)."
+            wait = ngettext(
+                "Too many sign-ups from your address. Try again in %(minutes)d minute.",
+                "Too many sign-ups from your address. Try again in %(minutes)d minutes.",
+                minutes,
             )
+            form.add_error(None, wait % {"minutes": minutes})
             status = 429
         elif form.is_valid():
             try:
@@ -88,7 +98,7 @@ def signup(request: HttpRequest, token: str | None = None) -> HttpResponse:
             except services.SignupRefused as refused:
                 if refused.reason != services.USERNAME_TAKEN:
                     return _refused(request, str(refused.reason))
-                form.add_error("username", "That username is taken. Pick another one.")
+                form.add_error("username", _("That username is taken. Pick another one."))
             else:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 return redirect("home")
