@@ -102,9 +102,10 @@ export class Outbox {
  */
 export function renderPending(item, { connected, held, mutate, onRetry, onEdit }) {
   const status = item.el.querySelector(".pending-status");
+  const waiting = item.state === "queued" || item.state === "unsure";
   let text = gettext("Sending…");
   if (item.state === "failed") text = interpolate(gettext("Not sent: %(reason)s"), { reason: item.error });
-  else if ((item.state === "queued" || item.state === "unsure") && !connected) text = gettext("Waiting for connection…");
+  else if (waiting && !connected) text = gettext("Waiting for connection…");
   else if (item.state === "queued" && held) text = gettext("Sending too fast, so it waits a moment…");
   if (item.el.dataset.pendingState === item.state && item.shown === text) return; // unchanged
   item.el.dataset.pendingState = item.state;

@@ -68,7 +68,8 @@ function paintName(node, username) {
   const name = nameOf(username);
   node.textContent = name;
   // The username stays reachable: display names are not unique, usernames are.
-  node.title = name === username ? interpolate(gettext("Profile of %(username)s"), { username }) : `${name} (@${username})`;
+  node.title =
+    name === username ? interpolate(gettext("Profile of %(username)s"), { username }) : `${name} (@${username})`;
 }
 
 /** Repaint every name and avatar of `username` on the page (after a lookup or a change). */
@@ -188,7 +189,8 @@ function fillCard(card, complete) {
   facts.className = "profile-joined";
   if (complete) {
     // The date in the browser's locale (undefined), the sentence in the page's language.
-    const date = new Date(card.joined).toLocaleDateString(undefined, { year: "numeric", month: "long", day: "numeric" });
+    const long = { year: "numeric", month: "long", day: "numeric" };
+    const date = new Date(card.joined).toLocaleDateString(undefined, long);
     const text = card.is_staff ? gettext("Staff member. Joined on %(date)s.") : gettext("Joined on %(date)s.");
     facts.textContent = interpolate(text, { date });
   } else facts.textContent = gettext("Loading…");
