@@ -27,6 +27,8 @@ MISSING = (
 LAUNCH_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    # English pages unless a test's context asks for a locale, whatever this machine's LANG says.
+    "--lang=en-US",
 ]  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 // Entry point: read the page's config, wire the room list, route socket frames to rooms.
 
 import { CLOSE_UNAUTHENTICATED, Connection } from "./connection.js";
+import { gettext, interpolate } from "./i18n.js";
 import { Layout } from "./layout.js";
 import { Notifier } from "./notify.js";
 import { Outbox } from "./outbox.js";
@@ -121,8 +122,10 @@ layout = new Layout({ me: config.user, rooms, open: openRoom, close: closeRoom }
 /** Say a new message from someone else out loud (screen readers), once, through the live region. */
 function announce(room, frame) {
   if (frame.username === config.user || frame.seq == null || frame.msg_type >= 4) return;
-  const where = rooms.size > 1 ? ` in ${room.title}` : "";
-  announcer.append(el("p", null, `${frame.username}${where}: ${frame.message}`));
+  const values = { name: frame.username, room: room.title, message: frame.message };
+  // The room is named only when more than one is open.
+  const text = rooms.size > 1 ? gettext("%(name)s in %(room)s: %(message)s") : gettext("%(name)s: %(message)s");
+  announcer.append(el("p", null, interpolate(text, values)));
   while (announcer.children.length > MAX_ANNOUNCED) announcer.firstElementChild.remove();
 }
 
@@ -158,8 +161,11 @@ function onRoomGone(id, why) {
   if (rooms.has(id)) {
     const title = info?.title ?? rooms.get(id).title;
     closeRoom(id);
-    if (why === "removed") notice(`“${title}” was closed: it was deleted, or you may no longer enter it.`);
-    else notice(`You left “${title}”.`);
+    const text =
+      why === "removed"
+        ? gettext("“%(room)s” was closed: it was deleted, or you may no longer enter it.")
+        : gettext("You left “%(room)s”.");
+    notice(interpolate(text, { room: title }));
   }
   updateRoomList();
 }
@@ -225,8 +231,11 @@ function onMention(frame) {
   const looking = document.visibilityState === "visible" && document.hasFocus() && room?.visible;
   if (looking) return;
   if (!roomList.listed(id)) return; // a room the user left: no notification
-  const title = roomList.get(id)?.title ?? "a room";
-  notifier.notify(`${frame.username} mentioned you in ${title}`, frame.message, `mention-${frame.id}`, () => {
+  const title = roomList.get(id)?.title;
+  const heading = title
+    ? interpolate(gettext("%(name)s mentioned you in %(room)s"), { name: frame.username, room: title })
+    : interpolate(gettext("%(name)s mentioned you in a room"), { name: frame.username });
+  notifier.notify(heading, frame.message, `mention-${frame.id}`, () => {
     if (rooms.has(id)) layout.show(id);
     else openRoom(id);
   });
@@ -267,7 +276,7 @@ function notice(text, detail) {
   const body = el("span", "notice-text", text);
   if (detail) body.append(" ", el("small", "notice-detail", detail));
   item.append(body);
-  item.append(button("notice-close", "×", () => item.remove(), "Dismiss"));
+  item.append(button("notice-close", "×", () => item.remove(), gettext("Dismiss")));
   notices.append(item);
   while (notices.children.length > MAX_NOTICES) notices.firstElementChild.remove();
 }

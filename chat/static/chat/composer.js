@@ -1,8 +1,19 @@
 // The message box of a pane: Enter sends, Shift+Enter adds a line, a counter near the limit.
 
+import { gettext, interpolate, ngettext } from "./i18n.js";
 import { TYPE_NAME, charCount, el } from "./render.js";
 
 const NEAR_LIMIT = 0.8; // show the length counter from this share of the limit
+
+/** Why a text over the limit cannot be sent. */
+function tooLong(maxLength) {
+  const text = ngettext(
+    "A message may have at most %(max)s character.",
+    "A message may have at most %(max)s characters.",
+    maxLength,
+  );
+  return interpolate(text, { max: maxLength });
+}
 
 export class Composer {
   /**
@@ -12,12 +23,10 @@ export class Composer {
   constructor(title, { isStaff, maxLength, onSend, onInvalid, onInput }) {
     this.maxLength = maxLength;
     this.form = el("form", "composer");
-    this.form.setAttribute("aria-label", `Write to ${title}`);
     this.input = el("textarea", "composer-input");
     this.input.rows = 1;
-    this.input.placeholder = `Message ${title}`;
-    this.input.setAttribute("aria-label", `Message ${title}`);
-    this.button = el("button", "composer-send", "Send");
+    this.setTitle(title);
+    this.button = el("button", "composer-send", gettext("Send"));
     this.button.type = "submit";
     this.button.disabled = true;
     this.counter = el("span", "char-count");
@@ -27,7 +36,7 @@ export class Composer {
     if (isStaff) {
       // Staff may send warnings, alerts and muted messages.
       this.type = el("select", "composer-type");
-      this.type.setAttribute("aria-label", "Message type");
+      this.type.setAttribute("aria-label", gettext("Message type"));
       TYPE_NAME.forEach((name, value) => this.type.append(new Option(name, String(value))));
       this.form.append(this.type);
     }
@@ -36,7 +45,7 @@ export class Composer {
     const submit = () => {
       const text = this.input.value;
       if (!text.trim()) return;
-      if (charCount(text) > maxLength) return onInvalid(`A message may have at most ${maxLength} characters.`);
+      if (charCount(text) > maxLength) return onInvalid(tooLong(maxLength));
       const type = this.type ? Number(this.type.value) : 0;
       this.input.value = "";
       if (this.type) this.type.value = "0"; // a warning or alert is a deliberate, one-off choice
@@ -61,9 +70,10 @@ export class Composer {
 
   /** The room was renamed: name it in the labels. */
   setTitle(title) {
-    this.form.setAttribute("aria-label", `Write to ${title}`);
-    this.input.placeholder = `Message ${title}`;
-    this.input.setAttribute("aria-label", `Message ${title}`);
+    this.form.setAttribute("aria-label", interpolate(gettext("Write to %(room)s"), { room: title }));
+    const prompt = interpolate(gettext("Message %(room)s"), { room: title });
+    this.input.placeholder = prompt;
+    this.input.setAttribute("aria-label", prompt);
   }
 
   /** Put `text` back into the box (before anything typed since), e.g. to edit a failed message. */

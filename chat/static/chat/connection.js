@@ -1,6 +1,8 @@
 // The one WebSocket for all rooms: JSON frames, the one connection state shown, reconnect with
 // jittered backoff, and a heartbeat that notices a connection that went silent (sleep, Wi-Fi).
 
+import { gettext, interpolate } from "./i18n.js";
+
 const BASE_DELAY = 500; // ms: the first retry comes within this (full jitter)
 const MAX_DELAY = 5000; // ms: the window stops growing here, so a restarted server is found fast
 const STABLE_AFTER = 5000; // ms a socket must stay open before the backoff starts over
@@ -53,12 +55,13 @@ export class Connection {
     this.clearTimers();
     const ws = new WebSocket(this.url);
     this.ws = ws;
-    this.setState(this.attempt ? "reconnecting" : "connecting", this.attempt ? "Reconnecting…" : "Connecting…");
+    if (this.attempt) this.setState("reconnecting", gettext("Reconnecting…"));
+    else this.setState("connecting", gettext("Connecting…"));
     this.answer = setTimeout(() => this.drop(ws), this.timeoutMs); // a handshake that hangs
     ws.onopen = () => {
       this.heard();
       this.stableTimer = setTimeout(() => (this.attempt = 0), STABLE_AFTER);
-      this.setState("connected", "Connected");
+      this.setState("connected", gettext("Connected"));
       this.armBeat(ws);
       this.handlers.onOpen();
     };
@@ -152,7 +155,7 @@ export class Connection {
   waiting(unavailable = false) {
     this.clearTimers();
     if (!navigator.onLine) {
-      this.setState("offline", "Offline — waiting for the network…");
+      this.setState("offline", gettext("Offline — waiting for the network…"));
       return;
     }
     const jitter = backoffDelay(this.attempt);
@@ -162,10 +165,15 @@ export class Connection {
     const show = () => {
       const seconds = Math.ceil((due - Date.now()) / 1000);
       if (unavailable) {
-        const when = seconds > 0 ? `in ${seconds} s` : "now";
-        this.setState("unavailable", `Server unavailable, retrying ${when}…`);
+        const text =
+          seconds > 0
+            ? interpolate(gettext("Server unavailable, retrying in %(seconds)s s…"), { seconds })
+            : gettext("Server unavailable, retrying now…");
+        this.setState("unavailable", text);
       } else {
-        this.setState("reconnecting", seconds > 0 ? `Reconnecting in ${seconds} s…` : "Reconnecting…");
+        const text =
+          seconds > 0 ? interpolate(gettext("Reconnecting in %(seconds)s s…"), { seconds }) : gettext("Reconnecting…");
+        this.setState("reconnecting", text);
       }
     };
     show();

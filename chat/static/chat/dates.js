@@ -1,4 +1,7 @@
 // Dates in the timeline: per-message times (relative while recent), day separators, one clock.
+// Every date follows the browser's locale (Intl with an undefined locale), not the page's language.
+
+import { gettext } from "./i18n.js";
 
 const RECENT = 60 * 60 * 1000; // ms during which a message's time reads "5 minutes ago"
 const TICK = 30 * 1000; // ms between two refreshes of every relative time and day label
@@ -9,6 +12,7 @@ const fullDate = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeSty
 const dayThisYear = new Intl.DateTimeFormat(undefined, { weekday: "long", month: "long", day: "numeric" });
 const dayOtherYear = new Intl.DateTimeFormat(undefined, { dateStyle: "full" });
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "always", style: "long" });
+const dayWords = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }); // "today", "yesterday"
 
 /** The local calendar day of a timestamp (ms) as "YYYY-M-D": equal for two times on the same day. */
 export function dayKey(ms) {
@@ -16,13 +20,18 @@ export function dayKey(ms) {
   return `${date.getFullYear()}-${date.getMonth() + 1}-${date.getDate()}`;
 }
 
-/** "Today", "Yesterday", or the local date of the day that holds `ms`. */
+/** `text` with its first letter upper case: Intl writes "today" for the middle of a sentence. */
+function capitalized(text) {
+  return text.charAt(0).toLocaleUpperCase() + text.slice(1);
+}
+
+/** "Today", "Yesterday" (in the browser's language), or the local date of the day that holds `ms`. */
 export function dayLabel(ms, now = Date.now()) {
   const key = dayKey(ms);
-  if (key === dayKey(now)) return "Today";
+  if (key === dayKey(now)) return capitalized(dayWords.format(0, "day"));
   const yesterday = new Date(now);
   yesterday.setDate(yesterday.getDate() - 1);
-  if (key === dayKey(yesterday.getTime())) return "Yesterday";
+  if (key === dayKey(yesterday.getTime())) return capitalized(dayWords.format(-1, "day"));
   const sameYear = new Date(ms).getFullYear() === new Date(now).getFullYear();
   return (sameYear ? dayThisYear : dayOtherYear).format(ms);
 }
@@ -44,7 +53,7 @@ export function daySeparator(ms) {
 /** What a message time reads at `now`: "just now", "5 minutes ago", or the short local time. */
 function timeText(ms, now) {
   const age = now - ms;
-  if (age < 60 * 1000) return "just now"; // also a clock a little behind the server's
+  if (age < 60 * 1000) return gettext("just now"); // also a clock a little behind the server's
   if (age < RECENT) return relative.format(-Math.floor(age / 60000), "minute");
   return shortTime.format(ms);
 }

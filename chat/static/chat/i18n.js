@@ -1,6 +1,8 @@
 // Translation for the UI's modules: Django's JavaScript catalogue (/jsi18n/, loaded by base.html
 // before any module) defines window.gettext and friends for the page's language. Call these by
-// their gettext names so that `manage.py makemessages -d djangojs` finds every string.
+// their gettext names (gettext, ngettext, pgettext) so that `manage.py makemessages -d djangojs`
+// finds every string; never build a message from pieces or a template literal (write whole
+// sentences with %(name)s placeholders and fill them with interpolate).
 
 const catalogue = window.django ?? {};
 
@@ -9,6 +11,9 @@ export const gettext = catalogue.gettext ?? ((msgid) => msgid);
 
 /** The translation of `singular`/`plural` for `count`. */
 export const ngettext = catalogue.ngettext ?? ((singular, plural, count) => (count === 1 ? singular : plural));
+
+/** The translation of `msgid` where `context` tells apart two meanings of the same English word. */
+export const pgettext = catalogue.pgettext ?? ((context, msgid) => msgid);
 
 /** `fmt` with `%(name)s` filled from `values` (named) or `%s` from an array. */
 export function interpolate(fmt, values) {

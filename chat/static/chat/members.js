@@ -1,9 +1,10 @@
 // A pane's awareness lines: who is in the room (online / idle) and who is typing.
 
+import { gettext, interpolate, ngettext } from "./i18n.js";
 import { avatar, nameOf, personButton } from "./people.js";
 import { el } from "./render.js";
 
-const STATE_TEXT = { online: "online", idle: "idle" };
+const STATE_TEXT = { online: gettext("online"), idle: gettext("idle") };
 
 /** The member list of one room, from `presence` frames (full on join, then changes). */
 export class Members {
@@ -14,7 +15,7 @@ export class Members {
     this.element.open = !window.matchMedia("(max-width: 699px)").matches;
     this.summary = el("summary", "members-summary");
     this.list = el("ul", "member-list");
-    this.list.setAttribute("aria-label", `Members of ${title}`);
+    this.list.setAttribute("aria-label", interpolate(gettext("Members of %(room)s"), { room: title }));
     this.element.append(this.summary, this.list);
     this.render();
   }
@@ -38,8 +39,9 @@ export class Members {
   render() {
     const names = [...this.members.keys()].sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
     const online = names.filter((n) => this.members.get(n) === "online").length;
-    this.summary.textContent = `Members (${names.length})`;
-    this.summary.title = `${online} online, ${names.length - online} idle`;
+    this.summary.textContent = interpolate(gettext("Members (%(count)s)"), { count: names.length });
+    const counts = { online, idle: names.length - online };
+    this.summary.title = interpolate(gettext("%(online)s online, %(idle)s idle"), counts);
     this.list.replaceChildren(
       ...names.map((name) => {
         const state = this.members.get(name);
@@ -90,10 +92,18 @@ export class Typing {
 
   render() {
     const names = [...this.timers.keys()].map(nameOf);
+    const [first, second] = names;
     this.element.dataset.count = String(names.length);
-    if (names.length === 0) this.element.textContent = "";
-    else if (names.length === 1) this.element.textContent = `${names[0]} is typing…`;
-    else if (names.length === 2) this.element.textContent = `${names[0]} and ${names[1]} are typing…`;
-    else this.element.textContent = "several people are typing…";
+    let text = "";
+    if (names.length === 1) text = interpolate(gettext("%(name)s is typing…"), { name: first });
+    else if (names.length === 2) text = interpolate(gettext("%(first)s and %(second)s are typing…"), { first, second });
+    else if (names.length > 2) {
+      // English says "several"; the count picks the plural form where a language needs it.
+      text = interpolate(
+        ngettext("several people are typing…", "several people are typing…", names.length),
+        { count: names.length },
+      );
+    }
+    this.element.textContent = text;
   }
 }

@@ -3,6 +3,7 @@
 // they go out again in the same order, so a refusal can never let a later message overtake.
 // Also how each pending message shows its state.
 
+import { gettext, interpolate } from "./i18n.js";
 import { button, el } from "./render.js";
 
 export class Outbox {
@@ -101,10 +102,11 @@ export class Outbox {
  */
 export function renderPending(item, { connected, held, mutate, onRetry, onEdit }) {
   const status = item.el.querySelector(".pending-status");
-  let text = "Sending…";
-  if (item.state === "failed") text = `Not sent: ${item.error}`;
-  else if ((item.state === "queued" || item.state === "unsure") && !connected) text = "Waiting for connection…";
-  else if (item.state === "queued" && held) text = "Sending too fast, so it waits a moment…";
+  const waiting = item.state === "queued" || item.state === "unsure";
+  let text = gettext("Sending…");
+  if (item.state === "failed") text = interpolate(gettext("Not sent: %(reason)s"), { reason: item.error });
+  else if (waiting && !connected) text = gettext("Waiting for connection…");
+  else if (item.state === "queued" && held) text = gettext("Sending too fast, so it waits a moment…");
   if (item.el.dataset.pendingState === item.state && item.shown === text) return; // unchanged
   item.el.dataset.pendingState = item.state;
   item.shown = text;
@@ -115,9 +117,9 @@ export function renderPending(item, { connected, held, mutate, onRetry, onEdit }
     });
     return;
   }
-  const retry = button("retry", "Retry", onRetry);
-  const edit = button("edit", "Edit", onEdit);
-  edit.title = "Move the text back into the message box";
+  const retry = button("retry", gettext("Retry"), onRetry);
+  const edit = button("edit", gettext("Edit"), onEdit);
+  edit.title = gettext("Move the text back into the message box");
   mutate(() => {
     item.el.classList.add("failed");
     const error = el("span", "send-error", text);

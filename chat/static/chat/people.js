@@ -4,6 +4,8 @@
 // username until the lookup answers; then every element of that person is repainted. A changed
 // display name reaches other people's pages on their next load (the cache lives as long as the page).
 
+import { gettext, interpolate } from "./i18n.js";
+
 const BATCH_DELAY = 30; // ms: usernames asked for within this window go in one request
 const MAX_BATCH = 100; // the server's limit per request
 
@@ -66,7 +68,8 @@ function paintName(node, username) {
   const name = nameOf(username);
   node.textContent = name;
   // The username stays reachable: display names are not unique, usernames are.
-  node.title = name === username ? `Profile of ${username}` : `${name} (@${username})`;
+  node.title =
+    name === username ? interpolate(gettext("Profile of %(username)s"), { username }) : `${name} (@${username})`;
 }
 
 /** Repaint every name and avatar of `username` on the page (after a lookup or a change). */
@@ -159,7 +162,7 @@ export async function openCard(username, from) {
     const card = await cardFor(username);
     if (dialog.open && dialog.dataset.person === username) {
       if (card) fillCard(card, true);
-      else dialog.querySelector(".profile-joined").textContent = "This account no longer exists.";
+      else dialog.querySelector(".profile-joined").textContent = gettext("This account no longer exists.");
     }
   } catch {
     // Offline: the card keeps what the cache knew.
@@ -185,14 +188,17 @@ function fillCard(card, complete) {
   const facts = document.createElement("p");
   facts.className = "profile-joined";
   if (complete) {
-    const joined = new Date(card.joined).toLocaleDateString([], { year: "numeric", month: "long", day: "numeric" });
-    facts.textContent = card.is_staff ? `Staff member. Joined on ${joined}.` : `Joined on ${joined}.`;
-  } else facts.textContent = "Loading…";
+    // The date in the browser's locale (undefined), the sentence in the page's language.
+    const long = { year: "numeric", month: "long", day: "numeric" };
+    const date = new Date(card.joined).toLocaleDateString(undefined, long);
+    const text = card.is_staff ? gettext("Staff member. Joined on %(date)s.") : gettext("Joined on %(date)s.");
+    facts.textContent = interpolate(text, { date });
+  } else facts.textContent = gettext("Loading…");
 
   const close = document.createElement("button");
   close.type = "button";
   close.className = "profile-close";
-  close.textContent = "Close";
+  close.textContent = gettext("Close");
   close.addEventListener("click", () => dialog.close());
 
   const parts = [head, facts];
@@ -210,7 +216,7 @@ function editForm(card) {
   form.className = "profile-edit";
   const label = document.createElement("label");
   label.htmlFor = "profile-display-name";
-  label.textContent = "Display name";
+  label.textContent = gettext("Display name");
   const input = document.createElement("input");
   input.id = "profile-display-name";
   input.className = "profile-input";
@@ -221,20 +227,22 @@ function editForm(card) {
   const save = document.createElement("button");
   save.type = "submit";
   save.className = "profile-save";
-  save.textContent = "Save";
+  save.textContent = gettext("Save");
   const status = document.createElement("p");
   status.className = "profile-status";
   status.setAttribute("role", "status");
   const help = document.createElement("p");
   help.className = "profile-help";
   help.id = "profile-display-name-help";
-  help.textContent = "Leave it empty to be shown by your username. Others see a new name when they next load the page.";
+  help.textContent = gettext(
+    "Leave it empty to be shown by your username. Others see a new name when they next load the page.",
+  );
   input.setAttribute("aria-describedby", help.id);
   form.append(label, input, save, help, status);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     save.disabled = true;
-    status.textContent = "Saving…";
+    status.textContent = gettext("Saving…");
     try {
       const reply = await fetch("/api/me", {
         method: "PATCH",
@@ -244,16 +252,16 @@ function editForm(card) {
       });
       const body = await reply.json();
       if (!reply.ok) {
-        status.textContent = body.detail || "The name was not saved. Try again.";
+        status.textContent = body.detail || gettext("The name was not saved. Try again.");
         return;
       }
       cards.set(me, { ...cards.get(me), ...body });
       repaint(me);
       fillCard(cards.get(me), true);
-      dialog.querySelector(".profile-status").textContent = "Saved.";
+      dialog.querySelector(".profile-status").textContent = gettext("Saved.");
       dialog.querySelector(".profile-input").focus();
     } catch {
-      status.textContent = "You are offline. The name was not saved.";
+      status.textContent = gettext("You are offline. The name was not saved.");
     } finally {
       save.disabled = false;
     }

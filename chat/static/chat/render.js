@@ -1,28 +1,35 @@
 // Building DOM for messages and errors. User text only ever goes through textContent.
 
 import { timeElement } from "./dates.js";
+import { gettext } from "./i18n.js";
 import { avatar, personButton } from "./people.js";
 
 export const TYPE_CLASS = ["msg-normal", "msg-warning", "msg-alert", "msg-muted", "msg-enter", "msg-leave"];
-export const TYPE_NAME = ["Message", "Warning", "Alert", "Muted"];
+// The names of the message types (msg_type 0-3), as the staff's type menu and the label show them.
+export const TYPE_NAME = [gettext("Message"), gettext("Warning"), gettext("Alert"), gettext("Muted")];
 
+// What each protocol error code means to the person (the codes themselves are never shown).
 const ERROR_TEXT = {
-  USER_HAS_TO_LOGIN: "Your session has ended. Taking you to the login page…",
-  ROOM_INVALID: "This room does not exist (any more).",
-  ROOM_ACCESS_DENIED: "You are not allowed in this room.",
-  BAD_REQUEST: "The server did not understand that request.",
-  UNKNOWN_COMMAND: "The server did not understand that request.",
-  MESSAGE_TOO_LONG: "This message is too long.",
-  RATE_LIMITED: "You are going too fast. Wait a moment, then try again.",
-  TOO_MANY_ROOMS: "You have too many rooms open. Leave one first.",
-  TOO_MANY_CONNECTIONS: "You have too many chat tabs open. Close one, then reload.",
-  SERVICE_UNAVAILABLE: "Live delivery is down for a moment. Try again shortly.",
-  SERVER_ERROR: "Something went wrong on the server. Try again.",
+  USER_HAS_TO_LOGIN: gettext("Your session has ended. Taking you to the login page…"),
+  ROOM_INVALID: gettext("This room does not exist (any more)."),
+  ROOM_ACCESS_DENIED: gettext("You are not allowed in this room."),
+  BAD_REQUEST: gettext("The server did not understand that request."),
+  UNKNOWN_COMMAND: gettext("The server did not understand that request."),
+  MESSAGE_TOO_LONG: gettext("This message is too long."),
+  RATE_LIMITED: gettext("You are going too fast. Wait a moment, then try again."),
+  TOO_MANY_ROOMS: gettext("You have too many rooms open. Leave one first."),
+  TOO_MANY_CONNECTIONS: gettext("You have too many chat tabs open. Close one, then reload."),
+  SERVICE_UNAVAILABLE: gettext("Live delivery is down for a moment. Try again shortly."),
+  SERVER_ERROR: gettext("Something went wrong on the server. Try again."),
 };
 
-/** Plain-language text for an error frame. */
+// Enter and leave notices (msg_type 4, 5): the frame's English text is the same for everyone, so
+// each page writes the sentence in its own language around the person's name.
+const NOTICE_TEXT = { 4: gettext("%(name)s joined the room"), 5: gettext("%(name)s left the room") };
+
+/** Plain-language text for an error frame, in the page's language. */
 export function errorText(frame) {
-  return ERROR_TEXT[frame.error] || "Something went wrong.";
+  return ERROR_TEXT[frame.error] || gettext("Something went wrong.");
 }
 
 /** Create an element with optional class names and text. */
@@ -104,8 +111,13 @@ export function messageElement(frame, me) {
   if (frame.seq != null) li.dataset.seq = String(frame.seq);
   if (frame.username === me) li.classList.add("own");
   if (type >= 4) {
-    // Enter and leave notices: one dim line.
-    li.append(personButton(frame.username, "author", { tabStop: false }), " ", el("span", "body", frame.message), " ", timeElement(frame.ts));
+    // Enter and leave notices: one dim line, the name a button inside the translated sentence.
+    const who = personButton(frame.username, "author", { tabStop: false });
+    const [before, after] = NOTICE_TEXT[type].split("%(name)s");
+    if (before) li.append(el("span", "body", before));
+    li.append(who);
+    if (after) li.append(el("span", "body", after));
+    li.append(" ", timeElement(frame.ts));
     return li;
   }
   const meta = el("div", "meta");
@@ -141,9 +153,9 @@ function collapseIfLong(li, text) {
   const body = li.querySelector(".body");
   body.id = `msg-body-${++bodies}`;
   body.classList.add("collapsed");
-  const toggle = button("show-more", "Show more", () => {
+  const toggle = button("show-more", gettext("Show more"), () => {
     const folded = body.classList.toggle("collapsed");
-    toggle.textContent = folded ? "Show more" : "Show less";
+    toggle.textContent = folded ? gettext("Show more") : gettext("Show less");
     toggle.setAttribute("aria-expanded", String(!folded));
     if (folded && li.getBoundingClientRect().top < li.parentElement.getBoundingClientRect().top) {
       li.scrollIntoView({ block: "start" }); // folding the text keeps its start in view
@@ -161,7 +173,7 @@ export function markDeleted(li) {
   li.classList.remove("mention");
   li.dataset.deleted = "true";
   const body = li.querySelector(".body");
-  if (body) body.textContent = "message deleted";
+  if (body) body.textContent = gettext("message deleted");
   if (body) body.classList.remove("collapsed");
   li.querySelector(".show-more")?.remove();
 }

@@ -1,6 +1,7 @@
 // One open room: its pane, and the protocol state behind it (seqs, history, gaps, pending sends).
 
 import { Composer } from "./composer.js";
+import { gettext, interpolate } from "./i18n.js";
 import { Members, Typing } from "./members.js";
 import { renderPending } from "./outbox.js";
 import { button, charCount, el, errorText, markDeleted, messageElement, pendingElement } from "./render.js";
@@ -9,6 +10,11 @@ import { Timeline } from "./timeline.js";
 const PAGE_SIZE = 50; // messages per history request
 const MAX_PAGE = 100; // the server's largest history page
 const TYPING_EVERY = 3000; // ms between two `typing` commands while the user types
+
+/** The pane's close button's name: it leaves the room. */
+function leaveLabel(title) {
+  return interpolate(gettext("Leave %(room)s"), { room: title });
+}
 
 export class Room {
   /**
@@ -51,10 +57,10 @@ export class Room {
     this.titleEl = el("h2", "pane-title", info.title);
     this.titleEl.id = `pane-title-${this.id}`;
     head.append(this.titleEl);
-    if (info.staffOnly) head.append(el("span", "badge-staff", "staff"));
+    if (info.staffOnly) head.append(el("span", "badge-staff", gettext("staff")));
     this.stateEl = el("span", "pane-state");
-    const close = button("pane-close", "×", () => this.ctx.onLeave(this.id), `Leave ${info.title}`);
-    close.title = "Leave this room";
+    const close = button("pane-close", "×", () => this.ctx.onLeave(this.id), leaveLabel(info.title));
+    close.title = gettext("Leave this room");
     this.closeButton = close;
     head.append(this.stateEl, this.buildMenu(), close);
 
@@ -68,7 +74,7 @@ export class Room {
       onBottom: () => this.checkRead(),
       onScroll: () => this.updateJump(),
     });
-    this.jumpButton = button("jump-unread", "Jump to first unread ↑", () => this.jumpToUnread());
+    this.jumpButton = button("jump-unread", gettext("Jump to first unread ↑"), () => this.jumpToUnread());
     this.jumpButton.hidden = true;
     this.timeline.element.append(this.jumpButton);
     this.typing = new Typing();
@@ -103,19 +109,19 @@ export class Room {
   buildMenu() {
     const menu = el("details", "pane-menu");
     const summary = el("summary", "pane-menu-toggle", "⋯");
-    summary.setAttribute("aria-label", "Room options");
-    summary.title = "Room options";
+    summary.setAttribute("aria-label", gettext("Room options"));
+    summary.title = gettext("Room options");
     const items = el("div", "pane-menu-items");
-    this.renameButton = button("pane-rename", "Rename…", () => {
+    this.renameButton = button("pane-rename", gettext("Rename…"), () => {
       menu.open = false;
       this.ctx.onRename(this.id);
     });
     this.renameButton.hidden = !this.ctx.canRename(this.id);
-    const depart = button("pane-depart", "Leave room", () => {
+    const depart = button("pane-depart", gettext("Leave room"), () => {
       menu.open = false;
       this.ctx.onDepart(this.id);
     });
-    depart.title = "Take this room out of your list on all your devices";
+    depart.title = gettext("Take this room out of your list on all your devices");
     items.append(this.renameButton, depart);
     menu.append(summary, items);
     menu.addEventListener("keydown", (event) => {
@@ -137,7 +143,7 @@ export class Room {
     if (this.joinedSince !== undefined) cmd.since = this.joinedSince;
     if (this.ctx.command(this, cmd, "join") != null) {
       this.joining = true;
-      this.setState("joining", "Joining…");
+      this.setState("joining", gettext("Joining…"));
     } else this.setState("disconnected", ""); // the top bar says why, once for every pane
     this.updateTop();
   }
@@ -323,8 +329,8 @@ export class Room {
       // Not in the room (any more): queued messages cannot go out; keep their text.
       this.joined = this.joining = false;
       this.removed = req.kind === "removed";
-      this.setState("error", this.removed ? "Removed" : "Not joined");
-      if (this.removed) this.composer.disable("You are no longer in this room.");
+      this.setState("error", this.removed ? gettext("Removed") : gettext("Not joined"));
+      if (this.removed) this.composer.disable(gettext("You are no longer in this room."));
       for (const item of this.pending) {
         if (item.state === "queued" || item.state === "unsure") {
           item.state = "failed";
@@ -346,7 +352,7 @@ export class Room {
     const delay = 1000 * (retryAfter || 1);
     if (req.kind === "join") {
       this.joining = false;
-      this.setState("joining", "Waiting to join…");
+      this.setState("joining", gettext("Waiting to join…"));
       setTimeout(() => this.joined || this.joining || this.closed || this.join(), delay);
     } else if (req.kind === "gap") {
       this.gapFilling = false;
@@ -454,7 +460,7 @@ export class Room {
     if (this.firstUnread == null || this.divider?.isConnected) return;
     const oldest = Math.min(...this.bySeq.keys());
     if (!(oldest <= this.firstUnread)) return;
-    this.divider = el("li", "unread-divider", "New messages");
+    this.divider = el("li", "unread-divider", gettext("New messages"));
     this.divider.setAttribute("role", "separator");
     this.divider.tabIndex = -1;
     this.timeline.insert(this.divider, this.firstUnread - 0.75);
@@ -526,13 +532,15 @@ export class Room {
 
   updateTop() {
     let state = "start";
-    let content = this.bySeq.size ? `This is the beginning of ${this.title}.` : "No messages yet. Say hello!";
+    let content = this.bySeq.size
+      ? interpolate(gettext("This is the beginning of %(room)s."), { room: this.title })
+      : gettext("No messages yet. Say hello!");
     if (this.loadingOlder || (!this.synced && this.pane.dataset.state !== "error")) {
       state = "loading";
-      content = "Loading messages…";
+      content = gettext("Loading messages…");
     } else if (!this.synced || this.hasMore) {
       state = "more";
-      content = button("load-older", "Load older messages", () => this.loadOlder());
+      content = button("load-older", gettext("Load older messages"), () => this.loadOlder());
       content.disabled = !this.joined;
     }
     this.timeline.setTop(state, content);
@@ -549,15 +557,15 @@ export class Room {
     this.title = title;
     this.titleEl.textContent = title;
     this.timeline.setTitle(title);
-    this.closeButton.setAttribute("aria-label", `Leave ${title}`);
+    this.closeButton.setAttribute("aria-label", leaveLabel(title));
     this.composer.setTitle(title);
-    this.members.list.setAttribute("aria-label", `Members of ${title}`);
+    this.members.list.setAttribute("aria-label", interpolate(gettext("Members of %(room)s"), { room: title }));
   }
 
   /** Show an error above the timeline; `kind` says what it is about, so the right success clears it. */
   showError(text, detail, kind = "command") {
     this.errorKind = kind;
-    const close = button("error-close", "×", () => this.hideError(), "Dismiss");
+    const close = button("error-close", "×", () => this.hideError(), gettext("Dismiss"));
     const message = el("span", "error-text", text);
     if (detail) message.append(" ", el("small", "error-detail", detail));
     this.timeline.mutate(() => {

@@ -1,5 +1,6 @@
 // The room dialogs: "New room", "Rename room" and "Browse rooms", and the REST calls behind them.
 
+import { gettext, interpolate, pgettext } from "./i18n.js";
 import { button, el, errorText } from "./render.js";
 
 /** Call the REST API with the page's session (and its CSRF token); resolves to {ok, status, body}. */
@@ -27,9 +28,9 @@ export async function api(method, path, body) {
 
 /** A sentence for a failed API call: the server's own detail when it has one. */
 export function failureText(result) {
-  if (result.status === 0) return "You are offline. Try again when the connection is back.";
+  if (result.status === 0) return gettext("You are offline. Try again when the connection is back.");
   if (result.body?.detail && result.body.error !== "SERVER_ERROR") return result.body.detail;
-  return result.body?.error ? errorText(result.body) : "Something went wrong. Try again.";
+  return result.body?.error ? errorText(result.body) : gettext("Something went wrong. Try again.");
 }
 
 /** A modal <dialog> with a heading; Escape and "Close" close it, and focus goes back where it was. */
@@ -51,10 +52,10 @@ function dialog(id, heading) {
  */
 export function titleDialog({ info, maxLength, isStaff, submit, done }) {
   const renaming = info !== undefined;
-  const node = dialog(renaming ? "rename-room" : "new-room", renaming ? "Rename room" : "New room");
+  const node = dialog(renaming ? "rename-room" : "new-room", renaming ? gettext("Rename room") : gettext("New room"));
   const form = el("form", "dialog-form");
   form.noValidate = true; // checked here, with the messages below, and by the server
-  const label = el("label", null, "Title");
+  const label = el("label", null, gettext("Title"));
   label.htmlFor = `${node.id}-input`;
   const input = el("input", "dialog-input");
   input.id = label.htmlFor;
@@ -75,11 +76,11 @@ export function titleDialog({ info, maxLength, isStaff, submit, done }) {
     staffOnly = el("input");
     staffOnly.type = "checkbox";
     staffOnly.name = "staff_only";
-    row.append(staffOnly, " Staff only");
+    row.append(staffOnly, " ", gettext("Staff only"));
     form.append(row);
   }
-  const cancel = button("dialog-cancel", "Cancel", () => node.close());
-  const ok = el("button", "dialog-submit", renaming ? "Rename" : "Create room");
+  const cancel = button("dialog-cancel", gettext("Cancel"), () => node.close());
+  const ok = el("button", "dialog-submit", renaming ? gettext("Rename") : gettext("Create room"));
   ok.type = "submit";
   const actions = el("div", "dialog-actions");
   actions.append(cancel, ok);
@@ -99,7 +100,7 @@ export function titleDialog({ info, maxLength, isStaff, submit, done }) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const title = input.value.trim();
-    if (!title) return fail("Give the room a title.");
+    if (!title) return fail(gettext("Give the room a title."));
     ok.disabled = true;
     const result = await submit(title, Boolean(staffOnly?.checked));
     ok.disabled = false;
@@ -117,14 +118,15 @@ export function titleDialog({ info, maxLength, isStaff, submit, done }) {
  * `isOpen(id)` says whether a pane shows it, `open(id)` opens it, `rejoin(id)` joins one left.
  */
 export function browseDialog({ rooms, isOpen, open, rejoin }) {
-  const node = dialog("browse-rooms", "Browse rooms");
-  const lead = el("p", "dialog-lead", "Every room you may enter. Join one you left to put it back in your list.");
+  const node = dialog("browse-rooms", gettext("Browse rooms"));
+  const leadText = gettext("Every room you may enter. Join one you left to put it back in your list.");
+  const lead = el("p", "dialog-lead", leadText);
   const list = el("ul", "browse-list");
   list.setAttribute("aria-labelledby", `${node.id}-title`);
   const status = el("p", "form-error");
   status.setAttribute("role", "alert");
   status.hidden = true;
-  const close = button("dialog-cancel", "Close", () => node.close());
+  const close = button("dialog-cancel", gettext("Close"), () => node.close());
   const actions = el("div", "dialog-actions");
   actions.append(close);
   node.append(lead, list, status, actions);
@@ -135,26 +137,30 @@ export function browseDialog({ rooms, isOpen, open, rejoin }) {
       li.dataset.roomId = String(info.id);
       const name = el("span", "browse-name", info.title);
       li.append(name);
-      if (info.staffOnly) li.append(el("span", "badge-staff", "staff"));
+      if (info.staffOnly) li.append(el("span", "badge-staff", gettext("staff")));
       if (info.left) {
-        li.append(el("span", "browse-state", "Not in your list"));
+        li.append(el("span", "browse-state", gettext("Not in your list")));
+        const label = interpolate(gettext("Join %(room)s"), { room: info.title });
         li.append(
-          button("browse-join", "Join", async () => {
+          button("browse-join", gettext("Join"), async () => {
             const result = await rejoin(info.id);
             if (!result.ok) {
               status.textContent = failureText(result);
               status.hidden = false;
             }
-          }, `Join ${info.title}`),
+          }, label),
         );
       } else {
         const opened = isOpen(info.id);
-        li.append(el("span", "browse-state", opened ? "Open" : "In your list"));
-        if (!opened) li.append(button("browse-open", "Open", () => (node.close(), open(info.id)), `Open ${info.title}`));
+        li.append(el("span", "browse-state", opened ? pgettext("room state", "Open") : gettext("In your list")));
+        if (!opened) {
+          const label = interpolate(gettext("Open %(room)s"), { room: info.title });
+          li.append(button("browse-open", gettext("Open"), () => (node.close(), open(info.id)), label));
+        }
       }
       return li;
     });
-    if (!items.length) items.push(el("li", "browse-empty", "There are no rooms yet."));
+    if (!items.length) items.push(el("li", "browse-empty", gettext("There are no rooms yet.")));
     list.replaceChildren(...items);
   };
   refresh();

@@ -1,6 +1,7 @@
 // The room list, drawn from data and kept live: every room the user may enter (the catalog),
 // the ones in their list (not left) as .room-toggle buttons, and the room-list frames.
 
+import { gettext } from "./i18n.js";
 import { el } from "./render.js";
 
 const collator = new Intl.Collator(undefined, { sensitivity: "base", numeric: true });
@@ -142,8 +143,8 @@ export class RoomList {
     toggle.querySelector(".room-name").textContent = info.title;
     let badge = toggle.querySelector(".badge-staff");
     if (info.staffOnly && !badge) {
-      badge = el("span", "badge-staff", "staff");
-      badge.title = "Staff only";
+      badge = el("span", "badge-staff", gettext("staff"));
+      badge.title = gettext("Staff only");
       toggle.querySelector(".room-name").after(" ", badge);
     } else if (!info.staffOnly && badge) badge.remove();
   }

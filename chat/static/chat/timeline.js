@@ -1,6 +1,7 @@
 // A pane's scrolling message list: ordered inserts, grouping, and keeping the reader's place.
 
 import { dayKey, daySeparator } from "./dates.js";
+import { gettext, interpolate } from "./i18n.js";
 import { button, el } from "./render.js";
 
 const BOTTOM_SLACK = 32; // px from the bottom that still count as "at the bottom"
@@ -20,7 +21,7 @@ export class Timeline {
     this.setTitle(title);
     this.top = el("li", "history-status");
     this.list.append(this.top);
-    this.newButton = button("new-messages", "New messages ↓", () => this.scrollToBottom());
+    this.newButton = button("new-messages", gettext("New messages ↓"), () => this.scrollToBottom());
     this.newButton.hidden = true;
     this.element.append(this.list, this.newButton);
     this.stuck = true; // the reader follows the newest message
@@ -43,7 +44,7 @@ export class Timeline {
 
   /** Name the list for screen readers. */
   setTitle(title) {
-    this.list.setAttribute("aria-label", `Messages in ${title}`);
+    this.list.setAttribute("aria-label", interpolate(gettext("Messages in %(room)s"), { room: title }));
   }
 
   /** Run `change` on the list, then keep the reader's place: at the bottom, or the same item in view. */

@@ -1,5 +1,15 @@
 // Unread counts of every room in the list (open or not): badges, mention marks, the page title.
 
+import { interpolate, ngettext } from "./i18n.js";
+
+/** The badge's words, e.g. "3 unread, 1 mentioning you", with each language's plural forms. */
+function unreadLabel(count, mentions) {
+  const text = mentions
+    ? ngettext("%(count)s unread, %(mentions)s mentioning you", "%(count)s unread, %(mentions)s mentioning you", count)
+    : ngettext("%(count)s unread", "%(count)s unread", count);
+  return interpolate(text, { count, mentions });
+}
+
 /** What the page knows of each room: newest seq, the user's read position, unread mentions. */
 export class Unread {
   /** `rooms` = the page config's rooms ({id, lastSeq, readSeq, mentions}); `baseTitle` = "multichat". */
@@ -81,7 +91,7 @@ export class Unread {
       badge.dataset.mentions = String(mentions);
       badge.classList.toggle("has-mention", mentions > 0);
       badge.textContent = mentions ? `@ ${count}` : String(count);
-      const label = `${count} unread` + (mentions ? `, ${mentions} mentioning you` : "");
+      const label = unreadLabel(count, mentions);
       badge.title = label;
       badge.setAttribute("aria-label", label);
     }
