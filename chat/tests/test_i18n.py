@@ -215,9 +215,9 @@ def test_admin_shows_translated_names_and_actions(transactional_db, room):
     client = _german_client(get_user_model().objects.create_superuser("root", password="pw-1"))
     rooms = client.get("/admin/chat/room/").text
     assert "Eine Warnung, einen Alarm oder einen Hinweis in die ausgewählten Räume senden" in rooms
-    assert "nur für Mitarbeiter" in rooms  # the staff_only column
+    assert "nur für das Team" in rooms  # the staff_only column
     add = client.get("/admin/chat/room/add/").text
-    assert "Nur Mitarbeiter können diesen Raum sehen und betreten." in add
+    assert "Nur das Team kann diesen Raum sehen und betreten." in add
     assert "Einladungen" in client.get("/admin/").text
 
 
