@@ -53,7 +53,7 @@ def test_the_chat_page_speaks_german_to_a_german_browser(browser, server):
     expect(room.locator(".composer")).to_have_attribute("aria-label", "An General schreiben")
     expect(room.locator(".composer-send")).to_have_text("Senden")
     expect(room.locator(".pane-menu-toggle")).to_have_attribute("aria-label", "Raumoptionen")
-    expect(room.locator(".pane-close")).to_have_attribute("aria-label", "General verlassen")
+    expect(room.locator(".pane-close")).to_have_attribute("aria-label", "General schließen")
     expect(room.locator(".members-summary")).to_have_text("Mitglieder (2)")
     expect(room.locator(".messages")).to_have_attribute("aria-label", "Nachrichten in General")
     bob_came = room.locator(".msg-enter").filter(has_text="bob").last

@@ -11,9 +11,9 @@ const PAGE_SIZE = 50; // messages per history request
 const MAX_PAGE = 100; // the server's largest history page
 const TYPING_EVERY = 3000; // ms between two `typing` commands while the user types
 
-/** The pane's close button's name: it leaves the room. */
-function leaveLabel(title) {
-  return interpolate(gettext("Leave %(room)s"), { room: title });
+/** The pane's close button's name: it closes the pane (the room stays in the list; the menu leaves it). */
+function closeLabel(title) {
+  return interpolate(gettext("Close %(room)s"), { room: title });
 }
 
 export class Room {
@@ -59,8 +59,8 @@ export class Room {
     head.append(this.titleEl);
     if (info.staffOnly) head.append(el("span", "badge-staff", gettext("staff")));
     this.stateEl = el("span", "pane-state");
-    const close = button("pane-close", "×", () => this.ctx.onLeave(this.id), leaveLabel(info.title));
-    close.title = gettext("Leave this room");
+    const close = button("pane-close", "×", () => this.ctx.onLeave(this.id), closeLabel(info.title));
+    close.title = gettext("Close this room");
     this.closeButton = close;
     head.append(this.stateEl, this.buildMenu(), close);
 
@@ -557,7 +557,7 @@ export class Room {
     this.title = title;
     this.titleEl.textContent = title;
     this.timeline.setTitle(title);
-    this.closeButton.setAttribute("aria-label", leaveLabel(title));
+    this.closeButton.setAttribute("aria-label", closeLabel(title));
     this.composer.setTitle(title);
     this.members.list.setAttribute("aria-label", interpolate(gettext("Members of %(room)s"), { room: title }));
   }
