@@ -60,7 +60,7 @@ def test_keyboard_user_switches_to_german_and_back(browser, server):
     expect(picker).to_have_value("de")
     join(page, server.rooms["General"])
     assert violations(page) == []
-    shoot(page, "chat-german.png")
+    shoot(page, "chat-german-picked.png")  # chat-german.png: test_browser_i18n
 
     tab_to(page, "#language-topbar", most=40)
     page.keyboard.press("ArrowUp")  # Deutsch -> English
