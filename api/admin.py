@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING
 
 from django import forms
@@ -15,6 +14,7 @@ from django.utils.translation import ngettext
 
 from api import services
 from api.models import ApiToken
+from chat import shownonce
 
 # django-stubs makes ModelAdmin generic in its model, but Django's class takes no
 # subscript at runtime (that needs django-stubs-ext's monkeypatch, a dev-only package).
@@ -22,10 +22,6 @@ if TYPE_CHECKING:
     ApiTokenModelAdmin = admin.ModelAdmin[ApiToken]
 else:
     ApiTokenModelAdmin = admin.ModelAdmin
-
-# A new token's plaintext, from save_model (which creates it) to response_add (which
-# shows it once): held for that request only, and stored nowhere.
-_plaintexts: weakref.WeakKeyDictionary[HttpRequest, str] = weakref.WeakKeyDictionary()
 
 
 @admin.action(description=_("Revoke the selected tokens"))
@@ -78,22 +74,19 @@ class ApiTokenAdmin(ApiTokenModelAdmin):
             token.digest,
             token.created,
         )
-        _plaintexts[request] = plaintext
+        shownonce.remember(request, plaintext)
 
     def response_add(
         self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None
     ) -> TemplateResponse:
         """Show the new token this once (it is not stored, and not put in a message cookie)."""
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("API token created"),
-            "opts": self.model._meta,
-            "token": obj,
-            "plaintext": _plaintexts.pop(request),
-        }
-        response = TemplateResponse(request, "admin/api/apitoken/created.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        return shownonce.shown_once(
+            request,
+            each_context=self.admin_site.each_context(request),
+            template="admin/api/apitoken/created.html",
+            title=_("API token created"),
+            obj=obj,
+        )
 
     def delete_model(self, request: HttpRequest, obj: ApiToken) -> None:
         """Delete through the service, closing the token's sockets."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING
 
 from django import forms
@@ -14,6 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from chat import shownonce
 from people import services
 from people.models import Invitation, Profile
 
@@ -23,10 +23,6 @@ if TYPE_CHECKING:
     ProfileModelAdmin = admin.ModelAdmin[Profile]
 else:
     InvitationModelAdmin = ProfileModelAdmin = admin.ModelAdmin
-
-# A new invitation's link, from save_model (which makes it) to response_add (which
-# shows it once): held for that request only, and stored nowhere.
-_links: weakref.WeakKeyDictionary[HttpRequest, str] = weakref.WeakKeyDictionary()
 
 
 @admin.action(description=_("Revoke the selected invitations"))
@@ -92,22 +88,20 @@ class InvitationAdmin(InvitationModelAdmin):
             invitation.digest,
             invitation.created,
         )
-        _links[request] = request.build_absolute_uri(reverse("signup-invited", args=[secret]))
+        link = request.build_absolute_uri(reverse("signup-invited", args=[secret]))
+        shownonce.remember(request, link)
 
     def response_add(
         self, request: HttpRequest, obj: Invitation, post_url_continue: str | None = None
     ) -> TemplateResponse:
         """Show the new link this once (it is not stored, and not put in a message cookie)."""
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Invitation created"),
-            "opts": self.model._meta,
-            "invitation": obj,
-            "link": _links.pop(request),
-        }
-        response = TemplateResponse(request, "admin/people/invitation/created.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        return shownonce.shown_once(
+            request,
+            each_context=self.admin_site.each_context(request),
+            template="admin/people/invitation/created.html",
+            title=_("Invitation created"),
+            obj=obj,
+        )
 
 
 @admin.register(Profile)
