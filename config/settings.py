@@ -337,7 +337,10 @@ CHAT_ROOM_CREATE_BURST = env_int("CHAT_ROOM_CREATE_BURST", 5, minimum=1)
 # The browser's heartbeat: after this many seconds without a frame it sends `ping`, and it
 # drops and reconnects a socket whose ping (or handshake) is not answered within the timeout.
 CHAT_HEARTBEAT_SECONDS = env_float("CHAT_HEARTBEAT_SECONDS", 25.0, minimum=0.1)
-CHAT_HEARTBEAT_TIMEOUT_SECONDS = env_float("CHAT_HEARTBEAT_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# Longer than the database's own bounds (DATABASE_TCP_TIMEOUT, DATABASE_STATEMENT_TIMEOUT: 10 s):
+# a handshake or command waiting on a stalled database is answered (1013, SERVICE_UNAVAILABLE)
+# before the page would give up on it.
+CHAT_HEARTBEAT_TIMEOUT_SECONDS = env_float("CHAT_HEARTBEAT_TIMEOUT_SECONDS", 20.0, minimum=0.1)
 
 LOGGING = {
     "version": 1,
