@@ -231,24 +231,15 @@ def _insert_in_one_statement(
 
 def room_post(
     *, room_id: int, user: Account | None, text: str, msg_type: int = MsgType.MESSAGE
-) -> Message | None:
-    """Post to a room: the one function through which everything reaches a room.
+) -> Message:
+    """Post to a room: the one function through which every stored message reaches a room.
 
-    Stored types (message, warning, alert, muted) get the room's next seq and
-    are published after commit; enter/leave notices are published at once
-    and not stored. Returns the stored message, or None for a notice. Rules
+    The message gets the room's next seq and is published after commit.
+    Enter/leave notices are not posts: chat.presence publishes them. Rules
     about who may post what are the caller's (see ``message_send``).
     """
     if msg_type not in STORED_TYPES:
-        frame = protocol.MessageEvent(
-            msg_type=msg_type,
-            room=room_id,
-            username=_username(user),
-            message=text,
-            ts=events.iso_utc(timezone.now()),
-        )
-        events.publish_on_commit(room_id, frame, droppable=True)
-        return None
+        raise ValueError(f"msg_type {msg_type} is not stored; notices go through chat.presence")
     if not events.layer_usable():
         raise ChatError(
             ErrorCode.SERVICE_UNAVAILABLE,
@@ -296,7 +287,6 @@ def message_send(
         )
     charge(user, "send")
     message = room_post(room_id=room_id, user=user, text=text, msg_type=msg_type)
-    assert message is not None  # stored types always return the message
     return message
 
 

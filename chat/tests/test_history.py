@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from chat import services
-from chat.models import Message, Room
+from chat.models import Message, MsgType, Room
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -284,3 +284,10 @@ def test_concurrent_posters_get_a_contiguous_seq_on_postgresql(make_user, room):
     assert seqs == list(range(1, 201))
     room.refresh_from_db()
     assert room.last_seq == 200
+
+
+def test_room_post_refuses_a_notice_type(alice, room):
+    """Enter/leave notices are not posts (chat.presence sends them): room_post stores none."""
+    with pytest.raises(ValueError, match="not stored"):
+        services.room_post(room_id=room.pk, user=alice, text="joined", msg_type=MsgType.ENTER)
+    assert not Message.objects.filter(room=room).exists()
