@@ -82,7 +82,9 @@ class RoomOut(Schema):
     staff_only: bool
     last_seq: int
     read_seq: int = Field(description="The caller's read position in the room; 0 if none")
-    unread: int = Field(description="last_seq - read_seq, never below 0")
+    unread: int = Field(
+        description="posts stored after read_seq (changes to posts do not count), never below 0"
+    )
     mentions: int = Field(description="Unread messages in the room that mention the caller")
     created_by: str | None = Field(
         description="The username of who created it; null: made in the admin"

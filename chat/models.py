@@ -21,10 +21,39 @@ class MsgType(models.IntegerChoices):
 STORED_TYPES = frozenset({MsgType.MESSAGE, MsgType.WARNING, MsgType.ALERT, MsgType.MUTED})
 
 
+class RoomKind(models.TextChoices):
+    """A room everyone (or staff) may find, or a direct conversation between its members."""
+
+    ROOM = "room", _("room")
+    DIRECT = "direct", _("direct conversation")
+
+
 class Room(models.Model):
-    """A chat room. ``last_seq`` is the seq of its newest stored message."""
+    """A chat room, or a direct conversation (``kind``).
+
+    ``last_seq`` is the seq of the newest event in its stream: a post, or a
+    change to one (an edit, a deletion, a reaction; see Change). ``posts``
+    counts the posts alone (deleted ones too): unread = ``posts`` minus the
+    reader's ``ReadPosition.posts``, so a reaction is never "unread".
+    """
 
     title = models.CharField(_("title"), max_length=255)
+    kind = models.CharField(
+        _("kind"), max_length=10, choices=RoomKind.choices, default=RoomKind.ROOM,
+        db_default=RoomKind.ROOM,
+    )  # fmt: skip
+    # A direct conversation's member ids, sorted and comma-separated: one per set of people.
+    direct_key = models.CharField(
+        max_length=200, null=True, blank=True, unique=True, editable=False
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        through="RoomMember",
+        related_name="member_of",
+        blank=True,
+        verbose_name=_("members"),
+    )
+    posts = models.PositiveBigIntegerField(_("posts"), default=0, db_default=0, editable=False)
     staff_only = models.BooleanField(
         _("staff only"), default=False, help_text=_("Only staff users may see and enter this room.")
     )
@@ -74,6 +103,13 @@ class Message(models.Model):
     deleted = models.BooleanField(_("deleted"), default=False)
     # ``@room`` by staff: it mentions everyone who may enter the room, without a row each.
     mentions_room = models.BooleanField(default=False, db_default=False)
+    # The post's place among the room's posts (1, 2, 3, ...); seq also counts changes.
+    num = models.PositiveBigIntegerField(default=0, db_default=0)
+    # The text rendered once, when stored (chat.markup); "" when it is plain text.
+    html = models.TextField(blank=True, default="", db_default="")
+    edited = models.DateTimeField(_("edited"), null=True, blank=True)
+    # The seq of the post in the same room that this one answers.
+    reply_to = models.PositiveBigIntegerField(_("reply to"), null=True, blank=True)
 
     class Meta:
         ordering = ["room_id", "seq"]
@@ -101,6 +137,8 @@ class ReadPosition(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     room = models.ForeignKey(Room, on_delete=models.CASCADE)
     seq = models.PositiveBigIntegerField(default=0)
+    # Room.posts as of ``seq``: unread = Room.posts - posts.
+    posts = models.PositiveBigIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [
@@ -154,3 +192,82 @@ class RoomLeft(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} left {self.room_id}"
+
+
+class RoomMember(models.Model):
+    """A member of a direct conversation: only members may see, enter or search it."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="chat_roommember_room_user_uniq"),
+        ]
+        indexes = [models.Index(fields=["user", "room"], name="chat_roommember_user_room")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.room_id}"
+
+
+class Reaction(models.Model):
+    """One person's emoji on one post; the post's reactions are these rows, grouped by emoji."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    # Kept beside the user, as on Message: reactions are listed with names, no join.
+    username = models.CharField(max_length=150)
+    emoji = models.CharField(max_length=32)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["message_id", "created", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "user", "emoji"], name="chat_reaction_message_user_emoji_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} {self.emoji} on {self.message_id}"
+
+
+class ChangeKind(models.IntegerChoices):
+    """What a Change did to its post."""
+
+    EDIT = 1, _("edit")
+    DELETE = 2, _("delete")
+    REACT = 3, _("reaction")
+
+
+class Change(models.Model):
+    """A change to a stored post (edit, delete, reaction), numbered in the room's seq stream.
+
+    It takes the room's next seq like a post, so a socket that resumes with
+    ``since`` (or fills a gap) gets the changes it missed in the same order,
+    exactly once: the replay merges Message and Change rows by seq. ``frame``
+    is the change's frame, encoded once when stored, with the post's state
+    after the change (so applying it twice, or late, is harmless).
+    """
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="changes")
+    seq = models.PositiveBigIntegerField()
+    target = models.PositiveBigIntegerField()  # the changed post's seq
+    kind = models.PositiveSmallIntegerField(choices=ChangeKind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    frame = models.TextField()
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["room_id", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "seq"], name="chat_change_room_seq_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room_id}#{self.seq} {self.get_kind_display()} of #{self.target}"

@@ -49,14 +49,14 @@ def room_list_with_unread(*, user: Account, include_left: bool = False) -> list[
     Rooms the user left are left out, unless ``include_left`` (the browse
     list: every room the user may enter, each saying whether they left it).
     """
-    read = read_seqs(user=user)
+    read = read_positions(user=user)
     mentions = unread_mentions(user_ids=[user.pk])[user.pk]
     left = rooms_left(user=user)
     return [
         RoomUnread(
             room=r,
-            read_seq=read.get(r.pk, 0),
-            unread=max(0, r.last_seq - read.get(r.pk, 0)),
+            read_seq=read.get(r.pk, (0, 0))[0],
+            unread=max(0, r.posts - read.get(r.pk, (0, 0))[1]),
             mentions=mentions[r.pk],
             left=r.pk in left,
         )
@@ -67,11 +67,11 @@ def room_list_with_unread(*, user: Account, include_left: bool = False) -> list[
 
 def room_unread(*, user: Account, room: Room) -> RoomUnread:
     """One room's entry of ``room_list_with_unread`` for ``user`` (after a create or rename)."""
-    read = read_seqs(user=user, room_ids=[room.pk]).get(room.pk, 0)
+    read, posts = read_positions(user=user, room_ids=[room.pk]).get(room.pk, (0, 0))
     return RoomUnread(
         room=room,
         read_seq=read,
-        unread=max(0, room.last_seq - read),
+        unread=max(0, room.posts - posts),
         mentions=unread_mentions(user_ids=[user.pk])[user.pk][room.pk],
         left=RoomLeft.objects.filter(user_id=user.pk, room_id=room.pk).exists(),
     )
@@ -79,7 +79,7 @@ def room_unread(*, user: Account, room: Room) -> RoomUnread:
 
 def room_for_user(*, user: User, room_id: int) -> Room:
     """The room ``room_id`` if ``user`` may enter it; raises ROOM_INVALID or ROOM_ACCESS_DENIED."""
-    fields = ("id", "title", "staff_only", "last_seq", *permissions.ROOM_ACCESS_FIELDS)
+    fields = ("id", "title", "staff_only", "last_seq", "posts", *permissions.ROOM_ACCESS_FIELDS)
     room = Room.objects.filter(pk=room_id).only(*fields).first()
     if room is None:
         raise ChatError(ErrorCode.ROOM_INVALID, f"There is no room {room_id}.")
@@ -118,6 +118,18 @@ def read_seqs(*, user: Account, room_ids: Iterable[int] | None = None) -> dict[i
     if room_ids is not None:
         positions = positions.filter(room_id__in=list(room_ids))
     return dict(positions.values_list("room_id", "seq"))
+
+
+def read_positions(
+    *, user: Account, room_ids: Iterable[int] | None = None
+) -> dict[int, tuple[int, int]]:
+    """The user's read positions per room: (seq, posts as of it); unread = Room.posts - posts."""
+    positions = ReadPosition.objects.filter(user_id=user.pk)
+    if room_ids is not None:
+        positions = positions.filter(room_id__in=list(room_ids))
+    return {
+        room: (seq, posts) for room, seq, posts in positions.values_list("room_id", "seq", "posts")
+    }
 
 
 def unread_mentions(*, user_ids: Iterable[int]) -> dict[int, Counter[int]]:

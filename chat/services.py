@@ -69,7 +69,9 @@ def _room_filter_sql(rule: Q) -> tuple[str, tuple[Any, ...]] | None:
     return where, tuple(params)
 
 
-def _take_seq_sql(room_id: int, user: Account | None) -> tuple[str, list[Any]] | None:
+def _take_seq_sql(
+    room_id: int, user: Account | None, *, post: bool = True
+) -> tuple[str, list[Any]] | None:
     """The UPDATE that takes the room's next seq if ``user`` may post there, and its parameters.
 
     Its condition is compiled from permissions.enterable_rooms, the rule that
@@ -84,10 +86,12 @@ def _take_seq_sql(room_id: int, user: Account | None) -> tuple[str, list[Any]] |
         return None
     where, params = compiled
     table = connection.ops.quote_name(Room._meta.db_table)
-    sql = f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s"
+    # A post also counts in ``posts`` (unread counts read it); a change (``post`` False) does not.
+    count = ", posts = posts + 1" if post else ""
+    sql = f"UPDATE {table} SET last_seq = last_seq + 1{count} WHERE id = %s"
     if where:
         sql += f" AND ({where})"
-    return f"{sql} RETURNING id, last_seq", [room_id, *params]
+    return f"{sql} RETURNING id, last_seq, posts", [room_id, *params]
 
 
 def _refused(room_id: int) -> ChatError:
@@ -122,7 +126,7 @@ def _store(*, room_id: int, user: Account | None, text: str, msg_type: int) -> M
         _take_seq(message, take_seq)
         message.save(force_insert=True)
         if user is not None:
-            _advance_read(user_id=user.pk, room_id=room_id, seq=message.seq)
+            _advance_read(user_id=user.pk, room_id=room_id, seq=message.seq, posts=message.num)
     return message
 
 
@@ -133,7 +137,7 @@ def _take_seq(message: Message, take_seq: tuple[str, list[Any]]) -> None:
         row = cursor.fetchone()
     if row is None:
         raise _refused(message.room_id)
-    message.seq = row[1]
+    message.seq, message.num = row[1], row[2]
 
 
 def _store_with_mentions(
@@ -150,7 +154,9 @@ def _store_with_mentions(
         _take_seq(message, take_seq)
         message.save(force_insert=True)
         if user is not None:
-            _advance_read(user_id=user.pk, room_id=message.room_id, seq=message.seq)
+            _advance_read(
+                user_id=user.pk, room_id=message.room_id, seq=message.seq, posts=message.num
+            )
         room = Room.objects.only(*permissions.ROOM_ACCESS_FIELDS).get(pk=message.room_id)
         candidates = Account.objects.filter(username__in=names)
         if user is not None:
@@ -170,21 +176,25 @@ def _store_with_mentions(
 
 @functools.cache
 def _read_upsert_sql(vendor: str) -> str:
-    """An upsert of one read position that never moves it back; selects (user, room, seq)."""
+    """An upsert of one read position that never moves it back; selects (user, room, seq, posts).
+
+    ``posts`` is the room's post count as of ``seq``; it moves with ``seq``.
+    """
     quote = connection.ops.quote_name
     table = quote(ReadPosition._meta.db_table)
     greatest = "GREATEST" if vendor == "postgresql" else "MAX"
     return (
-        f"INSERT INTO {table} (user_id, room_id, seq) {{select}} "
-        f"ON CONFLICT (user_id, room_id) DO UPDATE SET seq = {greatest}({table}.seq, excluded.seq)"
+        f"INSERT INTO {table} (user_id, room_id, seq, posts) {{select}} "
+        f"ON CONFLICT (user_id, room_id) DO UPDATE "
+        f"SET seq = {greatest}({table}.seq, excluded.seq), posts = {greatest}({table}.posts, excluded.posts)"
     )
 
 
-def _advance_read(*, user_id: int, room_id: int, seq: int) -> None:
+def _advance_read(*, user_id: int, room_id: int, seq: int, posts: int) -> None:
     """Move ``user_id``'s read position in the room up to ``seq`` (never back), in one statement."""
-    sql = _read_upsert_sql(connection.vendor).format(select="VALUES (%s, %s, %s)")
+    sql = _read_upsert_sql(connection.vendor).format(select="VALUES (%s, %s, %s, %s)")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id, room_id, seq])
+        cursor.execute(sql, [user_id, room_id, seq, posts])
 
 
 @functools.cache
@@ -195,9 +205,10 @@ def _insert_sql() -> str:
     return (
         f"INSERT INTO {quote(Message._meta.db_table)} ({column['room']}, {column['author']}, "
         f"{column['username']}, {column['msg_type']}, {column['text']}, {column['seq']}, "
-        f"{column['created']}, {column['deleted']}) "
-        "SELECT id, %s, %s, %s, %s, last_seq, %s, false FROM taken "
-        f"RETURNING {column['id']}, {column['seq']}"
+        f"{column['created']}, {column['deleted']}, {column['num']}, {column['html']}, "
+        f"{column['reply_to']}) "
+        "SELECT id, %s, %s, %s, %s, last_seq, %s, false, posts, %s, %s FROM taken "
+        f"RETURNING {column['id']}, {column['seq']}, {column['num']}"
     )
 
 
@@ -214,10 +225,12 @@ def _insert_in_one_statement(
     """
     update, update_params = take_seq
     params = [*update_params, message.author_id, message.username, message.msg_type,
-              message.text, message.created]  # fmt: skip
+              message.text, message.created, message.html, message.reply_to]  # fmt: skip
     ctes = f"taken AS ({update})"
     if reader is not None:
-        upsert = _read_upsert_sql("postgresql").format(select="SELECT %s, id, last_seq FROM taken")
+        upsert = _read_upsert_sql("postgresql").format(
+            select="SELECT %s, id, last_seq, posts FROM taken"
+        )
         ctes += f", seen AS ({upsert})"
         params = [*update_params, reader.pk, *params[len(update_params) :]]
     with connection.cursor() as cursor:
@@ -225,7 +238,7 @@ def _insert_in_one_statement(
         row = cursor.fetchone()
     if row is None:
         raise _refused(message.room_id)
-    message.pk, message.seq = row
+    message.pk, message.seq, message.num = row
     message._state.adding = False
 
 
@@ -451,11 +464,18 @@ def read_mark(*, user: Account, room_id: int, seq: int) -> int:
     charge(user, "history")
     selectors.room_for_user(user=user, room_id=room_id)
     least = "LEAST" if connection.vendor == "postgresql" else "MIN"
-    table = connection.ops.quote_name(Room._meta.db_table)
-    select = f"SELECT %s, id, {least}(%s, last_seq) FROM {table} WHERE id = %s"
+    quote = connection.ops.quote_name
+    table = quote(Room._meta.db_table)
+    messages = quote(Message._meta.db_table)
+    # The room's post count as of the read seq: the num of the newest post at or below it.
+    posts = (
+        f"COALESCE((SELECT m.num FROM {messages} m WHERE m.room_id = r.id "
+        f"AND m.seq <= {least}(%s, r.last_seq) ORDER BY m.seq DESC LIMIT 1), 0)"
+    )
+    select = f"SELECT %s, r.id, {least}(%s, r.last_seq), {posts} FROM {table} r WHERE r.id = %s"
     sql = _read_upsert_sql(connection.vendor).format(select=select) + " RETURNING seq"
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk, seq, room_id])
+        cursor.execute(sql, [user.pk, seq, seq, room_id])
         row = cursor.fetchone()
         if row is None:  # the room went away since the check
             raise ChatError(ErrorCode.ROOM_INVALID, f"There is no room {room_id}.")
