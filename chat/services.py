@@ -186,7 +186,8 @@ def _read_upsert_sql(vendor: str) -> str:
     return (
         f"INSERT INTO {table} (user_id, room_id, seq, posts) {{select}} "
         f"ON CONFLICT (user_id, room_id) DO UPDATE "
-        f"SET seq = {greatest}({table}.seq, excluded.seq), posts = {greatest}({table}.posts, excluded.posts)"
+        f"SET seq = {greatest}({table}.seq, excluded.seq), "
+        f"posts = {greatest}({table}.posts, excluded.posts)"
     )
 
 
