@@ -82,8 +82,10 @@ class RoomOut(Schema):
     staff_only: bool
     last_seq: int
     read_seq: int = Field(description="The caller's read position in the room; 0 if none")
+    posts: int = Field(description="How many posts the room has had (changes do not count)")
+    read_posts: int = Field(description="The room's post count as of read_seq")
     unread: int = Field(
-        description="posts stored after read_seq (changes to posts do not count), never below 0"
+        description="posts - read_posts: posts after read_seq (changes do not count), never below 0"
     )
     mentions: int = Field(description="Unread messages in the room that mention the caller")
     created_by: str | None = Field(
@@ -205,6 +207,15 @@ def _read_body(value: Any) -> protocol.ReadBody:
 
 # The body that marks a room read, checked by msgspec like a post's (``NewMessageBody``).
 ReadBodyIn = Annotated[protocol.ReadBody, PlainValidator(_read_body), WithJsonSchema({})]
+
+
+# The bodies that edit a post and react to one, checked by msgspec like a post's.
+EditBodyIn = Annotated[
+    protocol.EditBody, PlainValidator(_frame_decoder(protocol.EditBody)), WithJsonSchema({})
+]
+ReactBodyIn = Annotated[
+    protocol.ReactBody, PlainValidator(_frame_decoder(protocol.ReactBody)), WithJsonSchema({})
+]
 
 
 # The bodies that create and rename a room, checked by msgspec like a post's.
