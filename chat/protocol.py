@@ -88,10 +88,13 @@ PostedType = Annotated[
 ]
 
 
-ReplyTo = Annotated[
-    int | None,
-    Meta(ge=1, le=MAX_ID, description="The seq of the post in the same room that this one answers"),
-]
+ReplyTo = (
+    Annotated[
+        int,
+        Meta(ge=1, le=MAX_ID, description="The seq of the post in the same room that it answers"),
+    ]
+    | None
+)
 
 
 class Send(Command):
