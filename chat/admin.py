@@ -65,7 +65,8 @@ class RoomAdmin(RoomModelAdmin):
     list_display = ("title", "staff_only", "last_seq", "created", "created_by")
     list_filter = ("staff_only",)
     search_fields = ("title",)
-    readonly_fields = ("last_seq", "created", "created_by")
+    # Direct conversations are opened by their members (chat.rooms), never made here.
+    readonly_fields = ("kind", "last_seq", "created", "created_by")
     actions = [broadcast]
 
     def save_model(
