@@ -381,17 +381,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise ChatError(
                 ErrorCode.ROOM_ACCESS_DENIED, f"Join room {room_id} before sending to it."
             )
-        reply_to = (
-            None
-            if command.reply_to is None
-            else protocol.parse_seq(command.reply_to, field="reply_to")
-        )
         message = await post_in_pool(
             user=self.user,
             room_id=room_id,
             text=command.message,
             msg_type=command.msg_type,
-            reply_to=reply_to,
+            reply_to=command.reply_to,
         )
         if ref is not UNSET:
             reply = protocol.SentReply(sent=room_id, seq=message.seq, ref=ref)

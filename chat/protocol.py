@@ -68,6 +68,8 @@ PYTHON_WHITESPACE = (
     r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 MESSAGE_PATTERN = rf"^[^\x00]*[^\x00{PYTHON_WHITESPACE}][^\x00]*$"
+# Control characters: C0, DEL and C1.
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
 
 # The two fields of a post, shared by the socket's ``send`` and the REST body. The
 # schema keywords are documentation only: chat.services.message_send enforces the
@@ -104,7 +106,7 @@ class Send(Command):
     room: Any
     message: MessageText
     msg_type: PostedType = 0
-    reply_to: IdValue | None = None
+    reply_to: ReplyTo = None
 
 
 class NewMessage(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -138,12 +140,17 @@ class Delete(Command):
     seq: IdValue
 
 
-# An emoji (a short run of symbol characters, e.g. "👍" or "🇩🇪"); chat.services checks it.
+# A reaction: an emoji ("👍", "🇩🇪", "👩🏽‍💻") or a short word ("+1"), as people react in Zulip.
+# No whitespace, no control character and no bidi control (which could flip the text around
+# it); at most 16 characters. chat.services.message_react checks exactly this pattern.
+_BIDI = r"\u200e\u200f\u202a-\u202e\u2066-\u2069"
+EMOJI_MAX_LENGTH = 16
+EMOJI_PATTERN = rf"^[^{_CONTROL}{PYTHON_WHITESPACE}{_BIDI}]+$"
 Emoji = Annotated[
     str,
     Meta(
-        description="One emoji: a few symbol characters (with their joiners and modifiers)",
-        extra_json_schema={"minLength": 1, "maxLength": 32},
+        description="The reaction: an emoji, or a short word; no spaces or control characters",
+        extra_json_schema={"minLength": 1, "maxLength": EMOJI_MAX_LENGTH, "pattern": EMOJI_PATTERN},
     ),
 ]
 
@@ -167,7 +174,6 @@ class ReactBody(Struct, forbid_unknown_fields=True, kw_only=True):
 
 # A room's title, as users give it (chat.rooms checks it; the schema keywords document it).
 # No control character (C0, DEL, C1) anywhere, and not blank.
-_CONTROL = r"\x00-\x1f\x7f-\x9f"
 TITLE_PATTERN = rf"^[^{_CONTROL}]*[^{_CONTROL}{PYTHON_WHITESPACE}][^{_CONTROL}]*$"
 RoomTitle = Annotated[
     str,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -717,29 +716,17 @@ def _scrub_edits(room_id: int, target: int, deletion: protocol.ChangeEvent) -> N
         )
 
 
-# Characters an emoji may be made of, besides symbols (So, Sk): combining marks and
-# enclosing keycaps (Mn, Me), the zero-width joiner, variation selectors, tag
-# characters (subdivision flags), and the digits, # and * of keycaps.
-_EMOJI_EXTRA = frozenset("\u200d\ufe0e\ufe0f#*0123456789") | frozenset(
-    chr(c) for c in range(0xE0020, 0xE0080)
-)
+_EMOJI_RE = re.compile(protocol.EMOJI_PATTERN)
 
 
 def _check_emoji(emoji: str) -> None:
-    """Refuse anything but one short emoji-like run of symbol characters."""
-    if not 1 <= len(emoji) <= 32:
-        raise ChatError(ErrorCode.BAD_REQUEST, "`emoji` must be 1 to 32 characters.")
-    symbols = 0
-    for char in emoji:
-        category = unicodedata.category(char)
-        if category in ("So", "Sk"):
-            symbols += 1
-        elif category not in ("Mn", "Me") and char not in _EMOJI_EXTRA:
-            raise ChatError(
-                ErrorCode.BAD_REQUEST, f"`emoji` must be an emoji; U+{ord(char):04X} is not one."
-            )
-    if not symbols:
-        raise ChatError(ErrorCode.BAD_REQUEST, "`emoji` must be an emoji.")
+    """Refuse a reaction that is blank, too long, or holds a space or control character."""
+    if len(emoji) > protocol.EMOJI_MAX_LENGTH or not _EMOJI_RE.fullmatch(emoji):
+        raise ChatError(
+            ErrorCode.BAD_REQUEST,
+            f"`emoji` must be an emoji or a word of at most {protocol.EMOJI_MAX_LENGTH} "
+            "characters, with no space or control character.",
+        )
 
 
 def message_react(*, user: Account, room_id: int, seq: int, emoji: str, on: bool) -> int | None:
