@@ -27,10 +27,12 @@ from ninja.parser import Parser
 
 from api.auth import BearerAuth, SessionCookieAuth
 from api.schemas import (
+    EditBodyIn,
     FrameAPI,
     IndexOut,
     NewMessageBody,
     NewRoomBody,
+    ReactBodyIn,
     ReadBodyIn,
     RoomOut,
     RoomRenameBody,
@@ -41,12 +43,15 @@ from chat.errors import HTTP_STATUS, ChatError, ErrorCode
 from chat.permissions import Account
 from chat.protocol import (
     MAX_ID,
+    ChangedReply,
+    EditBody,
     ErrorFrame,
     HistoryReply,
     MentionsReply,
     MessageEvent,
     NewMessage,
     NewRoom,
+    ReactBody,
     ReadBody,
     ReadEvent,
     RoomLeftEvent,
@@ -197,6 +202,8 @@ def _room_out(entry: selectors.RoomUnread) -> RoomFields:
         "staff_only": entry.room.staff_only,
         "last_seq": entry.room.last_seq,
         "read_seq": entry.read_seq,
+        "posts": entry.room.posts,
+        "read_posts": entry.read_posts,
         "unread": entry.unread,
         "mentions": entry.mentions,
         "created_by": entry.created_by,
@@ -298,9 +305,7 @@ def messages(
     page, has_more = services.room_history(
         user=request.auth, room_id=room_id, before=before, limit=limit
     )
-    reply = HistoryReply(
-        history=room_id, messages=[events.message_event(m) for m in page], has_more=has_more
-    )
+    reply = HistoryReply(history=room_id, messages=page, has_more=has_more)
     return frame_response(reply)
 
 
@@ -323,9 +328,61 @@ def post_message(
 ) -> HttpResponse:
     """Store a message with the room's next seq; members' sockets receive it live."""
     message = services.message_send(
-        user=request.auth, room_id=room_id, text=body.message, msg_type=body.msg_type
+        user=request.auth,
+        room_id=room_id,
+        text=body.message,
+        msg_type=body.msg_type,
+        reply_to=body.reply_to,
     )
     return frame_response(events.message_event(message), status=201)
+
+
+Seq = Path(..., ge=1, le=MAX_ID, description="The post's seq in the room")
+CHANGE_ERRORS: dict[int, Any] = {**ROOM_ERRORS, 429: ErrorFrame, 503: ErrorFrame}
+
+
+@api.patch(
+    "/rooms/{room_id}/messages/{seq}",
+    summary="Edit one of your posts",
+    **api.documented(body=EditBody, answers={200: ChangedReply, 413: ErrorFrame, **CHANGE_ERRORS}),
+)
+def edit_message(
+    request: ApiRequest, body: Body[EditBodyIn], room_id: int = RoomId, seq: int = Seq
+) -> HttpResponse:
+    """Replace the text of your own post; members see the change live and on resume.
+
+    403 EDIT_DENIED if it is not yours or the edit window is over; 404
+    MESSAGE_INVALID if there is no such post or it was deleted. ``seq`` in the
+    answer is the change's own seq (absent if the text was already that).
+    """
+    changed = services.message_edit(user=request.auth, room_id=room_id, seq=seq, text=body.message)
+    return frame_response(ChangedReply(changed=room_id, seq=changed))
+
+
+@api.delete(
+    "/rooms/{room_id}/messages/{seq}",
+    summary="Delete a post",
+    **api.documented(answers={200: ChangedReply, **CHANGE_ERRORS}),
+)
+def delete_message(request: ApiRequest, room_id: int = RoomId, seq: int = Seq) -> HttpResponse:
+    """Delete your own post (staff: any post); it stays as a tombstone with no text."""
+    changed = services.message_delete(user=request.auth, room_id=room_id, seq=seq)
+    return frame_response(ChangedReply(changed=room_id, seq=changed))
+
+
+@api.post(
+    "/rooms/{room_id}/messages/{seq}/reactions",
+    summary="React to a post, or take a reaction back",
+    **api.documented(body=ReactBody, answers={200: ChangedReply, **CHANGE_ERRORS}),
+)
+def react(
+    request: ApiRequest, body: Body[ReactBodyIn], room_id: int = RoomId, seq: int = Seq
+) -> HttpResponse:
+    """Put your emoji on the post (``on`` true) or take it off; ``seq`` absent: already so."""
+    changed = services.message_react(
+        user=request.auth, room_id=room_id, seq=seq, emoji=body.emoji, on=body.on
+    )
+    return frame_response(ChangedReply(changed=room_id, seq=changed))
 
 
 @api.get(
@@ -349,8 +406,8 @@ def mark_read(request: ApiRequest, body: Body[ReadBodyIn], room_id: int = RoomId
 
     Every socket of the caller gets the same ``read`` frame.
     """
-    stored = services.read_mark(user=request.auth, room_id=room_id, seq=body.seq)
-    return frame_response(ReadEvent(read=room_id, seq=stored))
+    stored, posts = services.read_mark(user=request.auth, room_id=room_id, seq=body.seq)
+    return frame_response(ReadEvent(read=room_id, seq=stored, posts=posts))
 
 
 @api.get(

@@ -82,8 +82,10 @@ class RoomOut(Schema):
     staff_only: bool
     last_seq: int
     read_seq: int = Field(description="The caller's read position in the room; 0 if none")
+    posts: int = Field(description="How many posts the room has had (changes do not count)")
+    read_posts: int = Field(description="The room's post count as of read_seq")
     unread: int = Field(
-        description="posts stored after read_seq (changes to posts do not count), never below 0"
+        description="posts - read_posts: posts after read_seq (changes do not count), never below 0"
     )
     mentions: int = Field(description="Unread messages in the room that mention the caller")
     created_by: str | None = Field(
@@ -185,26 +187,43 @@ def _frame_decoder(frame: type[S]) -> Callable[[Any], S]:
 # (api.api.FrameParser: the socket's decode_frame) and collects this check's
 # error with those of the path, as it does for any body, but the check is
 # msgspec's, against the Struct. Its schema is documented by ``documented``.
-NewMessageBody = Annotated[
-    protocol.NewMessage, PlainValidator(_frame_decoder(protocol.NewMessage)), WithJsonSchema({})
-]
-
-
-def _read_body(value: Any) -> protocol.ReadBody:
-    """Check a read body like a post's; ``seq`` may be a float with no fraction (5.0).
+def _whole(value: Any, field: str) -> Any:
+    """``value`` with its ``field`` as an int if it is a float with no fraction (5.0).
 
     JSON Schema's ``integer`` (the documented type) counts 5.0 as an integer;
     msgspec's strict int does not, so such a number is taken as the integer.
     """
-    if isinstance(value, dict) and isinstance(value.get("seq"), float):
-        seq = value["seq"]
-        if seq.is_integer() and abs(seq) <= protocol.MAX_ID:
-            value = {**value, "seq": int(seq)}
-    return _frame_decoder(protocol.ReadBody)(value)
+    if isinstance(value, dict) and isinstance(value.get(field), float):
+        number = value[field]
+        if number.is_integer() and abs(number) <= protocol.MAX_ID:
+            value = {**value, field: int(number)}
+    return value
+
+
+def _new_message(value: Any) -> protocol.NewMessage:
+    """Check a post's body; ``reply_to`` may be a float with no fraction."""
+    return _frame_decoder(protocol.NewMessage)(_whole(value, "reply_to"))
+
+
+NewMessageBody = Annotated[protocol.NewMessage, PlainValidator(_new_message), WithJsonSchema({})]
+
+
+def _read_body(value: Any) -> protocol.ReadBody:
+    """Check a read body like a post's; ``seq`` may be a float with no fraction (5.0)."""
+    return _frame_decoder(protocol.ReadBody)(_whole(value, "seq"))
 
 
 # The body that marks a room read, checked by msgspec like a post's (``NewMessageBody``).
 ReadBodyIn = Annotated[protocol.ReadBody, PlainValidator(_read_body), WithJsonSchema({})]
+
+
+# The bodies that edit a post and react to one, checked by msgspec like a post's.
+EditBodyIn = Annotated[
+    protocol.EditBody, PlainValidator(_frame_decoder(protocol.EditBody)), WithJsonSchema({})
+]
+ReactBodyIn = Annotated[
+    protocol.ReactBody, PlainValidator(_frame_decoder(protocol.ReactBody)), WithJsonSchema({})
+]
 
 
 # The bodies that create and rename a room, checked by msgspec like a post's.

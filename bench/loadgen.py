@@ -58,6 +58,7 @@ class Frame(msgspec.Struct):
     typing: int | str | None = None
     read: int | str | None = None
     mention: int | str | None = None
+    change: str | None = None  # an edit, deletion or reaction: numbered, but not a post
 
 
 def kind(frame: Frame) -> str:
@@ -72,6 +73,8 @@ def kind(frame: Frame) -> str:
         return "read"
     if frame.mention is not None:
         return "mention"
+    if frame.change is not None:
+        return "change"
     if frame.join is not None or frame.error is not None:
         return "reply"
     return "other"  # enter/leave notices, other replies
@@ -142,7 +145,7 @@ class Member(WSListener):
         """Record a message frame (the hot path), or count and apply any other frame."""
         parsed = _decode(payload)
         seq = parsed.seq
-        if seq is None or parsed.room is None:  # not a room event (a reply, a notice)
+        if seq is None or parsed.room is None or parsed.change is not None:  # not a post
             found = kind(parsed)
             self.notices[found] += 1
             self.notice_bytes[found] += len(payload)

@@ -173,7 +173,7 @@ class Tracker:
         ordered = sorted(found.items())
         # The changed rooms each access class may enter, decided once per class
         # (permissions.access_class): per socket, only its user's mentions differ.
-        visible: dict[tuple[bool, bool], list[tuple[int, int]]] = {}
+        visible: dict[tuple[bool, bool], list[tuple[int, int, int]]] = {}
         frames: dict[Any, dict[str, Any] | None] = {}
         for socket in sockets:
             if socket not in self.sockets:
@@ -181,12 +181,12 @@ class Tracker:
             user = socket.user
             mine = self.counts.get(user.pk)
             own = dirty.get(user.pk)
-            entries: list[tuple[int, int]] | None
+            entries: list[tuple[int, int, int]] | None
             if own:  # this user read or was mentioned: their own rooms, checked one by one
                 key: Any = (user.pk, tuple(sorted(own)))
                 entries = [
-                    (room_id, last_seq)
-                    for room_id, (access, last_seq) in ordered
+                    (room_id, last_seq, posts)
+                    for room_id, (access, last_seq, posts) in ordered
                     if (room_id in changed or room_id in own)
                     and permissions.can_enter(user, access)
                 ]
@@ -195,8 +195,8 @@ class Tracker:
                 entries = visible.get(klass)
                 if entries is None:
                     entries = visible[klass] = [
-                        (room_id, last_seq)
-                        for room_id, (access, last_seq) in ordered
+                        (room_id, last_seq, posts)
+                        for room_id, (access, last_seq, posts) in ordered
                         if room_id in changed and permissions.can_enter(user, access)
                     ]
                 counted = tuple(sorted((r, n) for r, n in mine.items() if n)) if mine else ()
@@ -209,14 +209,17 @@ class Tracker:
                 socket.push(event)
 
     @staticmethod
-    def _frame(rooms: list[tuple[int, int]], mine: Counter[int] | None) -> dict[str, Any] | None:
-        """The activity event for these (room, last_seq) pairs and mention counts (None: none)."""
+    def _frame(
+        rooms: list[tuple[int, int, int]], mine: Counter[int] | None
+    ) -> dict[str, Any] | None:
+        """The activity event for these (room, last_seq, posts) and mention counts (None: none)."""
         if not rooms:
             return None
         counts = mine or Counter()
         frame = protocol.ActivityEvent(
             activity=[
-                protocol.RoomActivity(room=r, last_seq=s, mentions=counts[r]) for r, s in rooms
+                protocol.RoomActivity(room=r, last_seq=s, posts=p, mentions=counts[r])
+                for r, s, p in rooms
             ]
         )
         text = protocol.encode(frame)

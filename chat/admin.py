@@ -142,10 +142,21 @@ class MessageAdmin(MessageModelAdmin):
         return False
 
     def delete_model(self, request: HttpRequest, obj: Message) -> None:
-        """Delete through the service, so that clients drop the message from view."""
-        services.message_delete(message=obj)
+        """Delete through the service: a tombstone, and every member sees it go, live or later."""
+        self._delete(request, obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         """Delete each selected message through the service."""
         for message in queryset:
-            services.message_delete(message=message)
+            self._delete(request, message)
+
+    @staticmethod
+    def _delete(request: HttpRequest, message: Message) -> None:
+        if message.deleted:
+            return  # already a tombstone
+        services.message_delete(
+            user=cast(Account, request.user),
+            room_id=message.room_id,
+            seq=message.seq,
+            moderator=True,
+        )

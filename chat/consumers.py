@@ -88,6 +88,20 @@ post_in_pool = database_sync_to_async(
 )
 
 
+def _change(service: Callable[..., int | None], **kwargs: Any) -> int | None:
+    """A change service (edit, delete, react), then hand the connection back, as ``_post``."""
+    try:
+        return service(**kwargs)
+    finally:
+        connection.close()
+
+
+# Changes run like posts: on the worker pool, a database failure saying nothing was stored.
+change_in_pool = database_sync_to_async(
+    dbguard.guarded(_change, dbguard.NOT_STORED), thread_sensitive=False
+)
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
     """One browser's (or bot's) socket at /chat/stream/."""
 
@@ -331,6 +345,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             replayed=len(result.replay),
             truncated=result.truncated,
             read_seq=result.read_seq,
+            posts=result.posts,
+            read_posts=result.read_posts,
             ref=ref,
         )
         await self.send(text_data=protocol.encode(reply))
@@ -366,11 +382,53 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 ErrorCode.ROOM_ACCESS_DENIED, f"Join room {room_id} before sending to it."
             )
         message = await post_in_pool(
-            user=self.user, room_id=room_id, text=command.message, msg_type=command.msg_type
+            user=self.user,
+            room_id=room_id,
+            text=command.message,
+            msg_type=command.msg_type,
+            reply_to=command.reply_to,
         )
         if ref is not UNSET:
             reply = protocol.SentReply(sent=room_id, seq=message.seq, ref=ref)
             await self.send(text_data=protocol.encode(reply))
+
+    async def _changed(self, room_id: int, seq: int | None, ref: protocol.Scalar | Any) -> None:
+        """With a ``ref``, say which seq the change took (absent: nothing changed)."""
+        if ref is not UNSET:
+            reply = protocol.ChangedReply(changed=room_id, seq=seq, ref=ref)
+            await self.send(text_data=protocol.encode(reply))
+
+    async def command_edit(self, command: protocol.Edit, ref: protocol.Scalar | Any) -> None:
+        """Replace the text of one of the user's posts; every member gets the change."""
+        room_id = protocol.parse_room_id(command.room)
+        seq = protocol.parse_seq(command.seq, field="seq")
+        changed = await change_in_pool(
+            services.message_edit, user=self.user, room_id=room_id, seq=seq, text=command.message
+        )
+        await self._changed(room_id, changed, ref)
+
+    async def command_delete(self, command: protocol.Delete, ref: protocol.Scalar | Any) -> None:
+        """Delete a post (the user's own; staff: any): a tombstone for every member."""
+        room_id = protocol.parse_room_id(command.room)
+        seq = protocol.parse_seq(command.seq, field="seq")
+        changed = await change_in_pool(
+            services.message_delete, user=self.user, room_id=room_id, seq=seq
+        )
+        await self._changed(room_id, changed, ref)
+
+    async def command_react(self, command: protocol.React, ref: protocol.Scalar | Any) -> None:
+        """Put an emoji on a post or take it off; every member gets the post's reactions."""
+        room_id = protocol.parse_room_id(command.room)
+        seq = protocol.parse_seq(command.seq, field="seq")
+        changed = await change_in_pool(
+            services.message_react,
+            user=self.user,
+            room_id=room_id,
+            seq=seq,
+            emoji=command.emoji,
+            on=command.on,
+        )
+        await self._changed(room_id, changed, ref)
 
     async def command_history(self, command: protocol.History, ref: protocol.Scalar | Any) -> None:
         """Reply with a page of older messages."""
@@ -383,7 +441,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         reply = protocol.HistoryReply(
             history=room_id,
-            messages=[events.message_event(m) for m in page],
+            messages=page,
             has_more=has_more,
             ref=ref,
         )
@@ -423,13 +481,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """
         room_id = protocol.parse_room_id(command.room)
         seq = protocol.parse_seq(command.seq, field="seq")
-        stored = await database_sync_to_async(services.read_mark)(
+        stored, posts = await database_sync_to_async(services.read_mark)(
             user=self.user, room_id=room_id, seq=seq
         )
         if ref is not UNSET:
-            await self.send(
-                text_data=protocol.encode(protocol.ReadEvent(read=room_id, seq=stored, ref=ref))
-            )
+            frame = protocol.ReadEvent(read=room_id, seq=stored, posts=posts, ref=ref)
+            await self.send(text_data=protocol.encode(frame))
 
     # --- awareness (read positions, mentions, activity; chat.activity) ------
 
@@ -450,7 +507,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.activity is not None:
             self.activity.touched(self.user.pk, room_id)
         await self.send(
-            text_data=protocol.encode(protocol.ReadEvent(read=room_id, seq=event["read_seq"]))
+            text_data=protocol.encode(
+                protocol.ReadEvent(read=room_id, seq=event["read_seq"], posts=event["read_posts"])
+            )
         )
 
     async def user_mention(self, event: dict[str, Any]) -> None:

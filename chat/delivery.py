@@ -52,9 +52,8 @@ from typing import Any, Protocol
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import eager, events, protocol, selectors
+from chat import eager, events, protocol
 from chat.hub import Hub
-from chat.models import Message
 
 log = logging.getLogger(__name__)
 
@@ -265,14 +264,13 @@ class Delivery:
             self.rooms[room_id] = seq
 
     async def _fill_gap(self, room_id: int, after: int, upto: int) -> None:
-        """Send the room's stored messages after ``after`` up to ``upto``, a page at a time."""
+        """Send the room's stream (posts and changes) after ``after`` up to ``upto``, by pages."""
         while after < upto:
             end = min(upto, after + FILL_PAGE)
-            missed: list[Message] = await database_sync_to_async(selectors.messages_after)(
+            missed: list[str] = await database_sync_to_async(events.stream_after)(
                 room_id=room_id, after=after, upto=end
             )
-            for message in missed:
-                text = protocol.encode(events.message_event(message))
+            for text in missed:
                 await self.send({"type": "websocket.send", "text": text})
             after = end
 

@@ -21,6 +21,8 @@ class ErrorCode(StrEnum):
     BAD_REQUEST = "BAD_REQUEST"
     UNKNOWN_COMMAND = "UNKNOWN_COMMAND"
     MESSAGE_TOO_LONG = "MESSAGE_TOO_LONG"
+    MESSAGE_INVALID = "MESSAGE_INVALID"  # no such post in the room, or it was deleted
+    EDIT_DENIED = "EDIT_DENIED"  # not your post, or the edit window is over
     RATE_LIMITED = "RATE_LIMITED"
     TOO_MANY_ROOMS = "TOO_MANY_ROOMS"
     TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
@@ -39,6 +41,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_REQUEST: 400,
     ErrorCode.UNKNOWN_COMMAND: 400,
     ErrorCode.MESSAGE_TOO_LONG: 400,
+    ErrorCode.MESSAGE_INVALID: 404,
+    ErrorCode.EDIT_DENIED: 403,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.TOO_MANY_ROOMS: 429,
     ErrorCode.TOO_MANY_CONNECTIONS: 429,

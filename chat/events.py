@@ -89,17 +89,50 @@ USERS_GROUP = "chat.users"
 ACTIVITY_GROUP = "chat.activity"
 
 
-def message_event(message: Message) -> protocol.MessageEvent:
-    """The frame of a stored message (a tombstone if it was deleted)."""
+def message_event(
+    message: Message, reactions: list[protocol.ReactionSummary] | None = None
+) -> protocol.MessageEvent:
+    """The frame of a stored post as it is now (a tombstone if it was deleted).
+
+    ``reactions`` are the post's, when the caller read them (history, replay);
+    a new post has none.
+    """
+    deleted = message.deleted
     return protocol.MessageEvent(
         msg_type=message.msg_type,
         room=message.room_id,
         username=message.username,
-        message="" if message.deleted else message.text,
+        message="" if deleted else message.text,
         ts=iso_utc(message.created),
         seq=message.seq,
-        deleted=message.deleted,
+        deleted=deleted,
+        html="" if deleted else message.html,
+        edited=None if message.edited is None or deleted else iso_utc(message.edited),
+        reply_to=message.reply_to,
+        reactions=[] if deleted or not reactions else reactions,
     )
+
+
+def post_frames(messages: list[Message]) -> list[protocol.MessageEvent]:
+    """The frames of these posts as they are now, their reactions included (one query more)."""
+    reactions = selectors.reactions_of(messages)
+    return [message_event(m, reactions.get(m.pk)) for m in messages]
+
+
+def stream_after(*, room_id: int, after: int, upto: int) -> list[str]:
+    """The room's stream with ``after < seq <= upto``, oldest first, as encoded frames.
+
+    Posts (as they are now) and changes (as they were stored) merged by seq:
+    what a socket that resumes with ``since`` = ``after``, or fills a gap,
+    must get to end with every post in its current state.
+    """
+    posts = selectors.messages_after(room_id=room_id, after=after, upto=upto)
+    stream = [
+        (m.seq, protocol.encode(frame)) for m, frame in zip(posts, post_frames(posts), strict=True)
+    ]
+    stream.extend(selectors.changes_after(room_id=room_id, after=after, upto=upto))
+    stream.sort(key=lambda entry: entry[0])
+    return [text for _, text in stream]
 
 
 def mention_event(message: Message) -> protocol.MentionEvent:
@@ -250,6 +283,15 @@ def publish_on_commit(
     transaction.on_commit(send)
 
 
+def publish_text_on_commit(room_id: int, text: str, *, seq: int) -> None:
+    """Send a stored event's already encoded frame (a post's change) to the room after commit.
+
+    Required like a post: a failed send raises PublishFailed after the commit.
+    """
+    event = {"type": EVENT_TYPE, "room": room_id, "seq": seq, "text": text}
+    transaction.on_commit(partial(_group_send, room_group(room_id), event, required=True))
+
+
 def publish_room_access_on_commit(room_id: int, access: RoomAccess, *, deleted: bool) -> None:
     """After the commit, make the room's sockets re-check that their user may stay.
 
@@ -300,9 +342,9 @@ async def publish_notice(room_id: int, frame: protocol.Frame, *, author: int | N
     await get_channel_layer().group_send(event["group"], event)
 
 
-def publish_read_on_commit(user_id: int, room_id: int, seq: int) -> None:
+def publish_read_on_commit(user_id: int, room_id: int, seq: int, posts: int) -> None:
     """After the commit, tell every socket of the user (every process) its read position."""
-    event = {"type": USER_READ_TYPE, "room": room_id, "read_seq": seq}
+    event = {"type": USER_READ_TYPE, "room": room_id, "read_seq": seq, "read_posts": posts}
     transaction.on_commit(partial(_group_send, user_group(user_id), event, via=USERS_GROUP))
 
 

@@ -68,6 +68,8 @@ PYTHON_WHITESPACE = (
     r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 MESSAGE_PATTERN = rf"^[^\x00]*[^\x00{PYTHON_WHITESPACE}][^\x00]*$"
+# Control characters: C0, DEL and C1.
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
 
 # The two fields of a post, shared by the socket's ``send`` and the REST body. The
 # schema keywords are documentation only: chat.services.message_send enforces the
@@ -88,13 +90,23 @@ PostedType = Annotated[
 ]
 
 
+ReplyTo = (
+    Annotated[
+        int,
+        Meta(ge=1, le=MAX_ID, description="The seq of the post in the same room that it answers"),
+    ]
+    | None
+)
+
+
 class Send(Command):
-    """Post a message to a joined room."""
+    """Post a message to a joined room (optionally as a reply to one of its posts)."""
 
     name = "send"
     room: Any
     message: MessageText
     msg_type: PostedType = 0
+    reply_to: ReplyTo = None
 
 
 class NewMessage(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -102,11 +114,66 @@ class NewMessage(Struct, forbid_unknown_fields=True, kw_only=True):
 
     message: MessageText
     msg_type: PostedType = 0
+    reply_to: ReplyTo = None
+
+
+class Edit(Command):
+    """Replace the text of your own post (within CHAT_EDIT_WINDOW_SECONDS, if set)."""
+
+    name = "edit"
+    room: Any
+    seq: IdValue
+    message: MessageText
+
+
+class EditBody(Struct, forbid_unknown_fields=True, kw_only=True):
+    """The REST body that edits a post: ``edit`` without command, room, seq and ref."""
+
+    message: MessageText
+
+
+class Delete(Command):
+    """Delete your own post (staff: any post); it stays as a tombstone with no text."""
+
+    name = "delete"
+    room: Any
+    seq: IdValue
+
+
+# A reaction: an emoji ("👍", "🇩🇪", "👩🏽‍💻") or a short word ("+1"), as people react in Zulip.
+# No whitespace, no control character and no bidi control (which could flip the text around
+# it); at most 16 characters. chat.services.message_react checks exactly this pattern.
+_BIDI = r"\u200e\u200f\u202a-\u202e\u2066-\u2069"
+EMOJI_MAX_LENGTH = 16
+EMOJI_PATTERN = rf"^[^{_CONTROL}{PYTHON_WHITESPACE}{_BIDI}]+$"
+Emoji = Annotated[
+    str,
+    Meta(
+        description="The reaction: an emoji, or a short word; no spaces or control characters",
+        extra_json_schema={"minLength": 1, "maxLength": EMOJI_MAX_LENGTH, "pattern": EMOJI_PATTERN},
+    ),
+]
+
+
+class React(Command):
+    """Put your ``emoji`` on a post (``on`` true) or take it off (false)."""
+
+    name = "react"
+    room: Any
+    seq: IdValue
+    emoji: Emoji
+    on: bool = True
+
+
+class ReactBody(Struct, forbid_unknown_fields=True, kw_only=True):
+    """The REST body that reacts to a post: ``react`` without command, room, seq and ref."""
+
+    emoji: Emoji
+    on: Annotated[bool, Meta(description="true: put it on; false: take it off")] = True
 
 
 # A room's title, as users give it (chat.rooms checks it; the schema keywords document it).
 # No control character (C0, DEL, C1) anywhere, and not blank.
-_CONTROL = r"\x00-\x1f\x7f-\x9f"
 TITLE_PATTERN = rf"^[^{_CONTROL}]*[^{_CONTROL}{PYTHON_WHITESPACE}][^{_CONTROL}]*$"
 RoomTitle = Annotated[
     str,
@@ -155,7 +222,9 @@ class ReadBody(Struct, forbid_unknown_fields=True, kw_only=True):
     seq: Annotated[int, Meta(ge=0, le=MAX_ID, description="The highest seq read")]
 
 
-COMMANDS: dict[str, type[Command]] = {cls.name: cls for cls in (Join, Leave, Send, History, Read)}
+COMMANDS: dict[str, type[Command]] = {
+    cls.name: cls for cls in (Join, Leave, Send, History, Read, Edit, Delete, React)
+}
 
 
 class Typing(Command):
@@ -260,8 +329,16 @@ class Frame(Struct, omit_defaults=True, kw_only=True):
     """Base of every server frame. Replies end with the command's ``ref``, if it had one."""
 
 
+PostCount = Annotated[
+    int, Meta(description="How many posts the room has had (changes to posts do not count)")
+]
+ReadPosts = Annotated[
+    int, Meta(description="The room's post count as of read_seq: unread = posts - read_posts")
+]
+
+
 class JoinReply(Frame, kw_only=True):
-    """Join accepted. ``replayed`` messages with seq > since follow this frame."""
+    """Join accepted. ``replayed`` events (posts and changes) with seq > since follow this frame."""
 
     join: int
     title: str
@@ -270,6 +347,8 @@ class JoinReply(Frame, kw_only=True):
     replayed: int
     truncated: bool
     read_seq: Annotated[int, Meta(description="The user's read position in the room; 0 if none")]
+    posts: PostCount
+    read_posts: ReadPosts
     ref: Scalar | UnsetType = UNSET
 
 
@@ -288,11 +367,29 @@ class SentReply(Frame, kw_only=True):
     ref: Scalar | UnsetType = UNSET
 
 
+class ChangedReply(Frame, kw_only=True):
+    """An ``edit``, ``delete`` or ``react`` that carried a ``ref`` was stored as change ``seq``."""
+
+    changed: Annotated[int, Meta(description="The room id")]
+    seq: Annotated[
+        int | None,
+        Meta(description="The change's own seq in the room's stream; absent: nothing changed"),
+    ] = None
+    ref: Scalar | UnsetType = UNSET
+
+
 class PongReply(Frame, kw_only=True):
     """The answer to ``ping``: the socket works both ways."""
 
     pong: Literal[True]
     ref: Scalar | UnsetType = UNSET
+
+
+class ReactionSummary(Struct, kw_only=True):
+    """One emoji on a post, and who put it there (in the order they did)."""
+
+    emoji: str
+    users: list[str]
 
 
 class MessageEvent(Frame, kw_only=True):
@@ -315,15 +412,41 @@ class MessageEvent(Frame, kw_only=True):
         ),
     ]
     deleted: Annotated[
-        bool, Meta(description="Present (true) only when staff deleted it; `message` is empty")
+        bool, Meta(description="Present (true) only when it was deleted; `message` is empty")
     ] = False
+    html: Annotated[
+        str, Meta(description="The text rendered (safe HTML); absent when it is plain text")
+    ] = ""
+    edited: Annotated[
+        str | None, Meta(description="When it was last edited, ISO 8601 UTC; absent if never")
+    ] = None
+    reply_to: Annotated[
+        int | None, Meta(description="The seq of the post in this room that it answers")
+    ] = None
+    reactions: Annotated[
+        list[ReactionSummary],
+        Meta(description="Its reactions, in the order first given; absent when none"),
+    ] = []
 
 
-class DeletedEvent(Frame, kw_only=True):
-    """A stored message was deleted by staff: clients drop it from view."""
+class ChangeEvent(Frame, kw_only=True):
+    """A change to post ``target``, numbered in the room's stream: apply it, never show it.
 
-    deleted: int
-    seq: int
+    ``edit`` carries the new text (``message``, ``html``, ``edited``); ``delete``
+    nothing more (the post becomes a tombstone); ``react`` the post's whole
+    ``reactions`` list after the change.
+    """
+
+    change: Literal["edit", "delete", "react"]
+    room: int
+    seq: Annotated[int, Meta(description="The change's place in the room's stream")]
+    target: Annotated[int, Meta(description="The seq of the changed post")]
+    username: Annotated[str, Meta(description="Who made the change")]
+    ts: Annotated[str, Meta(description="When the change was stored, ISO 8601 UTC")]
+    message: str | None = None
+    html: str = ""
+    edited: str | None = None
+    reactions: list[ReactionSummary] | None = None
 
 
 class HistoryReply(Frame, kw_only=True):
@@ -340,6 +463,7 @@ class ReadEvent(Frame, kw_only=True):
 
     read: Annotated[int, Meta(description="The room id")]
     seq: Annotated[int, Meta(description="The stored read position: it never moves back")]
+    posts: ReadPosts
     ref: Scalar | UnsetType = UNSET
 
 
@@ -359,6 +483,7 @@ class RoomActivity(Struct, kw_only=True):
 
     room: int
     last_seq: int
+    posts: PostCount
     mentions: Annotated[int, Meta(description="Unread mentions of the user in the room")]
 
 

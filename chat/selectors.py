@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from chat import permissions
+from chat import permissions, protocol
 from chat.errors import ChatError, ErrorCode
-from chat.models import Mention, Message, ReadPosition, Room, RoomLeft
+from chat.models import Change, Mention, Message, Reaction, ReadPosition, Room, RoomLeft
 from chat.permissions import Account, RoomAccess, User
 
 
@@ -26,6 +26,7 @@ class RoomUnread:
 
     room: Room
     read_seq: int
+    read_posts: int  # the room's post count as of read_seq
     unread: int
     mentions: int
     left: bool = False  # the user left it (chat.rooms.room_depart): not in their list
@@ -56,6 +57,7 @@ def room_list_with_unread(*, user: Account, include_left: bool = False) -> list[
         RoomUnread(
             room=r,
             read_seq=read.get(r.pk, (0, 0))[0],
+            read_posts=read.get(r.pk, (0, 0))[1],
             unread=max(0, r.posts - read.get(r.pk, (0, 0))[1]),
             mentions=mentions[r.pk],
             left=r.pk in left,
@@ -71,6 +73,7 @@ def room_unread(*, user: Account, room: Room) -> RoomUnread:
     return RoomUnread(
         room=room,
         read_seq=read,
+        read_posts=posts,
         unread=max(0, room.posts - posts),
         mentions=unread_mentions(user_ids=[user.pk])[user.pk][room.pk],
         left=RoomLeft.objects.filter(user_id=user.pk, room_id=room.pk).exists(),
@@ -89,14 +92,42 @@ def room_for_user(*, user: User, room_id: int) -> Room:
 
 
 def messages_after(*, room_id: int, after: int, upto: int) -> list[Message]:
-    """The room's messages with ``after < seq <= upto``, oldest first."""
+    """The room's posts with ``after < seq <= upto``, oldest first (changes left out)."""
     return list(
         Message.objects.filter(room_id=room_id, seq__gt=after, seq__lte=upto).order_by("seq")
     )
 
 
+def reactions_of(messages: Iterable[Message]) -> dict[int, list[protocol.ReactionSummary]]:
+    """Each post's reactions (by message id), grouped by emoji in the order first given.
+
+    One query for the whole page; a post without reactions is left out.
+    """
+    ids = [m.pk for m in messages if not m.deleted]
+    if not ids:
+        return {}
+    grouped: dict[int, dict[str, list[str]]] = {}
+    rows = Reaction.objects.filter(message_id__in=ids).order_by("message_id", "created", "id")
+    for message_id, emoji, username in rows.values_list("message_id", "emoji", "username"):
+        grouped.setdefault(message_id, {}).setdefault(emoji, []).append(username)
+    return {
+        message_id: [protocol.ReactionSummary(emoji=e, users=u) for e, u in emojis.items()]
+        for message_id, emojis in grouped.items()
+    }
+
+
+def changes_after(*, room_id: int, after: int, upto: int) -> list[tuple[int, str]]:
+    """The room's stored changes with ``after < seq <= upto``: (seq, encoded frame), by seq."""
+    changes = Change.objects.filter(room_id=room_id, seq__gt=after, seq__lte=upto)
+    return list(changes.order_by("seq").values_list("seq", "frame"))
+
+
 def message_page(*, room_id: int, before: int | None, limit: int) -> tuple[list[Message], bool]:
-    """The ``limit`` newest messages below ``before``, oldest first, and whether more exist."""
+    """The ``limit`` newest posts below ``before``, oldest first, and whether more exist.
+
+    Posts only, each as it is now (edits applied, deletions as tombstones):
+    a page's seqs skip the changes' seqs.
+    """
     messages = Message.objects.filter(room_id=room_id)
     if before is not None:
         messages = messages.filter(seq__lt=before)
@@ -184,8 +215,8 @@ def mention_page(*, user: Account, before: int | None, limit: int) -> tuple[list
     return page[:limit], len(page) > limit
 
 
-def rooms_now(*, room_ids: Iterable[int]) -> dict[int, tuple[RoomAccess, int]]:
-    """Each room's access fields and newest seq, read now (a room that is gone is left out)."""
-    fields = ("pk", "last_seq", *permissions.ROOM_ACCESS_FIELDS)
+def rooms_now(*, room_ids: Iterable[int]) -> dict[int, tuple[RoomAccess, int, int]]:
+    """Each room's access fields, newest seq and post count, read now (gone rooms left out)."""
+    fields = ("pk", "last_seq", "posts", *permissions.ROOM_ACCESS_FIELDS)
     found = Room.objects.filter(pk__in=list(room_ids)).only(*fields)
-    return {room.pk: (RoomAccess.of(room), room.last_seq) for room in found}
+    return {room.pk: (RoomAccess.of(room), room.last_seq, room.posts) for room in found}

@@ -22,9 +22,19 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from chat import events, permissions, protocol, ratelimit, roster, selectors
+from chat import events, markup, permissions, protocol, ratelimit, roster, selectors
 from chat.errors import ChatError, ErrorCode
-from chat.models import STORED_TYPES, Mention, Message, MsgType, ReadPosition, Room
+from chat.models import (
+    STORED_TYPES,
+    Change,
+    ChangeKind,
+    Mention,
+    Message,
+    MsgType,
+    Reaction,
+    ReadPosition,
+    Room,
+)
 from chat.permissions import Account
 
 log = logging.getLogger(__name__)
@@ -46,6 +56,8 @@ class JoinResult:
     replay: list[str]
     truncated: bool
     read_seq: int
+    posts: int
+    read_posts: int
 
 
 def _username(user: Account | None) -> str:
@@ -101,7 +113,9 @@ def _refused(room_id: int) -> ChatError:
     return ChatError(ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is for staff only.")
 
 
-def _store(*, room_id: int, user: Account | None, text: str, msg_type: int) -> Message:
+def _store(
+    *, room_id: int, user: Account | None, text: str, msg_type: int, reply_to: int | None = None
+) -> Message:
     """Store a message with the room's next seq, if ``user`` may post there (None: the system).
 
     The poster's read position moves to the new seq in the same transaction
@@ -111,7 +125,12 @@ def _store(*, room_id: int, user: Account | None, text: str, msg_type: int) -> M
     if user is not None and not permissions.is_chat_user(user):
         raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, "Log in with an active account to post.")
     message = Message(
-        room_id=room_id, author=user, username=_username(user), msg_type=msg_type, text=text
+        room_id=room_id,
+        author=user,
+        username=_username(user),
+        msg_type=msg_type,
+        text=text,
+        reply_to=reply_to,
     )
     take_seq = _take_seq_sql(room_id, user)
     if take_seq is None:
@@ -244,7 +263,12 @@ def _insert_in_one_statement(
 
 
 def room_post(
-    *, room_id: int, user: Account | None, text: str, msg_type: int = MsgType.MESSAGE
+    *,
+    room_id: int,
+    user: Account | None,
+    text: str,
+    msg_type: int = MsgType.MESSAGE,
+    reply_to: int | None = None,
 ) -> Message:
     """Post to a room: the one function through which every stored message reaches a room.
 
@@ -261,7 +285,9 @@ def room_post(
             "Try again shortly.",
         )
     try:
-        message = _store(room_id=room_id, user=user, text=text, msg_type=msg_type)
+        message = _store(
+            room_id=room_id, user=user, text=text, msg_type=msg_type, reply_to=reply_to
+        )
         # After the commit (at once in autocommit; at the outer commit inside a transaction).
         events.publish_on_commit(room_id, events.message_event(message), seq=message.seq)
         events.publish_activity_on_commit(room_id, message.seq)
@@ -276,9 +302,17 @@ def room_post(
 
 
 def message_send(
-    *, user: Account, room_id: int, text: str, msg_type: int = MsgType.MESSAGE
+    *,
+    user: Account,
+    room_id: int,
+    text: str,
+    msg_type: int = MsgType.MESSAGE,
+    reply_to: int | None = None,
 ) -> Message:
-    """Post a user's message, checking the type, the length and the room's access rule."""
+    """Post a user's message, checking the type, the length and the room's access rule.
+
+    ``reply_to`` (a reply) must be the seq of a post in the room that is not deleted.
+    """
     if msg_type not in MsgType.values:
         raise ChatError(ErrorCode.BAD_REQUEST, f"`msg_type` {msg_type} is not one of 0-5.")
     if msg_type not in permissions.SOCKET_POSTABLE_TYPES:
@@ -289,6 +323,17 @@ def message_send(
             # The type's wire name, not its label: labels are translated, error texts are not.
             f"Only staff may post {MsgType(msg_type).name.lower()} messages.",
         )
+    _check_text(text)
+    charge(user, "send")
+    if reply_to is not None:
+        selectors.room_for_user(user=user, room_id=room_id)  # its errors before the post's
+        _live_post(room_id, reply_to)
+    message = room_post(room_id=room_id, user=user, text=text, msg_type=msg_type, reply_to=reply_to)
+    return message
+
+
+def _check_text(text: str) -> None:
+    """Refuse a post's (or an edit's) text if it is blank, holds a NUL or is too long."""
     if not text.strip():
         raise ChatError(ErrorCode.BAD_REQUEST, "`message` is empty.")
     if "\x00" in text:  # PostgreSQL text cannot hold it; no client needs it
@@ -299,9 +344,16 @@ def message_send(
             ErrorCode.MESSAGE_TOO_LONG,
             f"The message has {len(text)} characters; the limit is {limit}.",
         )
-    charge(user, "send")
-    message = room_post(room_id=room_id, user=user, text=text, msg_type=msg_type)
-    return message
+
+
+def _live_post(room_id: int, seq: int) -> Message:
+    """The room's post ``seq`` if it exists and is not deleted; MESSAGE_INVALID otherwise."""
+    post = Message.objects.filter(room_id=room_id, seq=seq).first()
+    if post is None:
+        raise ChatError(ErrorCode.MESSAGE_INVALID, f"Room {room_id} has no post {seq}.")
+    if post.deleted:
+        raise ChatError(ErrorCode.MESSAGE_INVALID, f"Post {seq} of room {room_id} was deleted.")
+    return post
 
 
 def charge(user: Account, command_class: str) -> None:
@@ -339,10 +391,10 @@ def room_join(*, user: Account, room_id: int, since: int | None = None) -> JoinR
         if room.last_seq - since > settings.CHAT_REPLAY_MAX:
             start = room.last_seq - settings.CHAT_REPLAY_MAX
             truncated = True
-        replay = [
-            protocol.encode(events.message_event(m))
-            for m in selectors.messages_after(room_id=room_id, after=start, upto=room.last_seq)
-        ]
+        replay = events.stream_after(room_id=room_id, after=start, upto=room.last_seq)
+    read_seq, read_posts = selectors.read_positions(user=user, room_ids=[room.pk]).get(
+        room.pk, (0, 0)
+    )
     return JoinResult(
         room_id=room.pk,
         title=room.title,
@@ -350,7 +402,9 @@ def room_join(*, user: Account, room_id: int, since: int | None = None) -> JoinR
         last_seq=room.last_seq,
         replay=replay,
         truncated=truncated,
-        read_seq=selectors.read_seqs(user=user, room_ids=[room.pk]).get(room.pk, 0),
+        read_seq=read_seq,
+        posts=room.posts,
+        read_posts=read_posts,
     )
 
 
@@ -376,12 +430,16 @@ def room_members(*, user: Account, room_id: int) -> list[protocol.PresenceMember
 
 def room_history(
     *, user: Account, room_id: int, before: int | None = None, limit: int | None = None
-) -> tuple[list[Message], bool]:
-    """A page of the room's history for a user who may enter it (charged to the history budget)."""
+) -> tuple[list[protocol.MessageEvent], bool]:
+    """A page of the room's posts, as they are now, for a user who may enter it.
+
+    Charged to the history budget. Frames, reactions included.
+    """
     charge(user, "history")
     limit = _page_size(limit)
     selectors.room_for_user(user=user, room_id=room_id)
-    return selectors.message_page(room_id=room_id, before=before, limit=limit)
+    page, has_more = selectors.message_page(room_id=room_id, before=before, limit=limit)
+    return events.post_frames(page), has_more
 
 
 def _page_size(limit: int | None) -> int:
@@ -392,16 +450,6 @@ def _page_size(limit: int | None) -> int:
     if not 1 <= limit <= maximum:
         raise ChatError(ErrorCode.BAD_REQUEST, f"`limit` must be between 1 and {maximum}.")
     return limit
-
-
-def message_delete(*, message: Message) -> None:
-    """Delete a message's content, keep its seq as a tombstone, and tell the room."""
-    with transaction.atomic():
-        updated = Message.objects.filter(pk=message.pk, deleted=False).update(deleted=True, text="")
-        if updated:
-            events.publish_on_commit(
-                message.room_id, protocol.DeletedEvent(deleted=message.room_id, seq=message.seq)
-            )
 
 
 def room_save(*, room: Room, fields: list[str] | None = None) -> Room:
@@ -451,16 +499,18 @@ def messages_purge(*, days: int, now: datetime | None = None) -> int:
     if days < 1:
         raise ValueError("days must be 1 or more")
     cutoff = (now or timezone.now()) - timedelta(days=days)
+    Change.objects.filter(created__lt=cutoff).delete()
     deleted, _ = Message.objects.filter(created__lt=cutoff).delete()
     return deleted
 
 
-def read_mark(*, user: Account, room_id: int, seq: int) -> int:
+def read_mark(*, user: Account, room_id: int, seq: int) -> tuple[int, int]:
     """Move the user's read position in the room up to ``seq`` (clamped to its last seq).
 
     One statement, never moving the position back; returns the stored
-    position. Every socket of the user, on every process, is told after the
-    commit. Charged to the history budget; errors as for history.
+    position and the room's post count as of it (unread = Room.posts - that).
+    Every socket of the user, on every process, is told after the commit.
+    Charged to the history budget; errors as for history.
     """
     charge(user, "history")
     selectors.room_for_user(user=user, room_id=room_id)
@@ -469,20 +519,20 @@ def read_mark(*, user: Account, room_id: int, seq: int) -> int:
     table = quote(Room._meta.db_table)
     messages = quote(Message._meta.db_table)
     # The room's post count as of the read seq: the num of the newest post at or below it.
-    posts = (
+    counted = (
         f"COALESCE((SELECT m.num FROM {messages} m WHERE m.room_id = r.id "
         f"AND m.seq <= {least}(%s, r.last_seq) ORDER BY m.seq DESC LIMIT 1), 0)"
     )
-    select = f"SELECT %s, r.id, {least}(%s, r.last_seq), {posts} FROM {table} r WHERE r.id = %s"
-    sql = _read_upsert_sql(connection.vendor).format(select=select) + " RETURNING seq"
+    select = f"SELECT %s, r.id, {least}(%s, r.last_seq), {counted} FROM {table} r WHERE r.id = %s"
+    sql = _read_upsert_sql(connection.vendor).format(select=select) + " RETURNING seq, posts"
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, [user.pk, seq, seq, room_id])
         row = cursor.fetchone()
         if row is None:  # the room went away since the check
             raise ChatError(ErrorCode.ROOM_INVALID, f"There is no room {room_id}.")
-        stored = int(row[0])
-        events.publish_read_on_commit(user.pk, room_id, stored)
-    return stored
+        stored, posts = int(row[0]), int(row[1])
+        events.publish_read_on_commit(user.pk, room_id, stored, posts)
+    return stored, posts
 
 
 def mention_list(
@@ -491,3 +541,226 @@ def mention_list(
     """A page of the messages that mention ``user``, newest first (charged to history)."""
     charge(user, "history")
     return selectors.mention_page(user=user, before=before, limit=_page_size(limit))
+
+
+# --- changes to posts: edit, delete, react ----------------------------------------------
+#
+# A change takes the room's next seq like a post (but does not count in ``posts``), under
+# the same access rule and row lock, and is stored as a Change row holding its encoded
+# frame; the post itself is updated in the same transaction. So a socket that resumes
+# with ``since``, or fills a gap, gets every change it missed, in order, exactly once:
+# events.stream_after merges posts and changes by seq.
+
+
+class _Unchanged(Exception):
+    """The change would change nothing (same text, a reaction already there): store none."""
+
+
+def _change(
+    *,
+    user: Account,
+    room_id: int,
+    seq: int,
+    kind: ChangeKind,
+    apply: Any,
+    moderator: bool = False,
+) -> int | None:
+    """Take the room's next seq, apply ``apply(post, change_seq, now)`` and store the change.
+
+    ``apply`` checks the rules, updates the post and returns the change's
+    frame; it raises ChatError to refuse (nothing is stored, no seq is used)
+    or _Unchanged when there is nothing to do. Returns the change's seq, or
+    None if nothing changed. Published after the commit. A ``moderator`` (staff
+    in the admin) is not charged and reaches every room, direct ones too.
+    """
+    if not permissions.is_chat_user(user):
+        raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, "Log in with an active account.")
+    if not moderator:
+        charge(user, "send")
+    if not events.layer_usable():
+        raise ChatError(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "Live delivery is down (the channel layer does not answer); nothing was changed. "
+            "Try again shortly.",
+        )
+    take_seq = _take_seq_sql(room_id, None if moderator else user, post=False)
+    if take_seq is None:
+        raise _refused(room_id)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(*take_seq)
+                row = cursor.fetchone()
+            if row is None:
+                raise _refused(room_id)
+            change_seq = int(row[1])
+            post = _live_post(room_id, seq)
+            frame = apply(post, change_seq, now)
+            text = protocol.encode(frame)
+            Change.objects.create(
+                room_id=room_id,
+                seq=change_seq,
+                target=seq,
+                kind=kind,
+                user=user,
+                frame=text,
+                created=now,
+            )
+            events.publish_text_on_commit(room_id, text, seq=change_seq)
+    except _Unchanged:
+        return None
+    except events.PublishFailed:
+        raise ChatError(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            f"Stored as seq {change_seq}, but live delivery is down: "
+            "members get it when it is back.",
+            stored_seq=change_seq,
+        ) from None
+    return change_seq
+
+
+def _check_own(user: Account, post: Message, now: datetime, *, action: str) -> None:
+    """Refuse unless ``post`` is the user's and, if a window is set, still inside it."""
+    if post.author_id != user.pk:
+        raise ChatError(ErrorCode.EDIT_DENIED, f"You may {action} only your own posts.")
+    window = settings.CHAT_EDIT_WINDOW_SECONDS
+    if window and (now - post.created).total_seconds() > window:
+        raise ChatError(
+            ErrorCode.EDIT_DENIED,
+            f"Posts may be {action}ed for {window:g} seconds after they are sent; "
+            "that time is over.",
+        )
+
+
+def message_edit(*, user: Account, room_id: int, seq: int, text: str) -> int | None:
+    """Replace the text of the user's own post ``seq``; every member sees the change live.
+
+    Returns the change's seq (None: the text was already that). New ``@name``
+    mentions in the new text are not notified (as in Slack).
+    """
+    _check_text(text)
+
+    def apply(post: Message, change_seq: int, now: datetime) -> protocol.ChangeEvent:
+        _check_own(user, post, now, action="edit")
+        if post.text == text:
+            raise _Unchanged
+        post.text, post.html, post.edited = text, markup.render(text), now
+        post.save(update_fields=["text", "html", "edited"])
+        return protocol.ChangeEvent(
+            change="edit",
+            room=room_id,
+            seq=change_seq,
+            target=post.seq,
+            username=user.get_username(),
+            ts=events.iso_utc(now),
+            message=text,
+            html=post.html,
+            edited=events.iso_utc(now),
+        )
+
+    return _change(user=user, room_id=room_id, seq=seq, kind=ChangeKind.EDIT, apply=apply)
+
+
+def message_delete(*, user: Account, room_id: int, seq: int, moderator: bool = False) -> int | None:
+    """Delete post ``seq`` (the user's own; staff: any); it stays as a tombstone with no text.
+
+    Its text goes from every stored place: the post, its mentions and its
+    reactions, and the frames of its earlier edits (made deletions too).
+    ``moderator``: staff deleting from the admin, in any room.
+    """
+    if moderator and not user.is_staff:
+        raise ChatError(ErrorCode.EDIT_DENIED, "Only staff may moderate.")
+
+    def apply(post: Message, change_seq: int, now: datetime) -> protocol.ChangeEvent:
+        if not user.is_staff:
+            _check_own(user, post, now, action="delete")
+        post.deleted, post.text, post.html = True, "", ""
+        post.save(update_fields=["deleted", "text", "html"])
+        Reaction.objects.filter(message=post).delete()
+        Mention.objects.filter(message=post).delete()
+        frame = protocol.ChangeEvent(
+            change="delete",
+            room=room_id,
+            seq=change_seq,
+            target=post.seq,
+            username=user.get_username(),
+            ts=events.iso_utc(now),
+        )
+        _scrub_edits(room_id, post.seq, frame)
+        return frame
+
+    return _change(
+        user=user,
+        room_id=room_id,
+        seq=seq,
+        kind=ChangeKind.DELETE,
+        apply=apply,
+        moderator=moderator,
+    )
+
+
+def _scrub_edits(room_id: int, target: int, deletion: protocol.ChangeEvent) -> None:
+    """Rewrite the stored edits of a deleted post as deletions: no text of it stays behind."""
+    for change in Change.objects.filter(room_id=room_id, target=target, kind=ChangeKind.EDIT):
+        frame = protocol.ChangeEvent(
+            change="delete",
+            room=room_id,
+            seq=change.seq,
+            target=target,
+            username=deletion.username,
+            ts=deletion.ts,
+        )
+        Change.objects.filter(pk=change.pk).update(
+            kind=ChangeKind.DELETE, frame=protocol.encode(frame)
+        )
+
+
+_EMOJI_RE = re.compile(protocol.EMOJI_PATTERN)
+
+
+def _check_emoji(emoji: str) -> None:
+    """Refuse a reaction that is blank, too long, or holds a space or control character."""
+    if len(emoji) > protocol.EMOJI_MAX_LENGTH or not _EMOJI_RE.fullmatch(emoji):
+        raise ChatError(
+            ErrorCode.BAD_REQUEST,
+            f"`emoji` must be an emoji or a word of at most {protocol.EMOJI_MAX_LENGTH} "
+            "characters, with no space or control character.",
+        )
+
+
+def message_react(*, user: Account, room_id: int, seq: int, emoji: str, on: bool) -> int | None:
+    """Put the user's ``emoji`` on post ``seq`` (``on``) or take it off; members see it live.
+
+    Returns the change's seq; None if it was already so (nothing stored).
+    """
+    _check_emoji(emoji)
+
+    def apply(post: Message, change_seq: int, now: datetime) -> protocol.ChangeEvent:
+        mine = Reaction.objects.filter(message=post, user=user, emoji=emoji)
+        if on:
+            if mine.exists():
+                raise _Unchanged
+            emojis = set(Reaction.objects.filter(message=post).values_list("emoji", flat=True))
+            if emoji not in emojis and len(emojis) >= settings.CHAT_REACTIONS_MAX_PER_POST:
+                raise ChatError(
+                    ErrorCode.BAD_REQUEST,
+                    f"A post may have {settings.CHAT_REACTIONS_MAX_PER_POST} different "
+                    "reactions at most.",
+                )
+            Reaction.objects.create(
+                message=post, user=user, username=user.get_username(), emoji=emoji, created=now
+            )
+        elif not mine.delete()[0]:
+            raise _Unchanged
+        return protocol.ChangeEvent(
+            change="react",
+            room=room_id,
+            seq=change_seq,
+            target=post.seq,
+            username=user.get_username(),
+            ts=events.iso_utc(now),
+            reactions=selectors.reactions_of([post]).get(post.pk, []),
+        )
+
+    return _change(user=user, room_id=room_id, seq=seq, kind=ChangeKind.REACT, apply=apply)

@@ -54,6 +54,8 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
                 "left": r.left,
                 "lastSeq": r.room.last_seq,
                 "readSeq": r.read_seq,
+                "posts": r.room.posts,
+                "readPosts": r.read_posts,
                 "mentions": r.mentions,
             }
             for r in rooms

@@ -132,7 +132,7 @@ def test_message_admin_filters_by_room_and_author_and_searches_text(admin_client
 
 
 async def test_deleting_a_message_in_the_admin_removes_it_for_connected_clients(connect, alice):
-    """Staff delete a message in the admin; members get the deleted event."""
+    """Staff delete a message in the admin; members get the delete change, in the stream."""
     room = await Room.objects.acreate(title="One")
     message = await database_sync_to_async(services.message_send)(
         user=alice, room_id=room.pk, text="oops"
@@ -149,7 +149,13 @@ async def test_deleting_a_message_in_the_admin_removes_it_for_connected_clients(
         return client.post(f"/admin/chat/message/{message.pk}/delete/", {"post": "yes"})
 
     assert (await database_sync_to_async(delete_in_admin)()).status_code == 302
-    assert await sock.recv() == {"deleted": room.pk, "seq": 1}
+    change = await sock.recv()
+    assert (change["change"], change["target"], change["seq"], change["username"]) == (
+        "delete",
+        1,
+        2,  # the change's own place in the room's stream
+        "root",
+    )
     await message.arefresh_from_db()
     assert (message.deleted, message.text) == (True, "")
 

@@ -43,9 +43,9 @@ def mark(client: Client, room_id: int, seq: object):
 def test_read_position_never_moves_back_and_is_clamped_to_last_seq(alice, room):
     """read_mark stores max(old, seq), never above the room's last seq."""
     post_messages(room.pk, ["a", "b", "c"])
-    assert services.read_mark(user=alice, room_id=room.pk, seq=2) == 2
-    assert services.read_mark(user=alice, room_id=room.pk, seq=1) == 2
-    assert services.read_mark(user=alice, room_id=room.pk, seq=99) == 3
+    assert services.read_mark(user=alice, room_id=room.pk, seq=2) == (2, 2)
+    assert services.read_mark(user=alice, room_id=room.pk, seq=1) == (2, 2)
+    assert services.read_mark(user=alice, room_id=room.pk, seq=99) == (3, 3)
     assert read_position(alice, room) == 3
 
 
@@ -124,6 +124,8 @@ def test_room_list_carries_read_seq_unread_and_mentions(alice, bob, room, staff_
             "staff_only": False,
             "last_seq": 3,
             "read_seq": 0,
+            "posts": 3,
+            "read_posts": 0,
             "unread": 3,
             "mentions": 1,
             "created_by": None,
@@ -132,7 +134,7 @@ def test_room_list_carries_read_seq_unread_and_mentions(alice, bob, room, staff_
     ]
     response = mark(client, room.pk, 2)
     assert response.status_code == 200
-    assert response.json() == {"read": room.pk, "seq": 2}
+    assert response.json() == {"read": room.pk, "seq": 2, "posts": 2}
     [listed] = client.get("/api/rooms").json()["rooms"]
     assert (listed["read_seq"], listed["unread"], listed["mentions"]) == (2, 1, 0)
 
@@ -183,9 +185,9 @@ async def test_read_reaches_every_socket_of_the_user_and_join_says_where(connect
     await database_sync_to_async(post_messages)(room.pk, ["a", "b", "c"])
     phone, laptop = await connect(alice), await connect(alice)
     await phone.send({"command": "read", "room": room.pk, "seq": 2, "ref": "r"})
-    assert await phone.recv() == {"read": room.pk, "seq": 2, "ref": "r"}
-    assert await laptop.recv_until(lambda f: "read" in f) == {"read": room.pk, "seq": 2}
-    assert await phone.recv_until(lambda f: "read" in f) == {"read": room.pk, "seq": 2}
+    assert await phone.recv() == {"read": room.pk, "seq": 2, "posts": 2, "ref": "r"}
+    assert await laptop.recv_until(lambda f: "read" in f) == {"read": room.pk, "seq": 2, "posts": 2}
+    assert await phone.recv_until(lambda f: "read" in f) == {"read": room.pk, "seq": 2, "posts": 2}
     reply = await laptop.join(room.pk)
     assert (reply["last_seq"], reply["read_seq"]) == (3, 2)
 
@@ -226,11 +228,11 @@ async def test_a_mention_notifies_every_socket_of_the_user_without_joining(
         "message": "hi @bob!",
     }
     activity = await bob_sock.recv_until(is_activity)
-    assert activity == {"activity": [{"room": room.pk, "last_seq": 1, "mentions": 1}]}
+    assert activity == {"activity": [{"room": room.pk, "last_seq": 1, "posts": 1, "mentions": 1}]}
     # Reading clears the count: the next activity frame for bob says 0.
     await bob_sock.send({"command": "read", "room": room.pk, "seq": 1})
     cleared = await bob_sock.recv_until(is_activity)
-    assert cleared == {"activity": [{"room": room.pk, "last_seq": 1, "mentions": 0}]}
+    assert cleared == {"activity": [{"room": room.pk, "last_seq": 1, "posts": 1, "mentions": 0}]}
 
 
 async def test_activity_lists_new_messages_of_rooms_not_joined_coalesced(connect, alice, bob, room):
@@ -238,7 +240,7 @@ async def test_activity_lists_new_messages_of_rooms_not_joined_coalesced(connect
     sock = await connect(bob)
     await database_sync_to_async(post_messages)(room.pk, ["1", "2", "3", "4", "5"], "alice")
     frame = await sock.recv_until(lambda f: is_activity(f) and f["activity"][0]["last_seq"] == 5)
-    assert frame == {"activity": [{"room": room.pk, "last_seq": 5, "mentions": 0}]}
+    assert frame == {"activity": [{"room": room.pk, "last_seq": 5, "posts": 5, "mentions": 0}]}
 
 
 async def test_staff_only_rooms_never_reach_others_activity_or_mentions(
@@ -254,7 +256,7 @@ async def test_staff_only_rooms_never_reach_others_activity_or_mentions(
 
     await database_sync_to_async(post)()
     frame = await alice_sock.recv_until(is_activity)
-    assert frame == {"activity": [{"room": room.pk, "last_seq": 1, "mentions": 0}]}
+    assert frame == {"activity": [{"room": room.pk, "last_seq": 1, "posts": 1, "mentions": 0}]}
     seen = await staff_sock.recv_until(is_activity)
     assert sorted(e["room"] for e in seen["activity"]) == sorted([room.pk, staff_room.pk])
     assert str(staff_room.pk) not in json.dumps(await alice_sock.until_quiet(0.3))
@@ -286,7 +288,9 @@ async def test_a_room_made_staff_only_drops_out_of_activity_at_once(connect, ali
             frame = await sock.recv_until(is_activity, timeout=0.5)
             break
     assert frame is not None
-    assert frame["activity"] == [{"room": room.pk, "last_seq": 2 + attempt + 1, "mentions": 0}]
+    assert frame["activity"] == [
+        {"room": room.pk, "last_seq": 2 + attempt + 1, "posts": 2 + attempt + 1, "mentions": 0}
+    ]
 
 
 async def test_staff_room_mention_notifies_everyone_who_may_enter(connect, alice, bob, staff, room):
@@ -306,7 +310,7 @@ async def test_staff_room_mention_notifies_everyone_who_may_enter(connect, alice
             "stella",
         )
         activity = await sock.recv_until(is_activity)
-        assert activity["activity"] == [{"room": room.pk, "last_seq": 1, "mentions": 1}]
+        assert activity["activity"] == [{"room": room.pk, "last_seq": 1, "posts": 1, "mentions": 1}]
     assert (await staff_sock.recv_until(is_activity))["activity"][0]["mentions"] == 0
     assert not [f for f in await staff_sock.until_quiet(0.3) if "mention" in f]
 
@@ -367,11 +371,11 @@ async def test_two_processes_share_read_positions_mentions_and_activity(cluster)
         mention = await next_frame(ws, lambda f: "mention" in f)
         assert (mention["mention"], mention["message"]) == (general, "@bob look")
         activity = await next_frame(ws, lambda f: "activity" in f)
-        assert activity["activity"] == [{"room": general, "last_seq": 1, "mentions": 1}]
+        assert activity["activity"] == [{"room": general, "last_seq": 1, "posts": 1, "mentions": 1}]
     await bob_b.send(json.dumps({"command": "read", "room": general, "seq": 1}))
-    assert await next_frame(bob_a, lambda f: "read" in f) == {"read": general, "seq": 1}
+    assert await next_frame(bob_a, lambda f: "read" in f) == {"read": general, "seq": 1, "posts": 1}
     cleared = await next_frame(bob_a, lambda f: "activity" in f)
-    assert cleared["activity"] == [{"room": general, "last_seq": 1, "mentions": 0}]
+    assert cleared["activity"] == [{"room": general, "last_seq": 1, "posts": 1, "mentions": 0}]
     reply = await join(bob_a, general)
     assert reply["read_seq"] == 1
     await stella.send(json.dumps({"command": "send", "room": staff_room, "message": "again"}))

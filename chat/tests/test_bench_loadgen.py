@@ -42,32 +42,36 @@ def presence(full: bool, **members: str) -> bytes:
 
 
 def test_only_stored_messages_count_as_deliveries_and_other_frames_are_counted_by_kind():
-    """Presence, activity, typing, read, mention, deleted and notice frames are not deliveries."""
+    """Presence, activity, typing, read, mention, change and notice frames are not deliveries."""
     tally = Tally()
     member = Member(tally)
     others = {
         "presence": presence(True, alice="online"),
         "activity": text(
             protocol.ActivityEvent(
-                activity=[protocol.RoomActivity(room=ROOM, last_seq=3, mentions=1)]
+                activity=[protocol.RoomActivity(room=ROOM, last_seq=3, posts=3, mentions=1)]
             )
         ),
         "typing": text(protocol.TypingEvent(typing=ROOM, username="bob", expires_in=6)),
-        "read": text(protocol.ReadEvent(read=ROOM, seq=2)),
+        "read": text(protocol.ReadEvent(read=ROOM, seq=2, posts=2)),
         "mention": text(
             protocol.MentionEvent(
                 mention=ROOM, seq=2, id=9, username="bob", message="@alice", ts="2026-01-01T00:00Z"
             )
         ),
     }
-    deleted = text(protocol.DeletedEvent(deleted=ROOM, seq=1))
+    others["change"] = text(
+        protocol.ChangeEvent(
+            change="delete", room=ROOM, seq=3, target=1, username="bob", ts="2026-01-01T00:00Z"
+        )
+    )
     notice = text(
         protocol.MessageEvent(
             msg_type=4, room=ROOM, username="bob", message="joined the room", ts="2026-01-01T00:00Z"
         )
     )
     member.on_text(message(1), time.time())
-    for payload in [*others.values(), deleted, notice]:
+    for payload in [*others.values(), notice]:
         member.on_text(payload, time.time())
     member.on_text(message(2), time.time())
     assert member.seqs == {ROOM: [1, 2]}
@@ -76,7 +80,7 @@ def test_only_stored_messages_count_as_deliveries_and_other_frames_are_counted_b
     for kind, payload in others.items():
         assert member.notices[kind] == 1, kind
         assert member.notice_bytes[kind] == len(payload), kind
-    assert member.notices["other"] == 2  # the deleted frame and the enter notice
+    assert member.notices["other"] == 1  # the enter notice
 
 
 def test_an_error_frame_outside_a_join_is_counted_as_an_error():

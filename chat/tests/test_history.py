@@ -213,25 +213,34 @@ async def test_a_missed_live_event_is_filled_from_the_database(connect, alice, b
     ]
 
 
-def test_staff_message_delete_leaves_a_tombstone(alice, room):
-    """A deleted message keeps its seq with no text, so seq stays gap-free."""
+def test_staff_message_delete_leaves_a_tombstone(alice, staff, room):
+    """A deleted post keeps its seq with no text; the deletion takes the next seq itself."""
     post_many(room, alice, 3)
+    assert services.message_delete(user=staff, room_id=room.pk, seq=2) == 4
     message = Message.objects.get(room=room, seq=2)
-    services.message_delete(message=message)
-    message.refresh_from_db()
     assert (message.deleted, message.text) == (True, "")
     page, _ = services.room_history(user=alice, room_id=room.pk)
-    assert [(m.seq, m.deleted) for m in page] == [(1, False), (2, True), (3, False)]
+    assert [(m.seq, m.deleted, m.message) for m in page] == [
+        (1, False, "m0"),
+        (2, True, ""),
+        (3, False, "m2"),
+    ]
 
 
-async def test_deleting_a_message_tells_connected_clients(connect, alice, room):
-    """Connected members get {"deleted": room, "seq": S}; history shows a tombstone."""
+async def test_deleting_a_message_tells_connected_clients(connect, alice, staff, room):
+    """Members get the delete change live; history shows a tombstone."""
     await database_sync_to_async(post_many)(room, alice, 2)
     sock = await connect(alice)
     await sock.join(room.pk)
-    message = await Message.objects.aget(room=room, seq=1)
-    await database_sync_to_async(services.message_delete)(message=message)
-    assert await sock.recv() == {"deleted": room.pk, "seq": 1}
+    await database_sync_to_async(services.message_delete)(user=staff, room_id=room.pk, seq=1)
+    change = await sock.recv()
+    assert {k: change[k] for k in ("change", "room", "seq", "target", "username")} == {
+        "change": "delete",
+        "room": room.pk,
+        "seq": 3,
+        "target": 1,
+        "username": staff.get_username(),
+    }
     await sock.send({"command": "history", "room": room.pk})
     first = (await sock.recv())["messages"][0]
     assert (first["seq"], first["deleted"], first["message"]) == (1, True, "")

@@ -31,6 +31,8 @@ async def test_join_replies_with_title_last_seq_and_echoes_ref(connect, alice, r
         "replayed": 0,
         "truncated": False,
         "read_seq": 0,
+        "posts": 0,
+        "read_posts": 0,
         "ref": "r1",
     }
 
@@ -343,7 +345,8 @@ async def test_error_echoes_the_ref_of_a_bad_frame(connect, alice):
         "error": "UNKNOWN_COMMAND",
         "detail": (
             "Unknown command 'dance'; "
-            "use one of join, leave, send, history, read, typing, presence, ping."
+            "use one of join, leave, send, history, read, edit, delete, react, "
+            "typing, presence, ping."
         ),
         "ref": "abc",
     }

@@ -178,6 +178,8 @@ def test_home_carries_unread_counts_and_mentions_for_the_page(alice, bob, room):
             "left": False,
             "lastSeq": 3,
             "readSeq": 1,
+            "posts": 3,
+            "readPosts": 1,
             "mentions": 1,
         }
     ]

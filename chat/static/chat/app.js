@@ -284,7 +284,7 @@ function notice(text, detail) {
 function onFrame(frame) {
   const req = frame.ref != null ? requests.get(frame.ref) : undefined;
   requests.delete(frame.ref);
-  if ("read" in frame) return unread.setRead(frame.read, frame.seq);
+  if ("read" in frame) return unread.setRead(frame.read, frame.seq, frame.posts);
   if (QUIET.has(req?.kind)) {
     if (req.kind === "read") req.room.readSent = 0; // refused: the next check reports it again
     return;
@@ -299,9 +299,15 @@ function onFrame(frame) {
   if ("typing" in frame) return rooms.get(frame.typing)?.onTyping(frame);
   if (req && rooms.get(req.room.id) !== req.room) return; // for a pane closed since
   if ("error" in frame) return onError(frame, req);
+  if ("change" in frame) {
+    // An edit, deletion or reaction, numbered in the room's stream: applied, never shown or counted.
+    unread.changed(frame.room, frame.seq);
+    if (!req?.room || req.room.id === frame.room) rooms.get(frame.room)?.onChange?.(frame);
+    return;
+  }
   if ("join" in frame) {
-    unread.seen(frame.join, frame.last_seq, false);
-    unread.setRead(frame.join, frame.read_seq ?? 0);
+    unread.known(frame.join, frame.last_seq, frame.posts);
+    unread.setRead(frame.join, frame.read_seq ?? 0, frame.read_posts ?? 0);
   }
   const id = "msg_type" in frame ? frame.room : (frame.join ?? frame.sent ?? frame.history ?? frame.deleted);
   const room = req?.room ?? rooms.get(id);

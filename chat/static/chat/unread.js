@@ -10,12 +10,21 @@ function unreadLabel(count, mentions) {
   return interpolate(text, { count, mentions });
 }
 
-/** What the page knows of each room: newest seq, the user's read position, unread mentions. */
+/**
+ * What the page knows of each room: newest seq, post count, the user's read position (a seq, and
+ * the post count as of it), unread mentions. Unread = posts - readPosts: a change to a post (an
+ * edit, a reaction) moves the seq but is never unread.
+ */
 export class Unread {
-  /** `rooms` = the page config's rooms ({id, lastSeq, readSeq, mentions}); `baseTitle` = "multichat". */
+  /** `rooms` = the page config's rooms ({id, lastSeq, readSeq, posts, readPosts, mentions}); `baseTitle` = "multichat". */
   constructor(rooms, baseTitle) {
     this.baseTitle = baseTitle;
-    this.state = new Map(rooms.map((r) => [r.id, { lastSeq: r.lastSeq, readSeq: r.readSeq, mentions: r.mentions }]));
+    this.state = new Map(
+      rooms.map((r) => [
+        r.id,
+        { lastSeq: r.lastSeq, readSeq: r.readSeq, posts: r.posts ?? 0, readPosts: r.readPosts ?? 0, mentions: r.mentions },
+      ]),
+    );
     for (const id of this.state.keys()) this.render(id);
   }
 
@@ -24,39 +33,65 @@ export class Unread {
     return this.state.get(id)?.readSeq ?? 0;
   }
 
-  /** The read position moved (a `read` frame from any of the user's sockets). */
-  setRead(id, seq) {
+  /** The read position moved (a `read` frame from any of the user's sockets, or a join reply). */
+  setRead(id, seq, posts) {
     const s = this.state.get(id);
-    if (!s || seq <= s.readSeq) return;
-    s.readSeq = seq;
+    if (!s || (seq <= s.readSeq && posts <= s.readPosts)) return;
+    s.readSeq = Math.max(s.readSeq, seq);
+    s.readPosts = Math.max(s.readPosts, posts ?? 0);
     s.lastSeq = Math.max(s.lastSeq, seq);
-    if (s.readSeq >= s.lastSeq) s.mentions = 0; // all read: no unread mention is left
+    if (s.readPosts >= s.posts) s.mentions = 0; // all read: no unread mention is left
     this.render(id);
   }
 
-  /** A stored message `seq` was shown in a joined room; the user's own post counts as read. */
+  /** The room's newest seq and post count, as a join reply gives them. */
+  known(id, lastSeq, posts) {
+    const s = this.state.get(id);
+    if (!s) return;
+    s.lastSeq = Math.max(s.lastSeq, lastSeq);
+    s.posts = Math.max(s.posts, posts ?? 0);
+    this.render(id);
+  }
+
+  /**
+   * A post `seq` arrived live in a joined room (in seq order, once): one post more, unless an
+   * `activity` frame counted it already; the user's own post counts as read.
+   */
   seen(id, seq, mine) {
     const s = this.state.get(id);
     if (!s) return;
-    s.lastSeq = Math.max(s.lastSeq, seq);
-    if (mine) s.readSeq = Math.max(s.readSeq, seq);
+    if (seq > s.lastSeq) {
+      s.lastSeq = seq;
+      s.posts += 1;
+    }
+    if (mine) {
+      s.readSeq = Math.max(s.readSeq, seq);
+      s.readPosts = Math.max(s.readPosts, s.posts);
+    }
     this.render(id);
+  }
+
+  /** A change (edit, delete, reaction) `seq` arrived: the seq moves, the count does not. */
+  changed(id, seq) {
+    const s = this.state.get(id);
+    if (s) s.lastSeq = Math.max(s.lastSeq, seq);
   }
 
   /** An `activity` frame: rooms whose newest seq or unread mention count changed. */
   activity(entries) {
-    for (const { room, last_seq: lastSeq, mentions } of entries) {
+    for (const { room, last_seq: lastSeq, posts, mentions } of entries) {
       const s = this.state.get(room);
       if (!s) continue;
       s.lastSeq = Math.max(s.lastSeq, lastSeq);
+      s.posts = Math.max(s.posts, posts ?? 0);
       s.mentions = mentions;
       this.render(room);
     }
   }
 
   /** Count room `id` too (added to the list, or rejoined), from the given counts. */
-  add(id, { lastSeq = 0, readSeq = 0, mentions = 0 } = {}) {
-    if (!this.state.has(id)) this.state.set(id, { lastSeq, readSeq, mentions });
+  add(id, { lastSeq = 0, readSeq = 0, posts = 0, readPosts = 0, mentions = 0 } = {}) {
+    if (!this.state.has(id)) this.state.set(id, { lastSeq, readSeq, posts, readPosts, mentions });
     this.render(id);
   }
 
@@ -73,6 +108,8 @@ export class Unread {
       if (!s) continue;
       s.lastSeq = Math.max(s.lastSeq, r.last_seq);
       s.readSeq = Math.max(s.readSeq, r.read_seq);
+      s.posts = Math.max(s.posts, r.posts ?? 0);
+      s.readPosts = Math.max(s.readPosts, r.read_posts ?? 0);
       s.mentions = r.mentions;
       this.render(r.id);
     }
@@ -82,7 +119,7 @@ export class Unread {
   render(id) {
     const s = this.state.get(id);
     if (!s) return;
-    const count = Math.max(0, s.lastSeq - s.readSeq);
+    const count = Math.max(0, s.posts - s.readPosts);
     const mentions = count ? s.mentions : 0;
     const badge = document.querySelector(`.room-toggle[data-room-id="${id}"] .unread`);
     if (badge) {
@@ -101,7 +138,7 @@ export class Unread {
   /** The page title: the unread total of the rooms counted. */
   renderTitle() {
     let total = 0;
-    for (const r of this.state.values()) total += Math.max(0, r.lastSeq - r.readSeq);
+    for (const r of this.state.values()) total += Math.max(0, r.posts - r.readPosts);
     document.title = total ? `(${total}) ${this.baseTitle}` : this.baseTitle;
   }
 }
