@@ -98,6 +98,7 @@ def message_event(message: Message) -> protocol.MessageEvent:
         message="" if message.deleted else message.text,
         ts=iso_utc(message.created),
         seq=message.seq,
+        html="" if message.deleted else message.html,
         deleted=message.deleted,
     )
 

@@ -314,6 +314,14 @@ class MessageEvent(Frame, kw_only=True):
             examples=["2026-11-24T18:20:16.123Z"],
         ),
     ]
+    html: Annotated[
+        str,
+        Meta(
+            description="The message as sanitized HTML (the formatting subset of docs/protocol.md)"
+            "; absent when the text has no formatting: show `message` as plain text",
+            examples=["<p><strong>bold</strong> and <code>code</code></p>"],
+        ),
+    ] = ""
     deleted: Annotated[
         bool, Meta(description="Present (true) only when staff deleted it; `message` is empty")
     ] = False

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from chat import events, permissions, protocol, ratelimit, roster, selectors
+from chat import events, markup, permissions, protocol, ratelimit, roster, selectors
 from chat.errors import ChatError, ErrorCode
 from chat.models import STORED_TYPES, Mention, Message, MsgType, ReadPosition, Room
 from chat.permissions import Account
@@ -104,15 +104,18 @@ def _refused(room_id: int) -> ChatError:
 def _store(*, room_id: int, user: Account | None, text: str, msg_type: int) -> Message:
     """Store a message with the room's next seq, if ``user`` may post there (None: the system).
 
-    The poster's read position moves to the new seq in the same transaction
-    (on PostgreSQL, in the same statement). A text with an ``@`` also stores
-    its mentions there (``_store_with_mentions``); any other post pays nothing for them.
+    Its formatted form (``markup.render``) is stored with it. The poster's
+    read position moves to the new seq in the same transaction (on
+    PostgreSQL, in the same statement). A text with an ``@`` also stores its
+    mentions there (``_store_with_mentions``); any other post pays nothing for them.
     """
     if user is not None and not permissions.is_chat_user(user):
         raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, "Log in with an active account to post.")
     message = Message(
         room_id=room_id, author=user, username=_username(user), msg_type=msg_type, text=text
     )
+    # Rendered once here, not per recipient: every frame of this message carries it.
+    message.html = markup.render(text)
     take_seq = _take_seq_sql(room_id, user)
     if take_seq is None:
         raise _refused(room_id)
