@@ -17,7 +17,6 @@ function formatHelp() {
     `_${gettext("italic")}_`,
     `~~${gettext("strikethrough")}~~`,
     `\`${gettext("code")}\``,
-    `\`\`\`\n${gettext("code block")}\n\`\`\``,
     `> ${gettext("quote")}`,
     `- ${gettext("list item")}`,
     `1. ${gettext("numbered item")}`,
@@ -28,6 +27,9 @@ function formatHelp() {
     item.append(el("code", null, form));
     list.append(item);
   }
+  const block = el("li");
+  block.append(el("code", null, "```"), " ", gettext("on the lines before and after a code block"));
+  list.append(block);
   help.append(list, el("p", "format-help-note", gettext("Shift+Enter starts a new line.")));
   return help;
 }

@@ -123,14 +123,14 @@ function copyFormatted(source, target, inLinkOrCode) {
       target.append(node.textContent); // an unknown element shows as its text, never as markup
       continue;
     }
-    const copy = document.createElement(node.tagName.toLowerCase());
-    if (node.tagName === "A") {
-      const href = formattedHref(node.getAttribute("href") || "");
-      if (href !== null) {
-        copy.href = href;
-        copy.target = "_blank";
-        copy.rel = "noopener noreferrer nofollow";
-      }
+    // A link whose URL the server dropped (e.g. a relative one) shows as its text in a span.
+    const href = node.tagName === "A" ? formattedHref(node.getAttribute("href") || "") : null;
+    const tag = node.tagName === "A" && href === null ? "span" : node.tagName.toLowerCase();
+    const copy = document.createElement(tag);
+    if (href !== null) {
+      copy.href = href;
+      copy.target = "_blank";
+      copy.rel = "noopener noreferrer nofollow";
     } else if (node.tagName === "OL" && /^[0-9]{1,9}$/.test(node.getAttribute("start") || "")) {
       copy.start = Number(node.getAttribute("start"));
     }
