@@ -402,7 +402,11 @@ class MessageEvent(Frame, kw_only=True):
     username: str
     message: str
     seq: Annotated[
-        int | None, Meta(description="Per room, 1, 2, 3, ... with no gap; absent on notices")
+        int | None,
+        Meta(
+            description="Its place in the room's stream of posts and changes (1, 2, 3, ... with "
+            "no gap across both); absent on notices"
+        ),
     ] = None
     ts: Annotated[
         str,
@@ -411,12 +415,17 @@ class MessageEvent(Frame, kw_only=True):
             examples=["2026-11-24T18:20:16.123Z"],
         ),
     ]
+    html: Annotated[
+        str,
+        Meta(
+            description="The message as sanitized HTML (the formatting subset of docs/protocol.md)"
+            "; absent when the text has no formatting: show `message` as plain text",
+            examples=["<p><strong>bold</strong> and <code>code</code></p>"],
+        ),
+    ] = ""
     deleted: Annotated[
         bool, Meta(description="Present (true) only when it was deleted; `message` is empty")
     ] = False
-    html: Annotated[
-        str, Meta(description="The text rendered (safe HTML); absent when it is plain text")
-    ] = ""
     edited: Annotated[
         str | None, Meta(description="When it was last edited, ISO 8601 UTC; absent if never")
     ] = None

@@ -118,9 +118,10 @@ def _store(
 ) -> Message:
     """Store a message with the room's next seq, if ``user`` may post there (None: the system).
 
-    The poster's read position moves to the new seq in the same transaction
-    (on PostgreSQL, in the same statement). A text with an ``@`` also stores
-    its mentions there (``_store_with_mentions``); any other post pays nothing for them.
+    Its formatted form (``markup.render``) is stored with it. The poster's
+    read position moves to the new seq in the same transaction (on
+    PostgreSQL, in the same statement). A text with an ``@`` also stores its
+    mentions there (``_store_with_mentions``); any other post pays nothing for them.
     """
     if user is not None and not permissions.is_chat_user(user):
         raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, "Log in with an active account to post.")
@@ -132,6 +133,8 @@ def _store(
         text=text,
         reply_to=reply_to,
     )
+    # Rendered once here, not per recipient: every frame of this message carries it.
+    message.html = markup.render(text)
     take_seq = _take_seq_sql(room_id, user)
     if take_seq is None:
         raise _refused(room_id)

@@ -49,6 +49,7 @@ class Message:
     username: str
     message: str
     ts: str
+    html: str = ""  # the server's sanitized HTML when the text has formatting; "" for plain text
     deleted: bool = False
 
     @classmethod
@@ -61,6 +62,7 @@ class Message:
             username=frame["username"],
             message=frame["message"],
             ts=frame["ts"],
+            html=frame.get("html", ""),
             deleted=frame.get("deleted", False),
         )
 
@@ -75,6 +77,8 @@ class Message:
         }
         if self.seq is not None:
             frame["seq"] = self.seq
+        if self.html:
+            frame["html"] = self.html
         if self.deleted:
             frame["deleted"] = True
         return frame

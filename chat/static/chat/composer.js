@@ -4,6 +4,35 @@ import { gettext, interpolate, ngettext } from "./i18n.js";
 import { TYPE_NAME, charCount, el } from "./render.js";
 
 const NEAR_LIMIT = 0.8; // show the length counter from this share of the limit
+let helps = 0; // numbers the formatting hints' ids, for aria-controls
+
+/** The formatting hint: each Markdown form the server renders (chat/markup.py), as typed. */
+function formatHelp() {
+  const help = el("div", "format-help");
+  help.id = `format-help-${++helps}`;
+  help.hidden = true;
+  const list = el("ul", "format-help-list");
+  const forms = [
+    `**${gettext("bold")}**`,
+    `_${gettext("italic")}_`,
+    `~~${gettext("strikethrough")}~~`,
+    `\`${gettext("code")}\``,
+    `> ${gettext("quote")}`,
+    `- ${gettext("list item")}`,
+    `1. ${gettext("numbered item")}`,
+    `[${gettext("link text")}](https://…)`,
+  ];
+  for (const form of forms) {
+    const item = el("li");
+    item.append(el("code", null, form));
+    list.append(item);
+  }
+  const block = el("li");
+  block.append(el("code", null, "```"), " ", gettext("on the lines before and after a code block"));
+  list.append(block);
+  help.append(list, el("p", "format-help-note", gettext("Shift+Enter starts a new line.")));
+  return help;
+}
 
 /** Why a text over the limit cannot be sent. */
 function tooLong(maxLength) {
@@ -40,7 +69,17 @@ export class Composer {
       TYPE_NAME.forEach((name, value) => this.type.append(new Option(name, String(value))));
       this.form.append(this.type);
     }
-    this.form.append(this.counter);
+    // A toggle for the formatting hint, so the box itself stays one clean line.
+    this.help = formatHelp();
+    this.helpToggle = el("button", "format-help-toggle", gettext("Formatting help"));
+    this.helpToggle.type = "button";
+    this.helpToggle.setAttribute("aria-expanded", "false");
+    this.helpToggle.setAttribute("aria-controls", this.help.id);
+    this.helpToggle.addEventListener("click", () => {
+      this.help.hidden = !this.help.hidden;
+      this.helpToggle.setAttribute("aria-expanded", String(!this.help.hidden));
+    });
+    this.form.append(this.helpToggle, this.counter, this.help);
 
     const submit = () => {
       const text = this.input.value;

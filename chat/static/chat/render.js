@@ -1,4 +1,5 @@
-// Building DOM for messages and errors. User text only ever goes through textContent.
+// Building DOM for messages and errors. User text only ever goes through textContent; formatted
+// messages are rebuilt element by element from an allow-list (appendFormatted), never innerHTML.
 
 import { timeElement } from "./dates.js";
 import { gettext } from "./i18n.js";
@@ -92,6 +93,58 @@ export function appendLinkified(parent, text) {
   parent.append(text.slice(last));
 }
 
+// Formatted messages: the server sends sanitized HTML (chat/markup.py). It is parsed in an inert
+// document (nothing loads, nothing runs) and rebuilt here from the same allow-list, so even HTML
+// that got past the server's sanitizer cannot add a tag, an attribute or a link scheme. The CSP
+// (no inline script or style) is the third line.
+const FORMAT_TAGS = new Set(["P", "BR", "EM", "STRONG", "DEL", "CODE", "PRE", "BLOCKQUOTE", "UL", "OL", "LI", "A"]);
+const LINK_SCHEMES = new Set(["http:", "https:", "mailto:"]);
+
+/** The href of a formatted link, or null unless it is an absolute http(s) or mailto URL. */
+function formattedHref(value) {
+  try {
+    const url = new URL(value); // no base: a relative URL throws
+    return LINK_SCHEMES.has(url.protocol) ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Copy the allowed part of `source`'s children into `target`; bare URLs in text become links. */
+function copyFormatted(source, target, inLinkOrCode) {
+  for (const node of source.childNodes) {
+    if (node.nodeType === Node.TEXT_NODE) {
+      if (inLinkOrCode) target.append(node.data);
+      else appendLinkified(target, node.data);
+      continue;
+    }
+    if (node.nodeType !== Node.ELEMENT_NODE) continue; // comments and the like
+    if (!FORMAT_TAGS.has(node.tagName)) {
+      target.append(node.textContent); // an unknown element shows as its text, never as markup
+      continue;
+    }
+    // A link whose URL the server dropped (e.g. a relative one) shows as its text in a span.
+    const href = node.tagName === "A" ? formattedHref(node.getAttribute("href") || "") : null;
+    const tag = node.tagName === "A" && href === null ? "span" : node.tagName.toLowerCase();
+    const copy = document.createElement(tag);
+    if (href !== null) {
+      copy.href = href;
+      copy.target = "_blank";
+      copy.rel = "noopener noreferrer nofollow";
+    } else if (node.tagName === "OL" && /^[0-9]{1,9}$/.test(node.getAttribute("start") || "")) {
+      copy.start = Number(node.getAttribute("start"));
+    }
+    copyFormatted(node, copy, inLinkOrCode || ["A", "CODE", "PRE"].includes(node.tagName));
+    target.append(copy);
+  }
+}
+
+/** Append a message's sanitized `html` to `parent` as elements (see FORMAT_TAGS). */
+export function appendFormatted(parent, html) {
+  const inert = new DOMParser().parseFromString(html, "text/html");
+  copyFormatted(inert.body, parent, false);
+}
+
 // As the server's MENTION_RE: "@name" not preceded by a word character or "@".
 const MENTION_RE = /(?<![\p{L}\p{N}_@])@([\p{L}\p{N}_.@+-]*[\p{L}\p{N}_@+-])/gu;
 
@@ -125,7 +178,11 @@ export function messageElement(frame, me) {
   if (type === 1 || type === 2) meta.append(" ", el("span", "type-label", TYPE_NAME[type]));
   li.append(meta, el("div", "body"));
   if (frame.deleted) markDeleted(li);
-  else {
+  else if (frame.html) {
+    li.lastChild.classList.add("formatted");
+    appendFormatted(li.lastChild, frame.html);
+    collapseIfLong(li, frame.message);
+  } else {
     appendLinkified(li.lastChild, frame.message);
     collapseIfLong(li, frame.message);
   }
@@ -174,6 +231,7 @@ export function markDeleted(li) {
   li.dataset.deleted = "true";
   const body = li.querySelector(".body");
   if (body) body.textContent = gettext("message deleted");
+  if (body) body.classList.remove("formatted");
   if (body) body.classList.remove("collapsed");
   li.querySelector(".show-more")?.remove();
 }
