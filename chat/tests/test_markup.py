@@ -207,7 +207,8 @@ def test_a_deleted_message_carries_no_html(alice, room):
     """A tombstone has neither text nor html."""
     message = services.message_send(user=alice, room_id=room.pk, text="**secret**")
     assert Message.objects.get(pk=message.pk).html == "<p><strong>secret</strong></p>"
-    services.message_delete(message=message)
+    services.message_delete(user=alice, room_id=room.pk, seq=message.seq)
+    assert Message.objects.get(pk=message.pk).html == ""
     page = bearer(alice).get(f"/api/rooms/{room.pk}/messages").json()["messages"]
     assert page[0]["deleted"] is True
     assert "html" not in page[0]
