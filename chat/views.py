@@ -66,6 +66,9 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
         "roomTitleMaxLength": settings.CHAT_ROOM_TITLE_MAX_LENGTH,
         "heartbeatSeconds": settings.CHAT_HEARTBEAT_SECONDS,
         "heartbeatTimeoutSeconds": settings.CHAT_HEARTBEAT_TIMEOUT_SECONDS,
+        # Edit and delete your own posts for this long (0: no limit); staff delete any post.
+        "editWindowSeconds": settings.CHAT_EDIT_WINDOW_SECONDS,
+        "reactionsMax": settings.CHAT_REACTIONS_MAX_PER_POST,
     }
     return render(request, "chat/home.html", {"chat_config": config})
 

@@ -72,6 +72,7 @@ const ctx = {
   me: config.user,
   isStaff: config.isStaff,
   maxLength: config.maxMessageLength,
+  editWindow: config.editWindowSeconds,
   onLeave: closeRoom,
   readSeq: (id) => unread.readSeq(id),
   markRead,
@@ -309,7 +310,7 @@ function onFrame(frame) {
     unread.known(frame.join, frame.last_seq, frame.posts);
     unread.setRead(frame.join, frame.read_seq ?? 0, frame.read_posts ?? 0);
   }
-  const id = "msg_type" in frame ? frame.room : (frame.join ?? frame.sent ?? frame.history ?? frame.deleted);
+  const id = "msg_type" in frame ? frame.room : (frame.join ?? frame.sent ?? frame.history ?? frame.changed);
   const room = req?.room ?? rooms.get(id);
   if (!room || room.id !== id) return;
   if ("msg_type" in frame) {
@@ -320,7 +321,7 @@ function onFrame(frame) {
   else if ("join" in frame) room.onJoined(frame);
   else if ("history" in frame) room.onHistory(frame, req ?? { kind: "older" });
   else if ("sent" in frame) req && room.onSent(frame, req);
-  else if ("deleted" in frame) room.onDeleted(frame.seq);
+  else if ("changed" in frame) req && room.onChanged(frame, req);
 }
 
 function onError(frame, req) {

@@ -47,9 +47,10 @@ function tooLong(maxLength) {
 export class Composer {
   /**
    * Build the form; `onSend(text, msgType)` gets every non-blank message within the limit,
-   * `onInput(text)` every edit (for the typing indicator).
+   * `onInput(text)` every edit (for the typing indicator), `onUpEmpty()` the Up arrow in the empty
+   * box and `onEscape()` Escape (each returns true when it did something).
    */
-  constructor(title, { isStaff, maxLength, onSend, onInvalid, onInput }) {
+  constructor(title, { isStaff, maxLength, onSend, onInvalid, onInput, onUpEmpty, onEscape }) {
     this.maxLength = maxLength;
     this.form = el("form", "composer");
     this.input = el("textarea", "composer-input");
@@ -99,6 +100,10 @@ export class Composer {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         submit();
+      } else if (event.key === "ArrowUp" && !this.input.value && !event.shiftKey && onUpEmpty?.()) {
+        event.preventDefault(); // like Slack: edit your last message
+      } else if (event.key === "Escape" && onEscape?.()) {
+        event.preventDefault();
       }
     });
     this.form.addEventListener("submit", (event) => {

@@ -85,6 +85,7 @@ export class Outbox {
         }
         const { room } = item;
         const cmd = { command: "send", room: room.id, message: item.text, msg_type: item.type };
+        if (item.replyTo != null) cmd.reply_to = item.replyTo;
         item.ref = this.command(room, cmd, "send", { item });
         if (item.ref == null) break; // offline: everything waits for the re-join
         item.state = "sending";

@@ -17,6 +17,8 @@ const ERROR_TEXT = {
   BAD_REQUEST: gettext("The server did not understand that request."),
   UNKNOWN_COMMAND: gettext("The server did not understand that request."),
   MESSAGE_TOO_LONG: gettext("This message is too long."),
+  MESSAGE_INVALID: gettext("That message no longer exists."),
+  EDIT_DENIED: gettext("You cannot change that message: it is not yours, or the time to change it is over."),
   RATE_LIMITED: gettext("You are going too fast. Wait a moment, then try again."),
   TOO_MANY_ROOMS: gettext("You have too many rooms open. Leave one first."),
   TOO_MANY_CONNECTIONS: gettext("You have too many chat tabs open. Close one, then reload."),
@@ -224,16 +226,18 @@ function collapseIfLong(li, text) {
   clipWatch.observe(body);
 }
 
-/** Turn a message item into a dimmed "message deleted" tombstone. */
+/** Turn a message item into a dimmed tombstone: no text, no reactions, no actions. */
 export function markDeleted(li) {
   li.classList.add("msg-deleted");
   li.classList.remove("mention");
   li.dataset.deleted = "true";
   const body = li.querySelector(".body");
-  if (body) body.textContent = gettext("message deleted");
+  if (body) body.textContent = gettext("This message was deleted.");
   if (body) body.classList.remove("formatted");
   if (body) body.classList.remove("collapsed");
-  li.querySelector(".show-more")?.remove();
+  for (const extra of li.querySelectorAll(".show-more, .reactions, .msg-actions, .edited-mark, .msg-editor")) {
+    extra.remove();
+  }
 }
 
 /** A pending (not yet confirmed) message item for the user's own text. */

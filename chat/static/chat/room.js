@@ -1,10 +1,12 @@
 // One open room: its pane, and the protocol state behind it (seqs, history, gaps, pending sends).
 
+import { CHANGE_KINDS, applyChange, cancelReply, changeDone, changeFailed, changesDisconnected, decoratePost, editLast } from "./changes.js";
 import { Composer } from "./composer.js";
 import { gettext, interpolate } from "./i18n.js";
 import { Members, Typing } from "./members.js";
 import { renderPending } from "./outbox.js";
-import { button, charCount, el, errorText, markDeleted, messageElement, pendingElement } from "./render.js";
+import { button, charCount, el, errorText, messageElement, pendingElement } from "./render.js";
+import { ReplyBanner, refreshQuotes, revealSeq } from "./replies.js";
 import { Timeline } from "./timeline.js";
 
 const PAGE_SIZE = 50; // messages per history request
@@ -18,7 +20,7 @@ function closeLabel(title) {
 
 export class Room {
   /**
-   * Build the pane for room `info`; `ctx` = {command, outbox, me, isStaff, maxLength, onLeave,
+   * Build the pane for room `info`; `ctx` = {command, outbox, me, isStaff, maxLength, editWindow, onLeave,
    * readSeq(id), markRead(room, seq), seen(id, seq, mine), canRename(id), onRename(id), onDepart(id)}.
    */
   constructor(info, ctx) {
@@ -28,8 +30,11 @@ export class Room {
     this.joined = false; // the server confirmed the join on the current socket
     this.joining = false; // a join is in flight on the current socket
     this.synced = false; // the first history page arrived (so `since` can be used)
-    this.knownSeq = 0; // every seq up to this one is accounted for
+    this.knownSeq = 0; // every seq up to this one is accounted for (posts and changes)
     this.maxSeq = 0; // the highest seq shown
+    this.changeSeqs = new Set(); // seqs of change frames received above knownSeq (chat/changes.js)
+    this.replyTo = null; // the seq of the post the composer's next message answers
+    this.revealing = null; // the seq revealSeq pages back through history for
     this.bySeq = new Map(); // seq -> list item
     this.pending = []; // own messages not yet confirmed: {room, text, type, state, ref, seq, error, el}
     this.errorKind = null; // what the error shown is about: "compose" (the box), else a command
@@ -84,6 +89,12 @@ export class Room {
       onSend: (text, type) => this.send(text, type),
       onInvalid: (text) => this.showError(text, undefined, "compose"),
       onInput: (text) => this.typed(text),
+      onUpEmpty: () => editLast(this),
+      onEscape: () => cancelReply(this),
+    });
+    this.replyBanner = new ReplyBanner(() => {
+      cancelReply(this);
+      this.composer.focus();
     });
     this.pane.append(
       head,
@@ -91,6 +102,7 @@ export class Room {
       this.members.element,
       this.timeline.element,
       this.typing.element,
+      this.replyBanner.element,
       this.composer.form,
     );
     this.pane.addEventListener("focusin", () => this.checkRead());
@@ -164,6 +176,7 @@ export class Room {
     if (this.gapFilling || !this.joined) return;
     let next = Infinity;
     for (const seq of this.bySeq.keys()) if (seq > this.knownSeq && seq < next) next = seq;
+    for (const seq of this.changeSeqs) if (seq > this.knownSeq && seq < next) next = seq;
     if (next === Infinity) return;
     const limit = Math.min(MAX_PAGE, next - this.knownSeq - 1);
     const cmd = { command: "history", room: this.id, before: next, limit };
@@ -197,6 +210,8 @@ export class Room {
   /** Show the user's message as pending and queue it in the socket's outbox (chat/outbox.js). */
   send(text, type) {
     const item = { room: this, text, type, state: "queued", el: pendingElement(text, type, this.ctx.me) };
+    if (this.replyTo != null) item.replyTo = this.replyTo;
+    cancelReply(this);
     this.typingSent = 0; // the message ends the others' indicator: typing again shows at once
     if (this.errorKind === "compose") this.hideError();
     this.pending.push(item);
@@ -257,6 +272,29 @@ export class Room {
     if (replaying && !this.replayLeft) this.flush();
   }
 
+  /** A change frame (edit, delete, react) in the room's stream: apply it; its seq is received. */
+  onChange(frame) {
+    if (!this.joined) return;
+    const replaying = this.replayLeft > 0;
+    if (replaying) this.replayLeft--;
+    if (frame.seq > this.knownSeq) this.changeSeqs.add(frame.seq);
+    applyChange(this, frame);
+    this.advanceKnown();
+    if (frame.seq > this.knownSeq + 1) this.fillGap();
+    if (replaying && !this.replayLeft) this.flush();
+  }
+
+  /** The reply to an edit, delete or react with a ref. */
+  onChanged(frame, req) {
+    this.commandWorked();
+    changeDone(this, frame, req);
+  }
+
+  /** Scroll to post `seq` (loading older history until it is shown) and highlight it (replies.js). */
+  revealSeq(seq) {
+    revealSeq(this, seq);
+  }
+
   /** A history reply, for the first page, an older page or a gap. */
   onHistory(frame, req) {
     this.commandWorked();
@@ -272,6 +310,7 @@ export class Room {
     if (req.kind === "initial") this.synced = true;
     this.updateTop();
     if (this.jumping) this.jumpToUnread();
+    if (this.revealing != null) revealSeq(this, this.revealing);
     // Keep paging while the list is too short to scroll (so scrolling up can't ask for more).
     if (this.hasMore && this.timeline.underfilled()) this.loadOlder();
   }
@@ -294,15 +333,14 @@ export class Room {
     this.ctx.outbox.sent(item);
   }
 
-  /** Staff deleted message `seq`: show it as a tombstone. */
-  onDeleted(seq) {
-    const node = this.bySeq.get(seq);
-    if (node) this.timeline.mutate(() => markDeleted(node));
-  }
-
   /** An error frame caused by one of this room's commands. */
   onError(frame, req) {
     const text = errorText(frame);
+    if (CHANGE_KINDS.has(req.kind)) {
+      changeFailed(this, req);
+      this.showError(text, frame.detail);
+      return;
+    }
     if (frame.error === "RATE_LIMITED" && req.kind !== "send" && req.kind !== "removed") {
       this.retryLater(req, frame.retry_after);
       return;
@@ -387,6 +425,7 @@ export class Room {
     this.typing.clear();
     this.joined = this.joining = this.loadingOlder = this.gapFilling = false;
     this.replayLeft = 0;
+    changesDisconnected(this);
     for (const item of this.pending) {
       if (item.state === "sending") item.state = "unsure"; // maybe stored: the replay will tell
       this.renderPending(item);
@@ -432,6 +471,7 @@ export class Room {
         }
         if (this.bySeq.has(frame.seq)) continue;
         const node = messageElement(frame, this.ctx.me);
+        decoratePost(this, node, frame);
         if (this.mentioned.has(frame.seq) && !frame.deleted) node.classList.add("mention");
         this.bySeq.set(frame.seq, node);
         shown.push(frame);
@@ -446,8 +486,9 @@ export class Room {
     for (const frame of shown) {
       this.ctx.seen(this.id, frame.seq, frame.username === this.ctx.me);
       if (live) this.typing.remove(frame.username);
+      if (!frame.reply_to) refreshQuotes(this, frame.seq); // replies shown before the post they quote
     }
-    while (this.bySeq.has(this.knownSeq + 1)) this.knownSeq++;
+    this.advanceKnown();
     if (added && this.timeline.top.dataset.state === "start") this.updateTop();
     if (notify) this.timeline.announceNew();
     this.updateJump();
@@ -503,9 +544,15 @@ export class Room {
   }
 
   skipGap(next) {
-    // The missing messages are gone (e.g. purged): stop asking for them.
+    // The missing messages are gone (e.g. purged), or were changes (history has posts only).
     this.knownSeq = Math.max(this.knownSeq, next - 1);
-    while (this.bySeq.has(this.knownSeq + 1)) this.knownSeq++;
+    this.advanceKnown();
+  }
+
+  /** Move knownSeq over every seq received after it, posts and changes alike. */
+  advanceKnown() {
+    while (this.bySeq.has(this.knownSeq + 1) || this.changeSeqs.has(this.knownSeq + 1)) this.knownSeq++;
+    for (const seq of this.changeSeqs) if (seq <= this.knownSeq) this.changeSeqs.delete(seq);
   }
 
   /** Show `item`'s state under it (chat/outbox.js). */
