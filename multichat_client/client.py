@@ -795,9 +795,9 @@ class ChatClient:
             skipped = entry.seq - last - 1 - len(missed)
             if skipped:
                 self.on_status(
-                    f"room {room}: {skipped} edits, deletions or reactions after #{last} were "
-                    f"past the server's replay limit; posts up to #{last} may have changed "
-                    "(their history shows them as they are now)"
+                    f"room {room}: {skipped} change(s) after #{last} were past the server's "
+                    f"replay limit; posts up to #{last} may have been edited, deleted or "
+                    "reacted to (their history shows them as they are now)"
                 )
         await self._events.put(entry)
         self._last[room] = entry.seq
