@@ -168,6 +168,7 @@ async def test_client_edits_deletes_reacts_and_replies_and_members_see_each_chan
         ("delete", 2, "bob"),
     ]
     assert seen[5].reactions == (Reaction(emoji="👍", users=("alice",)),)
+    assert all(type(e).from_frame(e.to_frame()) == e for e in seen)  # what `tail --json` prints
     stored = await asyncio.to_thread(history, server, room)
     assert fold(seen, room) == stored
     assert (stored[0].message, stored[0].edited is not None) == ("hello", True)
