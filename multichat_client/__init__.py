@@ -10,7 +10,9 @@
 
 ``ChatClient`` reconnects by itself (exponential backoff with jitter) and
 re-joins each room with ``since`` = the last seq it delivered, so a dropped
-connection or a server restart loses and repeats nothing. ``RestClient`` is
+connection or a server restart loses and repeats nothing. Edits, deletions
+and reactions are ``Change`` events in the same stream (``Change.apply``
+folds one into the ``Message`` it targets). ``RestClient`` is
 the blocking REST client; ``python -m multichat_client`` is the CLI.
 """
 
@@ -23,13 +25,14 @@ from multichat_client.rest import RestClient
 if TYPE_CHECKING:
     from multichat_client.client import (
         Activity,
+        Change,
         ChatClient,
-        Deleted,
         JoinInfo,
         Mention,
         Message,
         Presence,
         PresenceMember,
+        Reaction,
         ReadMark,
         RoomActivity,
         RoomError,
@@ -40,8 +43,8 @@ if TYPE_CHECKING:
 # REST commands need only the standard library, so the socket side loads on first use.
 _SOCKET_NAMES = frozenset(
     {
-        "Activity", "ChatClient", "Deleted", "JoinInfo", "Mention", "Message", "Presence",
-        "PresenceMember", "ReadMark", "RoomActivity", "RoomError", "Typing",
+        "Activity", "Change", "ChatClient", "JoinInfo", "Mention", "Message", "Presence",
+        "PresenceMember", "Reaction", "ReadMark", "RoomActivity", "RoomError", "Typing",
     }
 )  # fmt: skip
 
@@ -58,17 +61,18 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Activity",
     "AuthError",
+    "Change",
     "ChatClient",
     "Config",
     "ConfigError",
     "ConnectionLost",
-    "Deleted",
     "JoinInfo",
     "Mention",
     "Message",
     "MultichatError",
     "Presence",
     "PresenceMember",
+    "Reaction",
     "ReadMark",
     "RestClient",
     "RoomActivity",

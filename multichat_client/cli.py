@@ -1,4 +1,5 @@
-"""The ``multichat`` command line: rooms, send, tail (which follows and resumes), mentions, whoami.
+"""The ``multichat`` command line: rooms, send, edit, delete, react, tail (which follows and
+resumes), mentions, whoami.
 
 The server and token come from MULTICHAT_URL / MULTICHAT_TOKEN, else from
 ~/.config/multichat/config.toml (keys ``url`` and ``token``). Exit status:
@@ -19,7 +20,7 @@ from multichat_client.errors import AuthError, ConnectionLost, MultichatError
 from multichat_client.rest import RestClient
 
 if TYPE_CHECKING:
-    from multichat_client.client import Message
+    from multichat_client.client import Change, Message, Reaction
 
 TYPES = {"message": 0, "warning": 1, "alert": 2, "muted": 3}
 LABELS = {1: "warning", 2: "alert", 3: "muted", 4: "enter", 5: "leave"}
@@ -62,7 +63,28 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("room", metavar="ROOM", help="the room's id or title")
     send.add_argument("text", metavar="TEXT", nargs="?", default="-", help="the text (- : stdin)")
     send.add_argument("--type", choices=TYPES, default="message", help="staff: warning, alert")
+    send.add_argument(
+        "--reply-to", type=int, metavar="SEQ", help="answer the room's post #SEQ (a reply)"
+    )
     send.add_argument("--json", action="store_true", help="print the stored message as JSON")
+
+    edit = commands.add_parser("edit", help="replace the text of one of your posts")
+    edit.add_argument("room", metavar="ROOM", help="the room's id or title")
+    edit.add_argument("seq", type=int, metavar="SEQ", help="the post's seq (#SEQ in tail)")
+    edit.add_argument("text", metavar="TEXT", nargs="?", default="-", help="new text (- : stdin)")
+    edit.add_argument("--json", action="store_true", help="print the server's answer as JSON")
+
+    delete = commands.add_parser("delete", help="delete one of your posts (staff: any)")
+    delete.add_argument("room", metavar="ROOM", help="the room's id or title")
+    delete.add_argument("seq", type=int, metavar="SEQ", help="the post's seq (#SEQ in tail)")
+    delete.add_argument("--json", action="store_true", help="print the server's answer as JSON")
+
+    react = commands.add_parser("react", help="put an emoji on a post, or take yours off")
+    react.add_argument("room", metavar="ROOM", help="the room's id or title")
+    react.add_argument("seq", type=int, metavar="SEQ", help="the post's seq (#SEQ in tail)")
+    react.add_argument("emoji", metavar="EMOJI", help="one emoji, e.g. 👍")
+    react.add_argument("--off", action="store_true", help="take your EMOJI off the post")
+    react.add_argument("--json", action="store_true", help="print the server's answer as JSON")
 
     tail = commands.add_parser("tail", help="print a room's messages as they arrive")
     tail.add_argument("room", metavar="ROOM", help="the room's id or title")
@@ -71,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument(
         "-n", "--lines", type=int, default=10, metavar="N", help="first show the last N (10)"
     )
-    tail.add_argument("--json", action="store_true", help="one JSON message frame per line")
+    tail.add_argument(
+        "--json", action="store_true", help="one JSON frame per line (messages and changes)"
+    )
     tail.add_argument("--notices", action="store_true", help="also show enter/leave notices")
     tail.add_argument(
         "--max-delay",
@@ -114,12 +138,36 @@ def resolve_room(rest: RestClient, name: str, *, left_too: bool = False) -> dict
 
 
 def format_message(message: Message) -> str:
-    """One line for a person: ``#12 18:20:16 alice: hello``."""
+    """One line for a person: ``#12 18:20:16 alice: hello``; a reply ``bob ↳ #5: yes``.
+
+    An edited post ends with ``(edited)``, one with reactions with ``[👍 2]``.
+    """
     clock = message.ts[11:19]
     label = f"[{LABELS[message.msg_type]}] " if message.msg_type in LABELS else ""
     seq = f"#{message.seq}" if message.seq is not None else "--"
+    reply = f" ↳ #{message.reply_to}" if message.reply_to is not None else ""
     text = "(deleted)" if message.deleted else message.message
-    return f"{seq} {clock} {label}{message.username}: {text}"
+    edited = " (edited)" if message.edited and not message.deleted else ""
+    counts = ", ".join(f"{r.emoji} {len(r.users)}" for r in message.reactions)
+    reactions = f"  [{counts}]" if counts else ""
+    return f"{seq} {clock} {label}{message.username}{reply}: {text}{edited}{reactions}"
+
+
+def format_reactions(reactions: tuple[Reaction, ...]) -> str:
+    """``👍 ann, bob; 🎉 cy``, or ``(none)``."""
+    return "; ".join(f"{r.emoji} {', '.join(r.users)}" for r in reactions) or "(none)"
+
+
+def format_change(change: Change) -> str:
+    """One line for a person: ``#12 edited by ann: new text``, ``#12 deleted by ann``, ..."""
+    if change.change == "edit":
+        return f"#{change.target} edited by {change.username}: {change.message}"
+    if change.change == "delete":
+        return f"#{change.target} deleted by {change.username}"
+    if change.change == "react":
+        reactions = format_reactions(change.reactions or ())
+        return f"#{change.target} reactions changed by {change.username}: {reactions}"
+    return f"#{change.target} changed ({change.change}) by {change.username}"
 
 
 def print_line(line: str, out: TextIO) -> None:
@@ -180,16 +228,96 @@ def cmd_mentions(config: Config, args, out: TextIO) -> int:
     return 0
 
 
+def read_text(text: str) -> str:
+    """The TEXT argument, or standard input for ``-``."""
+    return sys.stdin.read().rstrip("\n") if text == "-" else text
+
+
+class PostRefused(MultichatError):
+    """The server refused a change to (or a reply to) a post: a sentence that names the post."""
+
+
+def refused(exc: MultichatError, room: dict[str, Any], seq: int, doing: str) -> MultichatError:
+    """``exc`` with a sentence naming the post, for the codes about a post; else ``exc``."""
+    where = f"#{seq} in {room['title']}"
+    if exc.code == "MESSAGE_INVALID":
+        why = f"cannot {doing} {where}: there is no such post, or it was deleted"
+    elif exc.code == "EDIT_DENIED":
+        why = f"cannot {doing} {where}: it is not your post, or the time to change it is over"
+    else:
+        return exc
+    return PostRefused(exc.code, f"{why} ({exc.code}: {exc.detail})", status=exc.status)
+
+
 def cmd_send(config: Config, args, out: TextIO) -> int:
-    """multichat send ROOM TEXT."""
+    """multichat send ROOM TEXT [--reply-to SEQ]."""
     rest = RestClient(config.url, config.require_token())
     room = resolve_room(rest, args.room)
-    text = sys.stdin.read().rstrip("\n") if args.text == "-" else args.text
-    stored = rest.post(room["id"], text, msg_type=TYPES[args.type])
+    text = read_text(args.text)
+    try:
+        stored = rest.post(room["id"], text, msg_type=TYPES[args.type], reply_to=args.reply_to)
+    except MultichatError as exc:
+        raise refused(exc, room, args.reply_to, "reply to") from None
     if args.json:
         print_line(json.dumps(stored), out)
     else:
-        print_line(f"sent to {room['title']} as #{stored['seq']}", out)
+        reply = f" (a reply to #{args.reply_to})" if args.reply_to is not None else ""
+        print_line(f"sent to {room['title']} as #{stored['seq']}{reply}", out)
+    return 0
+
+
+def cmd_edit(config: Config, args, out: TextIO) -> int:
+    """multichat edit ROOM SEQ TEXT."""
+    rest = RestClient(config.url, config.require_token())
+    room = resolve_room(rest, args.room)
+    text = read_text(args.text)
+    try:
+        answer = rest.edit(room["id"], args.seq, text)
+    except MultichatError as exc:
+        raise refused(exc, room, args.seq, "edit") from None
+    if args.json:
+        print_line(json.dumps(answer), out)
+    elif answer.get("seq") is None:
+        print_line(f"#{args.seq} in {room['title']} already says that; nothing changed", out)
+    else:
+        print_line(f"edited #{args.seq} in {room['title']}", out)
+    return 0
+
+
+def cmd_delete(config: Config, args, out: TextIO) -> int:
+    """multichat delete ROOM SEQ."""
+    rest = RestClient(config.url, config.require_token())
+    room = resolve_room(rest, args.room)
+    try:
+        answer = rest.delete(room["id"], args.seq)
+    except MultichatError as exc:
+        raise refused(exc, room, args.seq, "delete") from None
+    if args.json:
+        print_line(json.dumps(answer), out)
+    else:
+        print_line(f"deleted #{args.seq} in {room['title']}", out)
+    return 0
+
+
+def cmd_react(config: Config, args, out: TextIO) -> int:
+    """multichat react ROOM SEQ EMOJI [--off]."""
+    rest = RestClient(config.url, config.require_token())
+    room = resolve_room(rest, args.room)
+    on = not args.off
+    try:
+        answer = rest.react(room["id"], args.seq, args.emoji, on=on)
+    except MultichatError as exc:
+        raise refused(exc, room, args.seq, "react to") from None
+    where = f"#{args.seq} in {room['title']}"
+    if args.json:
+        print_line(json.dumps(answer), out)
+    elif answer.get("seq") is None:
+        state = "already has" if on else "does not have"
+        print_line(f"{where} {state} your {args.emoji}; nothing changed", out)
+    elif on:
+        print_line(f"put {args.emoji} on {where}", out)
+    else:
+        print_line(f"took {args.emoji} off {where}", out)
     return 0
 
 
@@ -219,9 +347,9 @@ def cmd_whoami(config: Config, args, out: TextIO) -> int:
 
 
 async def tail(config: Config, args, out: TextIO, err: TextIO) -> int:
-    """Follow a room: print every message once, in order, across reconnections."""
+    """Follow a room: print every message and change once, in order, across reconnections."""
     # Here, not at the top: only tail needs the websockets package (the other commands are REST).
-    from multichat_client.client import ChatClient, Deleted, Message, RoomError
+    from multichat_client.client import Change, ChatClient, Message, RoomError
 
     rest = RestClient(config.url, config.require_token())
     room = await asyncio.to_thread(resolve_room, rest, args.room)
@@ -246,11 +374,8 @@ async def tail(config: Config, args, out: TextIO, err: TextIO) -> int:
                     continue
                 line = json.dumps(event.to_frame()) if args.json else format_message(event)
                 print_line(line, out)
-            elif isinstance(event, Deleted):
-                if args.json:
-                    print_line(json.dumps({"deleted": event.room, "seq": event.seq}), out)
-                else:
-                    print_line(f"#{event.seq} was deleted", out)
+            elif isinstance(event, Change):
+                print_line(json.dumps(event.to_frame()) if args.json else format_change(event), out)
             elif isinstance(event, RoomError):
                 print_line(f"multichat: {event.code}: {event.detail}", err)
                 if event.room == room["id"]:
@@ -272,6 +397,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         command = {
             "rooms": cmd_rooms,
             "send": cmd_send,
+            "edit": cmd_edit,
+            "delete": cmd_delete,
+            "react": cmd_react,
             "mentions": cmd_mentions,
             "whoami": cmd_whoami,
             "leave": cmd_leave,
@@ -281,7 +409,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except (ConfigError, UsageError) as exc:
         print_line(f"multichat: {exc}", err)
         return 2
-    except (AuthError, ConnectionLost) as exc:
+    except (AuthError, ConnectionLost, PostRefused) as exc:
         print_line(f"multichat: {exc.detail}", err)
         return 1
     except MultichatError as exc:

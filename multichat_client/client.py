@@ -3,11 +3,13 @@
 One background task owns the connection. When it drops, the task waits
 (exponential backoff with jitter) and reconnects, then re-joins every room
 with ``since`` = the last seq it delivered for that room; the server replays
-what came after. Every stored message goes through one filter, in arrival
-order: a seq at or below the last delivered one is a duplicate and is
-dropped; a seq above the next one means a gap (a replay longer than the
-server's CHAT_REPLAY_MAX), which is filled from the REST API first. So the
-iterator yields each room's messages in seq order, each exactly once.
+what came after. A room's seqs number its posts and the changes to them
+(edits, deletions, reactions) in one stream, and every entry of it goes
+through one filter, in arrival order: a seq at or below the last delivered
+one is a duplicate and is dropped; a seq above the next one means a gap (a
+replay longer than the server's CHAT_REPLAY_MAX), whose posts are filled
+from the REST API first. So the iterator yields each room's posts and
+changes in seq order, each exactly once.
 
 Close 1013 (the server's database does not answer) is waited out with the
 same backoff ("server unavailable, retrying"); close 4408 (this socket fell
@@ -22,7 +24,7 @@ import itertools
 import json
 import random
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -40,8 +42,30 @@ HISTORY_PAGE = 100
 
 
 @dataclass(frozen=True)
+class Reaction:
+    """One emoji on a post, and who put it there (in the order they did)."""
+
+    emoji: str
+    users: tuple[str, ...]
+
+
+def _reactions(entries: list[dict[str, Any]]) -> tuple[Reaction, ...]:
+    return tuple(Reaction(emoji=e["emoji"], users=tuple(e["users"])) for e in entries)
+
+
+def _reaction_frames(reactions: tuple[Reaction, ...]) -> list[dict[str, Any]]:
+    return [{"emoji": r.emoji, "users": list(r.users)} for r in reactions]
+
+
+@dataclass(frozen=True)
 class Message:
-    """A room event. Stored messages have a ``seq``; enter/leave notices (4, 5) have None."""
+    """A room event. Stored posts have a ``seq``; enter/leave notices (4, 5) have None.
+
+    ``html`` is the text rendered by the server ("" : show ``message`` as plain
+    text); ``edited`` when it was last edited; ``reply_to`` the seq of the post
+    it answers; ``deleted`` a tombstone (no text). A post's later edits,
+    deletion and reactions arrive as Change events (``Change.apply`` folds one in).
+    """
 
     room: int
     seq: int | None
@@ -51,6 +75,10 @@ class Message:
     ts: str
     html: str = ""  # the server's sanitized HTML when the text has formatting; "" for plain text
     deleted: bool = False
+    html: str = ""
+    edited: str | None = None
+    reply_to: int | None = None
+    reactions: tuple[Reaction, ...] = ()
 
     @classmethod
     def from_frame(cls, frame: dict[str, Any]) -> Message:
@@ -64,11 +92,15 @@ class Message:
             ts=frame["ts"],
             html=frame.get("html", ""),
             deleted=frame.get("deleted", False),
+            html=frame.get("html", ""),
+            edited=frame.get("edited"),
+            reply_to=frame.get("reply_to"),
+            reactions=_reactions(frame.get("reactions", [])),
         )
 
     def to_frame(self) -> dict[str, Any]:
         """The message as the server's frame (a dict ready for json.dumps)."""
-        frame = {
+        frame: dict[str, Any] = {
             "msg_type": self.msg_type,
             "room": self.room,
             "username": self.username,
@@ -81,15 +113,88 @@ class Message:
             frame["html"] = self.html
         if self.deleted:
             frame["deleted"] = True
+        if self.html:
+            frame["html"] = self.html
+        if self.edited is not None:
+            frame["edited"] = self.edited
+        if self.reply_to is not None:
+            frame["reply_to"] = self.reply_to
+        if self.reactions:
+            frame["reactions"] = _reaction_frames(self.reactions)
         return frame
 
 
 @dataclass(frozen=True)
-class Deleted:
-    """Staff deleted the message ``seq`` of ``room``: drop it from view."""
+class Change:
+    """A change to post ``target`` of ``room``, numbered ``seq`` in the room's stream.
+
+    ``change`` is "edit" (new ``message``, ``html``, ``edited``), "delete" (the
+    post becomes a tombstone) or "react" (``reactions``: the post's whole list
+    after it). ``username`` made the change. Never shown as a message, never
+    unread: apply it to the post if you show it (``apply``), else ignore it.
+    """
 
     room: int
     seq: int
+    change: str
+    target: int
+    username: str
+    ts: str
+    message: str | None = None
+    html: str = ""
+    edited: str | None = None
+    reactions: tuple[Reaction, ...] | None = None
+
+    @classmethod
+    def from_frame(cls, frame: dict[str, Any]) -> Change:
+        """The change in a server frame."""
+        reactions = frame.get("reactions")
+        return cls(
+            room=frame["room"],
+            seq=frame["seq"],
+            change=frame["change"],
+            target=frame["target"],
+            username=frame["username"],
+            ts=frame["ts"],
+            message=frame.get("message"),
+            html=frame.get("html", ""),
+            edited=frame.get("edited"),
+            reactions=None if reactions is None else _reactions(reactions),
+        )
+
+    def to_frame(self) -> dict[str, Any]:
+        """The change as the server's frame (a dict ready for json.dumps)."""
+        frame: dict[str, Any] = {
+            "change": self.change,
+            "room": self.room,
+            "seq": self.seq,
+            "target": self.target,
+            "username": self.username,
+            "ts": self.ts,
+        }
+        if self.message is not None:
+            frame["message"] = self.message
+        if self.html:
+            frame["html"] = self.html
+        if self.edited is not None:
+            frame["edited"] = self.edited
+        if self.reactions is not None:
+            frame["reactions"] = _reaction_frames(self.reactions)
+        return frame
+
+    def apply(self, post: Message) -> Message:
+        """``post`` as this change leaves it (``post`` itself if it is not the target)."""
+        if post.room != self.room or post.seq != self.target:
+            return post
+        if self.change == "delete":
+            return replace(post, message="", html="", edited=None, deleted=True, reactions=())
+        if post.deleted:  # a tombstone stays one (a replay may hold edits made before)
+            return post
+        if self.change == "edit" and self.message is not None:
+            return replace(post, message=self.message, html=self.html, edited=self.edited)
+        if self.change == "react" and self.reactions is not None:
+            return replace(post, reactions=self.reactions)
+        return post
 
 
 @dataclass(frozen=True)
@@ -103,13 +208,24 @@ class RoomError:
 
 @dataclass(frozen=True)
 class JoinInfo:
-    """The server's answer to a join; ``read_seq`` is the user's read position there."""
+    """The server's answer to a join; ``read_seq`` is the user's read position there.
+
+    ``posts`` counts the room's posts (changes do not count), ``read_posts``
+    the posts as of ``read_seq``: the user's unread count is their difference.
+    """
 
     room: int
     title: str
     last_seq: int
     staff_only: bool
     read_seq: int = 0
+    posts: int = 0
+    read_posts: int = 0
+
+    @property
+    def unread(self) -> int:
+        """How many posts the user has not read in the room."""
+        return max(0, self.posts - self.read_posts)
 
 
 @dataclass(frozen=True)
@@ -140,10 +256,14 @@ class Typing:
 
 @dataclass(frozen=True)
 class ReadMark:
-    """The user's read position in ``room`` is now ``seq`` (read on any of their devices)."""
+    """The user's read position in ``room`` is now ``seq`` (read on any of their devices).
+
+    ``posts``: the room's post count as of ``seq`` (unread = the room's posts - this).
+    """
 
     room: int
     seq: int
+    posts: int = 0
 
 
 @dataclass(frozen=True)
@@ -172,11 +292,12 @@ class Mention:
 
 @dataclass(frozen=True)
 class RoomActivity:
-    """A room's newest seq and the user's unread mentions there."""
+    """A room's newest seq, its post count (changes do not count) and the user's unread mentions."""
 
     room: int
     last_seq: int
     mentions: int
+    posts: int = 0
 
 
 @dataclass(frozen=True)
@@ -186,7 +307,7 @@ class Activity:
     rooms: tuple[RoomActivity, ...]
 
 
-Event = Message | Deleted | RoomError | Presence | Typing | ReadMark | Mention | Activity
+Event = Message | Change | RoomError | Presence | Typing | ReadMark | Mention | Activity
 
 
 def socket_url(base_url: str) -> str:
@@ -200,8 +321,9 @@ class ChatClient:
     """An asyncio chat client that keeps its rooms joined across disconnections.
 
     Use it as ``async with ChatClient(url, token) as chat:``; ``join`` rooms,
-    ``send`` to them, and ``async for event in chat`` to receive Message,
-    Deleted and RoomError events; made with ``awareness=True``, also the
+    ``send`` to them (``edit``, ``delete``, ``react`` to their posts), and
+    ``async for event in chat`` to receive Message, Change (an edit, deletion
+    or reaction) and RoomError events; made with ``awareness=True``, also the
     awareness events: Presence and Typing for joined rooms, and ReadMark,
     Mention and Activity for every room the user may enter (code written
     before they existed never sees them). A refused token raises AuthError
@@ -281,6 +403,8 @@ class ChatClient:
             last_seq=reply["last_seq"],
             staff_only=reply["staff_only"],
             read_seq=reply.get("read_seq", 0),
+            posts=reply.get("posts", 0),
+            read_posts=reply.get("read_posts", 0),
         )
 
     async def leave(self, room: int) -> None:
@@ -290,14 +414,51 @@ class ChatClient:
         self._last.pop(room, None)
         await self._command({"command": "leave", "room": room})
 
-    async def send(self, room: int, message: str, *, msg_type: int = 0) -> int:
-        """Post to a joined room; returns the message's seq.
+    async def send(
+        self, room: int, message: str, *, msg_type: int = 0, reply_to: int | None = None
+    ) -> int:
+        """Post to a joined room (``reply_to``: as an answer to that post); returns its seq.
 
         Not retried on a dropped connection (ConnectionLost): the message may
         or may not have been stored, and the room's events will tell.
+        A ``reply_to`` that is no post of the room (or a deleted one) raises
+        MultichatError MESSAGE_INVALID.
         """
-        frame = {"command": "send", "room": int(room), "message": message, "msg_type": msg_type}
+        frame: dict[str, Any] = {
+            "command": "send",
+            "room": int(room),
+            "message": message,
+            "msg_type": msg_type,
+        }
+        if reply_to is not None:
+            frame["reply_to"] = int(reply_to)
         return (await self._command(frame))["seq"]
+
+    async def edit(self, room: int, seq: int, message: str) -> int | None:
+        """Replace the text of your post ``seq``; returns the change's seq (None: no change).
+
+        Refusals raise MultichatError: EDIT_DENIED (not yours, or the edit
+        window is over), MESSAGE_INVALID (no such post, or it was deleted).
+        Like ``send``, not retried on a dropped connection.
+        """
+        frame = {"command": "edit", "room": int(room), "seq": int(seq), "message": message}
+        return (await self._command(frame)).get("seq")
+
+    async def delete(self, room: int, seq: int) -> int | None:
+        """Delete your post ``seq`` (staff: any); returns the change's seq.
+
+        It stays as a tombstone; errors as for ``edit``.
+        """
+        frame = {"command": "delete", "room": int(room), "seq": int(seq)}
+        return (await self._command(frame)).get("seq")
+
+    async def react(self, room: int, seq: int, emoji: str, *, on: bool = True) -> int | None:
+        """Put ``emoji`` on post ``seq`` (``on=False``: take it off); returns the change's seq.
+
+        None when it was already so (nothing changed). MESSAGE_INVALID as for ``edit``.
+        """
+        frame = {"command": "react", "room": int(room), "seq": int(seq), "emoji": emoji, "on": on}
+        return (await self._command(frame)).get("seq")
 
     async def history(
         self, room: int, *, before: int | None = None, limit: int | None = None
@@ -347,7 +508,7 @@ class ChatClient:
         return self.events()
 
     async def events(self) -> AsyncIterator[Event]:
-        """Every event of the joined rooms, in order, each stored message exactly once."""
+        """Every event of the joined rooms, in order: each post and change exactly once."""
         while True:
             item = await self._events.get()
             if item is None:
@@ -587,58 +748,87 @@ class ChatClient:
             await self._events.put(RoomError(room, frame["error"], frame.get("detail", "")))
         elif "msg_type" in frame:
             await self._deliver(Message.from_frame(frame))
-        elif "deleted" in frame and "seq" in frame and frame["deleted"] in self._last:
-            await self._events.put(Deleted(room=frame["deleted"], seq=frame["seq"]))
+        elif "change" in frame:
+            await self._deliver(Change.from_frame(frame))
         elif self.awareness and frame.get("presence") in self._last:
             members = tuple(PresenceMember(m["username"], m["state"]) for m in frame["members"])
             await self._events.put(Presence(frame["presence"], members, frame["full"]))
         elif self.awareness and frame.get("typing") in self._last:
             await self._events.put(Typing(frame["typing"], frame["username"], frame["expires_in"]))
         elif self.awareness and "read" in frame:
-            await self._events.put(ReadMark(room=frame["read"], seq=frame["seq"]))
+            mark = ReadMark(room=frame["read"], seq=frame["seq"], posts=frame.get("posts", 0))
+            await self._events.put(mark)
         elif self.awareness and "mention" in frame:
             await self._events.put(Mention.from_frame(frame))
         elif self.awareness and "activity" in frame:
-            rooms = tuple(RoomActivity(**entry) for entry in frame["activity"])
+            rooms = tuple(
+                RoomActivity(
+                    room=entry["room"],
+                    last_seq=entry["last_seq"],
+                    mentions=entry["mentions"],
+                    posts=entry.get("posts", 0),
+                )
+                for entry in frame["activity"]
+            )
             await self._events.put(Activity(rooms=rooms))
 
-    async def _deliver(self, message: Message) -> None:
-        """Hand a message on unless it is a duplicate; fill any gap before it first."""
-        last = self._last.get(message.room)
+    async def _deliver(self, entry: Message | Change) -> None:
+        """Hand on an entry of a room's stream (a post or a change) unless it is a duplicate.
+
+        Posts and changes share the room's seqs, so both advance the room's last
+        seq (what a resume passes as ``since``). A seq above the next one is a gap
+        (a replay cut at CHAT_REPLAY_MAX): its posts come first, from the REST
+        history, each as it is now. History holds no changes: those in the gap
+        are skipped, and ``on_status`` says so (earlier posts may have changed).
+        """
+        room = entry.room
+        last = self._last.get(room)
         if last is None:
             return  # not (or no longer) joined
-        if message.seq is None:
-            await self._events.put(message)
+        if entry.seq is None:  # an enter/leave notice: not in the stream
+            await self._events.put(entry)
             return
-        if message.seq <= last:
+        if entry.seq <= last:
             return
-        if message.seq > last + 1:
-            for missed in await self._missing(message.room, last, message.seq):
-                await self._events.put(missed)
-                assert missed.seq is not None  # _missing keeps numbered messages only
-                self._last[message.room] = missed.seq
-        await self._events.put(message)
-        self._last[message.room] = message.seq
+        if entry.seq > last + 1:
+            missed = await self._missing(room, last, entry.seq)
+            for post in missed:
+                await self._events.put(post)
+                assert post.seq is not None  # _missing keeps numbered posts only
+                self._last[room] = post.seq
+            skipped = entry.seq - last - 1 - len(missed)
+            if skipped:
+                self.on_status(
+                    f"room {room}: {skipped} change(s) after #{last} were past the server's "
+                    f"replay limit; posts up to #{last} may have been edited, deleted or "
+                    "reacted to (their history shows them as they are now)"
+                )
+        await self._events.put(entry)
+        self._last[room] = entry.seq
 
     async def _missing(self, room: int, after: int, before: int) -> list[Message]:
-        """The room's messages with after < seq < before, from the REST API, oldest first."""
+        """The room's posts with after < seq < before, from the REST API, oldest first.
+
+        The seqs between are posts and changes; history returns posts only, so
+        the posts found may be fewer than the seqs (none, if all are changes).
+        """
         found: list[Message] = []
         cursor = before
         while cursor > after + 1:
+            # No more posts than seqs lie below the cursor: a smaller page reaches past ``after``.
+            limit = min(HISTORY_PAGE, cursor - after - 1)
             try:
-                page = await asyncio.to_thread(
-                    self.rest.history, room, before=cursor, limit=HISTORY_PAGE
-                )
+                page = await asyncio.to_thread(self.rest.history, room, before=cursor, limit=limit)
             except AuthError:
                 raise
             except MultichatError as exc:
                 raise ConnectionLost(f"could not fetch missed messages: {exc}") from None
             older = [Message.from_frame(m) for m in page["messages"]]
-            found[:0] = [m for m in older if m.seq is not None and m.seq > after]
+            found[:0] = [m for m in older if m.seq is not None and after < m.seq < cursor]
             if not older or not page["has_more"]:
                 break
             first = older[0].seq
-            if first is None:  # history holds only stored (numbered) messages
+            if first is None or first >= cursor:  # history holds only numbered posts, below
                 break
             cursor = first
         return found

@@ -54,10 +54,35 @@ class RestClient:
         suffix = f"?{urllib.parse.urlencode(query)}" if query else ""
         return self._request("GET", f"/api/rooms/{int(room)}/messages{suffix}")
 
-    def post(self, room: int, message: str, *, msg_type: int = 0) -> dict[str, Any]:
-        """Post a message; returns the stored message frame (with its seq)."""
-        body = {"message": message, "msg_type": msg_type}
+    def post(
+        self, room: int, message: str, *, msg_type: int = 0, reply_to: int | None = None
+    ) -> dict[str, Any]:
+        """Post a message (``reply_to``: answering that post); returns the stored frame."""
+        body: dict[str, Any] = {"message": message, "msg_type": msg_type}
+        if reply_to is not None:
+            body["reply_to"] = int(reply_to)
         return self._request("POST", f"/api/rooms/{int(room)}/messages", body)
+
+    def edit(self, room: int, seq: int, message: str) -> dict[str, Any]:
+        """Replace the text of your post ``seq``: {"changed": room, "seq": the change's seq}.
+
+        No "seq" in the answer: the text was already that. EDIT_DENIED: not yours
+        or the edit window is over; MESSAGE_INVALID: no such post, or deleted.
+        """
+        path = f"/api/rooms/{int(room)}/messages/{int(seq)}"
+        return self._request("PATCH", path, {"message": message})
+
+    def delete(self, room: int, seq: int) -> dict[str, Any]:
+        """Delete your post ``seq`` (staff: any), leaving a tombstone: {"changed", "seq"}."""
+        return self._request("DELETE", f"/api/rooms/{int(room)}/messages/{int(seq)}")
+
+    def react(self, room: int, seq: int, emoji: str, *, on: bool = True) -> dict[str, Any]:
+        """Put ``emoji`` on post ``seq`` (``on=False``: take it off): {"changed", "seq"?}.
+
+        No "seq" in the answer: it was already so.
+        """
+        path = f"/api/rooms/{int(room)}/messages/{int(seq)}/reactions"
+        return self._request("POST", path, {"emoji": emoji, "on": on})
 
     def members(self, room: int) -> dict[str, Any]:
         """Who is in a room now: {"room": id, "members": [{"username", "state"}...]}."""

@@ -340,7 +340,7 @@ async def test_client_surfaces_mentions_activity_and_read_positions(server, tmp_
         mention = await next_of(events, Mention)
         assert (mention.room, mention.seq, mention.username) == (room, 2, "stella")
         activity = await next_of(events, Activity)
-        assert activity.rooms[-1] == RoomActivity(room=room, last_seq=2, mentions=1)
+        assert activity.rooms[-1] == RoomActivity(room=room, last_seq=2, mentions=1, posts=2)
 
         done = run_cli(cli_env(server, tmp_path), "rooms")
         assert "Mentions (client)  [2]  (2 unread, 1 mention)" in done.stdout, done.stderr
@@ -351,10 +351,10 @@ async def test_client_surfaces_mentions_activity_and_read_positions(server, tmp_
         assert (listed, has_more) == ([mention], False)
 
         assert await chat.read(room, 5) == 2  # clamped to the room's last seq
-        assert await next_of(events, ReadMark) == ReadMark(room=room, seq=2)
+        assert await next_of(events, ReadMark) == ReadMark(room=room, seq=2, posts=2)
         cleared = await next_of(events, Activity)
-        assert cleared.rooms == (RoomActivity(room=room, last_seq=2, mentions=0),)
+        assert cleared.rooms == (RoomActivity(room=room, last_seq=2, mentions=0, posts=2),)
         info = await chat.join(room)
-        assert (info.last_seq, info.read_seq) == (2, 2)
+        assert (info.last_seq, info.read_seq, info.posts, info.read_posts) == (2, 2, 2, 2)
     [listed_room] = [r for r in await asyncio.to_thread(stella.rooms) if r["id"] == room]
     assert (listed_room["unread"], listed_room["mentions"]) == (0, 0)  # stella posted both
