@@ -75,7 +75,6 @@ class Message:
     ts: str
     html: str = ""  # the server's sanitized HTML when the text has formatting; "" for plain text
     deleted: bool = False
-    html: str = ""
     edited: str | None = None
     reply_to: int | None = None
     reactions: tuple[Reaction, ...] = ()
@@ -92,7 +91,6 @@ class Message:
             ts=frame["ts"],
             html=frame.get("html", ""),
             deleted=frame.get("deleted", False),
-            html=frame.get("html", ""),
             edited=frame.get("edited"),
             reply_to=frame.get("reply_to"),
             reactions=_reactions(frame.get("reactions", [])),
@@ -113,8 +111,6 @@ class Message:
             frame["html"] = self.html
         if self.deleted:
             frame["deleted"] = True
-        if self.html:
-            frame["html"] = self.html
         if self.edited is not None:
             frame["edited"] = self.edited
         if self.reply_to is not None:
