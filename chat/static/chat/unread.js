@@ -60,11 +60,11 @@ export class Unread {
   seen(id, seq, mine) {
     const s = this.state.get(id);
     if (!s) return;
-    if (seq > s.lastSeq) {
-      s.lastSeq = seq;
-      s.posts += 1;
-    }
+    if (seq <= s.lastSeq) return; // known already (history, a replay, or counted by `activity`)
+    s.lastSeq = seq;
+    s.posts += 1;
     if (mine) {
+      // Posting marks it read (the server moved the position in the same statement).
       s.readSeq = Math.max(s.readSeq, seq);
       s.readPosts = Math.max(s.readPosts, s.posts);
     }
