@@ -36,7 +36,7 @@ from api.schemas import (
     RoomRenameBody,
     RoomsOut,
 )
-from chat import dbguard, events, protocol, rooms, selectors, services
+from chat import dbguard, events, protocol, rooms, search, selectors, services
 from chat.errors import HTTP_STATUS, ChatError, ErrorCode
 from chat.permissions import Account
 from chat.protocol import (
@@ -53,6 +53,7 @@ from chat.protocol import (
     RoomMembers,
     RoomRejoinedEvent,
     RoomRename,
+    SearchReply,
 )
 
 log = logging.getLogger(__name__)
@@ -376,3 +377,51 @@ def mentions(
     page, has_more = services.mention_list(user=request.auth, before=before, limit=limit)
     reply = MentionsReply(mentions=[events.mention_event(m) for m in page], has_more=has_more)
     return frame_response(reply)
+
+
+@api.get(
+    "/search",
+    summary="Search the messages of every room you may enter",
+    **api.documented(
+        answers={
+            200: SearchReply,
+            **AUTH_ERRORS,
+            **dict.fromkeys((400, 403, 404, 422, 429), ErrorFrame),
+        }
+    ),
+)
+def search_messages(
+    request: ApiRequest,
+    query: str = Query(
+        ...,
+        description='Words to find (all of them), "a phrase", -excluded, `or`; '
+        f"at most {protocol.SEARCH_QUERY_MAX_LENGTH} characters",
+    ),
+    # None when omitted, annotated as the type it has when given (see ``messages``).
+    room: int = Query(None, ge=1, le=MAX_ID, description="Only in this room"),
+    author: str = Query(None, description="Only messages by this username"),
+    after: str = Query(None, description="Only from this date (2026-11-29) or ISO 8601 time on"),
+    before: str = Query(None, description="Only before this date or ISO 8601 time"),
+    cursor: str = Query(None, description="The `next` of the previous page"),
+    limit: int = Query(
+        None,
+        ge=1,
+        le=protocol.SEARCH_MAX_PAGE_SIZE,
+        description=f"Page size (default {protocol.SEARCH_PAGE_SIZE})",
+    ),
+) -> HttpResponse:
+    """Full-text search, newest first (not ranked); snippets are HTML with only <mark> tags.
+
+    Page with ``cursor`` = the previous answer's ``next`` until it is null.
+    """
+    page = search.search(
+        user=request.auth,
+        query=query,
+        room=room,
+        author=author,
+        after=after,
+        before=before,
+        cursor=cursor,
+        limit=limit,
+    )
+    return frame_response(SearchReply(search=page.results, next=page.next))
