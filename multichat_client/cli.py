@@ -1,4 +1,4 @@
-"""The ``multichat`` command line: rooms, send, tail (which follows and resumes), mentions, whoami.
+"""The ``multichat`` command line: rooms, send, tail (follows, resumes), mentions, search, whoami.
 
 The server and token come from MULTICHAT_URL / MULTICHAT_TOKEN, else from
 ~/.config/multichat/config.toml (keys ``url`` and ``token``). Exit status:
@@ -86,6 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
         "-n", "--limit", type=int, default=20, metavar="N", help="the newest N (20)"
     )
     mentions.add_argument("--json", action="store_true", help="one JSON mention frame per line")
+
+    find = commands.add_parser("search", help="search the messages of the rooms you may enter")
+    find.add_argument("query", metavar="QUERY", help='words, "a phrase", -excluded, or')
+    find.add_argument("--room", metavar="ROOM", help="only in this room (id or title)")
+    find.add_argument("--author", metavar="USERNAME", help="only messages by this user")
+    find.add_argument("--after", metavar="WHEN", help="only from this date (2026-11-29) or time")
+    find.add_argument("--before", metavar="WHEN", help="only before this date or time")
+    find.add_argument("-n", "--limit", type=int, default=20, metavar="N", help="the newest N (20)")
+    find.add_argument("--json", action="store_true", help="one JSON result per line")
 
     commands.add_parser("whoami", help="show whose token this is")
     return parser
@@ -177,6 +186,30 @@ def cmd_mentions(config: Config, args, out: TextIO) -> int:
             print_line(line, out)
     if not page["mentions"] and not args.json:
         print_line("(no mentions)", out)
+    return 0
+
+
+def cmd_search(config: Config, args, out: TextIO) -> int:
+    """multichat search QUERY: the newest matches first, with room, seq, time and author."""
+    rest = RestClient(config.url, config.require_token())
+    room = None if args.room is None else resolve_room(rest, args.room)["id"]
+    page = rest.search(
+        args.query,
+        room=room,
+        author=args.author,
+        after=args.after,
+        before=args.before,
+        limit=args.limit,
+    )
+    for result in page["search"]:
+        if args.json:
+            print_line(json.dumps(result), out)
+        else:
+            clock = result["ts"][:10] + " " + result["ts"][11:19]
+            where = f"{result['title']} #{result['seq']}"
+            print_line(f"{where} {clock} {result['username']}: {result['message']}", out)
+    if not page["search"] and not args.json:
+        print_line("(nothing found)", out)
     return 0
 
 
@@ -273,6 +306,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             "rooms": cmd_rooms,
             "send": cmd_send,
             "mentions": cmd_mentions,
+            "search": cmd_search,
             "whoami": cmd_whoami,
             "leave": cmd_leave,
             "join": cmd_join,

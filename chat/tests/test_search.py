@@ -86,7 +86,7 @@ def test_filters_by_room_author_and_dates(alice, bob, room):
     from chat.models import Room
 
     other = Room.objects.create(title="Other")
-    old, new = post(room, alice, "deploy old", "deploy new")
+    old, _ = post(room, alice, "deploy old", "deploy new")
     post(other, bob, "deploy elsewhere")
     Message.objects.filter(pk=old.pk).update(created=timezone.now() - timedelta(days=10))
     assert found(alice, "deploy", room=other.pk) == ["deploy elsewhere"]
