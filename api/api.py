@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Annotated, Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -24,6 +24,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 # are calls of these functions (ninja's shortcuts call them), typed as such here.
 from ninja.params.functions import Path, Query
 from ninja.parser import Parser
+from pydantic import WithJsonSchema
 
 from api.auth import BearerAuth, SessionCookieAuth
 from api.schemas import (
@@ -379,6 +380,20 @@ def mentions(
     return frame_response(reply)
 
 
+# The search parameters' schema keywords: documentation (and schemathesis' guide) only,
+# chat.search enforces the rules itself, so that a bad value is BAD_REQUEST as on the socket.
+SEARCH_QUERY = WithJsonSchema(
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": protocol.SEARCH_QUERY_MAX_LENGTH,
+        "pattern": protocol.MESSAGE_PATTERN,
+    }
+)
+WHEN = WithJsonSchema({"type": "string", "format": "date-time"})
+CURSOR = WithJsonSchema({"type": "string", "pattern": "^[0-9]{1,18}$"})
+
+
 @api.get(
     "/search",
     summary="Search the messages of every room you may enter",
@@ -392,17 +407,30 @@ def mentions(
 )
 def search_messages(
     request: ApiRequest,
-    query: str = Query(
+    # The schema keywords document the rules; chat.search enforces them (BAD_REQUEST).
+    query: Annotated[str, SEARCH_QUERY] = Query(
         ...,
         description='Words to find (all of them), "a phrase", -excluded, `or`; '
-        f"at most {protocol.SEARCH_QUERY_MAX_LENGTH} characters",
+        f"at most {protocol.SEARCH_QUERY_MAX_LENGTH} characters, not blank",
     ),
     # None when omitted, annotated as the type it has when given (see ``messages``).
     room: int = Query(None, ge=1, le=MAX_ID, description="Only in this room"),
-    author: str = Query(None, description="Only messages by this username"),
-    after: str = Query(None, description="Only from this date (2026-11-29) or ISO 8601 time on"),
-    before: str = Query(None, description="Only before this date or ISO 8601 time"),
-    cursor: str = Query(None, description="The `next` of the previous page"),
+    author: str = Query(
+        None, description="Only messages by this username (USER_INVALID: nobody has it)"
+    ),
+    after: Annotated[str, WHEN] = Query(
+        None,
+        description="Only from this time on: ISO 8601 (2026-11-29T18:20:00Z), or a date "
+        "(2026-11-29, midnight UTC)",
+    ),
+    before: Annotated[str, WHEN] = Query(
+        None,
+        description="Only before this time: ISO 8601, or a date (midnight UTC)",
+    ),
+    cursor: Annotated[str, CURSOR] = Query(
+        None,
+        description="The `next` of the previous page",
+    ),
     limit: int = Query(
         None,
         ge=1,

@@ -15,6 +15,8 @@ A query is the websearch syntax on both databases: words (all must occur),
 ``"a phrase"``, ``-word`` (must not occur) and ``or``. PostgreSQL parses it
 itself (``websearch_to_tsquery`` never fails); for FTS5, whose MATCH syntax
 raises on stray operators, the query is rebuilt here from quoted terms only.
+A query with no word to find (only punctuation, or only ``-excluded`` words)
+finds nothing, on both databases alike.
 """
 
 from __future__ import annotations
@@ -80,8 +82,8 @@ class Query:
         return " OR ".join(parts)
 
 
-def parse_query(text: str) -> Query:
-    """Parse ``text`` as websearch syntax; BAD_REQUEST if nothing in it can be found."""
+def parse_query(text: str) -> Query | None:
+    """Parse ``text`` as websearch syntax; None if it has no word to find (it finds nothing)."""
     alternatives: list[tuple[list[list[str]], list[list[str]]]] = [([], [])]
     for match in _TERM.finditer(text):
         negated, quoted, bare = match.group(1), match.group(2), match.group(3)
@@ -94,12 +96,7 @@ def parse_query(text: str) -> Query:
         if words:
             alternatives[-1][1 if negated else 0].append(words)
     kept = [alt for alt in alternatives if alt[0]]
-    if not kept:
-        raise ChatError(
-            ErrorCode.BAD_REQUEST,
-            "The query has no word to find (a word to exclude needs one to find beside it).",
-        )
-    return Query(kept)
+    return Query(kept) if kept else None
 
 
 def _clean(value: str, *, field: str) -> str:
@@ -111,6 +108,15 @@ def _clean(value: str, *, field: str) -> str:
     except UnicodeEncodeError:
         raise ChatError(ErrorCode.BAD_REQUEST, f"`{field}` is not valid Unicode.") from None
     return value
+
+
+def _storable(value: str) -> bool:
+    """True if the database can compare ``value``: no NUL, valid Unicode."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
 
 
 def parse_when(value: str | None, *, field: str, end: bool = False) -> datetime | None:
@@ -127,7 +133,13 @@ def parse_when(value: str | None, *, field: str, end: bool = False) -> datetime 
             ErrorCode.BAD_REQUEST,
             f"`{field}` must be a date (2026-11-29) or an ISO 8601 time (2026-11-29T18:20:00Z).",
         ) from None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 pushed past the range by its offset: the edge
+        return (
+            datetime.min.replace(tzinfo=UTC) if when.year == 1 else datetime.max.replace(tzinfo=UTC)
+        )
 
 
 def parse_cursor(value: str | None) -> int | None:
@@ -135,6 +147,8 @@ def parse_cursor(value: str | None) -> int | None:
     if value is None or value == "":
         return None
     if not (value.isascii() and value.isdigit() and len(value) <= protocol.MAX_ID_DIGITS):
+        raise ChatError(ErrorCode.BAD_REQUEST, "`cursor` must be a `next` value of a search.")
+    if int(value) > protocol.MAX_ID:
         raise ChatError(ErrorCode.BAD_REQUEST, "`cursor` must be a `next` value of a search.")
     return int(value)
 
@@ -283,9 +297,10 @@ def search(
 ) -> SearchPage:
     """Search the rooms ``user`` may enter; charged to the history budget.
 
-    BAD_REQUEST for a blank or too long query, bad dates, cursor or limit, or
-    an unknown author; ROOM_INVALID / ROOM_ACCESS_DENIED for a room filter
-    the user may not use.
+    BAD_REQUEST for a blank or too long query, bad dates, cursor or limit;
+    USER_INVALID for an unknown author; ROOM_INVALID / ROOM_ACCESS_DENIED for
+    a room filter the user may not use. A query with no word to find (only
+    punctuation, or only words to exclude) finds nothing.
     """
     services.charge(user, "history")
     query = _clean(query, field="query")
@@ -305,9 +320,11 @@ def search(
     if room is not None:
         selectors.room_for_user(user=user, room_id=room)
     if author is not None:
-        author = _clean(author, field="author").strip()
-        if not author or not _author_known(author):
-            raise ChatError(ErrorCode.BAD_REQUEST, f"There is no user {author[:150]!r}.")
+        author = author.strip()
+        if not author or not _storable(author) or not _author_known(author):
+            raise ChatError(ErrorCode.USER_INVALID, f"There is no user {author[:150]!r}.")
+    if parsed is None:  # nothing to find (only punctuation, or only words to exclude)
+        return SearchPage([], None)
     page, more = message_search(
         user=user,
         query=query,

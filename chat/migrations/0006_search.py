@@ -12,7 +12,7 @@ as written, lower-cased, in every language; a stemming configuration
 "stop words" as if they were English.
 """
 
-from django.db import migrations
+from django.db import migrations, models
 
 PG_FORWARD = [
     # A stored generated column: PostgreSQL recomputes it whenever `text` changes
@@ -64,6 +64,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # The author filter of a search, newest first (the author's posts by id).
+        migrations.AddIndex(
+            model_name="message",
+            index=models.Index(fields=["username", "id"], name="chat_message_username_id"),
+        ),
         migrations.RunPython(
             _run({"postgresql": PG_FORWARD, "sqlite": SQLITE_FORWARD}),
             _run({"postgresql": PG_BACKWARD, "sqlite": SQLITE_BACKWARD}),
