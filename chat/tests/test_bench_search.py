@@ -40,7 +40,7 @@ def test_search_benchmark_runs_small_and_reports_every_kind(tmp_path):
     result = json.loads(done.stdout)
     assert result["messages"] == 3000
     kinds = {step["step"] for step in result["steps"]}
-    assert {"common word", "rare word", "phrase", "common word, REST"} <= kinds
+    assert {"common word", "rare word", "phrase (in the text)", "common word, REST"} <= kinds
     common = next(s for s in result["steps"] if s["step"] == "common word")
     assert common["mean_hits"] == 20  # a full first page: the fill stored searchable text
     assert "common, room filter" in table({"search": {"production": result}})

@@ -61,14 +61,16 @@ async def test_socket_search_finds_only_rooms_the_user_may_enter(server):
 
 
 async def test_socket_search_errors_echo_the_ref(server):
-    """A staff room filter, a wordless query, an unknown field: error frames with the ref."""
+    """A staff room filter, an unknown field, room, author, a blank query: errors with the ref."""
     ws = await open_ws(server, "alice")
     try:
         frames = [
             {"command": "search", "query": "report", "room": server.staff_room_id, "ref": "a"},
-            {"command": "search", "query": '"*(:^', "ref": "b"},
+            {"command": "search", "query": "x" * 201, "ref": "b"},
             {"command": "search", "query": "x", "colour": "red", "ref": "c"},
             {"command": "search", "query": "x", "room": "nope", "ref": "d"},
+            {"command": "search", "query": "x", "author": "nobody", "ref": "e"},
+            {"command": "search", "query": "", "ref": "f"},
         ]
         for frame in frames:
             await ws.send(json.dumps(frame))
@@ -81,6 +83,8 @@ async def test_socket_search_errors_echo_the_ref(server):
             "b": "BAD_REQUEST",
             "c": "BAD_REQUEST",
             "d": "ROOM_INVALID",
+            "e": "USER_INVALID",
+            "f": "BAD_REQUEST",
         }
     finally:
         await ws.close()

@@ -130,7 +130,7 @@ export class SearchBox {
     if (!result.ok) {
       this.status.textContent =
         result.body?.error === "BAD_REQUEST"
-          ? gettext("Nothing can be searched for in that: use words (at most 200 characters).")
+          ? gettext("That search cannot be run: use at most 200 characters.")
           : failureText(result);
       return;
     }
