@@ -343,7 +343,7 @@ async def test_error_echoes_the_ref_of_a_bad_frame(connect, alice):
         "error": "UNKNOWN_COMMAND",
         "detail": (
             "Unknown command 'dance'; "
-            "use one of join, leave, send, history, read, typing, presence, ping."
+            "use one of join, leave, send, history, read, typing, presence, ping, search."
         ),
         "ref": "abc",
     }
