@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Annotated, Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -24,6 +24,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 # are calls of these functions (ninja's shortcuts call them), typed as such here.
 from ninja.params.functions import Path, Query
 from ninja.parser import Parser
+from pydantic import WithJsonSchema
 
 from api.auth import BearerAuth, SessionCookieAuth
 from api.schemas import (
@@ -38,7 +39,7 @@ from api.schemas import (
     RoomRenameBody,
     RoomsOut,
 )
-from chat import dbguard, events, protocol, rooms, selectors, services
+from chat import dbguard, events, protocol, rooms, search, selectors, services
 from chat.errors import HTTP_STATUS, ChatError, ErrorCode
 from chat.permissions import Account
 from chat.protocol import (
@@ -58,6 +59,7 @@ from chat.protocol import (
     RoomMembers,
     RoomRejoinedEvent,
     RoomRename,
+    SearchReply,
 )
 
 log = logging.getLogger(__name__)
@@ -433,3 +435,78 @@ def mentions(
     page, has_more = services.mention_list(user=request.auth, before=before, limit=limit)
     reply = MentionsReply(mentions=[events.mention_event(m) for m in page], has_more=has_more)
     return frame_response(reply)
+
+
+# The search parameters' schema keywords: documentation (and schemathesis' guide) only,
+# chat.search enforces the rules itself, so that a bad value is BAD_REQUEST as on the socket.
+SEARCH_QUERY = WithJsonSchema(
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": protocol.SEARCH_QUERY_MAX_LENGTH,
+        "pattern": protocol.MESSAGE_PATTERN,
+    }
+)
+WHEN = WithJsonSchema({"type": "string", "format": "date-time"})
+CURSOR = WithJsonSchema({"type": "string", "pattern": "^[0-9]{1,18}$"})
+
+
+@api.get(
+    "/search",
+    summary="Search the messages of every room you may enter",
+    **api.documented(
+        answers={
+            200: SearchReply,
+            **AUTH_ERRORS,
+            **dict.fromkeys((400, 403, 404, 422, 429), ErrorFrame),
+        }
+    ),
+)
+def search_messages(
+    request: ApiRequest,
+    # The schema keywords document the rules; chat.search enforces them (BAD_REQUEST).
+    query: Annotated[str, SEARCH_QUERY] = Query(
+        ...,
+        description='Words to find (all of them), "a phrase", -excluded, `or`; '
+        f"at most {protocol.SEARCH_QUERY_MAX_LENGTH} characters, not blank",
+    ),
+    # None when omitted, annotated as the type it has when given (see ``messages``).
+    room: int = Query(None, ge=1, le=MAX_ID, description="Only in this room"),
+    author: str = Query(
+        None, description="Only messages by this username (USER_INVALID: nobody has it)"
+    ),
+    after: Annotated[str, WHEN] = Query(
+        None,
+        description="Only from this time on: ISO 8601 (2026-11-29T18:20:00Z), or a date "
+        "(2026-11-29, midnight UTC)",
+    ),
+    before: Annotated[str, WHEN] = Query(
+        None,
+        description="Only before this time: ISO 8601, or a date (midnight UTC)",
+    ),
+    cursor: Annotated[str, CURSOR] = Query(
+        None,
+        description="The `next` of the previous page",
+    ),
+    limit: int = Query(
+        None,
+        ge=1,
+        le=protocol.SEARCH_MAX_PAGE_SIZE,
+        description=f"Page size (default {protocol.SEARCH_PAGE_SIZE})",
+    ),
+) -> HttpResponse:
+    """Full-text search, newest first (not ranked); snippets are HTML with only <mark> tags.
+
+    Page with ``cursor`` = the previous answer's ``next`` until it is null.
+    """
+    page = search.search(
+        user=request.auth,
+        query=query,
+        room=room,
+        author=author,
+        after=after,
+        before=before,
+        cursor=cursor,
+        limit=limit,
+    )
+    return frame_response(SearchReply(search=page.results, next=page.next))

@@ -48,6 +48,10 @@ COLUMNS = {
         ("p99 ms", "p99_ms"), ("lost", "lost"), ("dup", "duplicated"), ("reord", "reordered"),
         ("dropped", "dropped"),
     ],
+    "search": [
+        ("query", "step"), ("n", "n"), ("p50 ms", "p50_ms"), ("p95 ms", "p95_ms"),
+        ("p99 ms", "p99_ms"), ("max ms", "max_ms"), ("hits", "mean_hits"),
+    ],
 }  # fmt: skip
 
 

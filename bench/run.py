@@ -10,7 +10,9 @@ stepped rates), ``idle`` (N sockets connect and join at once: time and
 memory per socket), ``resume`` (joins with since=0 replaying N messages),
 ``storm`` (N members of one room connect and join at once while one posts:
 the time until every socket's presence list holds everyone, the presence
-frames and bytes per socket, server CPU, and every message delivered).
+frames and bytes per socket, server CPU, and every message delivered),
+``search`` (only when named: full-text search latency over 1,000,000 stored
+messages, bench/search.py; add ``--configs production``, it needs no other).
 Configurations: ``production`` (python -m config.server: uvicorn, pub/sub
 layer) and ``tutorial`` (daphne serving bench/tutorial.py, the list-based
 ``core`` layer); also SERVER:LAYER, e.g. ``daphne:pubsub``, for the
@@ -52,7 +54,7 @@ import traceback
 
 from bench.common import Bench, add_common_arguments, config_named
 from bench.report import ratio_lines, ratios, table
-from bench.scenarios import SCENARIOS
+from bench.scenarios import ON_REQUEST, SCENARIOS
 from testkit import ROOT
 
 FULL = {
@@ -61,6 +63,7 @@ FULL = {
     "idle": {"sockets": 10_000},
     "resume": {"messages": 1000},
     "storm": {"members": 500, "rate": 10.0},
+    "search": {"messages": 1_000_000, "queries": 200},
 }
 QUICK = {
     "fanout": {"members": 100, "rates": [20, 60], "seconds": 2.0},
@@ -68,6 +71,7 @@ QUICK = {
     "idle": {"sockets": 500, "settle": 1.0},
     "resume": {"messages": 200},
     "storm": {"members": 100, "rate": 10.0},
+    "search": {"messages": 20_000, "queries": 20},
 }
 
 
@@ -91,8 +95,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scenarios",
         type=names,
-        default=list(SCENARIOS),
-        help="comma-separated, of: " + ",".join(SCENARIOS),
+        default=[name for name in SCENARIOS if name not in ON_REQUEST],
+        help="comma-separated, of: " + ",".join(SCENARIOS) + " (search: only when named)",
     )
     parser.add_argument(
         "--configs",
@@ -113,6 +117,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--storm-members", type=int, help="storm: members joining at once")
     parser.add_argument("--storm-rate", type=float,
                         help="storm: msg/s posted during the storm (0: none)")  # fmt: skip
+    parser.add_argument("--search-messages", type=int, help="search: messages stored")
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     for scenario in args.scenarios:
@@ -135,6 +140,7 @@ def sizes(args: argparse.Namespace) -> dict[str, dict]:
         "idle": {"sockets": args.sockets},
         "resume": {"messages": args.replay},
         "storm": {"members": args.storm_members, "rate": args.storm_rate},
+        "search": {"messages": args.search_messages},
     }  # fmt: skip
     for name, given in overrides.items():
         chosen[name].update({key: value for key, value in given.items() if value is not None})

@@ -1,4 +1,4 @@
-"""The benchmark's five scenarios (fanout, rooms, idle, resume, storm), one function each.
+"""The benchmark's scenarios (fanout, rooms, idle, resume, storm, search), one function each.
 
 Each takes a ``Bench`` (the configuration, PostgreSQL, Redis), starts a fresh
 server and database for itself (bench.common.served), drives it with the
@@ -437,4 +437,38 @@ async def storm(
         }
 
 
-SCENARIOS = {"fanout": fanout, "rooms": rooms, "idle": idle, "resume": resume, "storm": storm}
+async def search(bench: Bench, *, messages: int, queries: int) -> dict:
+    """Full-text search latency over ``messages`` stored messages (bench/search.py, in process).
+
+    Runs bench.search in a subprocess on a database of its own on the
+    benchmark's PostgreSQL server (mc_search_bench, dropped afterwards): the
+    figure is the database's and the service's, so the configuration's
+    server does not matter.
+    """
+    import json
+    import sys
+    from urllib.parse import urlsplit, urlunsplit
+
+    database = urlunsplit(urlsplit(bench.database)._replace(path="/mc_search_bench"))
+    done = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.search", "--database", database,
+        "--messages", str(messages), "--queries", str(queries),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await done.communicate()
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.search exited with {done.returncode}")
+    result: dict = json.loads(out)
+    return result
+
+
+SCENARIOS = {
+    "fanout": fanout,
+    "rooms": rooms,
+    "idle": idle,
+    "resume": resume,
+    "storm": storm,
+    "search": search,
+}
+# Run only when asked for (--scenarios search): it needs no server configuration.
+ON_REQUEST = frozenset({"search"})

@@ -54,6 +54,7 @@ from chat import (
     presence,
     protocol,
     roster,
+    search,
     services,
 )
 from chat.delivery import Delivery, Send
@@ -445,6 +446,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
             has_more=has_more,
             ref=ref,
         )
+        await self.send(text_data=protocol.encode(reply))
+
+    async def command_search(self, command: protocol.Search, ref: protocol.Scalar | Any) -> None:
+        """Reply with a page of full-text search results over the rooms the user may enter."""
+        room_id = None if command.room is None else protocol.parse_room_id(command.room)
+        page = await database_sync_to_async(search.search)(
+            user=self.user,
+            query=command.query,
+            room=room_id,
+            author=command.author,
+            after=command.after,
+            before=command.before,
+            cursor=command.cursor,
+            limit=command.limit,
+        )
+        reply = protocol.SearchReply(search=page.results, next=page.next, ref=ref)
         await self.send(text_data=protocol.encode(reply))
 
     async def command_typing(self, command: protocol.Typing, ref: protocol.Scalar | Any) -> None:

@@ -17,7 +17,7 @@ class ErrorCode(StrEnum):
     USER_HAS_TO_LOGIN = "USER_HAS_TO_LOGIN"
     ROOM_INVALID = "ROOM_INVALID"
     ROOM_ACCESS_DENIED = "ROOM_ACCESS_DENIED"
-    USER_INVALID = "USER_INVALID"  # REST only: no account has that username
+    USER_INVALID = "USER_INVALID"  # no account has that username (REST; a search's author)
     BAD_REQUEST = "BAD_REQUEST"
     UNKNOWN_COMMAND = "UNKNOWN_COMMAND"
     MESSAGE_TOO_LONG = "MESSAGE_TOO_LONG"

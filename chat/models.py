@@ -125,6 +125,8 @@ class Message(models.Model):
                 condition=models.Q(mentions_room=True),
                 name="chat_message_room_mention",
             ),
+            # Search's author filter (chat.search), newest first: the author's posts by id.
+            models.Index(fields=["username", "id"], name="chat_message_username_id"),
         ]
 
     def __str__(self) -> str:

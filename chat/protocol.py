@@ -249,6 +249,32 @@ class Ping(Command):
 
 COMMANDS.update({cls.name: cls for cls in (Typing, SetPresence, Ping)})
 
+SEARCH_QUERY_MAX_LENGTH = 200
+SEARCH_PAGE_SIZE = 20
+SEARCH_MAX_PAGE_SIZE = 50
+
+
+class Search(Command):
+    """Full-text search over every room the user may enter, newest first (chat.search)."""
+
+    name = "search"
+    query: Annotated[
+        str,
+        Meta(
+            description='Words to find: "a phrase", -excluded, `or`; at most '
+            f"{SEARCH_QUERY_MAX_LENGTH} characters"
+        ),
+    ]
+    room: Any = None
+    author: str | None = None
+    after: str | None = None
+    before: str | None = None
+    cursor: str | None = None
+    limit: int | None = None
+
+
+COMMANDS[Search.name] = Search
+
 
 def _parse_int(value: Any, *, field: str, code: ErrorCode, minimum: int) -> int:
     """Return ``value`` (a JSON number or numeric string) as an int, or raise ``code``."""
@@ -542,6 +568,39 @@ class MentionsReply(Frame, kw_only=True):
 
     mentions: list[MentionEvent]
     has_more: Annotated[bool, Meta(description="True if older mentions exist")]
+
+
+class SearchResult(Struct, omit_defaults=True, kw_only=True):
+    """A stored message that matches a search: its message frame fields, room title, snippet."""
+
+    msg_type: int
+    room: int
+    title: Annotated[str, Meta(description="The room's title")]
+    seq: int
+    username: str
+    ts: Annotated[str, Meta(description="When it was stored, ISO 8601 UTC")]
+    message: str
+    html: Annotated[str, Meta(description="The rendered text; absent when plain text")] = ""
+    edited: Annotated[
+        str | None, Meta(description="When it was last edited, ISO 8601 UTC; absent if never")
+    ] = None
+    snippet: Annotated[
+        str,
+        Meta(
+            description="Safe HTML: the matching part of the text, escaped, with the words "
+            "found in <mark> tags (and no other markup)"
+        ),
+    ]
+
+
+class SearchReply(Frame, kw_only=True):
+    """A page of search results, newest first; ``next`` pages on (null: no more)."""
+
+    search: list[SearchResult]
+    next: Annotated[
+        str | None, Meta(description="Pass as `cursor` for the next page; null when done")
+    ]
+    ref: Scalar | UnsetType = UNSET
 
 
 class ErrorFrame(Frame, kw_only=True):

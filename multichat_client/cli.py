@@ -1,5 +1,5 @@
 """The ``multichat`` command line: rooms, send, edit, delete, react, tail (which follows and
-resumes), mentions, whoami.
+resumes), mentions, search, whoami.
 
 The server and token come from MULTICHAT_URL / MULTICHAT_TOKEN, else from
 ~/.config/multichat/config.toml (keys ``url`` and ``token``). Exit status:
@@ -110,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
         "-n", "--limit", type=int, default=20, metavar="N", help="the newest N (20)"
     )
     mentions.add_argument("--json", action="store_true", help="one JSON mention frame per line")
+
+    find = commands.add_parser("search", help="search the messages of the rooms you may enter")
+    find.add_argument("query", metavar="QUERY", help='words, "a phrase", -excluded, or')
+    find.add_argument("--room", metavar="ROOM", help="only in this room (id or title)")
+    find.add_argument("--author", metavar="USERNAME", help="only messages by this user")
+    find.add_argument("--after", metavar="WHEN", help="only from this date (2026-11-29) or time")
+    find.add_argument("--before", metavar="WHEN", help="only before this date or time")
+    find.add_argument("-n", "--limit", type=int, default=20, metavar="N", help="the newest N (20)")
+    find.add_argument("--json", action="store_true", help="one JSON result per line")
 
     commands.add_parser("whoami", help="show whose token this is")
     return parser
@@ -247,6 +256,30 @@ def refused(exc: MultichatError, room: dict[str, Any], seq: int, doing: str) -> 
     else:
         return exc
     return PostRefused(exc.code, f"{why} ({exc.code}: {exc.detail})", status=exc.status)
+
+
+def cmd_search(config: Config, args, out: TextIO) -> int:
+    """multichat search QUERY: the newest matches first, with room, seq, time and author."""
+    rest = RestClient(config.url, config.require_token())
+    room = None if args.room is None else resolve_room(rest, args.room)["id"]
+    page = rest.search(
+        args.query,
+        room=room,
+        author=args.author,
+        after=args.after,
+        before=args.before,
+        limit=args.limit,
+    )
+    for result in page["search"]:
+        if args.json:
+            print_line(json.dumps(result), out)
+        else:
+            clock = result["ts"][:10] + " " + result["ts"][11:19]
+            where = f"{result['title']} #{result['seq']}"
+            print_line(f"{where} {clock} {result['username']}: {result['message']}", out)
+    if not page["search"] and not args.json:
+        print_line("(nothing found)", out)
+    return 0
 
 
 def cmd_send(config: Config, args, out: TextIO) -> int:
@@ -401,6 +434,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             "delete": cmd_delete,
             "react": cmd_react,
             "mentions": cmd_mentions,
+            "search": cmd_search,
             "whoami": cmd_whoami,
             "leave": cmd_leave,
             "join": cmd_join,

@@ -487,6 +487,32 @@ class ChatClient:
         """
         return (await self._command({"command": "read", "room": int(room), "seq": seq}))["seq"]
 
+    async def search(
+        self,
+        query: str,
+        *,
+        room: int | None = None,
+        author: str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Full-text search over the rooms the user may enter: results (newest first), next cursor.
+
+        Each result is the message's fields with ``title`` (the room's) and
+        ``snippet`` (HTML: the text escaped, the words found in <mark>).
+        """
+        frame: dict[str, Any] = {"command": "search", "query": query}
+        filters = {"room": room, "author": author, "after": after, "before": before}
+        frame.update({k: v for k, v in filters.items() if v is not None})
+        if cursor is not None:
+            frame["cursor"] = cursor
+        if limit is not None:
+            frame["limit"] = limit
+        reply = await self._command(frame)
+        return reply["search"], reply["next"]
+
     def mentions(
         self, *, before: int | None = None, limit: int | None = None
     ) -> tuple[list[Mention], bool]:

@@ -98,6 +98,15 @@ class RestClient:
         suffix = f"?{urllib.parse.urlencode(query)}" if query else ""
         return self._request("GET", f"/api/mentions{suffix}")
 
+    def search(self, query: str, **filters: Any) -> dict[str, Any]:
+        """A page of search results: {"search": [...newest first], "next": cursor or None}.
+
+        ``filters``: room (id), author (username), after, before (dates or ISO
+        times), cursor (the previous page's ``next``), limit.
+        """
+        params = {"query": query, **{k: v for k, v in filters.items() if v is not None}}
+        return self._request("GET", f"/api/search?{urllib.parse.urlencode(params)}")
+
     def _request(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(

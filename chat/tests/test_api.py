@@ -280,6 +280,7 @@ def test_openapi_schema_describes_every_endpoint():
         ("/api/rooms/{room_id}/members", "get"),
         ("/api/rooms/{room_id}/read", "post"),
         ("/api/mentions", "get"),
+        ("/api/search", "get"),
     }
     assert schema["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
 

@@ -346,7 +346,7 @@ async def test_error_echoes_the_ref_of_a_bad_frame(connect, alice):
         "detail": (
             "Unknown command 'dance'; "
             "use one of join, leave, send, history, read, edit, delete, react, "
-            "typing, presence, ping."
+            "typing, presence, ping, search."
         ),
         "ref": "abc",
     }

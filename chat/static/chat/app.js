@@ -10,6 +10,7 @@ import { button, el, errorText } from "./render.js";
 import { Room } from "./room.js";
 import { api, browseDialog, failureText, titleDialog } from "./roomdialogs.js";
 import { RoomList } from "./roomlist.js";
+import { SearchBox } from "./search.js";
 import { Unread } from "./unread.js";
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
@@ -119,6 +120,20 @@ function closeRoom(id) {
 }
 
 layout = new Layout({ me: config.user, rooms, open: openRoom, close: closeRoom });
+
+/**
+ * Open room `id` (or bring its pane to the front) and jump to message `seq` in it, paging back
+ * through its history as far as needed (search results; replies reuse it).
+ */
+function jumpTo(id, seq) {
+  const info = roomList.get(id);
+  if (!rooms.has(id)) {
+    if (!info) return notice(gettext("That room is not in your list any more."));
+    if (info.left) return notice(gettext("You left that room: join it again from “Browse rooms” to see the message."));
+    openRoom(id, { focus: false });
+  } else layout.show(id, { focus: false });
+  rooms.get(id)?.jumpTo(seq);
+}
 
 /** Say a new message from someone else out loud (screen readers), once, through the live region. */
 function announce(room, frame) {
@@ -370,6 +385,8 @@ for (const type of ["mousemove", "mousedown", "keydown", "touchstart", "wheel"])
 }
 document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && onInput());
 setInterval(() => !idle && Date.now() - lastInput >= IDLE_AFTER && setIdle(true), 30000);
+
+new SearchBox({ open: jumpTo });
 
 layout.restore();
 conn.connect();

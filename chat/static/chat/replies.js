@@ -1,12 +1,10 @@
 // Replies: the composer's "Replying to …" banner, the quote of the answered post above a reply,
-// and revealSeq, which pages back through history until a post is shown, then jumps to it.
-// (The search branch has a similar jumpTo for search results; the two should become one.)
+// whose quote jumps to the answered post (Room.jumpTo, shared with search results).
 
 import { gettext, interpolate } from "./i18n.js";
 import { button, el } from "./render.js";
 
 const QUOTE_CHARS = 80; // the quote shows this much of the answered post's first line
-const HIGHLIGHT_MS = 2000; // how long a post jumped to stays highlighted
 
 /** The first line of `text`, cut to QUOTE_CHARS characters with an ellipsis. */
 export function firstLine(text) {
@@ -78,7 +76,7 @@ function fillQuote(quote, post) {
 
 /** Put the quote of the post it answers above reply item `li` (`seq` = its reply_to). */
 export function addQuote(room, li, seq) {
-  const quote = button("reply-quote", null, () => revealSeq(room, seq));
+  const quote = button("reply-quote", null, () => room.jumpTo(seq));
   quote.dataset.target = String(seq);
   li.querySelector(".meta").after(quote);
   refreshQuote(room, quote);
@@ -99,29 +97,4 @@ export function refreshQuotes(room, seq) {
   for (const quote of room.timeline.list.querySelectorAll(`.reply-quote[data-target="${seq}"]`)) {
     refreshQuote(room, quote);
   }
-}
-
-/**
- * Scroll to post `seq` of `room` and highlight it, the focus on it; if it is older than what is
- * shown, page back through history (room.onHistory calls this again) until it is, or say that it
- * is not available (no such post, or deleted).
- */
-export function revealSeq(room, seq) {
-  room.revealing = null;
-  const node = room.bySeq.get(seq);
-  if (node && node.dataset.deleted !== "true") {
-    node.scrollIntoView({ block: "center" });
-    node.tabIndex = -1;
-    node.focus({ preventScroll: true });
-    node.classList.add("highlight");
-    setTimeout(() => node.classList.remove("highlight"), HIGHLIGHT_MS);
-    return;
-  }
-  const oldest = room.bySeq.size ? Math.min(...room.bySeq.keys()) : Infinity;
-  if (node || oldest <= seq || (room.synced && !room.hasMore)) {
-    room.showError(gettext("That message is not available."));
-    return;
-  }
-  room.revealing = seq;
-  room.loadOlder();
 }

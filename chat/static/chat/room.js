@@ -6,7 +6,7 @@ import { gettext, interpolate } from "./i18n.js";
 import { Members, Typing } from "./members.js";
 import { renderPending } from "./outbox.js";
 import { button, charCount, el, errorText, messageElement, pendingElement } from "./render.js";
-import { ReplyBanner, refreshQuotes, revealSeq } from "./replies.js";
+import { ReplyBanner, refreshQuotes } from "./replies.js";
 import { Timeline } from "./timeline.js";
 
 const PAGE_SIZE = 50; // messages per history request
@@ -34,7 +34,6 @@ export class Room {
     this.maxSeq = 0; // the highest seq shown
     this.changeSeqs = new Set(); // seqs of change frames received above knownSeq (chat/changes.js)
     this.replyTo = null; // the seq of the post the composer's next message answers
-    this.revealing = null; // the seq revealSeq pages back through history for
     this.bySeq = new Map(); // seq -> list item
     this.pending = []; // own messages not yet confirmed: {room, text, type, state, ref, seq, error, el}
     this.errorKind = null; // what the error shown is about: "compose" (the box), else a command
@@ -46,6 +45,7 @@ export class Room {
     this.firstUnread = null; // the first seq after the read position at join (the divider's place)
     this.divider = null;
     this.jumping = false; // paging back to show the first unread message
+    this.jumpTarget = null; // the seq jumpTo is paging back for
     this.mentioned = new Set(); // seqs that a mention frame named
     this.typingSent = 0; // when the last `typing` command went out (ms)
     this.readSent = 0; // the highest seq a `read` command went out for, unanswered (set by app.js)
@@ -161,9 +161,9 @@ export class Room {
   }
 
   /** Ask for the newest page (first time) or the page before the oldest message shown. */
-  loadOlder() {
+  loadOlder(limit = PAGE_SIZE) {
     if (!this.joined || this.loadingOlder || (this.synced && !this.hasMore)) return;
-    const cmd = { command: "history", room: this.id, limit: PAGE_SIZE };
+    const cmd = { command: "history", room: this.id, limit };
     const oldest = this.timeline.list.querySelector(".message[data-seq]");
     if (this.synced && oldest) cmd.before = Number(oldest.dataset.seq);
     if (this.ctx.command(this, cmd, this.synced ? "older" : "initial") == null) return;
@@ -205,6 +205,50 @@ export class Room {
       this.jumping = true;
       this.loadOlder();
     }
+  }
+
+  /**
+   * Scroll to message `seq` and highlight it for a moment, paging back through history (in the
+   * largest pages) until it is shown; say so if it is not there (deleted, or purged).
+   */
+  jumpTo(seq) {
+    this.jumpTarget = seq;
+    this.continueJump();
+  }
+
+  /** Go on with a pending jumpTo: show the message, ask for an older page, or say it is gone. */
+  continueJump() {
+    const seq = this.jumpTarget;
+    if (seq == null) return;
+    const node = this.bySeq.get(seq);
+    if (node) {
+      this.jumpTarget = null;
+      this.reveal(node);
+      if (node.dataset.deleted === "true") this.showError(gettext("That message was deleted."), undefined, "jump");
+      return;
+    }
+    if (!this.synced || this.loadingOlder) return; // a page is on its way: onHistory calls again
+    const oldest = this.bySeq.size ? Math.min(...this.bySeq.keys()) : Infinity;
+    if (this.hasMore && oldest > seq) {
+      this.loadOlder(MAX_PAGE);
+      return;
+    }
+    this.jumpTarget = null;
+    this.showError(gettext("That message is not there any more: it was deleted or removed."), undefined, "jump");
+  }
+
+  /** Scroll `node` into the middle of the timeline, focus it and highlight it briefly. */
+  reveal(node) {
+    const list = this.timeline.list;
+    const offset = node.getBoundingClientRect().top - list.getBoundingClientRect().top;
+    list.scrollTop += offset - (list.clientHeight - node.offsetHeight) / 2;
+    node.tabIndex = -1;
+    node.focus({ preventScroll: true });
+    node.classList.remove("jump-target");
+    void node.offsetWidth; // restart the highlight's animation when jumping to it again
+    node.classList.add("jump-target");
+    node.addEventListener("animationend", () => node.classList.remove("jump-target"), { once: true });
+    this.updateJump();
   }
 
   /** Show the user's message as pending and queue it in the socket's outbox (chat/outbox.js). */
@@ -290,11 +334,6 @@ export class Room {
     changeDone(this, frame, req);
   }
 
-  /** Scroll to post `seq` (loading older history until it is shown) and highlight it (replies.js). */
-  revealSeq(seq) {
-    revealSeq(this, seq);
-  }
-
   /** A history reply, for the first page, an older page or a gap. */
   onHistory(frame, req) {
     this.commandWorked();
@@ -310,7 +349,7 @@ export class Room {
     if (req.kind === "initial") this.synced = true;
     this.updateTop();
     if (this.jumping) this.jumpToUnread();
-    if (this.revealing != null) revealSeq(this, this.revealing);
+    if (this.jumpTarget != null) return this.continueJump();
     // Keep paging while the list is too short to scroll (so scrolling up can't ask for more).
     if (this.hasMore && this.timeline.underfilled()) this.loadOlder();
   }
