@@ -315,7 +315,7 @@ def test_a_reply_quotes_its_post_and_jumping_to_an_old_one_loads_history(browser
     target = item(alice, room, 5)
     expect(target).to_be_focused(timeout=10_000)
     expect(target).to_be_in_viewport()
-    expect(target).to_have_class(re.compile(r"\bhighlight\b"))
+    expect(target).to_have_class(re.compile(r"\bjump-target\b"))
     seqs = [
         int(s) for s in messages(alice, room).evaluate_all("els => els.map(e => e.dataset.seq)")
     ]

@@ -139,17 +139,20 @@ def test_paging_with_the_cursor_has_no_duplicate_and_no_gap(alice, room, query):
 
 
 def test_an_edit_is_reindexed(alice, room):
-    """Changing the text (as an edit does) finds the new words and not the old ones."""
+    """An edit (the change service) finds the new words and not the old ones."""
     (message,) = post(room, alice, "teh typo")
-    Message.objects.filter(pk=message.pk).update(text="the fix")
+    services.message_edit(user=alice, room_id=room.pk, seq=message.seq, text="the fix")
     assert found(alice, "teh") == []
     assert found(alice, "fix") == ["the fix"]
+    Message.objects.filter(pk=message.pk).update(text="by hand")  # any update of the text
+    assert found(alice, "fix") == []
+    assert found(alice, "hand") == ["by hand"]
 
 
 def test_a_deleted_message_is_never_found(alice, room):
     """A tombstone (text "") is gone from the results, through the delete service too."""
     first, second = post(room, alice, "vanishing ink", "vanishing cream")
-    services.message_delete(message=first)
+    services.message_delete(user=alice, room_id=room.pk, seq=first.seq)
     assert found(alice, "vanishing") == ["vanishing cream"]
     Message.objects.filter(pk=second.pk).update(deleted=True)
     assert found(alice, "vanishing") == []
