@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 from functools import partial
 
@@ -258,7 +257,7 @@ def publish_room_access_on_commit(room_id: int, access: RoomAccess, *, deleted: 
     event = {
         "type": ROOM_ACCESS_TYPE,
         "room": room_id,
-        "access": asdict(access),
+        "access": access.as_event(),
         "deleted": deleted,
     }
     transaction.on_commit(partial(_group_send, room_group(room_id), event))
@@ -317,7 +316,7 @@ def publish_mention_on_commit(
     event = {
         "type": USER_MENTION_TYPE,
         "text": protocol.encode(frame),
-        "room_access": asdict(access),
+        "room_access": access.as_event(),
         "mentioned_room": frame.mention,
     }
     transaction.on_commit(partial(_group_send, user_group(user_id), event, via=USERS_GROUP))
@@ -333,7 +332,7 @@ def publish_room_mention_on_commit(
         "last_seq": frame.seq,
         "mention_text": protocol.encode(frame),
         "author": frame.username,
-        "room_access": asdict(access),
+        "room_access": access.as_event(),
     }
     transaction.on_commit(partial(_group_send, ACTIVITY_GROUP, event))
 
@@ -364,7 +363,7 @@ def publish_room_listing_on_commit(
     event = {
         "type": ROOM_LISTING_TYPE,
         "listing_room": room_id,
-        "access": asdict(access),
+        "access": access.as_event(),
         "listed": None if listed is None else protocol.encode(listed),
         "removed": protocol.encode(protocol.RoomRemovedEvent(room_removed=room_id)),
         "created": created,

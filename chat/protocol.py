@@ -260,6 +260,16 @@ class Frame(Struct, omit_defaults=True, kw_only=True):
     """Base of every server frame. Replies end with the command's ``ref``, if it had one."""
 
 
+RoomKindName = Annotated[
+    Literal["room", "direct"],
+    Meta(description='"room": a room; "direct": a direct conversation between its members'),
+]
+MemberNames = Annotated[
+    list[str],
+    Meta(description="A direct conversation's members (usernames, sorted, you included)"),
+]
+
+
 class JoinReply(Frame, kw_only=True):
     """Join accepted. ``replayed`` messages with seq > since follow this frame."""
 
@@ -267,6 +277,8 @@ class JoinReply(Frame, kw_only=True):
     title: str
     last_seq: int
     staff_only: bool
+    kind: RoomKindName
+    members: MemberNames | UnsetType = UNSET
     replayed: int
     truncated: bool
     read_seq: Annotated[int, Meta(description="The user's read position in the room; 0 if none")]
@@ -380,6 +392,8 @@ class RoomListedEvent(Frame, kw_only=True):
     title: str
     staff_only: bool
     created_by: Creator
+    kind: RoomKindName
+    members: MemberNames | UnsetType = UNSET
 
 
 class RoomRemovedEvent(Frame, kw_only=True):
@@ -401,6 +415,8 @@ class RoomRejoinedEvent(Frame, kw_only=True):
     title: str
     staff_only: bool
     created_by: Creator
+    kind: RoomKindName
+    members: MemberNames | UnsetType = UNSET
 
 
 class MentionsReply(Frame, kw_only=True):

@@ -19,12 +19,20 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from chat import events, permissions, protocol, ratelimit, roster, selectors
 from chat.errors import ChatError, ErrorCode
-from chat.models import STORED_TYPES, Mention, Message, MsgType, ReadPosition, Room
+from chat.models import (
+    STORED_TYPES,
+    Mention,
+    Message,
+    MsgType,
+    ReadPosition,
+    Room,
+    RoomKind,
+    RoomMember,
+)
 from chat.permissions import Account
 
 log = logging.getLogger(__name__)
@@ -46,27 +54,50 @@ class JoinResult:
     replay: list[str]
     truncated: bool
     read_seq: int
+    kind: str = "room"
+    members: list[str] | None = None  # a direct conversation's usernames
 
 
 def _username(user: Account | None) -> str:
     return user.get_username() if user is not None else ""
 
 
-@functools.lru_cache(maxsize=64)
-def _room_filter_sql(rule: Q) -> tuple[str, tuple[Any, ...]] | None:
-    """``rule`` (a Q over Room) compiled to SQL and its parameters; "" if it lets in every room.
+# Stands for the poster's id while a rule's shape is compiled (an id no account has).
+_USER_PLACEHOLDER = -4_611_686_018_427_387_903
 
-    None if it lets in no room. Cached: a rule has few shapes (today: none,
-    open rooms, all), and compiling one costs more than the post's statement.
+
+@functools.lru_cache(maxsize=8)
+def _room_filter_sql(
+    klass: tuple[bool, bool],
+) -> tuple[str, tuple[Any, ...], tuple[int, ...]] | None:
+    """The rule for an access class compiled to SQL, its parameters, and where the user's id goes.
+
+    None if it lets in no room; "" if every room. Cached per class, not per
+    user (a handful of entries): the user's id is bound into the parameters at
+    the returned positions (a direct conversation's membership subquery).
+    Compiling costs more than the post's statement.
     """
-    query = Room.objects.filter(rule).query
+    query = Room.objects.filter(permissions.enterable_rooms_shape(klass, _USER_PLACEHOLDER)).query
     try:
         where, params = query.get_compiler(connection=connection).compile(query.where)
     except EmptyResultSet:
         return None
     except FullResultSet:
-        return "", ()
-    return where, tuple(params)
+        return "", (), ()
+    slots = tuple(i for i, p in enumerate(params) if type(p) is int and p == _USER_PLACEHOLDER)
+    return where, tuple(params), slots
+
+
+def _room_filter(user: Account) -> tuple[str, list[Any]] | None:
+    """permissions.enterable_rooms(user) as SQL and parameters, from the class's cached shape."""
+    compiled = _room_filter_sql(permissions.access_class(user))
+    if compiled is None:
+        return None
+    where, params, slots = compiled
+    bound = list(params)
+    for i in slots:
+        bound[i] = user.pk
+    return where, bound
 
 
 def _take_seq_sql(
@@ -81,7 +112,7 @@ def _take_seq_sql(
     commit, so concurrent posters to one room get consecutive seqs and commit
     in order.
     """
-    compiled = _room_filter_sql(Q() if user is None else permissions.enterable_rooms(user))
+    compiled: tuple[str, list[Any]] | None = ("", []) if user is None else _room_filter(user)
     if compiled is None:
         return None
     where, params = compiled
@@ -96,9 +127,10 @@ def _take_seq_sql(
 
 def _refused(room_id: int) -> ChatError:
     """Why a post to ``room_id`` took no seq: there is no such room, or it may not be entered."""
-    if not Room.objects.filter(pk=room_id).exists():
+    kind = Room.objects.filter(pk=room_id).values_list("kind", flat=True).first()
+    if kind is None:
         return ChatError(ErrorCode.ROOM_INVALID, f"There is no room {room_id}.")
-    return ChatError(ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is for staff only.")
+    return ChatError(ErrorCode.ROOM_ACCESS_DENIED, permissions.refused_detail(room_id, kind))
 
 
 def _store(*, room_id: int, user: Account | None, text: str, msg_type: int) -> Message:
@@ -158,16 +190,17 @@ def _store_with_mentions(
                 user_id=user.pk, room_id=message.room_id, seq=message.seq, posts=message.num
             )
         room = Room.objects.only(*permissions.ROOM_ACCESS_FIELDS).get(pk=message.room_id)
+        access = permissions.RoomAccess.of(room)
         candidates = Account.objects.filter(username__in=names)
         if user is not None:
             candidates = candidates.exclude(pk=user.pk)
-        mentioned = [u for u in candidates if permissions.can_enter(u, room)]
+        # A conversation's non-member is not mentioned: nothing is stored, nothing is sent.
+        mentioned = [u for u in candidates if permissions.can_enter(u, access)]
         Mention.objects.bulk_create(
             Mention(user=u, room_id=message.room_id, message=message, seq=message.seq)
             for u in mentioned
         )
         frame = events.mention_event(message)
-        access = permissions.RoomAccess.of(room)
         for u in mentioned:
             events.publish_mention_on_commit(u.pk, frame, access)
         if message.mentions_room:
@@ -301,7 +334,34 @@ def message_send(
         )
     charge(user, "send")
     message = room_post(room_id=room_id, user=user, text=text, msg_type=msg_type)
+    _direct_posted(message, author=user)
     return message
+
+
+def _direct_posted(message: Message, *, author: Account) -> None:
+    """A post in a direct conversation reaches its other members like a mention.
+
+    Each other member's sockets get a mention frame (nothing is stored: every
+    post there is for them), and a member who closed the conversation gets it
+    back in their list (chat.rooms.direct_post_returns). In a room (no
+    members) this is one indexed query that finds nobody.
+    """
+    members = list(
+        RoomMember.objects.filter(room_id=message.room_id).values_list("user_id", flat=True)
+    )
+    if not members:
+        return
+    from chat import rooms  # chat.rooms builds on this module
+
+    access = permissions.RoomAccess(
+        staff_only=False, kind=RoomKind.DIRECT, members=frozenset(members)
+    )
+    frame = events.mention_event(message)
+    with transaction.atomic():
+        for user_id in members:
+            if user_id != author.pk:
+                events.publish_mention_on_commit(user_id, frame, access)
+    rooms.direct_post_returns(room_id=message.room_id, author=author)
 
 
 def charge(user: Account, command_class: str) -> None:
@@ -351,6 +411,8 @@ def room_join(*, user: Account, room_id: int, since: int | None = None) -> JoinR
         replay=replay,
         truncated=truncated,
         read_seq=selectors.read_seqs(user=user, room_ids=[room.pk]).get(room.pk, 0),
+        kind=str(room.kind),
+        members=selectors.member_names(rooms=[room]).get(room.pk),
     )
 
 

@@ -50,6 +50,8 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
                 "id": r.room.pk,
                 "title": r.room.title,
                 "staffOnly": r.room.staff_only,
+                "kind": r.room.kind,
+                "members": r.members,
                 "createdBy": r.created_by,
                 "left": r.left,
                 "lastSeq": r.room.last_seq,
