@@ -29,6 +29,7 @@ from api.auth import BearerAuth, SessionCookieAuth
 from api.schemas import (
     FrameAPI,
     IndexOut,
+    NewDirectBody,
     NewMessageBody,
     NewRoomBody,
     ReadBodyIn,
@@ -45,6 +46,7 @@ from chat.protocol import (
     HistoryReply,
     MentionsReply,
     MessageEvent,
+    NewDirect,
     NewMessage,
     NewRoom,
     ReadBody,
@@ -186,7 +188,7 @@ def index(request: HttpRequest) -> dict[str, str]:
     return {"docs": reverse("api:openapi-view"), "openapi": reverse("api:openapi-json")}
 
 
-RoomFields = dict[str, int | str | bool | None]
+RoomFields = dict[str, int | str | bool | list[str] | None]
 
 
 def _room_out(entry: selectors.RoomUnread) -> RoomFields:
@@ -195,6 +197,8 @@ def _room_out(entry: selectors.RoomUnread) -> RoomFields:
         "id": entry.room.pk,
         "title": entry.room.title,
         "staff_only": entry.room.staff_only,
+        "kind": entry.room.kind,
+        "members": entry.members,
         "last_seq": entry.room.last_seq,
         "read_seq": entry.read_seq,
         "unread": entry.unread,
@@ -232,6 +236,27 @@ def room_create(request: ApiRequest, body: Body[NewRoomBody]) -> Status[RoomFiel
     """Create a room (CHAT_USERS_CREATE_ROOMS; staff-only rooms: staff); every list shows it."""
     room = rooms.room_create(user=request.auth, title=body.title, staff_only=body.staff_only)
     return Status(201, _room_out(selectors.room_unread(user=request.auth, room=room)))
+
+
+@api.post(
+    "/direct",
+    summary="Open a direct conversation",
+    **api.documented(
+        body=NewDirect,
+        answers={
+            200: RoomOut,
+            201: RoomOut,
+            **AUTH_ERRORS,
+            **dict.fromkeys((400, 404, 422, 429), ErrorFrame),
+        },
+    ),
+)
+def direct_open(request: ApiRequest, body: Body[NewDirectBody]) -> Status[RoomFields]:
+    """The conversation of you and ``users`` (201: made now, and listed for each member; 200: it
+    existed). Only its members may see or enter it. At most CHAT_DIRECT_MAX_MEMBERS people."""
+    room, created = rooms.direct_open(user=request.auth, usernames=body.users)
+    entry = selectors.room_unread(user=request.auth, room=room)
+    return Status(201 if created else 200, _room_out(entry))
 
 
 @api.patch(
@@ -272,6 +297,8 @@ def room_join(request: ApiRequest, room_id: int = RoomId) -> HttpResponse:
         title=room.title,
         staff_only=room.staff_only,
         created_by=entry.created_by,
+        kind=room.kind,  # type: ignore[arg-type]  # a RoomKind value
+        members=protocol.UNSET if entry.members is None else entry.members,
     )
     return frame_response(frame)
 

@@ -126,6 +126,19 @@ class NewRoom(Struct, forbid_unknown_fields=True, kw_only=True):
     )
 
 
+class NewDirect(Struct, forbid_unknown_fields=True, kw_only=True):
+    """The REST body that opens a direct conversation: the other people in it, by username."""
+
+    users: Annotated[
+        list[Annotated[str, Meta(min_length=1, max_length=150)]],
+        Meta(
+            min_length=1,
+            max_length=100,
+            description="Usernames (you may be among them; only you: notes to self)",
+        ),
+    ]
+
+
 class RoomRename(Struct, forbid_unknown_fields=True, kw_only=True):
     """The REST body that renames a room (its creator, or staff)."""
 

@@ -86,7 +86,7 @@ def room_unread(*, user: Account, room: Room) -> RoomUnread:
 
 
 def member_names(*, rooms: Iterable[Room]) -> dict[int, list[str]]:
-    """The usernames of each direct conversation among ``rooms``, sorted (one query; rooms: none)."""
+    """The sorted usernames of each direct conversation among ``rooms`` (one query)."""
     direct = [r.pk for r in rooms if r.kind == RoomKind.DIRECT]
     names: dict[int, list[str]] = {pk: [] for pk in direct}
     if direct:
