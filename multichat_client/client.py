@@ -106,6 +106,8 @@ class JoinInfo:
     last_seq: int
     staff_only: bool
     read_seq: int = 0
+    kind: str = "room"  # "direct": a direct conversation between ``members``
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -277,6 +279,8 @@ class ChatClient:
             last_seq=reply["last_seq"],
             staff_only=reply["staff_only"],
             read_seq=reply.get("read_seq", 0),
+            kind=reply.get("kind", "room"),
+            members=tuple(reply.get("members", ())),
         )
 
     async def leave(self, room: int) -> None:
