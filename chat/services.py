@@ -356,12 +356,13 @@ def _direct_posted(message: Message, *, author: Account) -> None:
     access = permissions.RoomAccess(
         staff_only=False, kind=RoomKind.DIRECT, members=frozenset(members)
     )
+    # Back in the list first, so the page that closed it knows the room its mention names.
+    rooms.direct_post_returns(room_id=message.room_id, author=author)
     frame = events.mention_event(message)
     with transaction.atomic():
         for user_id in members:
             if user_id != author.pk:
                 events.publish_mention_on_commit(user_id, frame, access)
-    rooms.direct_post_returns(room_id=message.room_id, author=author)
 
 
 def charge(user: Account, command_class: str) -> None:

@@ -64,6 +64,7 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
         "notifyEnterLeave": settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS,
         "canCreateRooms": bool(user.is_staff or settings.CHAT_USERS_CREATE_ROOMS),
         "roomTitleMaxLength": settings.CHAT_ROOM_TITLE_MAX_LENGTH,
+        "directMaxMembers": settings.CHAT_DIRECT_MAX_MEMBERS,
         "heartbeatSeconds": settings.CHAT_HEARTBEAT_SECONDS,
         "heartbeatTimeoutSeconds": settings.CHAT_HEARTBEAT_TIMEOUT_SECONDS,
     }

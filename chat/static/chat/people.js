@@ -151,6 +151,13 @@ function buildDialog() {
   document.body.append(dialog);
 }
 
+let messageAction = null; // (username) => open a direct conversation with them (app.js)
+
+/** What a card's "Message" button does: open a direct conversation with its person. */
+export function setMessageAction(action) {
+  messageAction = action;
+}
+
 /** Open the profile card of `username`, focus in it; Escape or Close returns focus to `from`. */
 export async function openCard(username, from) {
   if (!dialog) buildDialog();
@@ -203,6 +210,19 @@ function fillCard(card, complete) {
 
   const parts = [head, facts];
   if (card.username === me) parts.push(editForm(card));
+  else if (messageAction) {
+    const message = document.createElement("button");
+    message.type = "button";
+    message.className = "profile-message";
+    message.textContent = gettext("Message");
+    message.setAttribute("aria-label", interpolate(gettext("Send %(name)s a direct message"), { name: title.textContent }));
+    message.addEventListener("click", () => {
+      opener = null; // focus goes to the conversation, not back to the card's opener
+      dialog.close();
+      messageAction(card.username);
+    });
+    parts.push(message);
+  }
   parts.push(close);
   dialog.replaceChildren(...parts);
   // Keep the keyboard in the open card: on what had focus, else on Close.
