@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from msgspec import UNSET
 from ninja import Body, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -298,7 +299,7 @@ def room_join(request: ApiRequest, room_id: int = RoomId) -> HttpResponse:
         staff_only=room.staff_only,
         created_by=entry.created_by,
         kind=room.kind,  # type: ignore[arg-type]  # a RoomKind value
-        members=protocol.UNSET if entry.members is None else entry.members,
+        members=UNSET if entry.members is None else entry.members,
     )
     return frame_response(frame)
 

@@ -130,9 +130,9 @@ class Tracker:
                 may = permissions.can_enter(socket.user, access)
             else:
                 klass = permissions.access_class(socket.user)
-                may = decided.get(klass)
-                if may is None:
-                    may = decided[klass] = permissions.can_enter(socket.user, access)
+                if klass not in decided:
+                    decided[klass] = permissions.can_enter(socket.user, access)
+                may = decided[klass]
             frame = frames[may]
             if frame is not None:
                 socket.push(frame)

@@ -328,8 +328,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             title=result.title,
             last_seq=result.last_seq,
             staff_only=result.staff_only,
-            kind=result.kind,  # type: ignore[arg-type]  # a RoomKind value
-            members=protocol.UNSET if result.members is None else result.members,
+            kind=result.kind,
+            members=UNSET if result.members is None else result.members,
             replayed=len(result.replay),
             truncated=result.truncated,
             read_seq=result.read_seq,

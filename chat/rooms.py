@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from msgspec import UNSET, UnsetType
 
 from chat import events, permissions, protocol, selectors, services
 from chat.errors import ChatError, ErrorCode
@@ -116,10 +117,10 @@ def _creator(room: Room) -> str | None:
     return None if creator is None else creator.get_username()
 
 
-def _members(room: Room) -> list[str] | protocol.UnsetType:
+def _members(room: Room) -> list[str] | UnsetType:
     """A direct conversation's usernames for a frame; UNSET for a room."""
     names = selectors.member_names(rooms=[room]).get(room.pk)
-    return protocol.UNSET if names is None else names
+    return UNSET if names is None else names
 
 
 def rejoined_frame(room: Room) -> protocol.RoomRejoinedEvent:
@@ -221,7 +222,7 @@ def direct_open(*, user: Account, usernames: Sequence[str]) -> tuple[Room, bool]
 def _direct_create(key: str, people: list[Account], *, creator: Account) -> Room:
     """Store a conversation and its members in one transaction; list it for each member."""
     names = sorted(u.get_username() for u in people)
-    title = ", ".join(names)[: Room._meta.get_field("title").max_length]  # type: ignore[union-attr]
+    title = ", ".join(names)[:255]  # Room.title's max_length
     with transaction.atomic():
         room = Room.objects.create(
             title=title, kind=RoomKind.DIRECT, direct_key=key, created_by=creator
