@@ -19,10 +19,11 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
+from msgspec import UNSET, UnsetType
 
 from chat import protocol, redisconn, selectors
-from chat.models import Message
-from chat.permissions import RoomAccess
+from chat.models import Message, Room
+from chat.permissions import Account, RoomAccess
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,44 @@ def message_event(message: Message) -> protocol.MessageEvent:
         ts=iso_utc(message.created),
         seq=message.seq,
         deleted=message.deleted,
+    )
+
+
+def _creator(room: Room) -> str | None:
+    """The username of who made ``room``, or None (made in the admin, or the user is gone)."""
+    if room.created_by_id is None:
+        return None
+    creator: Account | None = room.created_by
+    return None if creator is None else creator.get_username()
+
+
+def _members(room: Room) -> list[str] | UnsetType:
+    """A direct conversation's usernames for a frame; UNSET for a room."""
+    names = selectors.member_names(rooms=[room]).get(room.pk)
+    return UNSET if names is None else names
+
+
+def rejoined_frame(room: Room) -> protocol.RoomRejoinedEvent:
+    """The frame that puts ``room`` back in a user's list."""
+    return protocol.RoomRejoinedEvent(
+        room_rejoined=room.pk,
+        title=room.title,
+        staff_only=room.staff_only,
+        created_by=_creator(room),
+        kind=room.kind,  # type: ignore[arg-type]  # a RoomKind value
+        members=_members(room),
+    )
+
+
+def listed_frame(room: Room) -> protocol.RoomListedEvent:
+    """The frame that adds or updates ``room`` in the list of a user who may enter it."""
+    return protocol.RoomListedEvent(
+        room_listed=room.pk,
+        title=room.title,
+        staff_only=room.staff_only,
+        created_by=_creator(room),
+        kind=room.kind,  # type: ignore[arg-type]  # a RoomKind value
+        members=_members(room),
     )
 
 

@@ -16,7 +16,7 @@ changes nothing about who may enter the room (chat.permissions).
 Direct conversations (``direct_open``): one per set of people, found by its
 ``direct_key`` (the sorted member ids). Leaving one is Slack's "close": it
 leaves the list until its member opens it again, or until another member
-posts in it (``direct_post_returns``), which puts it back in the list of every
+posts in it (chat.services ``direct_post_returns``), which puts it back in the list of every
 member who had closed it. Its title is its members' usernames (for the
 admin and search); each page shows the other members' display names.
 """
@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from msgspec import UNSET, UnsetType
 
 from chat import events, permissions, protocol, selectors, services
 from chat.errors import ChatError, ErrorCode
@@ -105,46 +104,8 @@ def room_return(*, user: Account, room_id: int) -> Room:
     with transaction.atomic():
         deleted, _ = RoomLeft.objects.filter(user=user, room_id=room_id).delete()
         if deleted:
-            events.publish_user_rooms_on_commit(user.pk, rejoined_frame(room))
+            events.publish_user_rooms_on_commit(user.pk, events.rejoined_frame(room))
     return room
-
-
-def _creator(room: Room) -> str | None:
-    """The username of who made ``room``, or None (made in the admin, or the user is gone)."""
-    if room.created_by_id is None:
-        return None
-    creator: Account | None = room.created_by
-    return None if creator is None else creator.get_username()
-
-
-def _members(room: Room) -> list[str] | UnsetType:
-    """A direct conversation's usernames for a frame; UNSET for a room."""
-    names = selectors.member_names(rooms=[room]).get(room.pk)
-    return UNSET if names is None else names
-
-
-def rejoined_frame(room: Room) -> protocol.RoomRejoinedEvent:
-    """The frame that puts ``room`` back in a user's list."""
-    return protocol.RoomRejoinedEvent(
-        room_rejoined=room.pk,
-        title=room.title,
-        staff_only=room.staff_only,
-        created_by=_creator(room),
-        kind=room.kind,  # type: ignore[arg-type]  # a RoomKind value
-        members=_members(room),
-    )
-
-
-def listed_frame(room: Room) -> protocol.RoomListedEvent:
-    """The frame that adds or updates ``room`` in the list of a user who may enter it."""
-    return protocol.RoomListedEvent(
-        room_listed=room.pk,
-        title=room.title,
-        staff_only=room.staff_only,
-        created_by=_creator(room),
-        kind=room.kind,  # type: ignore[arg-type]  # a RoomKind value
-        members=_members(room),
-    )
 
 
 def room_listing_saved(*, room: Room, created: bool) -> None:
@@ -156,7 +117,7 @@ def room_listing_saved(*, room: Room, created: bool) -> None:
     if created and room.kind == RoomKind.DIRECT:
         return
     events.publish_room_listing_on_commit(
-        room.pk, permissions.RoomAccess.of(room), listed=listed_frame(room), created=created
+        room.pk, permissions.RoomAccess.of(room), listed=events.listed_frame(room), created=created
     )
 
 
@@ -241,23 +202,3 @@ def _direct_create(key: str, people: list[Account], *, creator: Account) -> Room
         )
         events.publish_room_listing_on_commit(room.pk, access, listed=frame, created=True)
     return room
-
-
-def direct_post_returns(*, room_id: int, author: Account | None) -> None:
-    """A post in a direct conversation puts it back in the list of each member who closed it.
-
-    The author's own list is theirs to keep (posting needs the pane open);
-    rooms are untouched: leaving a room is for good, until rejoined.
-    """
-    closed = RoomLeft.objects.filter(room_id=room_id, room__kind=RoomKind.DIRECT)
-    if author is not None:
-        closed = closed.exclude(user_id=author.pk)
-    user_ids = list(closed.values_list("user_id", flat=True))
-    if not user_ids:
-        return
-    room = Room.objects.select_related("created_by").get(pk=room_id)
-    frame = rejoined_frame(room)
-    with transaction.atomic():
-        RoomLeft.objects.filter(room_id=room_id, user_id__in=user_ids).delete()
-        for user_id in user_ids:
-            events.publish_user_rooms_on_commit(user_id, frame)

@@ -31,6 +31,7 @@ from chat.models import (
     ReadPosition,
     Room,
     RoomKind,
+    RoomLeft,
     RoomMember,
 )
 from chat.permissions import Account
@@ -343,7 +344,7 @@ def _direct_posted(message: Message, *, author: Account) -> None:
 
     Each other member's sockets get a mention frame (nothing is stored: every
     post there is for them), and a member who closed the conversation gets it
-    back in their list (chat.rooms.direct_post_returns). In a room (no
+    back in their list (``direct_post_returns``). In a room (no
     members) this is one indexed query that finds nobody.
     """
     members = list(
@@ -351,13 +352,11 @@ def _direct_posted(message: Message, *, author: Account) -> None:
     )
     if not members:
         return
-    from chat import rooms  # chat.rooms builds on this module
-
     access = permissions.RoomAccess(
         staff_only=False, kind=RoomKind.DIRECT, members=frozenset(members)
     )
     # Back in the list first, so the page that closed it knows the room its mention names.
-    rooms.direct_post_returns(room_id=message.room_id, author=author)
+    direct_post_returns(room_id=message.room_id, author=author)
     frame = events.mention_event(message)
     with transaction.atomic():
         for user_id in members:
@@ -554,3 +553,23 @@ def mention_list(
     """A page of the messages that mention ``user``, newest first (charged to history)."""
     charge(user, "history")
     return selectors.mention_page(user=user, before=before, limit=_page_size(limit))
+
+
+def direct_post_returns(*, room_id: int, author: Account | None) -> None:
+    """A post in a direct conversation puts it back in the list of each member who closed it.
+
+    The author's own list is theirs to keep (posting needs the pane open);
+    rooms are untouched: leaving a room is for good, until rejoined.
+    """
+    closed = RoomLeft.objects.filter(room_id=room_id, room__kind=RoomKind.DIRECT)
+    if author is not None:
+        closed = closed.exclude(user_id=author.pk)
+    user_ids = list(closed.values_list("user_id", flat=True))
+    if not user_ids:
+        return
+    room = Room.objects.select_related("created_by").get(pk=room_id)
+    frame = events.rejoined_frame(room)
+    with transaction.atomic():
+        RoomLeft.objects.filter(room_id=room_id, user_id__in=user_ids).delete()
+        for user_id in user_ids:
+            events.publish_user_rooms_on_commit(user_id, frame)
