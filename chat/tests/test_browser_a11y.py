@@ -202,7 +202,8 @@ def test_direct_messages_and_the_new_message_dialog_pass_axe_and_fit_fingers(bro
     dialog = bob.get_by_role("dialog", name="New message")
     expect(dialog.get_by_role("checkbox", name="alice")).to_have_count(1)
     assert violations(bob) == []
-    small = """() => [...document.querySelectorAll('#new-direct :is(button, input, .people-list label)')]
+    small = """() => [...document.querySelectorAll(
+        '#new-direct :is(button, input, .people-list label)')]
       .filter((e) => e.checkVisibility() && !(e.type === 'checkbox' && e.closest('label')))
       .map((e) => { const r = e.getBoundingClientRect();
         return [e.className || e.tagName, Math.round(r.width), Math.round(r.height)]; })
