@@ -119,9 +119,13 @@ async function lookUp() {
 /** The card of `username`, from the cache or the server; null if there is no such account. */
 async function cardFor(username) {
   if (cards.has(username) && cards.get(username).joined) return cards.get(username);
+  const before = cards.get(username);
   const reply = await fetch(`/api/users/${encodeURIComponent(username)}`, { credentials: "same-origin" });
   if (!reply.ok) return null;
-  const card = await reply.json();
+  let card = await reply.json();
+  // Changed here while the lookup ran (your own name saved): what was saved is newer.
+  const now = cards.get(username);
+  if (now !== before) card = { ...card, ...now };
   cards.set(username, card);
   repaint(username);
   return card;
