@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from msgspec import UNSET
 from ninja import Body, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -31,6 +32,7 @@ from api.schemas import (
     EditBodyIn,
     FrameAPI,
     IndexOut,
+    NewDirectBody,
     NewMessageBody,
     NewRoomBody,
     ReactBodyIn,
@@ -50,6 +52,7 @@ from chat.protocol import (
     HistoryReply,
     MentionsReply,
     MessageEvent,
+    NewDirect,
     NewMessage,
     NewRoom,
     ReactBody,
@@ -193,7 +196,7 @@ def index(request: HttpRequest) -> dict[str, str]:
     return {"docs": reverse("api:openapi-view"), "openapi": reverse("api:openapi-json")}
 
 
-RoomFields = dict[str, int | str | bool | None]
+RoomFields = dict[str, int | str | bool | list[str] | None]
 
 
 def _room_out(entry: selectors.RoomUnread) -> RoomFields:
@@ -202,6 +205,8 @@ def _room_out(entry: selectors.RoomUnread) -> RoomFields:
         "id": entry.room.pk,
         "title": entry.room.title,
         "staff_only": entry.room.staff_only,
+        "kind": entry.room.kind,
+        "members": entry.members,
         "last_seq": entry.room.last_seq,
         "read_seq": entry.read_seq,
         "posts": entry.room.posts,
@@ -243,6 +248,27 @@ def room_create(request: ApiRequest, body: Body[NewRoomBody]) -> Status[RoomFiel
     return Status(201, _room_out(selectors.room_unread(user=request.auth, room=room)))
 
 
+@api.post(
+    "/direct",
+    summary="Open a direct conversation",
+    **api.documented(
+        body=NewDirect,
+        answers={
+            200: RoomOut,
+            201: RoomOut,
+            **AUTH_ERRORS,
+            **dict.fromkeys((400, 404, 422, 429), ErrorFrame),
+        },
+    ),
+)
+def direct_open(request: ApiRequest, body: Body[NewDirectBody]) -> Status[RoomFields]:
+    """The conversation of you and ``users`` (201: made now, and listed for each member; 200: it
+    existed). Only its members may see or enter it. At most CHAT_DIRECT_MAX_MEMBERS people."""
+    room, created = rooms.direct_open(user=request.auth, usernames=body.users)
+    entry = selectors.room_unread(user=request.auth, room=room)
+    return Status(201 if created else 200, _room_out(entry))
+
+
 @api.patch(
     "/rooms/{room_id}",
     summary="Rename a room",
@@ -281,6 +307,8 @@ def room_join(request: ApiRequest, room_id: int = RoomId) -> HttpResponse:
         title=room.title,
         staff_only=room.staff_only,
         created_by=entry.created_by,
+        kind=room.kind,  # type: ignore[arg-type]  # a RoomKind value
+        members=UNSET if entry.members is None else entry.members,
     )
     return frame_response(frame)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from django.conf import settings
@@ -80,6 +80,12 @@ class RoomOut(Schema):
     id: int
     title: str
     staff_only: bool
+    kind: Literal["room", "direct"] = Field(
+        description='"room", or "direct": a direct conversation between its members'
+    )
+    members: list[str] | None = Field(
+        None, description="A direct conversation's members (usernames, sorted); null for a room"
+    )
     last_seq: int
     read_seq: int = Field(description="The caller's read position in the room; 0 if none")
     posts: int = Field(description="How many posts the room has had (changes do not count)")
@@ -232,4 +238,7 @@ NewRoomBody = Annotated[
 ]
 RoomRenameBody = Annotated[
     protocol.RoomRename, PlainValidator(_frame_decoder(protocol.RoomRename)), WithJsonSchema({})
+]
+NewDirectBody = Annotated[
+    protocol.NewDirect, PlainValidator(_frame_decoder(protocol.NewDirect)), WithJsonSchema({})
 ]

@@ -17,7 +17,15 @@ from chat.protocol import ErrorFrame
 from people import selectors, services
 
 MAX_USERS = 100  # usernames one batch lookup may name
-USERNAMES = Query(..., description=f"A username; repeat for more (at most {MAX_USERS})")
+USERNAMES = Query(
+    None,
+    description=f"A username; repeat for more (at most {MAX_USERS}). Without: the people list",
+)
+SEARCH = Query(
+    None,
+    max_length=150,
+    description="Without `username`: only people whose username or display name contains this",
+)
 
 
 def _me(user: Account) -> dict[str, int | str | bool]:
@@ -72,8 +80,15 @@ def user(request: ApiRequest, username: str) -> selectors.Card:
 def users(
     request: ApiRequest,
     username: list[str] = USERNAMES,
+    q: str = SEARCH,
 ) -> dict[str, list[selectors.Card]]:
-    """The cards of the named accounts that exist (unknown names are left out), by username."""
+    """The cards of the named accounts that exist (unknown names are left out), by username.
+
+    Without ``username``: the active accounts (the first MAX_USERS by username),
+    only those matching ``q`` if given: the people one may write to.
+    """
+    if not username:
+        return {"users": selectors.cards_matching(query=q or "", limit=MAX_USERS)}
     if len(username) > MAX_USERS:
         raise ChatError(ErrorCode.BAD_REQUEST, f"At most {MAX_USERS} usernames at once.")
     return {"users": selectors.cards_for(usernames=username)}

@@ -33,7 +33,7 @@ from django.db.models import Exists
 from django.utils import timezone
 
 from chat.models import Room
-from chat.permissions import ROOM_ACCESS_FIELDS, Account, RoomAccess
+from chat.permissions import ROOM_ACCESS_FIELDS, Account, RoomAccess, access_of
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def read(credentials: Iterable[Credentials], room_ids: Iterable[int]) -> Snapsho
     rooms = {}
     if asked_rooms:
         found = Room.objects.filter(pk__in=asked_rooms).only("id", *ROOM_ACCESS_FIELDS)
-        rooms = {room.pk: RoomAccess.of(room) for room in found}
+        rooms = access_of(found)
     return Snapshot(serial, users, frozenset(live), rooms, asked_rooms)
 
 

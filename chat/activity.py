@@ -97,7 +97,7 @@ class Tracker:
         if text is None:
             return
         self.everyone.add(room_id)
-        access = permissions.RoomAccess(**event["room_access"])
+        access = permissions.RoomAccess.from_event(event["room_access"])
         notice = {"type": FRAME_TYPE, "frame": {"type": "websocket.send", "text": text}}
         for socket in tuple(self.sockets):
             user = socket.user
@@ -115,7 +115,7 @@ class Tracker:
         change), except for a new room. Decided per access class; the two
         frames were encoded once by the publisher.
         """
-        access = permissions.RoomAccess(**event["access"])
+        access = permissions.RoomAccess.from_event(event["access"])
         listed = event["listed"]
         frames = {
             True: None if listed is None else _frame_event(listed),
@@ -124,11 +124,15 @@ class Tracker:
         if listed is None:  # deleted: gone for everyone who could see it; the others never did
             frames = {True: _frame_event(event["removed"]), False: None}
         decided: dict[tuple[bool, bool], bool] = {}
+        by_class = permissions.class_decides(access)
         for socket in tuple(self.sockets):
-            klass = permissions.access_class(socket.user)
-            may = decided.get(klass)
-            if may is None:
-                may = decided[klass] = permissions.can_enter(socket.user, access)
+            if not by_class:  # a direct conversation: its members, user by user
+                may = permissions.can_enter(socket.user, access)
+            else:
+                klass = permissions.access_class(socket.user)
+                if klass not in decided:
+                    decided[klass] = permissions.can_enter(socket.user, access)
+                may = decided[klass]
             frame = frames[may]
             if frame is not None:
                 socket.push(frame)
@@ -171,8 +175,15 @@ class Tracker:
         for user_id in [u for u in self.counts if u not in users]:
             del self.counts[user_id]
         ordered = sorted(found.items())
+        # Direct conversations are decided per user (their members); the rest once per class.
+        direct = [
+            (room_id, access, last_seq, posts)
+            for room_id, (access, last_seq, posts) in ordered
+            if room_id in changed and not permissions.class_decides(access)
+        ]
         # The changed rooms each access class may enter, decided once per class
-        # (permissions.access_class): per socket, only its user's mentions differ.
+        # (permissions.access_class): per socket, only its user's mentions (and
+        # the conversations it is a member of) differ.
         visible: dict[tuple[bool, bool], list[tuple[int, int, int]]] = {}
         frames: dict[Any, dict[str, Any] | None] = {}
         for socket in sockets:
@@ -197,10 +208,20 @@ class Tracker:
                     entries = visible[klass] = [
                         (room_id, last_seq, posts)
                         for room_id, (access, last_seq, posts) in ordered
-                        if room_id in changed and permissions.can_enter(user, access)
+                        if room_id in changed
+                        and permissions.class_decides(access)
+                        and permissions.can_enter(user, access)
                     ]
                 counted = tuple(sorted((r, n) for r, n in mine.items() if n)) if mine else ()
                 key = (klass, counted)
+                conversations = tuple(
+                    (room_id, last_seq, posts)
+                    for room_id, access, last_seq, posts in direct
+                    if permissions.can_enter(user, access)
+                )
+                if conversations:
+                    entries = sorted([*entries, *conversations])
+                    key = (klass, counted, conversations)
             if key in frames:
                 event = frames[key]
             else:

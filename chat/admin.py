@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.conf import settings
@@ -16,7 +16,7 @@ from django.utils.translation import ngettext
 
 from chat import services
 from chat.forms import BroadcastForm
-from chat.models import STORED_TYPES, Message, MsgType, Room
+from chat.models import STORED_TYPES, Message, MsgType, Room, RoomKind, RoomMember
 from chat.permissions import Account
 
 # django-stubs makes ModelAdmin generic in its model, but Django's class takes no
@@ -24,8 +24,10 @@ from chat.permissions import Account
 if TYPE_CHECKING:
     RoomModelAdmin = admin.ModelAdmin[Room]
     MessageModelAdmin = admin.ModelAdmin[Message]
+    MemberInline = admin.TabularInline[RoomMember, Room]
 else:
     RoomModelAdmin = MessageModelAdmin = admin.ModelAdmin
+    MemberInline = admin.TabularInline
 
 
 @admin.action(description=_("Post a warning, alert or note to the selected rooms"))
@@ -58,16 +60,52 @@ def broadcast(
     return TemplateResponse(request, "admin/chat/room/broadcast.html", context)
 
 
+class RoomMemberInline(MemberInline):
+    """A direct conversation's members, read only: a conversation is one set of people."""
+
+    model = RoomMember
+    fields = ("user", "created")
+    readonly_fields = ("user", "created")
+    extra = 0
+    can_delete = False
+    verbose_name = _("member")
+    verbose_name_plural = _("members")
+
+    def has_add_permission(self, request: HttpRequest, obj: Room | None = None) -> bool:
+        """Members come with the conversation (chat.rooms.direct_open), never added here."""
+        return False
+
+
 @admin.register(Room)
 class RoomAdmin(RoomModelAdmin):
-    """Rooms: list, search, add, edit, delete, and post to them."""
+    """Rooms and direct conversations: list, search, add, edit, delete, and post to them.
 
-    list_display = ("title", "staff_only", "last_seq", "created", "created_by")
-    list_filter = ("staff_only",)
+    The admin is the one place staff see direct conversations they are not in
+    (to moderate); a conversation's kind, members and title are read only, and
+    ``staff_only`` means nothing there, so it is not shown.
+    """
+
+    list_display = ("title", "kind", "staff_only", "last_seq", "created", "created_by")
+    list_filter = ("kind", "staff_only")
     search_fields = ("title",)
     # Direct conversations are opened by their members (chat.rooms), never made here.
     readonly_fields = ("kind", "last_seq", "created", "created_by")
     actions = [broadcast]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Room | None = None) -> Any:
+        """A conversation's title is its members' names: read only too."""
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return (*fields, "title") if obj is not None and obj.kind == RoomKind.DIRECT else fields
+
+    def get_exclude(self, request: HttpRequest, obj: Room | None = None) -> Any:
+        """``staff_only`` does not apply to a direct conversation: not shown for one."""
+        if obj is not None and obj.kind == RoomKind.DIRECT:
+            return ("staff_only",)
+        return super().get_exclude(request, obj)
+
+    def get_inlines(self, request: HttpRequest, obj: Room | None) -> Any:
+        """The members of a direct conversation (a room has none)."""
+        return [RoomMemberInline] if obj is not None and obj.kind == RoomKind.DIRECT else []
 
     def save_model(
         self, request: HttpRequest, obj: Room, form: forms.ModelForm[Room], change: bool

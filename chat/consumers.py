@@ -343,6 +343,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             title=result.title,
             last_seq=result.last_seq,
             staff_only=result.staff_only,
+            kind=result.kind,
+            members=UNSET if result.members is None else result.members,
             replayed=len(result.replay),
             truncated=result.truncated,
             read_seq=result.read_seq,
@@ -531,7 +533,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def user_mention(self, event: dict[str, Any]) -> None:
         """The user was mentioned: notify, if the user may still enter the room."""
-        room_access = permissions.RoomAccess(**event["room_access"])
+        room_access = permissions.RoomAccess.from_event(event["room_access"])
         if not permissions.can_enter(self.user, room_access):
             return
         if self.activity is not None:
@@ -551,10 +553,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         if event["deleted"]:
             await self._expel(room_id, ErrorCode.ROOM_INVALID, f"Room {room_id} was deleted.")
-        elif not permissions.can_enter(self.user, permissions.RoomAccess(**event["access"])):
-            await self._expel(
-                room_id, ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is now for staff only."
-            )
+        else:
+            room = permissions.RoomAccess.from_event(event["access"])
+            if not permissions.can_enter(self.user, room):
+                detail = permissions.refused_detail(room_id, room.kind)
+                await self._expel(room_id, ErrorCode.ROOM_ACCESS_DENIED, detail)
 
     async def user_changed(self, event: dict[str, Any]) -> None:
         """This user was changed: re-read the user, session and rooms now (chat.access)."""
@@ -592,9 +595,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             elif room_id in snapshot.rooms and not permissions.can_enter(
                 self.user, snapshot.rooms[room_id]
             ):
-                await self._expel(
-                    room_id, ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is for staff only."
-                )
+                detail = permissions.refused_detail(room_id, snapshot.rooms[room_id].kind)
+                await self._expel(room_id, ErrorCode.ROOM_ACCESS_DENIED, detail)
         return True
 
     async def session_ended(self, event: dict[str, Any]) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 from functools import partial
 
@@ -20,10 +19,11 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
+from msgspec import UNSET, UnsetType
 
 from chat import protocol, redisconn, selectors
-from chat.models import Message
-from chat.permissions import RoomAccess
+from chat.models import Message, Room
+from chat.permissions import Account, RoomAccess
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,44 @@ def stream_after(*, room_id: int, after: int, upto: int) -> list[str]:
     stream.extend(selectors.changes_after(room_id=room_id, after=after, upto=upto))
     stream.sort(key=lambda entry: entry[0])
     return [text for _, text in stream]
+
+
+def _creator(room: Room) -> str | None:
+    """The username of who made ``room``, or None (made in the admin, or the user is gone)."""
+    if room.created_by_id is None:
+        return None
+    creator: Account | None = room.created_by
+    return None if creator is None else creator.get_username()
+
+
+def _members(room: Room) -> list[str] | UnsetType:
+    """A direct conversation's usernames for a frame; UNSET for a room."""
+    names = selectors.member_names(rooms=[room]).get(room.pk)
+    return UNSET if names is None else names
+
+
+def rejoined_frame(room: Room) -> protocol.RoomRejoinedEvent:
+    """The frame that puts ``room`` back in a user's list."""
+    return protocol.RoomRejoinedEvent(
+        room_rejoined=room.pk,
+        title=room.title,
+        staff_only=room.staff_only,
+        created_by=_creator(room),
+        kind=room.kind,  # type: ignore[arg-type]  # a RoomKind value
+        members=_members(room),
+    )
+
+
+def listed_frame(room: Room) -> protocol.RoomListedEvent:
+    """The frame that adds or updates ``room`` in the list of a user who may enter it."""
+    return protocol.RoomListedEvent(
+        room_listed=room.pk,
+        title=room.title,
+        staff_only=room.staff_only,
+        created_by=_creator(room),
+        kind=room.kind,  # type: ignore[arg-type]  # a RoomKind value
+        members=_members(room),
+    )
 
 
 def mention_event(message: Message) -> protocol.MentionEvent:
@@ -300,7 +338,7 @@ def publish_room_access_on_commit(room_id: int, access: RoomAccess, *, deleted: 
     event = {
         "type": ROOM_ACCESS_TYPE,
         "room": room_id,
-        "access": asdict(access),
+        "access": access.as_event(),
         "deleted": deleted,
     }
     transaction.on_commit(partial(_group_send, room_group(room_id), event))
@@ -359,7 +397,7 @@ def publish_mention_on_commit(
     event = {
         "type": USER_MENTION_TYPE,
         "text": protocol.encode(frame),
-        "room_access": asdict(access),
+        "room_access": access.as_event(),
         "mentioned_room": frame.mention,
     }
     transaction.on_commit(partial(_group_send, user_group(user_id), event, via=USERS_GROUP))
@@ -375,7 +413,7 @@ def publish_room_mention_on_commit(
         "last_seq": frame.seq,
         "mention_text": protocol.encode(frame),
         "author": frame.username,
-        "room_access": asdict(access),
+        "room_access": access.as_event(),
     }
     transaction.on_commit(partial(_group_send, ACTIVITY_GROUP, event))
 
@@ -406,7 +444,7 @@ def publish_room_listing_on_commit(
     event = {
         "type": ROOM_LISTING_TYPE,
         "listing_room": room_id,
-        "access": asdict(access),
+        "access": access.as_event(),
         "listed": None if listed is None else protocol.encode(listed),
         "removed": protocol.encode(protocol.RoomRemovedEvent(room_removed=room_id)),
         "created": created,

@@ -129,6 +129,10 @@ class Message(models.Model):
             models.Index(fields=["username", "id"], name="chat_message_username_id"),
         ]
 
+    # Not stored: the kind of the room, as the statement that stored the post read it
+    # (chat.services), so what follows a post in a direct conversation costs rooms nothing.
+    room_kind: str = ""
+
     def __str__(self) -> str:
         return f"{self.room_id}#{self.seq} {self.username}: {self.text[:40]}"
 

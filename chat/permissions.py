@@ -10,18 +10,27 @@ access re-check carries exactly that.
 A new kind of room (a direct conversation with a member list, an admin room)
 adds its fields to ``RoomAccess`` and its case to both functions; the matrix
 in chat/tests/test_room_access.py checks that every path agrees.
+
+Two kinds today. A "room" is open, or staff only (``staff_only``): staff enter
+every room. A "direct" conversation admits its members alone: staff get no
+access by being staff (the Django admin is not a chat path, and lists it), and
+``staff_only`` means nothing there. The member set is read from RoomMember
+(``RoomAccess.of`` / ``access_of``); in SQL it is a subquery, never a join, so a
+room list has no duplicate and the post's compiled statement has one shape per
+access class (the user's id is its only parameter, see ``enterable_rooms_shape``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import TypeAlias
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 from django.contrib.auth import models as auth_models
 from django.db.models import Q
 from django.http import HttpRequest
 
-from chat.models import MsgType, Room
+from chat.models import MsgType, Room, RoomKind, RoomMember
 
 # ``Account`` is the project's user model (AUTH_USER_MODEL is Django's own);
 # ``User`` is whoever a request or a socket carries: an account, or nobody.
@@ -41,18 +50,56 @@ SOCKET_POSTABLE_TYPES = frozenset({MsgType.MESSAGE}) | STAFF_TYPES
 
 @dataclass(frozen=True, slots=True)
 class RoomAccess:
-    """The fields of a room that decide who may enter it."""
+    """The fields of a room that decide who may enter it (and, for a conversation, its members)."""
 
     staff_only: bool
+    kind: str = RoomKind.ROOM
+    members: frozenset[int] = frozenset()  # user ids; only a direct conversation has any
 
     @classmethod
     def of(cls, room: Room) -> RoomAccess:
-        """The access fields of ``room``."""
-        return cls(staff_only=room.staff_only)
+        """The access fields of ``room`` (a direct conversation: one query for its members)."""
+        return access_of([room])[room.pk]
+
+    def as_event(self) -> dict[str, Any]:
+        """The fields as a channel-layer event carries them (msgpack has no sets)."""
+        return {
+            "staff_only": self.staff_only,
+            "kind": str(self.kind),
+            "members": sorted(self.members),
+        }
+
+    @classmethod
+    def from_event(cls, fields: Mapping[str, Any]) -> RoomAccess:
+        """The access an event carries (``as_event``)."""
+        return cls(
+            staff_only=bool(fields["staff_only"]),
+            kind=str(fields.get("kind", RoomKind.ROOM)),
+            members=frozenset(fields.get("members", ())),
+        )
 
 
 # The Room columns the rule reads: load at least these before calling can_enter.
-ROOM_ACCESS_FIELDS = tuple(f.name for f in fields(RoomAccess))
+ROOM_ACCESS_FIELDS = ("kind", "staff_only")
+
+
+def access_of(rooms: Iterable[Room]) -> dict[int, RoomAccess]:
+    """Each room's RoomAccess by id: one query for the members of all direct conversations."""
+    rooms = list(rooms)
+    direct = [r.pk for r in rooms if r.kind == RoomKind.DIRECT]
+    members: dict[int, set[int]] = {pk: set() for pk in direct}
+    if direct:
+        rows = RoomMember.objects.filter(room_id__in=direct).values_list("room_id", "user_id")
+        for room_id, user_id in rows:
+            members[room_id].add(user_id)
+    return {
+        r.pk: RoomAccess(
+            staff_only=r.staff_only,
+            kind=str(r.kind),
+            members=frozenset(members.get(r.pk, ())),
+        )
+        for r in rooms
+    }
 
 
 def is_chat_user(user: User) -> bool:
@@ -61,36 +108,65 @@ def is_chat_user(user: User) -> bool:
 
 
 def access_class(user: User) -> tuple[bool, bool]:
-    """What of ``user`` the rule reads: two users with the same class may enter the same rooms.
+    """What of ``user`` the rule reads for rooms: same class, same ("room" kind) rooms.
 
     Lets a caller decide once per class instead of once per user (the activity
-    feed builds one frame per class). A rule that comes to read more of the
-    user (a member list) adds it here; test_room_access checks the promise.
+    feed builds one frame per class). A direct conversation also reads the
+    user's id (its member set): ``class_decides`` says which rooms the class
+    alone decides; the others are decided per user. test_room_access checks it.
     """
     if not is_chat_user(user):
         return False, False  # no room at all, staff or not
     return True, bool(user.is_staff)
 
 
+def class_decides(room: RoomAccess) -> bool:
+    """True if ``access_class`` alone decides who may enter ``room`` (False: its members do)."""
+    return room.kind != RoomKind.DIRECT
+
+
 def can_enter(user: User, room: Room | RoomAccess) -> bool:
     """True if ``user`` may see, enter and post to ``room``."""
     if not is_chat_user(user):
         return False
+    if room.kind == RoomKind.DIRECT:
+        access = room if isinstance(room, RoomAccess) else RoomAccess.of(room)
+        return user.pk in access.members  # staff too: being staff opens no conversation
     return user.is_staff or not room.staff_only
+
+
+def enterable_rooms_shape(klass: tuple[bool, bool], user_id: Any) -> Q:
+    """``enterable_rooms`` for any user of ``klass`` whose id is ``user_id`` (a value).
+
+    The user's id is the Q's only user-dependent value, so chat.services can
+    compile the shape once per class and bind the id as a parameter.
+    """
+    may_use, staff = klass
+    if not may_use:
+        return Q(pk__in=[])  # no room at all
+    member_of = RoomMember.objects.filter(user_id=user_id).values("room_id")
+    rooms = Q(kind=RoomKind.ROOM) if staff else Q(kind=RoomKind.ROOM, staff_only=False)
+    return rooms | Q(kind=RoomKind.DIRECT, pk__in=member_of)
 
 
 def enterable_rooms(user: User) -> Q:
     """``can_enter`` as a filter over Room: the rooms ``user`` may see, enter and post to."""
-    if not is_chat_user(user):
-        return Q(pk__in=[])  # no room at all
-    if user.is_staff:
-        return Q()
-    return Q(staff_only=False)
+    return enterable_rooms_shape(access_class(user), user.pk)
+
+
+def refused_detail(room_id: int, kind: str) -> str:
+    """Why ``can_enter`` said no, for an error frame (the rule itself says nothing)."""
+    if kind == RoomKind.DIRECT:
+        return f"Room {room_id} is a direct conversation you are not a member of."
+    return f"Room {room_id} is for staff only."
 
 
 def can_rename(user: User, room: Room) -> bool:
-    """True if ``user`` may rename ``room``: staff, or its creator while they may still enter it."""
-    if not can_enter(user, room):
+    """True if ``user`` may rename ``room``: staff, or its creator while they may still enter it.
+
+    A direct conversation is never renamed: its name is its members'.
+    """
+    if room.kind == RoomKind.DIRECT or not can_enter(user, room):
         return False
     return bool(user.is_staff) or (room.created_by_id is not None and room.created_by_id == user.pk)
 

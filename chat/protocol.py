@@ -193,6 +193,19 @@ class NewRoom(Struct, forbid_unknown_fields=True, kw_only=True):
     )
 
 
+class NewDirect(Struct, forbid_unknown_fields=True, kw_only=True):
+    """The REST body that opens a direct conversation: the other people in it, by username."""
+
+    users: Annotated[
+        list[Annotated[str, Meta(min_length=1, max_length=150)]],
+        Meta(
+            min_length=1,
+            max_length=100,
+            description="Usernames (you may be among them; only you: notes to self)",
+        ),
+    ]
+
+
 class RoomRename(Struct, forbid_unknown_fields=True, kw_only=True):
     """The REST body that renames a room (its creator, or staff)."""
 
@@ -361,6 +374,14 @@ PostCount = Annotated[
 ReadPosts = Annotated[
     int, Meta(description="The room's post count as of read_seq: unread = posts - read_posts")
 ]
+RoomKindName = Annotated[
+    Literal["room", "direct"],
+    Meta(description='"room": a room; "direct": a direct conversation between its members'),
+]
+MemberNames = Annotated[
+    list[str],
+    Meta(description="A direct conversation's members (usernames, sorted, you included)"),
+]
 
 
 class JoinReply(Frame, kw_only=True):
@@ -370,6 +391,8 @@ class JoinReply(Frame, kw_only=True):
     title: str
     last_seq: int
     staff_only: bool
+    kind: RoomKindName
+    members: MemberNames | UnsetType = UNSET
     replayed: int
     truncated: bool
     read_seq: Annotated[int, Meta(description="The user's read position in the room; 0 if none")]
@@ -540,6 +563,8 @@ class RoomListedEvent(Frame, kw_only=True):
     title: str
     staff_only: bool
     created_by: Creator
+    kind: RoomKindName
+    members: MemberNames | UnsetType = UNSET
 
 
 class RoomRemovedEvent(Frame, kw_only=True):
@@ -561,6 +586,8 @@ class RoomRejoinedEvent(Frame, kw_only=True):
     title: str
     staff_only: bool
     created_by: Creator
+    kind: RoomKindName
+    members: MemberNames | UnsetType = UNSET
 
 
 class MentionsReply(Frame, kw_only=True):

@@ -11,7 +11,17 @@ from django.db.models.functions import Coalesce
 
 from chat import permissions, protocol
 from chat.errors import ChatError, ErrorCode
-from chat.models import Change, Mention, Message, Reaction, ReadPosition, Room, RoomLeft
+from chat.models import (
+    Change,
+    Mention,
+    Message,
+    Reaction,
+    ReadPosition,
+    Room,
+    RoomKind,
+    RoomLeft,
+    RoomMember,
+)
 from chat.permissions import Account, RoomAccess, User
 
 
@@ -30,6 +40,7 @@ class RoomUnread:
     unread: int
     mentions: int
     left: bool = False  # the user left it (chat.rooms.room_depart): not in their list
+    members: list[str] | None = None  # a direct conversation's usernames; None for a room
 
     @property
     def created_by(self) -> str | None:
@@ -53,6 +64,12 @@ def room_list_with_unread(*, user: Account, include_left: bool = False) -> list[
     read = read_positions(user=user)
     mentions = unread_mentions(user_ids=[user.pk])[user.pk]
     left = rooms_left(user=user)
+    found = [
+        r
+        for r in room_list_for_user(user=user).select_related("created_by")
+        if include_left or r.pk not in left
+    ]
+    members = member_names(rooms=found)
     return [
         RoomUnread(
             room=r,
@@ -61,9 +78,9 @@ def room_list_with_unread(*, user: Account, include_left: bool = False) -> list[
             unread=max(0, r.posts - read.get(r.pk, (0, 0))[1]),
             mentions=mentions[r.pk],
             left=r.pk in left,
+            members=members.get(r.pk),
         )
-        for r in room_list_for_user(user=user).select_related("created_by")
-        if include_left or r.pk not in left
+        for r in found
     ]
 
 
@@ -77,7 +94,23 @@ def room_unread(*, user: Account, room: Room) -> RoomUnread:
         unread=max(0, room.posts - posts),
         mentions=unread_mentions(user_ids=[user.pk])[user.pk][room.pk],
         left=RoomLeft.objects.filter(user_id=user.pk, room_id=room.pk).exists(),
+        members=member_names(rooms=[room]).get(room.pk),
     )
+
+
+def member_names(*, rooms: Iterable[Room]) -> dict[int, list[str]]:
+    """The sorted usernames of each direct conversation among ``rooms`` (one query)."""
+    direct = [r.pk for r in rooms if r.kind == RoomKind.DIRECT]
+    names: dict[int, list[str]] = {pk: [] for pk in direct}
+    if direct:
+        rows = (
+            RoomMember.objects.filter(room_id__in=direct)
+            .order_by("user__username")
+            .values_list("room_id", "user__username")
+        )
+        for room_id, username in rows:
+            names[room_id].append(username)
+    return names
 
 
 def room_for_user(*, user: User, room_id: int) -> Room:
@@ -87,7 +120,9 @@ def room_for_user(*, user: User, room_id: int) -> Room:
     if room is None:
         raise ChatError(ErrorCode.ROOM_INVALID, f"There is no room {room_id}.")
     if not permissions.can_enter(user, room):
-        raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is for staff only.")
+        raise ChatError(
+            ErrorCode.ROOM_ACCESS_DENIED, permissions.refused_detail(room_id, str(room.kind))
+        )
     return room
 
 
@@ -218,5 +253,6 @@ def mention_page(*, user: Account, before: int | None, limit: int) -> tuple[list
 def rooms_now(*, room_ids: Iterable[int]) -> dict[int, tuple[RoomAccess, int, int]]:
     """Each room's access fields, newest seq and post count, read now (gone rooms left out)."""
     fields = ("pk", "last_seq", "posts", *permissions.ROOM_ACCESS_FIELDS)
-    found = Room.objects.filter(pk__in=list(room_ids)).only(*fields)
-    return {room.pk: (RoomAccess.of(room), room.last_seq, room.posts) for room in found}
+    found = list(Room.objects.filter(pk__in=list(room_ids)).only(*fields))
+    access = permissions.access_of(found)
+    return {room.pk: (access[room.pk], room.last_seq, room.posts) for room in found}

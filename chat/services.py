@@ -19,7 +19,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from chat import events, markup, permissions, protocol, ratelimit, roster, selectors
@@ -34,6 +33,9 @@ from chat.models import (
     Reaction,
     ReadPosition,
     Room,
+    RoomKind,
+    RoomLeft,
+    RoomMember,
 )
 from chat.permissions import Account
 
@@ -58,27 +60,50 @@ class JoinResult:
     read_seq: int
     posts: int
     read_posts: int
+    kind: str = "room"
+    members: list[str] | None = None  # a direct conversation's usernames
 
 
 def _username(user: Account | None) -> str:
     return user.get_username() if user is not None else ""
 
 
-@functools.lru_cache(maxsize=64)
-def _room_filter_sql(rule: Q) -> tuple[str, tuple[Any, ...]] | None:
-    """``rule`` (a Q over Room) compiled to SQL and its parameters; "" if it lets in every room.
+# Stands for the poster's id while a rule's shape is compiled (an id no account has).
+_USER_PLACEHOLDER = -4_611_686_018_427_387_903
 
-    None if it lets in no room. Cached: a rule has few shapes (today: none,
-    open rooms, all), and compiling one costs more than the post's statement.
+
+@functools.lru_cache(maxsize=8)
+def _room_filter_sql(
+    klass: tuple[bool, bool],
+) -> tuple[str, tuple[Any, ...], tuple[int, ...]] | None:
+    """The rule for an access class compiled to SQL, its parameters, and where the user's id goes.
+
+    None if it lets in no room; "" if every room. Cached per class, not per
+    user (a handful of entries): the user's id is bound into the parameters at
+    the returned positions (a direct conversation's membership subquery).
+    Compiling costs more than the post's statement.
     """
-    query = Room.objects.filter(rule).query
+    query = Room.objects.filter(permissions.enterable_rooms_shape(klass, _USER_PLACEHOLDER)).query
     try:
         where, params = query.get_compiler(connection=connection).compile(query.where)
     except EmptyResultSet:
         return None
     except FullResultSet:
-        return "", ()
-    return where, tuple(params)
+        return "", (), ()
+    slots = tuple(i for i, p in enumerate(params) if type(p) is int and p == _USER_PLACEHOLDER)
+    return where, tuple(params), slots
+
+
+def _room_filter(user: Account) -> tuple[str, list[Any]] | None:
+    """permissions.enterable_rooms(user) as SQL and parameters, from the class's cached shape."""
+    compiled = _room_filter_sql(permissions.access_class(user))
+    if compiled is None:
+        return None
+    where, params, slots = compiled
+    bound = list(params)
+    for i in slots:
+        bound[i] = user.pk
+    return where, bound
 
 
 def _take_seq_sql(
@@ -93,7 +118,7 @@ def _take_seq_sql(
     commit, so concurrent posters to one room get consecutive seqs and commit
     in order.
     """
-    compiled = _room_filter_sql(Q() if user is None else permissions.enterable_rooms(user))
+    compiled: tuple[str, list[Any]] | None = ("", []) if user is None else _room_filter(user)
     if compiled is None:
         return None
     where, params = compiled
@@ -103,14 +128,15 @@ def _take_seq_sql(
     sql = f"UPDATE {table} SET last_seq = last_seq + 1{count} WHERE id = %s"
     if where:
         sql += f" AND ({where})"
-    return f"{sql} RETURNING id, last_seq, posts", [room_id, *params]
+    return f"{sql} RETURNING id, last_seq, posts, kind", [room_id, *params]
 
 
 def _refused(room_id: int) -> ChatError:
     """Why a post to ``room_id`` took no seq: there is no such room, or it may not be entered."""
-    if not Room.objects.filter(pk=room_id).exists():
+    kind = Room.objects.filter(pk=room_id).values_list("kind", flat=True).first()
+    if kind is None:
         return ChatError(ErrorCode.ROOM_INVALID, f"There is no room {room_id}.")
-    return ChatError(ErrorCode.ROOM_ACCESS_DENIED, f"Room {room_id} is for staff only.")
+    return ChatError(ErrorCode.ROOM_ACCESS_DENIED, permissions.refused_detail(room_id, kind))
 
 
 def _store(
@@ -159,7 +185,7 @@ def _take_seq(message: Message, take_seq: tuple[str, list[Any]]) -> None:
         row = cursor.fetchone()
     if row is None:
         raise _refused(message.room_id)
-    message.seq, message.num = row[1], row[2]
+    message.seq, message.num, message.room_kind = row[1], row[2], row[3]
 
 
 def _store_with_mentions(
@@ -180,16 +206,17 @@ def _store_with_mentions(
                 user_id=user.pk, room_id=message.room_id, seq=message.seq, posts=message.num
             )
         room = Room.objects.only(*permissions.ROOM_ACCESS_FIELDS).get(pk=message.room_id)
+        access = permissions.RoomAccess.of(room)
         candidates = Account.objects.filter(username__in=names)
         if user is not None:
             candidates = candidates.exclude(pk=user.pk)
-        mentioned = [u for u in candidates if permissions.can_enter(u, room)]
+        # A conversation's non-member is not mentioned: nothing is stored, nothing is sent.
+        mentioned = [u for u in candidates if permissions.can_enter(u, access)]
         Mention.objects.bulk_create(
             Mention(user=u, room_id=message.room_id, message=message, seq=message.seq)
             for u in mentioned
         )
         frame = events.mention_event(message)
-        access = permissions.RoomAccess.of(room)
         for u in mentioned:
             events.publish_mention_on_commit(u.pk, frame, access)
         if message.mentions_room:
@@ -256,12 +283,16 @@ def _insert_in_one_statement(
         )
         ctes += f", seen AS ({upsert})"
         params = [*update_params, reader.pk, *params[len(update_params) :]]
+    # The room's kind comes back with the row, so a post in a room needs no query about it.
+    ctes += f", inserted AS ({_insert_sql()})"
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH {ctes} {_insert_sql()}", params)
+        cursor.execute(
+            f"WITH {ctes} SELECT inserted.*, taken.kind FROM inserted CROSS JOIN taken", params
+        )
         row = cursor.fetchone()
     if row is None:
         raise _refused(message.room_id)
-    message.pk, message.seq, message.num = row
+    message.pk, message.seq, message.num, message.room_kind = row
     message._state.adding = False
 
 
@@ -332,6 +363,7 @@ def message_send(
         selectors.room_for_user(user=user, room_id=room_id)  # its errors before the post's
         _live_post(room_id, reply_to)
     message = room_post(room_id=room_id, user=user, text=text, msg_type=msg_type, reply_to=reply_to)
+    _direct_posted(message, author=user)
     return message
 
 
@@ -357,6 +389,33 @@ def _live_post(room_id: int, seq: int) -> Message:
     if post.deleted:
         raise ChatError(ErrorCode.MESSAGE_INVALID, f"Post {seq} of room {room_id} was deleted.")
     return post
+
+
+def _direct_posted(message: Message, *, author: Account) -> None:
+    """A post in a direct conversation reaches its other members like a mention.
+
+    Each other member's sockets get a mention frame (nothing is stored: every
+    post there is for them), and a member who closed the conversation gets it
+    back in their list (``direct_post_returns``). A post in a room costs
+    nothing here: the statement that stored it read the room's kind.
+    """
+    if message.room_kind != RoomKind.DIRECT:
+        return
+    members = list(
+        RoomMember.objects.filter(room_id=message.room_id).values_list("user_id", flat=True)
+    )
+    if not members:
+        return
+    access = permissions.RoomAccess(
+        staff_only=False, kind=RoomKind.DIRECT, members=frozenset(members)
+    )
+    # Back in the list first, so the page that closed it knows the room its mention names.
+    direct_post_returns(room_id=message.room_id, author=author)
+    frame = events.mention_event(message)
+    with transaction.atomic():
+        for user_id in members:
+            if user_id != author.pk:
+                events.publish_mention_on_commit(user_id, frame, access)
 
 
 def charge(user: Account, command_class: str) -> None:
@@ -408,6 +467,8 @@ def room_join(*, user: Account, room_id: int, since: int | None = None) -> JoinR
         read_seq=read_seq,
         posts=room.posts,
         read_posts=read_posts,
+        kind=str(room.kind),
+        members=selectors.member_names(rooms=[room]).get(room.pk),
     )
 
 
@@ -767,3 +828,23 @@ def message_react(*, user: Account, room_id: int, seq: int, emoji: str, on: bool
         )
 
     return _change(user=user, room_id=room_id, seq=seq, kind=ChangeKind.REACT, apply=apply)
+
+
+def direct_post_returns(*, room_id: int, author: Account | None) -> None:
+    """A post in a direct conversation puts it back in the list of each member who closed it.
+
+    The author's own list is theirs to keep (posting needs the pane open);
+    rooms are untouched: leaving a room is for good, until rejoined.
+    """
+    closed = RoomLeft.objects.filter(room_id=room_id, room__kind=RoomKind.DIRECT)
+    if author is not None:
+        closed = closed.exclude(user_id=author.pk)
+    user_ids = list(closed.values_list("user_id", flat=True))
+    if not user_ids:
+        return
+    room = Room.objects.select_related("created_by").get(pk=room_id)
+    frame = events.rejoined_frame(room)
+    with transaction.atomic():
+        RoomLeft.objects.filter(room_id=room_id, user_id__in=user_ids).delete()
+        for user_id in user_ids:
+            events.publish_user_rooms_on_commit(user_id, frame)

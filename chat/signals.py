@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 from django.http import HttpRequest
 
@@ -52,7 +52,14 @@ def room_saved(
         rooms.room_listing_saved(room=instance, created=created)
 
 
+@receiver(pre_delete, sender=Room)
+def room_deleting(sender: type[Room], instance: Room, **kwargs: object) -> None:
+    """Read who may enter the room before its members' rows go with it."""
+    instance._multichat_access = RoomAccess.of(instance)  # type: ignore[attr-defined]
+
+
 @receiver(post_delete, sender=Room)
 def room_deleted(sender: type[Room], instance: Room, **kwargs: object) -> None:
     """Every connected room list drops the deleted room (chat.rooms)."""
-    rooms.room_listing_deleted(room_id=instance.pk, access=RoomAccess.of(instance))
+    access = getattr(instance, "_multichat_access", None) or RoomAccess.of(instance)
+    rooms.room_listing_deleted(room_id=instance.pk, access=access)

@@ -50,6 +50,8 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
                 "id": r.room.pk,
                 "title": r.room.title,
                 "staffOnly": r.room.staff_only,
+                "kind": r.room.kind,
+                "members": r.members,
                 "createdBy": r.created_by,
                 "left": r.left,
                 "lastSeq": r.room.last_seq,
@@ -64,6 +66,7 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
         "notifyEnterLeave": settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS,
         "canCreateRooms": bool(user.is_staff or settings.CHAT_USERS_CREATE_ROOMS),
         "roomTitleMaxLength": settings.CHAT_ROOM_TITLE_MAX_LENGTH,
+        "directMaxMembers": settings.CHAT_DIRECT_MAX_MEMBERS,
         "heartbeatSeconds": settings.CHAT_HEARTBEAT_SECONDS,
         "heartbeatTimeoutSeconds": settings.CHAT_HEARTBEAT_TIMEOUT_SECONDS,
         # Edit and delete your own posts for this long (0: no limit); staff delete any post.

@@ -339,6 +339,10 @@ CHAT_USERS_CREATE_ROOMS = env_bool("CHAT_USERS_CREATE_ROOMS", True)
 CHAT_ROOM_TITLE_MAX_LENGTH = min(255, env_int("CHAT_ROOM_TITLE_MAX_LENGTH", 80, minimum=1))
 CHAT_ROOM_CREATE_RATE = env_float("CHAT_ROOM_CREATE_RATE", 1 / 60)  # per second per user; 0 = off
 CHAT_ROOM_CREATE_BURST = env_int("CHAT_ROOM_CREATE_BURST", 5, minimum=1)
+# Direct conversations (chat/rooms.py direct_open): the most people in one, the opener
+# included (2 or more; 1 person alone may still keep notes to self). Opening a new one is
+# charged to the room-create budget above; opening an existing one to the join budget.
+CHAT_DIRECT_MAX_MEMBERS = env_int("CHAT_DIRECT_MAX_MEMBERS", 8, minimum=2)
 # The browser's heartbeat: after this many seconds without a frame it sends `ping`, and it
 # drops and reconnects a socket whose ping (or handshake) is not answered within the timeout.
 CHAT_HEARTBEAT_SECONDS = env_float("CHAT_HEARTBEAT_SECONDS", 25.0, minimum=0.1)

@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     join = commands.add_parser("join", help="put a room you left back in your list")
     join.add_argument("room", metavar="ROOM", help="the room's id or title")
 
+    dm = commands.add_parser("dm", help="open a direct conversation; print its room id")
+    dm.add_argument("users", metavar="USER", nargs="+", help="the other people, by username")
+    dm.add_argument("-m", "--message", metavar="TEXT", help="also send TEXT to it")
+    dm.add_argument("--json", action="store_true", help="print the room (and message) as JSON")
+
     send = commands.add_parser("send", help="post a message to a room")
     send.add_argument("room", metavar="ROOM", help="the room's id or title")
     send.add_argument("text", metavar="TEXT", nargs="?", default="-", help="the text (- : stdin)")
@@ -187,7 +192,9 @@ def print_line(line: str, out: TextIO) -> None:
 
 def room_line(room: dict[str, Any]) -> str:
     """One room for a person: id, title, newest seq, and what is special about it."""
-    staff = "  (staff only)" if room["staff_only"] else ""
+    staff = "  (staff only)" if room["staff_only"] and room.get("kind") != "direct" else ""
+    if room.get("kind") == "direct":
+        staff = "  (direct: " + ", ".join(room.get("members") or []) + ")"
     left = "  (left)" if room.get("left") else ""
     return f"{room['id']:>5}  {room['title']}  [{room['last_seq']}]{staff}{left}{unread_note(room)}"
 
@@ -354,6 +361,22 @@ def cmd_react(config: Config, args, out: TextIO) -> int:
     return 0
 
 
+def cmd_dm(config: Config, args, out: TextIO) -> int:
+    """multichat dm USER [USER...] [-m TEXT]: the conversation's room id (and the sent seq)."""
+    rest = RestClient(config.url, config.require_token())
+    room = rest.open_direct(args.users)
+    stored = None if args.message is None else rest.post(room["id"], args.message)
+    if args.json:
+        print_line(json.dumps(room), out)
+        if stored is not None:
+            print_line(json.dumps(stored), out)
+        return 0
+    print_line(str(room["id"]), out)
+    if stored is not None:
+        print_line(f"sent as #{stored['seq']}", out)
+    return 0
+
+
 def cmd_leave(config: Config, args, out: TextIO) -> int:
     """multichat leave ROOM: out of your list on every device, until you join it again."""
     rest = RestClient(config.url, config.require_token())
@@ -438,6 +461,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             "whoami": cmd_whoami,
             "leave": cmd_leave,
             "join": cmd_join,
+            "dm": cmd_dm,
         }[args.command]
         return command(config, args, out)
     except (ConfigError, UsageError) as exc:

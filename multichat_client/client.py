@@ -215,6 +215,8 @@ class JoinInfo:
     last_seq: int
     staff_only: bool
     read_seq: int = 0
+    kind: str = "room"  # "direct": a direct conversation between ``members``
+    members: tuple[str, ...] = ()
     posts: int = 0
     read_posts: int = 0
 
@@ -399,6 +401,8 @@ class ChatClient:
             last_seq=reply["last_seq"],
             staff_only=reply["staff_only"],
             read_seq=reply.get("read_seq", 0),
+            kind=reply.get("kind", "room"),
+            members=tuple(reply.get("members", ())),
             posts=reply.get("posts", 0),
             read_posts=reply.get("read_posts", 0),
         )

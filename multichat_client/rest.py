@@ -34,6 +34,10 @@ class RestClient:
             body["staff_only"] = True
         return self._request("POST", "/api/rooms", body)
 
+    def open_direct(self, users: list[str]) -> dict[str, Any]:
+        """Open the direct conversation with ``users`` (made if missing); returns its room entry."""
+        return self._request("POST", "/api/direct", {"users": list(users)})
+
     def rename_room(self, room: int, title: str) -> dict[str, Any]:
         """Rename a room you created (staff: any); returns it as the room list shows it."""
         return self._request("PATCH", f"/api/rooms/{int(room)}", {"title": title})

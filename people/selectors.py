@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from api import tokens
 from chat.permissions import Account
@@ -55,6 +55,17 @@ def cards_for(*, usernames: Iterable[str]) -> list[Card]:
         .order_by("username")
     )
     return [card_of(user) for user in found]
+
+
+def cards_matching(*, query: str, limit: int) -> list[Card]:
+    """The active accounts whose username or display name contains ``query``, by username."""
+    found = get_user_model().objects.filter(is_active=True)
+    query = query.strip().replace("\x00", "")
+    if query:
+        found = found.filter(
+            Q(username__icontains=query) | Q(profile__display_name__icontains=query)
+        )
+    return [card_of(user) for user in found.select_related("profile").order_by("username")[:limit]]
 
 
 def card_for(*, username: str) -> Card | None:

@@ -77,6 +77,8 @@ def test_rooms_lists_only_rooms_the_caller_may_enter(alice, staff, room, staff_r
             "id": room.pk,
             "title": "General",
             "staff_only": False,
+            "kind": "room",
+            "members": None,
             "last_seq": 1,
             "read_seq": 1,  # alice's own post counts as read
             "posts": 1,
@@ -269,6 +271,7 @@ def test_openapi_schema_describes_every_endpoint():
         ("/api/users/{username}", "get"),
         ("/api/rooms", "get"),
         ("/api/rooms", "post"),
+        ("/api/direct", "post"),
         ("/api/rooms/{room_id}", "patch"),
         ("/api/rooms/{room_id}/leave", "post"),
         ("/api/rooms/{room_id}/join", "post"),

@@ -122,6 +122,8 @@ def test_room_list_carries_read_seq_unread_and_mentions(alice, bob, room, staff_
             "id": room.pk,
             "title": "General",
             "staff_only": False,
+            "kind": "room",
+            "members": None,
             "last_seq": 3,
             "read_seq": 0,
             "posts": 3,

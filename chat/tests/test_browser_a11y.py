@@ -106,11 +106,15 @@ def test_skip_link_is_the_first_tab_stop_and_leads_to_the_rooms(browser, server)
     expect(skip).to_have_text("Skip to the open rooms")
     alice.keyboard.press("Enter")
     expect(alice.locator("#main")).to_be_focused()
-    # One h1 for the page, an h2 for the room list and for each open room (and the search
-    # results panel's, while it is shown).
+    # One h1 for the page, an h2 for the room list, the direct messages and each open room (and
+    # the search results panel's, while it is shown).
     join(alice, server.rooms["General"])
     expect(alice.locator("h1")).to_have_count(1)
-    assert alice.locator("h2:visible").all_inner_texts()[1:] == ["General"]
+    assert alice.locator("h2:visible").all_text_contents() == [
+        "Rooms",
+        "Direct messages",
+        "General",
+    ]
     alice.goto(server.url + "tokens/")
     alice.keyboard.press("Tab")
     expect(alice.locator(".skip-link")).to_be_focused()
@@ -193,3 +197,29 @@ def test_tap_targets_are_at_least_44_px_on_a_phone(browser, server):
     expect(messages(stella, server.rooms["General"]).last.locator(".body")).to_have_text("hello")
     assert stella.evaluate(measure) == []  # a room
     stella.context.close()
+
+
+def test_direct_messages_and_the_new_message_dialog_pass_axe_and_fit_fingers(browser, server):
+    """The Direct messages list and the New message dialog: no axe violation; on a phone each
+    person's row (its label, which toggles the box) and every button is 44 px or more."""
+    from playwright.sync_api import expect
+
+    bob = open_chat(browser, server, "bob", viewport=PHONE, has_touch=True, is_mobile=True)
+    bob.tap("#direct-new")
+    dialog = bob.get_by_role("dialog", name="New message")
+    expect(dialog.get_by_role("checkbox", name="alice")).to_have_count(1)
+    assert violations(bob) == []
+    small = """() => [...document.querySelectorAll(
+        '#new-direct :is(button, input, .people-list label)')]
+      .filter((e) => e.checkVisibility() && !(e.type === 'checkbox' && e.closest('label')))
+      .map((e) => { const r = e.getBoundingClientRect();
+        return [e.className || e.tagName, Math.round(r.width), Math.round(r.height)]; })
+      .filter(([, w, h]) => w < 44 || h < 44)"""
+    assert bob.evaluate(small) == []
+    dialog.get_by_text("alice").tap()
+    dialog.get_by_role("button", name="Open conversation").tap()
+    expect(bob.locator(".room-pane .pane-title", has_text="alice")).to_have_count(1)
+    bob.tap("#show-rooms")
+    expect(bob.locator("#directs .room-toggle")).to_have_count(1)
+    assert violations(bob) == []
+    bob.context.close()

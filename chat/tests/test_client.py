@@ -143,6 +143,24 @@ def test_cli_creates_renames_leaves_and_joins_rooms(server, tmp_path):
     assert (refused.returncode, "ROOM_ACCESS_DENIED" in refused.stderr) == (1, True)
 
 
+def test_cli_dm_opens_one_conversation_and_sends_to_it(server, tmp_path):
+    """`multichat dm stella -m TEXT` prints the room id and sends; again: the same room."""
+    env = cli_env(server, tmp_path)
+    done = run_cli(env, "dm", "stella", "-m", "psst")
+    assert done.returncode == 0, done.stderr
+    room_id, sent = done.stdout.splitlines()
+    assert sent == "sent as #1"
+    again = run_cli(env, "dm", "stella", "alice")  # naming yourself changes nothing
+    assert (again.returncode, again.stdout.strip()) == (0, room_id)
+    listed = run_cli(env, "rooms").stdout
+    assert f"{int(room_id):>5}  alice, stella  [1]  (direct: alice, stella)" in listed.splitlines()
+    history = RestClient(server.url, server.token).history(int(room_id))
+    assert [m["message"] for m in history["messages"]] == ["psst"]
+    refused = run_cli(env, "dm", "nobody-here")
+    assert refused.returncode == 1 and "USER_INVALID" in refused.stderr
+    assert "'nobody-here'" in refused.stderr
+
+
 def test_cli_with_a_bad_token_says_where_to_get_one(server, tmp_path):
     """A refused token gives the sentence that names the fix."""
     env = cli_env(server, tmp_path, MULTICHAT_TOKEN="mct_00000000_wrong")

@@ -127,7 +127,21 @@ def test_the_batch_lookup_returns_the_known_users_by_username(alice, bob, staff)
     many = "&".join(f"username=u{i}" for i in range(101))
     too_many = client.get(f"/api/users?{many}")
     assert too_many.status_code == 400 and too_many.json()["error"] == "BAD_REQUEST"
-    assert client.get("/api/users").status_code == 422
+
+
+def test_the_people_list_filters_active_accounts_by_name(alice, bob, staff, make_user):
+    """GET /api/users without names: active people by username; ``q`` matches name or username."""
+    services.display_name_set(user=bob, display_name="Robert Bobson")
+    gone = make_user("gone")
+    gone.is_active = False
+    gone.save()
+    client = bearer(alice)
+    everyone = client.get("/api/users").json()["users"]
+    assert [u["username"] for u in everyone] == ["alice", "bob", "stella"]
+    found = client.get("/api/users?q=robert").json()["users"]
+    assert [(u["username"], u["display_name"]) for u in found] == [("bob", "Robert Bobson")]
+    assert client.get("/api/users?q=STEL").json()["users"][0]["username"] == "stella"
+    assert client.get("/api/users?q=gone").json()["users"] == []
 
 
 def test_the_chat_page_carries_the_users_own_card(alice):

@@ -148,6 +148,7 @@ def test_rest_creates_renames_leaves_and_rejoins(alice, bob, room):
         "title": "General",
         "staff_only": False,
         "created_by": None,
+        "kind": "room",
     }
     assert len(client.get("/api/rooms").json()["rooms"]) == 2
 
@@ -215,7 +216,7 @@ async def test_a_created_room_reaches_everyone_who_may_enter_it(connect, alice, 
     await ready(alice_sock)
     await ready(staff_sock)
     made = await database_sync_to_async(rooms.room_create)(user=bob, title="Bob's room")
-    expected = {"room_listed": made.pk, "title": "Bob's room", "staff_only": False}
+    expected = {"room_listed": made.pk, "title": "Bob's room", "staff_only": False, "kind": "room"}
     for sock in (alice_sock, staff_sock):
         frame = await sock.recv_until(room_frame)
         assert frame == {**expected, "created_by": "bob"}
@@ -250,6 +251,7 @@ async def test_a_room_made_staff_only_is_removed_without_its_new_title(connect, 
         "title": "Quiet council",
         "staff_only": True,
         "created_by": None,
+        "kind": "room",
     }
 
 
@@ -306,7 +308,7 @@ async def test_leave_and_rejoin_reach_every_socket_of_the_user_only(connect, ali
     await database_sync_to_async(rooms.room_return)(user=alice, room_id=room.pk)
     rejoined = {"room_rejoined": room.pk, "title": "General", "staff_only": False}
     for sock in (phone, laptop):
-        assert await sock.recv_until(room_frame) == {**rejoined, "created_by": None}
+        assert await sock.recv_until(room_frame) == {**rejoined, "created_by": None, "kind": "room"}
     assert await room_frames(other) == []
 
 
@@ -375,6 +377,7 @@ async def test_rooms_made_anywhere_reach_sockets_on_every_process(cluster):  # n
         "title": "Bob's corner",
         "staff_only": False,
         "created_by": "bob",
+        "kind": "room",
     }
     for ws in (alice, bob):
         await ws.close()

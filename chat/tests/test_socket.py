@@ -28,6 +28,7 @@ async def test_join_replies_with_title_last_seq_and_echoes_ref(connect, alice, r
         "title": "General",
         "last_seq": 0,
         "staff_only": False,
+        "kind": "room",
         "replayed": 0,
         "truncated": False,
         "read_seq": 0,

@@ -174,6 +174,8 @@ def test_home_carries_unread_counts_and_mentions_for_the_page(alice, bob, room):
             "id": room.pk,
             "title": "General",
             "staffOnly": False,
+            "kind": "room",
+            "members": None,
             "createdBy": None,
             "left": False,
             "lastSeq": 3,

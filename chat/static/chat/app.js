@@ -5,10 +5,10 @@ import { gettext, interpolate } from "./i18n.js";
 import { Layout } from "./layout.js";
 import { Notifier } from "./notify.js";
 import { Outbox } from "./outbox.js";
-import { avatar, initPeople, openCard } from "./people.js";
+import { avatar, initPeople, nameOf, onRepaint, openCard, setMessageAction } from "./people.js";
 import { button, el, errorText } from "./render.js";
 import { Room } from "./room.js";
-import { api, browseDialog, failureText, titleDialog } from "./roomdialogs.js";
+import { api, browseDialog, failureText, peopleDialog, titleDialog } from "./roomdialogs.js";
 import { RoomList } from "./roomlist.js";
 import { SearchBox } from "./search.js";
 import { Unread } from "./unread.js";
@@ -42,6 +42,7 @@ const roomList = new RoomList(config.rooms, {
   isStaff: config.isStaff,
   list: document.getElementById("rooms"),
   empty: document.getElementById("no-rooms"),
+  directList: document.getElementById("directs"),
   onChange: () => {
     browsing?.refresh();
     layout?.render(); // new list items get their pressed state and hover title
@@ -160,14 +161,53 @@ function onRoomListed(id, fields) {
     staffOnly: fields.staff_only,
     createdBy: fields.created_by,
     left: fields.left,
+    kind: fields.kind,
+    members: fields.members,
   });
   if (change === "added") {
     unread.add(id);
     refreshCounts(); // a room new to this page may have messages: read its counts
   }
-  rooms.get(id)?.setTitle(fields.title);
+  rooms.get(id)?.setTitle(roomList.get(id)?.title ?? fields.title);
   updateRoomList();
 }
+
+/** "New message" (or a profile card's "Message"): pick people, open the conversation with them. */
+function newDirect(preset = []) {
+  const known = preset.length ? roomList.findDirect(preset) : undefined;
+  if (known && !known.left) {
+    if (rooms.has(known.id)) layout.show(known.id);
+    else openRoom(known.id);
+    return;
+  }
+  const open = async (users) => {
+    const result = await api("POST", "/api/direct", { users });
+    if (result.ok) {
+      onRoomListed(result.body.id, { ...result.body, left: false });
+      roomList.setLeft(result.body.id, false);
+      if (rooms.has(result.body.id)) layout.show(result.body.id);
+      else openRoom(result.body.id);
+    }
+    return result;
+  };
+  if (preset.length) {
+    open(preset).then((result) => result.ok || notice(failureText(result)));
+    return;
+  }
+  peopleDialog({
+    me: config.user,
+    maxMembers: config.directMaxMembers,
+    nameOf,
+    submit: open,
+    done: () => {},
+  });
+}
+
+// A display name arrived: conversations are named by their other members.
+onRepaint(() => {
+  for (const id of roomList.retitle()) rooms.get(id)?.setTitle(roomList.get(id).title);
+});
+setMessageAction((username) => newDirect([username]));
 
 /** Room `id` left this user's list (`why`: "removed" or "left"): close its pane, say why. */
 function onRoomGone(id, why) {
@@ -247,10 +287,18 @@ function onMention(frame) {
   const looking = document.visibilityState === "visible" && document.hasFocus() && room?.visible;
   if (looking) return;
   if (!roomList.listed(id)) return; // a room the user left: no notification
-  const title = roomList.get(id)?.title;
-  const heading = title
-    ? interpolate(gettext("%(name)s mentioned you in %(room)s"), { name: frame.username, room: title })
-    : interpolate(gettext("%(name)s mentioned you in a room"), { name: frame.username });
+  const info = roomList.get(id);
+  const title = info?.title;
+  const name = nameOf(frame.username);
+  let heading;
+  if (info?.kind === "direct") {
+    // Every post in a conversation is for its members: it notifies like a mention.
+    heading =
+      info.members.length > 2
+        ? interpolate(gettext("%(name)s wrote in %(room)s"), { name, room: title })
+        : interpolate(gettext("%(name)s wrote to you"), { name });
+  } else if (title) heading = interpolate(gettext("%(name)s mentioned you in %(room)s"), { name: frame.username, room: title });
+  else heading = interpolate(gettext("%(name)s mentioned you in a room"), { name: frame.username });
   notifier.notify(heading, frame.message, `mention-${frame.id}`, () => {
     if (rooms.has(id)) layout.show(id);
     else openRoom(id);
@@ -377,6 +425,11 @@ document.getElementById("rooms").addEventListener("click", (event) => {
 });
 document.getElementById("room-new")?.addEventListener("click", newRoom);
 document.getElementById("room-browse").addEventListener("click", browseRooms);
+document.getElementById("directs").addEventListener("click", (event) => {
+  const toggle = event.target.closest(".room-toggle");
+  if (toggle) layout.toggled(Number(toggle.dataset.roomId));
+});
+document.getElementById("direct-new").addEventListener("click", () => newDirect());
 const checkRead = () => rooms.forEach((room) => room.checkRead());
 window.addEventListener("focus", checkRead);
 document.addEventListener("visibilitychange", checkRead);

@@ -119,9 +119,13 @@ async function lookUp() {
 /** The card of `username`, from the cache or the server; null if there is no such account. */
 async function cardFor(username) {
   if (cards.has(username) && cards.get(username).joined) return cards.get(username);
+  const before = cards.get(username);
   const reply = await fetch(`/api/users/${encodeURIComponent(username)}`, { credentials: "same-origin" });
   if (!reply.ok) return null;
-  const card = await reply.json();
+  let card = await reply.json();
+  // Changed here while the lookup ran (your own name saved): what was saved is newer.
+  const now = cards.get(username);
+  if (now !== before) card = { ...card, ...now };
   cards.set(username, card);
   repaint(username);
   return card;
@@ -149,6 +153,13 @@ function buildDialog() {
     }
   });
   document.body.append(dialog);
+}
+
+let messageAction = null; // (username) => open a direct conversation with them (app.js)
+
+/** What a card's "Message" button does: open a direct conversation with its person. */
+export function setMessageAction(action) {
+  messageAction = action;
 }
 
 /** Open the profile card of `username`, focus in it; Escape or Close returns focus to `from`. */
@@ -203,6 +214,19 @@ function fillCard(card, complete) {
 
   const parts = [head, facts];
   if (card.username === me) parts.push(editForm(card));
+  else if (messageAction) {
+    const message = document.createElement("button");
+    message.type = "button";
+    message.className = "profile-message";
+    message.textContent = gettext("Message");
+    message.setAttribute("aria-label", interpolate(gettext("Send %(name)s a direct message"), { name: title.textContent }));
+    message.addEventListener("click", () => {
+      opener = null; // focus goes to the conversation, not back to the card's opener
+      dialog.close();
+      messageAction(card.username);
+    });
+    parts.push(message);
+  }
   parts.push(close);
   dialog.replaceChildren(...parts);
   // Keep the keyboard in the open card: on what had focus, else on Close.

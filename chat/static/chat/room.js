@@ -281,7 +281,8 @@ export class Room {
     this.joining = false;
     this.commandWorked();
     this.setState("joined", "");
-    if (frame.title && frame.title !== this.title) this.setTitle(frame.title);
+    // A direct conversation's title is the page's (its other members' names), not the stored one.
+    if (frame.kind !== "direct" && frame.title && frame.title !== this.title) this.setTitle(frame.title);
     this.replayLeft = frame.replayed || 0;
     if (this.joinedSince > frame.last_seq) {
       // We know seqs the server does not (a restored database): start over.

@@ -169,3 +169,114 @@ export function browseDialog({ rooms, isOpen, open, rejoin }) {
   close.focus();
   return node;
 }
+
+/**
+ * "New message": pick one or more people (a filterable list from GET /api/users) and open the
+ * direct conversation with them. `submit(usernames)` returns the API result (POST /api/direct);
+ * on success the dialog closes and `done(body)` runs. `preset`: usernames ticked at the start.
+ */
+export function peopleDialog({ me, maxMembers, submit, done, nameOf, preset = [] }) {
+  const node = dialog("new-direct", gettext("New message"));
+  const form = el("form", "dialog-form");
+  form.noValidate = true;
+  const label = el("label", null, gettext("Find people"));
+  label.htmlFor = `${node.id}-filter`;
+  const filter = el("input", "dialog-input people-filter");
+  filter.id = label.htmlFor;
+  filter.type = "search";
+  filter.autocomplete = "off";
+  const list = el("ul", "people-list");
+  list.id = `${node.id}-people`;
+  list.setAttribute("aria-label", gettext("People"));
+  filter.setAttribute("aria-controls", list.id);
+  const chosenText = el("p", "people-chosen");
+  chosenText.setAttribute("role", "status");
+  const error = el("p", "form-error");
+  error.setAttribute("role", "alert");
+  error.hidden = true;
+  const cancel = button("dialog-cancel", gettext("Cancel"), () => node.close());
+  const ok = el("button", "dialog-submit", gettext("Open conversation"));
+  ok.type = "submit";
+  const actions = el("div", "dialog-actions");
+  actions.append(cancel, ok);
+  form.append(label, filter, list, chosenText, error, actions);
+  node.append(form);
+
+  const chosen = new Set(preset.filter((name) => name !== me));
+  const names = new Map(); // username -> display name, from the lists shown
+  const shownName = (username) => names.get(username) ?? nameOf(username);
+  const showChosen = () => {
+    chosenText.textContent = chosen.size
+      ? interpolate(gettext("To: %(people)s"), { people: [...chosen].map(shownName).join(", ") })
+      : gettext("Nobody chosen yet: tick one or more people.");
+  };
+  const fail = (text) => {
+    error.textContent = text;
+    error.hidden = false;
+  };
+  const draw = (cards) => {
+    const items = cards
+      .filter((card) => card.username !== me)
+      .map((card) => {
+        names.set(card.username, card.display_name);
+        const li = el("li", "people-choice");
+        const row = el("label");
+        const box = el("input");
+        box.type = "checkbox";
+        box.value = card.username;
+        box.checked = chosen.has(card.username);
+        box.addEventListener("change", () => {
+          error.hidden = true;
+          if (box.checked) {
+            if (chosen.size + 1 >= maxMembers) {
+              box.checked = false;
+              return fail(interpolate(gettext("At most %(count)s people, you included."), { count: maxMembers }));
+            }
+            chosen.add(card.username);
+          } else chosen.delete(card.username);
+          showChosen();
+        });
+        const name = card.display_name === card.username ? card.username : `${card.display_name} (@${card.username})`;
+        row.append(box, " ", name);
+        li.append(row);
+        return li;
+      });
+    if (!items.length) items.push(el("li", "browse-empty", gettext("Nobody matches.")));
+    list.replaceChildren(...items);
+  };
+  let asked = 0;
+  const search = async () => {
+    const mine = ++asked;
+    const query = filter.value.trim();
+    const result = await api("GET", `/api/users${query ? `?q=${encodeURIComponent(query)}` : ""}`);
+    if (mine !== asked) return; // a newer search answers instead
+    if (!result.ok) return fail(failureText(result));
+    draw(result.body.users);
+  };
+  let timer = null;
+  filter.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(search, 150);
+  });
+  filter.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowDown") {
+      event.preventDefault();
+      list.querySelector("input")?.focus();
+    }
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!chosen.size) return fail(gettext("Choose at least one person."));
+    ok.disabled = true;
+    const result = await submit([...chosen]);
+    ok.disabled = false;
+    if (!result.ok) return fail(failureText(result));
+    node.close();
+    done(result.body);
+  });
+  showChosen();
+  search();
+  node.showModal();
+  filter.focus();
+  return node;
+}

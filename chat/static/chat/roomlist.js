@@ -1,7 +1,9 @@
 // The room list, drawn from data and kept live: every room the user may enter (the catalog),
 // the ones in their list (not left) as .room-toggle buttons, and the room-list frames.
+// Direct conversations (kind "direct") go in their own list, each named by its other members.
 
 import { gettext } from "./i18n.js";
+import { avatar, nameOf } from "./people.js";
 import { el } from "./render.js";
 
 const collator = new Intl.Collator(undefined, { sensitivity: "base", numeric: true });
@@ -11,23 +13,58 @@ export function byTitle(a, b) {
   return collator.compare(a.title, b.title) || a.id - b.id;
 }
 
+/** What a direct conversation is called for `me`: the other members' display names. */
+export function directTitle(members, me) {
+  const others = (members ?? []).filter((name) => name !== me);
+  if (!others.length) return gettext("Notes to self");
+  return others.map(nameOf).join(", ");
+}
+
 export class RoomList {
   /**
    * `rooms` = the page config's rooms ({id, title, staffOnly, createdBy, left}); `list` the <ul>,
    * `empty` the paragraph shown when the list is empty; `onChange()` runs after every change.
    */
-  constructor(rooms, { me, isStaff, list, empty, onChange }) {
+  constructor(rooms, { me, isStaff, list, empty, directList, onChange }) {
     this.me = me;
     this.isStaff = isStaff;
     this.list = list;
     this.empty = empty;
+    this.directList = directList; // the "Direct messages" <ul>
     this.onChange = onChange;
     this.catalog = new Map(); // room id -> {id, title, staffOnly, createdBy, left}
     this.items = new Map(); // room id -> <li>, for the rooms in the list
     // Rooms the user left, kept while a room is out of the catalog (made staff-only, then open again).
     this.leftIds = new Set(rooms.filter((r) => r.left).map((r) => r.id));
-    for (const r of rooms) this.catalog.set(r.id, { ...r });
+    for (const r of rooms) this.catalog.set(r.id, this.named({ ...r }));
     this.render();
+  }
+
+  /** `info` with its shown title: a conversation's is its other members' names (`title` otherwise). */
+  named(info) {
+    if (info.kind === "direct") info.title = directTitle(info.members, this.me);
+    return info;
+  }
+
+  /** Re-name the conversations (a display name arrived); returns the ids whose title changed. */
+  retitle() {
+    const changed = [];
+    for (const info of this.catalog.values()) {
+      if (info.kind !== "direct") continue;
+      const before = info.title;
+      if (this.named(info).title !== before) changed.push(info.id);
+    }
+    if (changed.length) this.render();
+    return changed;
+  }
+
+  /** The conversation of exactly `usernames` (plus the user), if the page knows it. */
+  findDirect(usernames) {
+    const want = [...new Set([...usernames, this.me])].sort().join("\n");
+    for (const info of this.catalog.values()) {
+      if (info.kind === "direct" && [...info.members].sort().join("\n") === want) return info;
+    }
+    return undefined;
   }
 
   /** The room `id` if the user may enter it (in the list or left), else undefined. */
@@ -41,25 +78,26 @@ export class RoomList {
     return Boolean(info && !info.left);
   }
 
-  /** True if the user may rename room `id`: staff, or the person who created it. */
+  /** True if the user may rename room `id`: staff, or the person who created it (never a conversation). */
   canRename(id) {
     const info = this.catalog.get(id);
-    return Boolean(info && (this.isStaff || (info.createdBy && info.createdBy === this.me)));
+    if (!info || info.kind === "direct") return false;
+    return Boolean(this.isStaff || (info.createdBy && info.createdBy === this.me));
   }
 
-  /** Every room the user may enter, by title (the browse list). */
+  /** Every room the user may enter, by title (the browse list; conversations are in their own list). */
   all() {
-    return [...this.catalog.values()].sort(byTitle);
+    return [...this.catalog.values()].filter((r) => r.kind !== "direct").sort(byTitle);
   }
 
   /**
    * A room was created or changed (`room_listed`), or rejoined (`room_rejoined`, `left` false).
    * Returns "added" if it is new in the list, "changed" if it was there, "" if it is left.
    */
-  upsert({ id, title, staffOnly, createdBy, left }) {
+  upsert({ id, title, staffOnly, createdBy, left, kind = "room", members = null }) {
     const wasListed = this.listed(id);
     if (left !== undefined) this.setLeftId(id, left);
-    const info = { id, title, staffOnly, createdBy, left: this.leftIds.has(id) };
+    const info = this.named({ id, title, staffOnly, createdBy, left: this.leftIds.has(id), kind, members });
     this.catalog.set(id, info);
     this.render();
     if (info.left) return "";
@@ -106,17 +144,25 @@ export class RoomList {
         this.items.delete(id);
       }
     }
+    const roomsShown = shown.filter((r) => r.kind !== "direct");
+    const direct = shown.filter((r) => r.kind === "direct");
+    this.fill(this.list, roomsShown);
+    if (this.directList) this.fill(this.directList, direct);
+    this.list.hidden = roomsShown.length === 0;
+    if (this.empty) this.empty.hidden = roomsShown.length > 0;
+    this.onChange?.();
+  }
+
+  /** Put the items of `shown` into `list`, in order. */
+  fill(list, shown) {
     shown.forEach((info, index) => {
       let li = this.items.get(info.id);
       if (!li) {
         li = this.item(info);
         this.items.set(info.id, li);
       } else this.update(li, info);
-      if (this.list.children[index] !== li) this.list.insertBefore(li, this.list.children[index] ?? null);
+      if (list.children[index] !== li) list.insertBefore(li, list.children[index] ?? null);
     });
-    this.list.hidden = shown.length === 0;
-    if (this.empty) this.empty.hidden = shown.length > 0;
-    this.onChange?.();
   }
 
   /** A new list item: the toggle button with the room's name, staff badge and unread badge. */
@@ -130,6 +176,11 @@ export class RoomList {
     unread.dataset.count = "0";
     unread.dataset.mentions = "0";
     unread.hidden = true;
+    if (info.kind === "direct") {
+      toggle.dataset.kind = "direct";
+      const other = (info.members ?? []).find((name) => name !== this.me) ?? this.me;
+      toggle.append(avatar(other, "avatar avatar-small"));
+    }
     toggle.append(el("span", "room-name"), " ", unread);
     li.append(toggle);
     this.update(li, info);

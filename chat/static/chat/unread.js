@@ -126,7 +126,9 @@ export class Unread {
       badge.hidden = !count;
       badge.dataset.count = String(count);
       badge.dataset.mentions = String(mentions);
-      badge.classList.toggle("has-mention", mentions > 0);
+      // In a direct conversation every post is for the user: its badge stands out like a mention.
+      const direct = badge.closest(".room-toggle")?.dataset.kind === "direct";
+      badge.classList.toggle("has-mention", mentions > 0 || (direct && count > 0));
       badge.textContent = mentions ? `@ ${count}` : String(count);
       const label = unreadLabel(count, mentions);
       badge.title = label;
