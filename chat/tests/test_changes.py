@@ -338,3 +338,21 @@ async def test_changes_cross_processes_and_a_resume_on_the_other_process_gets_th
         assert (await next_frame(ws, lambda f: "seq" in f and "change" not in f))["seq"] == 7
     await alice.close()
     await bob.close()
+
+
+def test_only_members_change_posts_of_a_direct_conversation(alice, bob, staff, make_user):
+    """A non-member (staff too) may not react, edit or delete there; staff moderate in the admin."""
+    from chat import rooms
+
+    carol = make_user("carol")
+    dm, _ = rooms.direct_open(user=alice, usernames=["bob"])
+    post(alice, dm, "between us")
+    assert services.message_react(user=bob, room_id=dm.pk, seq=1, emoji="🤝", on=True) == 2
+    for outsider in (carol, staff):
+        with _Refused(ErrorCode.ROOM_ACCESS_DENIED):
+            services.message_react(user=outsider, room_id=dm.pk, seq=1, emoji="👀", on=True)
+        with _Refused(ErrorCode.ROOM_ACCESS_DENIED):
+            services.message_delete(user=outsider, room_id=dm.pk, seq=1)
+    assert services.message_delete(user=staff, room_id=dm.pk, seq=1, moderator=True) == 3
+    with _Refused(ErrorCode.EDIT_DENIED):  # moderating is for staff only
+        services.message_delete(user=carol, room_id=dm.pk, seq=1, moderator=True)

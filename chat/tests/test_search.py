@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from chat import search, services
+from chat import rooms, search, services
 from chat.errors import ChatError
 from chat.models import Message
 from testkit.factories import bearer
@@ -267,6 +267,19 @@ def test_rest_search_answers_results_and_next(alice, room):
     assert body["search"][0]["title"] == "General"
     more = bearer(alice).get("/api/search", {"query": "rest", "cursor": body["next"]}).json()
     assert [r["message"] for r in more["search"]] == ["rest one"] and more["next"] is None
+
+
+def test_never_a_message_from_a_direct_conversation_one_is_not_in(alice, bob, staff, make_user):
+    """Only a conversation's members find its posts: not another user, not staff, not by filter."""
+    carol = make_user("carol")
+    dm, _ = rooms.direct_open(user=alice, usernames=["bob"])
+    services.message_send(user=alice, room_id=dm.pk, text="whispered rendezvous")
+    assert found(alice, "rendezvous") == ["whispered rendezvous"]
+    assert found(bob, "rendezvous") == ["whispered rendezvous"]
+    for outsider in (carol, staff):
+        assert found(outsider, "rendezvous") == []
+        assert found(outsider, "rendezvous", author="alice") == []
+        assert refused(outsider, "rendezvous", room=dm.pk) == "ROOM_ACCESS_DENIED"
 
 
 def test_rest_search_never_finds_a_staff_only_room_for_non_staff(alice, staff, room, staff_room):
