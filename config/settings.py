@@ -328,13 +328,13 @@ CHAT_ACCESS_RECHECK_SECONDS = env_float("CHAT_ACCESS_RECHECK_SECONDS", 60.0)
 CHAT_SOCKET_QUEUE_MAX = env_int("CHAT_SOCKET_QUEUE_MAX", 1000, minimum=1)
 CHAT_SLOW_SOCKET_SECONDS = env_float("CHAT_SLOW_SOCKET_SECONDS", 30.0)
 CHAT_ACTIVITY_SECONDS = env_float("CHAT_ACTIVITY_SECONDS", 1.0)  # the activity feed's tick
-# Rooms made by users (chat/rooms.py): whether non-staff may create them, the longest
-# title a user may give, and how fast one user may create or rename rooms (one budget).
 # Authors may edit and delete their own posts for this long (staff delete any post at any
 # time); 0 = no limit.
 CHAT_EDIT_WINDOW_SECONDS = env_float("CHAT_EDIT_WINDOW_SECONDS", 0.0, minimum=0.0)
-# Different emoji on one post, at most.
+# Different reactions on one post, at most.
 CHAT_REACTIONS_MAX_PER_POST = env_int("CHAT_REACTIONS_MAX_PER_POST", 20, minimum=1)
+# Rooms made by users (chat/rooms.py): whether non-staff may create them, the longest
+# title a user may give, and how fast one user may create or rename rooms (one budget).
 CHAT_USERS_CREATE_ROOMS = env_bool("CHAT_USERS_CREATE_ROOMS", True)
 CHAT_ROOM_TITLE_MAX_LENGTH = min(255, env_int("CHAT_ROOM_TITLE_MAX_LENGTH", 80, minimum=1))
 CHAT_ROOM_CREATE_RATE = env_float("CHAT_ROOM_CREATE_RATE", 1 / 60)  # per second per user; 0 = off
