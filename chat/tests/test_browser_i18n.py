@@ -95,6 +95,48 @@ def test_the_chat_page_speaks_german_to_a_german_browser(browser, server):
     bob.context.close()
 
 
+def test_issue_16s_controls_speak_german_and_fit(browser, server):
+    """Search, direct messages, formatting help and a post's actions are German, and fit."""
+    from playwright.sync_api import expect
+
+    general = server.rooms["General"]
+    alice = open_chat(browser, server, "alice", **GERMAN)
+    bob = open_chat(browser, server, "bob", **ENGLISH)
+    expect(alice.get_by_role("searchbox", name="Nachrichten suchen")).to_have_attribute(
+        "placeholder", "Nachrichten suchen"
+    )
+    # The heading's soft hyphen is no part of its name; the button stays inside the room list.
+    heading = alice.get_by_role("heading", name="Direktnachrichten", exact=True)
+    expect(heading).to_be_visible()
+    new = alice.locator("#direct-new")
+    inside = (
+        "b => b.getBoundingClientRect().right <= b.closest('nav').getBoundingClientRect().right"
+    )
+    assert new.evaluate(inside), "the New message button sticks out of the room list"
+    expect(new).to_have_text("Schreiben")
+    join(alice, general)
+    join(bob, general)
+    room = pane(alice, general)
+    toggle = room.locator(".format-help-toggle")
+    expect(toggle).to_have_text("Formatierungshilfe")
+    toggle.click()
+    expect(room.locator(".format-help code").first).to_have_text("**fett**")
+    note = room.locator(".format-help-note")
+    expect(note).to_have_text("Umschalt+Enter beginnt eine neue Zeile.")
+    say(bob, general, "Antwortet jemand?")
+    post = messages(alice, general).filter(has_text="Antwortet jemand?")
+    post.hover()
+    actions = post.locator(".msg-actions-toggle")
+    expect(actions).to_have_attribute("aria-label", "Aktionen für die Nachricht von bob")
+    actions.click()
+    menu = alice.get_by_role("group", name="Nachrichtenaktionen")
+    expect(menu.get_by_role("button")).to_have_text(["Reagieren…", "Antworten"])
+    menu.get_by_role("button", name="Antworten").click()
+    expect(room.get_by_text("Antwort an bob: Antwortet jemand?")).to_be_visible()
+    alice.context.close()
+    bob.context.close()
+
+
 def test_relative_times_follow_the_browsers_locale(browser, server):
     """A German page whose clock is 90 s ahead reads a new message's time as "vor 1 Minute"."""
     from playwright.sync_api import expect
