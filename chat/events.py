@@ -13,6 +13,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 import redis
 from asgiref.sync import async_to_sync
@@ -149,28 +150,25 @@ def _members(room: Room) -> list[str] | UnsetType:
     return UNSET if names is None else names
 
 
+def _listing(room: Room) -> dict[str, Any]:
+    """The fields a room's list entry carries, in the frames that add or restore it."""
+    return {
+        "title": room.title,
+        "staff_only": room.staff_only,
+        "created_by": _creator(room),
+        "kind": room.kind,
+        "members": _members(room),
+    }
+
+
 def rejoined_frame(room: Room) -> protocol.RoomRejoinedEvent:
     """The frame that puts ``room`` back in a user's list."""
-    return protocol.RoomRejoinedEvent(
-        room_rejoined=room.pk,
-        title=room.title,
-        staff_only=room.staff_only,
-        created_by=_creator(room),
-        kind=room.kind,  # type: ignore[arg-type]  # a RoomKind value
-        members=_members(room),
-    )
+    return protocol.RoomRejoinedEvent(room_rejoined=room.pk, **_listing(room))
 
 
 def listed_frame(room: Room) -> protocol.RoomListedEvent:
     """The frame that adds or updates ``room`` in the list of a user who may enter it."""
-    return protocol.RoomListedEvent(
-        room_listed=room.pk,
-        title=room.title,
-        staff_only=room.staff_only,
-        created_by=_creator(room),
-        kind=room.kind,  # type: ignore[arg-type]  # a RoomKind value
-        members=_members(room),
-    )
+    return protocol.RoomListedEvent(room_listed=room.pk, **_listing(room))
 
 
 def mention_event(message: Message) -> protocol.MentionEvent:
