@@ -63,6 +63,7 @@ from chat.protocol import (
     RoomRejoinedEvent,
     RoomRename,
     SearchReply,
+    StreamReply,
 )
 
 log = logging.getLogger(__name__)
@@ -337,6 +338,32 @@ def messages(
     )
     reply = HistoryReply(history=room_id, messages=page, has_more=has_more)
     return frame_response(reply)
+
+
+@api.get(
+    "/rooms/{room_id}/stream",
+    summary="A page of a room's stream: posts and changes after a seq",
+    **api.documented(answers={200: StreamReply, **ROOM_ERRORS, 429: ErrorFrame}),
+)
+def stream(
+    request: ApiRequest,
+    room_id: int = RoomId,
+    after: int = Query(..., ge=0, le=MAX_ID, description="Only seqs above this"),
+    limit: int = Query(
+        None,
+        ge=1,
+        le=settings.CHAT_HISTORY_MAX_PAGE_SIZE,
+        description=f"Seqs per page (default {settings.CHAT_HISTORY_PAGE_SIZE})",
+    ),
+) -> HttpResponse:
+    """What a socket resuming with ``since`` = ``after`` would get: the posts as they are now
+    and every change, over the next ``limit`` seqs; page on with ``after`` = ``upto``.
+
+    For a client that missed more than a join replays (CHAT_REPLAY_MAX): history
+    pages hold posts only, so the changes to posts it already has are here.
+    """
+    page = services.room_stream(user=request.auth, room_id=room_id, after=after, limit=limit)
+    return frame_response(page)
 
 
 @api.post(

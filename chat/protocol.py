@@ -516,6 +516,21 @@ class HistoryReply(Frame, kw_only=True):
     ref: Scalar | UnsetType = UNSET
 
 
+class StreamReply(Frame, kw_only=True):
+    """A page of a room's stream after ``after``: its posts (as they are now) and its changes.
+
+    Together they hold every seq of ``after < seq <= upto``; merged by seq they
+    are what a socket that resumed with ``since`` = ``after`` received.
+    """
+
+    stream: Annotated[int, Meta(description="The room id")]
+    after: int
+    upto: Annotated[int, Meta(description="The highest seq this page covers")]
+    posts: list[MessageEvent]
+    changes: list[ChangeEvent]
+    has_more: Annotated[bool, Meta(description="True if the stream goes on past `upto`")]
+
+
 class ReadEvent(Frame, kw_only=True):
     """The user's read position in a room moved (on any of their sockets, or REST)."""
 
@@ -703,6 +718,14 @@ _encoder = msgspec.json.Encoder()
 def encode(frame: Frame) -> str:
     """Encode a server frame as the text of one WebSocket frame."""
     return _encoder.encode(frame).decode()
+
+
+_change_decoder = msgspec.json.Decoder(ChangeEvent)
+
+
+def decode_change(text: str) -> ChangeEvent:
+    """A stored change frame (chat.models.Change.frame) as its Struct."""
+    return _change_decoder.decode(text)
 
 
 def error_frame(error: ChatError, ref: Scalar | UnsetType = UNSET) -> str:

@@ -506,6 +506,34 @@ def room_history(
     return events.post_frames(page), has_more
 
 
+def room_stream(
+    *, user: Account, room_id: int, after: int, limit: int | None = None
+) -> protocol.StreamReply:
+    """The room's stream after ``after``, ``limit`` seqs at most: what a resume would replay.
+
+    For a client that missed more than a join replays (CHAT_REPLAY_MAX): the
+    posts as they are now and every change, so changes to posts it already
+    had are not lost. Charged to the history budget.
+    """
+    charge(user, "history")
+    size = _page_size(limit)
+    room = selectors.room_for_user(user=user, room_id=room_id)
+    upto = min(room.last_seq, after + size)
+    posts = selectors.messages_after(room_id=room_id, after=after, upto=upto)
+    changes = [
+        protocol.decode_change(frame)
+        for _, frame in selectors.changes_after(room_id=room_id, after=after, upto=upto)
+    ]
+    return protocol.StreamReply(
+        stream=room_id,
+        after=after,
+        upto=max(upto, after),
+        posts=events.post_frames(posts),
+        changes=changes,
+        has_more=upto < room.last_seq,
+    )
+
+
 def _page_size(limit: int | None) -> int:
     """A history-like page's size: the default when None; BAD_REQUEST outside 1..the maximum."""
     if limit is None:

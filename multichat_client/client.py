@@ -803,9 +803,9 @@ class ChatClient:
 
         Posts and changes share the room's seqs, so both advance the room's last
         seq (what a resume passes as ``since``). A seq above the next one is a gap
-        (a replay cut at CHAT_REPLAY_MAX): its posts come first, from the REST
-        history, each as it is now. History holds no changes: those in the gap
-        are skipped, and ``on_status`` says so (earlier posts may have changed).
+        (a replay cut at CHAT_REPLAY_MAX): the entries between come first, from
+        the REST stream: its posts as they are now and every change, so changes
+        to posts the client already had are not lost.
         """
         room = entry.room
         last = self._last.get(room)
@@ -817,47 +817,32 @@ class ChatClient:
         if entry.seq <= last:
             return
         if entry.seq > last + 1:
-            missed = await self._missing(room, last, entry.seq)
-            for post in missed:
-                await self._events.put(post)
-                assert post.seq is not None  # _missing keeps numbered posts only
-                self._last[room] = post.seq
-            skipped = entry.seq - last - 1 - len(missed)
-            if skipped:
-                self.on_status(
-                    f"room {room}: {skipped} change(s) after #{last} were past the server's "
-                    f"replay limit; posts up to #{last} may have been edited, deleted or "
-                    "reacted to (their history shows them as they are now)"
-                )
+            for missed in await self._missing(room, last, entry.seq):
+                await self._events.put(missed)
+                assert missed.seq is not None  # the stream holds numbered entries only
+                self._last[room] = missed.seq
         await self._events.put(entry)
         self._last[room] = entry.seq
 
-    async def _missing(self, room: int, after: int, before: int) -> list[Message]:
-        """The room's posts with after < seq < before, from the REST API, oldest first.
-
-        The seqs between are posts and changes; history returns posts only, so
-        the posts found may be fewer than the seqs (none, if all are changes).
-        """
-        found: list[Message] = []
-        cursor = before
-        while cursor > after + 1:
-            # No more posts than seqs lie below the cursor: a smaller page reaches past ``after``.
-            limit = min(HISTORY_PAGE, cursor - after - 1)
+    async def _missing(self, room: int, after: int, before: int) -> list[Message | Change]:
+        """The room's stream with after < seq < before, from the REST API, in seq order."""
+        found: list[Message | Change] = []
+        cursor = after
+        while cursor < before - 1:
+            limit = min(HISTORY_PAGE, before - 1 - cursor)
             try:
-                page = await asyncio.to_thread(self.rest.history, room, before=cursor, limit=limit)
+                page = await asyncio.to_thread(self.rest.stream, room, after=cursor, limit=limit)
             except AuthError:
                 raise
             except MultichatError as exc:
                 raise ConnectionLost(f"could not fetch missed messages: {exc}") from None
-            older = [Message.from_frame(m) for m in page["messages"]]
-            found[:0] = [m for m in older if m.seq is not None and after < m.seq < cursor]
-            if not older or not page["has_more"]:
+            entries: list[Message | Change] = [Message.from_frame(m) for m in page["posts"]]
+            entries.extend(Change.from_frame(c) for c in page["changes"])
+            found.extend(sorted(entries, key=lambda e: e.seq or 0))
+            if page["upto"] <= cursor or not page["has_more"]:
                 break
-            first = older[0].seq
-            if first is None or first >= cursor:  # history holds only numbered posts, below
-                break
-            cursor = first
-        return found
+            cursor = page["upto"]
+        return [e for e in found if e.seq is not None and after < e.seq < before]
 
     def _fail(self, exc: BaseException) -> None:
         self._fatal = exc

@@ -58,6 +58,19 @@ class RestClient:
         suffix = f"?{urllib.parse.urlencode(query)}" if query else ""
         return self._request("GET", f"/api/rooms/{int(room)}/messages{suffix}")
 
+    def stream(self, room: int, *, after: int, limit: int | None = None) -> dict[str, Any]:
+        """The room's stream after a seq: {"posts": [...], "changes": [...], "upto", "has_more"}.
+
+        Posts as they are now and every change, over seqs after < seq <= upto:
+        what a resume with since = ``after`` replays (page on with after = upto).
+        """
+        query: dict[str, int] = {"after": int(after)}
+        if limit is not None:
+            query["limit"] = limit
+        return self._request(
+            "GET", f"/api/rooms/{int(room)}/stream?{urllib.parse.urlencode(query)}"
+        )
+
     def post(
         self, room: int, message: str, *, msg_type: int = 0, reply_to: int | None = None
     ) -> dict[str, Any]:

@@ -277,6 +277,7 @@ def test_openapi_schema_describes_every_endpoint():
         ("/api/rooms/{room_id}/join", "post"),
         ("/api/rooms/{room_id}/messages", "get"),
         ("/api/rooms/{room_id}/messages", "post"),
+        ("/api/rooms/{room_id}/stream", "get"),
         ("/api/rooms/{room_id}/messages/{seq}", "patch"),
         ("/api/rooms/{room_id}/messages/{seq}", "delete"),
         ("/api/rooms/{room_id}/messages/{seq}/reactions", "post"),

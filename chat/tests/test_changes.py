@@ -356,3 +356,26 @@ def test_only_members_change_posts_of_a_direct_conversation(alice, bob, staff, m
     assert services.message_delete(user=staff, room_id=dm.pk, seq=1, moderator=True) == 3
     with _Refused(ErrorCode.EDIT_DENIED):  # moderating is for staff only
         services.message_delete(user=carol, room_id=dm.pk, seq=1, moderator=True)
+
+
+def test_the_rest_stream_pages_posts_as_they_are_and_every_change(alice, bob, staff_room, room):
+    """GET /api/rooms/{id}/stream: what a resume from `after` replays, a page at a time."""
+    from django.test import Client
+
+    from api import services as token_services
+
+    post(alice, room, "one")  # 1
+    services.message_react(user=bob, room_id=room.pk, seq=1, emoji="👍", on=True)  # 2
+    post(bob, room, "two")  # 3
+    services.message_edit(user=alice, room_id=room.pk, seq=1, text="one!")  # 4
+    _, token = token_services.token_create(user=bob, name="t")
+    client = Client(headers={"Authorization": f"Bearer {token}"})
+    page = client.get(f"/api/rooms/{room.pk}/stream?after=0&limit=3").json()
+    assert (page["after"], page["upto"], page["has_more"]) == (0, 3, True)
+    assert [(p["seq"], p["message"]) for p in page["posts"]] == [(1, "one!"), (3, "two")]
+    assert [(c["seq"], c["change"]) for c in page["changes"]] == [(2, "react")]
+    page = client.get(f"/api/rooms/{room.pk}/stream?after=3").json()
+    assert (page["upto"], page["has_more"], page["posts"]) == (4, False, [])
+    assert [(c["seq"], c["change"], c["message"]) for c in page["changes"]] == [(4, "edit", "one!")]
+    refused = client.get(f"/api/rooms/{staff_room.pk}/stream?after=0")
+    assert (refused.status_code, refused.json()["error"]) == (403, "ROOM_ACCESS_DENIED")
