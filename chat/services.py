@@ -205,22 +205,39 @@ def _store_with_mentions(
             _advance_read(
                 user_id=user.pk, room_id=message.room_id, seq=message.seq, posts=message.num
             )
-        room = Room.objects.only(*permissions.ROOM_ACCESS_FIELDS).get(pk=message.room_id)
-        access = permissions.RoomAccess.of(room)
-        candidates = Account.objects.filter(username__in=names)
-        if user is not None:
-            candidates = candidates.exclude(pk=user.pk)
-        # A conversation's non-member is not mentioned: nothing is stored, nothing is sent.
-        mentioned = [u for u in candidates if permissions.can_enter(u, access)]
-        Mention.objects.bulk_create(
-            Mention(user=u, room_id=message.room_id, message=message, seq=message.seq)
-            for u in mentioned
-        )
-        frame = events.mention_event(message)
-        for u in mentioned:
-            events.publish_mention_on_commit(u.pk, frame, access)
+        access = _mention(message, names, author=user)
         if message.mentions_room:
+            frame = events.mention_event(message)
             events.publish_room_mention_on_commit(message.room_id, frame, access)
+
+
+def _mention(
+    message: Message,
+    names: set[str],
+    *,
+    author: Account | None,
+    known: frozenset[int] = frozenset(),
+) -> permissions.RoomAccess:
+    """Store a Mention of each user ``names`` names who may enter the room (never the author,
+    nor the ``known`` ids, mentioned already), and notify them after the commit.
+
+    Returns the room's access fields. Inside the caller's transaction.
+    """
+    room = Room.objects.only(*permissions.ROOM_ACCESS_FIELDS).get(pk=message.room_id)
+    access = permissions.RoomAccess.of(room)
+    candidates = Account.objects.filter(username__in=names).exclude(pk__in=known)
+    if author is not None:
+        candidates = candidates.exclude(pk=author.pk)
+    # A conversation's non-member is not mentioned: nothing is stored, nothing is sent.
+    mentioned = [u for u in candidates if permissions.can_enter(u, access)]
+    Mention.objects.bulk_create(
+        Mention(user=u, room_id=message.room_id, message=message, seq=message.seq)
+        for u in mentioned
+    )
+    frame = events.mention_event(message)
+    for u in mentioned:
+        events.publish_mention_on_commit(u.pk, frame, access)
+    return access
 
 
 @functools.cache
@@ -728,8 +745,9 @@ def _check_own(user: Account, post: Message, now: datetime, *, action: str) -> N
 def message_edit(*, user: Account, room_id: int, seq: int, text: str) -> int | None:
     """Replace the text of the user's own post ``seq``; every member sees the change live.
 
-    Returns the change's seq (None: the text was already that). New ``@name``
-    mentions in the new text are not notified (as in Slack).
+    Returns the change's seq (None: the text was already that). A name the
+    new text adds is mentioned and notified; one it drops is no longer
+    mentioned (``_mentions_follow``).
     """
     _check_text(text)
 
@@ -739,6 +757,7 @@ def message_edit(*, user: Account, room_id: int, seq: int, text: str) -> int | N
             raise _Unchanged
         post.text, post.html, post.edited = text, markup.render(text), now
         post.save(update_fields=["text", "html", "edited"])
+        _mentions_follow(post, user)
         return protocol.ChangeEvent(
             change="edit",
             room=room_id,
@@ -752,6 +771,22 @@ def message_edit(*, user: Account, room_id: int, seq: int, text: str) -> int | N
         )
 
     return _change(user=user, room_id=room_id, seq=seq, kind=ChangeKind.EDIT, apply=apply)
+
+
+def _mentions_follow(post: Message, author: Account) -> None:
+    """After an edit: who the new text names is mentioned, who it no longer names is not.
+
+    A name new to the text notifies its user (as Zulip does); a name taken out
+    drops that user's mention, so their unread-mention count is right. The
+    ``@room`` flag stays as it was first posted.
+    """
+    names = set(MENTION_RE.findall(post.text)) if "@" in post.text else set()
+    held = dict(Mention.objects.filter(message=post).values_list("user__username", "user_id"))
+    gone = [user_id for username, user_id in held.items() if username not in names]
+    if gone:
+        Mention.objects.filter(message=post, user_id__in=gone).delete()
+    if names - held.keys():
+        _mention(post, names - held.keys(), author=author, known=frozenset(held.values()))
 
 
 def message_delete(*, user: Account, room_id: int, seq: int, moderator: bool = False) -> int | None:

@@ -379,3 +379,33 @@ def test_the_rest_stream_pages_posts_as_they_are_and_every_change(alice, bob, st
     assert [(c["seq"], c["change"], c["message"]) for c in page["changes"]] == [(4, "edit", "one!")]
     refused = client.get(f"/api/rooms/{staff_room.pk}/stream?after=0")
     assert (refused.status_code, refused.json()["error"]) == (403, "ROOM_ACCESS_DENIED")
+
+
+async def test_an_edit_mentions_who_it_adds_and_unmentions_who_it_drops(
+    connect, alice, bob, staff, room
+):
+    """A name added by an edit notifies its user; a name taken out no longer counts."""
+    sock = await connect(bob)
+    message = await database_sync_to_async(post)(alice, room, "hello @stella")
+    await database_sync_to_async(services.message_edit)(
+        user=alice, room_id=room.pk, seq=message.seq, text="hello @stella and @bob"
+    )
+    frame = await sock.recv_until(lambda f: "mention" in f)
+    assert (frame["mention"], frame["seq"], frame["message"]) == (
+        room.pk,
+        message.seq,
+        "hello @stella and @bob",
+    )
+
+    def mentioned():
+        return sorted(
+            Mention.objects.filter(message=message).values_list("user__username", flat=True)
+        )
+
+    assert await database_sync_to_async(mentioned)() == ["bob", "stella"]
+    await database_sync_to_async(services.message_edit)(
+        user=alice, room_id=room.pk, seq=message.seq, text="hello @bob"
+    )
+    assert await database_sync_to_async(mentioned)() == ["bob"]
+    counts = await database_sync_to_async(selectors.unread_mentions)(user_ids=[staff.pk, bob.pk])
+    assert (counts[staff.pk][room.pk], counts[bob.pk][room.pk]) == (0, 1)
