@@ -14,8 +14,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection, transaction
@@ -661,6 +662,14 @@ def mention_list(
 # events.stream_after merges posts and changes by seq.
 
 
+# The wire name of each kind of change (ChangeEvent.change).
+_CHANGE_NAMES: dict[int, Literal["edit", "delete", "react"]] = {
+    ChangeKind.EDIT: "edit",
+    ChangeKind.DELETE: "delete",
+    ChangeKind.REACT: "react",
+}
+
+
 class _Unchanged(Exception):
     """The change would change nothing (same text, a reaction already there): store none."""
 
@@ -674,11 +683,12 @@ def _change(
     apply: Any,
     moderator: bool = False,
 ) -> int | None:
-    """Take the room's next seq, apply ``apply(post, change_seq, now)`` and store the change.
+    """Take the room's next seq, apply ``apply(post, now)`` and store the change.
 
-    ``apply`` checks the rules, updates the post and returns the change's
-    frame; it raises ChatError to refuse (nothing is stored, no seq is used)
-    or _Unchanged when there is nothing to do. Returns the change's seq, or
+    ``apply`` checks the rules, updates the post and returns the fields of
+    the change's frame that are its kind's own (the rest are the same for
+    every kind); it raises ChatError to refuse (nothing is stored, no seq is
+    used) or _Unchanged when there is nothing to do. Returns the change's seq, or
     None if nothing changed. Published after the commit. A ``moderator`` (staff
     in the admin) is not charged and reaches every room, direct ones too.
     """
@@ -705,7 +715,17 @@ def _change(
                 raise _refused(room_id)
             change_seq = int(row[1])
             post = _live_post(room_id, seq)
-            frame = apply(post, change_seq, now)
+            frame = protocol.ChangeEvent(
+                change=_CHANGE_NAMES[kind],
+                room=room_id,
+                seq=change_seq,
+                target=seq,
+                username=user.get_username(),
+                ts=events.iso_utc(now),
+                **apply(post, now),
+            )
+            if kind == ChangeKind.DELETE:
+                _scrub_edits(frame)
             text = protocol.encode(frame)
             Change.objects.create(
                 room_id=room_id,
@@ -751,24 +771,14 @@ def message_edit(*, user: Account, room_id: int, seq: int, text: str) -> int | N
     """
     _check_text(text)
 
-    def apply(post: Message, change_seq: int, now: datetime) -> protocol.ChangeEvent:
+    def apply(post: Message, now: datetime) -> dict[str, Any]:
         _check_own(user, post, now, action="edit")
         if post.text == text:
             raise _Unchanged
         post.text, post.html, post.edited = text, markup.render(text), now
         post.save(update_fields=["text", "html", "edited"])
         _mentions_follow(post, user)
-        return protocol.ChangeEvent(
-            change="edit",
-            room=room_id,
-            seq=change_seq,
-            target=post.seq,
-            username=user.get_username(),
-            ts=events.iso_utc(now),
-            message=text,
-            html=post.html,
-            edited=events.iso_utc(now),
-        )
+        return {"message": text, "html": post.html, "edited": events.iso_utc(now)}
 
     return _change(user=user, room_id=room_id, seq=seq, kind=ChangeKind.EDIT, apply=apply)
 
@@ -799,23 +809,14 @@ def message_delete(*, user: Account, room_id: int, seq: int, moderator: bool = F
     if moderator and not user.is_staff:
         raise ChatError(ErrorCode.EDIT_DENIED, "Only staff may moderate.")
 
-    def apply(post: Message, change_seq: int, now: datetime) -> protocol.ChangeEvent:
+    def apply(post: Message, now: datetime) -> dict[str, Any]:
         if not user.is_staff:
             _check_own(user, post, now, action="delete")
         post.deleted, post.text, post.html = True, "", ""
         post.save(update_fields=["deleted", "text", "html"])
         Reaction.objects.filter(message=post).delete()
         Mention.objects.filter(message=post).delete()
-        frame = protocol.ChangeEvent(
-            change="delete",
-            room=room_id,
-            seq=change_seq,
-            target=post.seq,
-            username=user.get_username(),
-            ts=events.iso_utc(now),
-        )
-        _scrub_edits(room_id, post.seq, frame)
-        return frame
+        return {}
 
     return _change(
         user=user,
@@ -827,20 +828,14 @@ def message_delete(*, user: Account, room_id: int, seq: int, moderator: bool = F
     )
 
 
-def _scrub_edits(room_id: int, target: int, deletion: protocol.ChangeEvent) -> None:
+def _scrub_edits(deletion: protocol.ChangeEvent) -> None:
     """Rewrite the stored edits of a deleted post as deletions: no text of it stays behind."""
-    for change in Change.objects.filter(room_id=room_id, target=target, kind=ChangeKind.EDIT):
-        frame = protocol.ChangeEvent(
-            change="delete",
-            room=room_id,
-            seq=change.seq,
-            target=target,
-            username=deletion.username,
-            ts=deletion.ts,
-        )
-        Change.objects.filter(pk=change.pk).update(
-            kind=ChangeKind.DELETE, frame=protocol.encode(frame)
-        )
+    edits = Change.objects.filter(
+        room_id=deletion.room, target=deletion.target, kind=ChangeKind.EDIT
+    )
+    for pk, seq in edits.values_list("pk", "seq"):
+        frame = msgspec.structs.replace(deletion, seq=seq)
+        Change.objects.filter(pk=pk).update(kind=ChangeKind.DELETE, frame=protocol.encode(frame))
 
 
 _EMOJI_RE = re.compile(protocol.EMOJI_PATTERN)
@@ -863,7 +858,7 @@ def message_react(*, user: Account, room_id: int, seq: int, emoji: str, on: bool
     """
     _check_emoji(emoji)
 
-    def apply(post: Message, change_seq: int, now: datetime) -> protocol.ChangeEvent:
+    def apply(post: Message, now: datetime) -> dict[str, Any]:
         mine = Reaction.objects.filter(message=post, user=user, emoji=emoji)
         if on:
             if mine.exists():
@@ -880,15 +875,7 @@ def message_react(*, user: Account, room_id: int, seq: int, emoji: str, on: bool
             )
         elif not mine.delete()[0]:
             raise _Unchanged
-        return protocol.ChangeEvent(
-            change="react",
-            room=room_id,
-            seq=change_seq,
-            target=post.seq,
-            username=user.get_username(),
-            ts=events.iso_utc(now),
-            reactions=selectors.reactions_of([post]).get(post.pk, []),
-        )
+        return {"reactions": selectors.reactions_of([post]).get(post.pk, [])}
 
     return _change(user=user, room_id=room_id, seq=seq, kind=ChangeKind.REACT, apply=apply)
 
