@@ -10,7 +10,6 @@ the REST API answers 401.
 from __future__ import annotations
 
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
@@ -87,7 +86,7 @@ class BearerTokenMiddleware:
                 break
         if token is not None:
             try:
-                found: ApiToken | None = await database_sync_to_async(authenticate_token)(token)
+                found: ApiToken | None = await dbguard.in_pool(authenticate_token)(token)
             except dbguard.DATABASE_ERRORS as exc:
                 return await dbguard.refuse_handshake(exc, receive, send)
             if found is None:

@@ -26,12 +26,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Exists
 from django.utils import timezone
 
+from chat import dbguard
 from chat.models import Room
 from chat.permissions import ROOM_ACCESS_FIELDS, Account, RoomAccess, access_of
 
@@ -193,7 +193,7 @@ async def read_for(sockets: list[Socket]) -> Snapshot:
     """Read a snapshot for ``sockets`` (their credentials and joined rooms) in a worker thread."""
     credentials = [s.access for s in sockets]
     room_ids = {room for s in sockets for room in s.rooms}
-    snapshot: Snapshot = await database_sync_to_async(read)(credentials, room_ids)
+    snapshot: Snapshot = await dbguard.in_pool(read)(credentials, room_ids)
     return snapshot
 
 

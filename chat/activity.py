@@ -31,10 +31,9 @@ import weakref
 from collections import Counter
 from typing import Any, Protocol
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import events, permissions, protocol, selectors
+from chat import dbguard, events, permissions, protocol, selectors
 from chat.delivery import FRAME_TYPE
 from chat.hub import Hub
 
@@ -168,9 +167,9 @@ class Tracker:
         if everyone:
             recount = users
         rooms = changed.union(*dirty.values())
-        found = await database_sync_to_async(selectors.rooms_now)(room_ids=rooms)
+        found = await dbguard.in_pool(selectors.rooms_now)(room_ids=rooms)
         if recount:
-            fresh = await database_sync_to_async(selectors.unread_mentions)(user_ids=recount)
+            fresh = await dbguard.in_pool(selectors.unread_mentions)(user_ids=recount)
             self.counts.update(fresh)
         for user_id in [u for u in self.counts if u not in users]:
             del self.counts[user_id]

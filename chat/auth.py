@@ -6,9 +6,10 @@ from collections.abc import Awaitable, Callable
 from importlib import import_module
 
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, WebSocketScope
-from channels.auth import get_user
 from django.conf import settings
+from django.contrib import auth
 from django.contrib.sessions.backends.base import SessionBase
+from django.http import HttpRequest
 from django.http.cookie import parse_cookie
 
 from chat import dbguard
@@ -26,6 +27,13 @@ class SocketScope(WebSocketScope, total=False):
 
 # An ASGI application that takes a chat handshake's scope.
 SocketApp = Callable[[SocketScope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
+
+
+def _user_of(session: SessionBase) -> User:
+    """The session's user, checked as Django checks a request's (AnonymousUser if none)."""
+    request = HttpRequest()
+    request.session = session
+    return auth.get_user(request)
 
 
 class SessionAuthMiddleware:
@@ -52,7 +60,7 @@ class SessionAuthMiddleware:
                 break
         session = self.store(cookies.get(settings.SESSION_COOKIE_NAME))
         try:
-            user: User = await get_user({"session": session})  # the one key it reads
+            user: User = await dbguard.in_pool(_user_of)(session)
         except dbguard.DATABASE_ERRORS as exc:
             return await dbguard.refuse_handshake(exc, receive, send)
         socket_scope: SocketScope = {**scope, "cookies": cookies, "session": session, "user": user}

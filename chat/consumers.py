@@ -37,7 +37,6 @@ from typing import Any
 import redis
 from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -84,9 +83,7 @@ def _post(**kwargs: Any) -> Message:
 # and, for delivery, from each socket's per-room seq check (chat.delivery).
 # A database failure is SERVICE_UNAVAILABLE saying nothing was stored (the
 # transaction did not commit), not SERVER_ERROR.
-post_in_pool = database_sync_to_async(
-    dbguard.guarded(_post, dbguard.NOT_STORED), thread_sensitive=False
-)
+post_in_pool = dbguard.in_pool(dbguard.guarded(_post, dbguard.NOT_STORED))
 
 
 def _change(service: Callable[..., int | None], **kwargs: Any) -> int | None:
@@ -98,9 +95,7 @@ def _change(service: Callable[..., int | None], **kwargs: Any) -> int | None:
 
 
 # Changes run like posts: on the worker pool, a database failure saying nothing was stored.
-change_in_pool = database_sync_to_async(
-    dbguard.guarded(_change, dbguard.NOT_STORED), thread_sensitive=False
-)
+change_in_pool = dbguard.in_pool(dbguard.guarded(_change, dbguard.NOT_STORED))
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -253,7 +248,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         channels (4.2+) runs close_old_connections in a worker thread before
         every handler: a thread hop per frame and per access event (per room
         event per member, the biggest cost of fan-out, when those came through
-        here). Every ORM call here goes through database_sync_to_async, which
+        here). Every ORM call here goes through dbguard.in_pool, which
         already cleans up around itself.
         """
         handler = getattr(self, get_handler_name(message), None)
@@ -330,7 +325,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         await self.delivery.watch(room_id)
         try:
-            result = await database_sync_to_async(services.room_join)(
+            result = await dbguard.in_pool(services.room_join)(
                 user=self.user, room_id=room_id, since=since
             )
         except BaseException:
@@ -373,7 +368,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = protocol.parse_room_id(command.room)
         if room_id not in self.rooms:
             raise ChatError(ErrorCode.ROOM_INVALID, f"This socket has not joined room {room_id}.")
-        await database_sync_to_async(services.room_leave_charge)(user=self.user)
+        await dbguard.in_pool(services.room_leave_charge)(user=self.user)
         await self._leave(room_id)
         await self.send(text_data=protocol.encode(protocol.LeaveReply(leave=room_id, ref=ref)))
 
@@ -439,7 +434,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         before = (
             None if command.before is None else protocol.parse_seq(command.before, field="before")
         )
-        page, has_more = await database_sync_to_async(services.room_history)(
+        page, has_more = await dbguard.in_pool(services.room_history)(
             user=self.user, room_id=room_id, before=before, limit=command.limit
         )
         reply = protocol.HistoryReply(
@@ -453,7 +448,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def command_search(self, command: protocol.Search, ref: protocol.Scalar | Any) -> None:
         """Reply with a page of full-text search results over the rooms the user may enter."""
         room_id = None if command.room is None else protocol.parse_room_id(command.room)
-        page = await database_sync_to_async(search.search)(
+        page = await dbguard.in_pool(search.search)(
             user=self.user,
             query=command.query,
             room=room_id,
@@ -500,7 +495,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """
         room_id = protocol.parse_room_id(command.room)
         seq = protocol.parse_seq(command.seq, field="seq")
-        stored, posts = await database_sync_to_async(services.read_mark)(
+        stored, posts = await dbguard.in_pool(services.read_mark)(
             user=self.user, room_id=room_id, seq=seq
         )
         if ref is not UNSET:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar, cast
 
 import psycopg
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
+from channels.db import DatabaseSyncToAsync
 from django import db
+from django.conf import settings
 
 from chat import protocol
 from chat.errors import ChatError, ErrorCode
@@ -37,6 +40,20 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
 
 DETAIL = "The database does not answer; try again shortly."
 NOT_STORED = "The database does not answer; nothing was stored. Try again shortly."
+
+
+# The sockets' database calls run on these threads, side by side. Not on asgiref's
+# one shared thread (channels' database_sync_to_async default): there one query
+# stuck on a database that stopped answering would hold every handshake, join
+# and history read of the process behind it. Each socket still awaits its own
+# calls one at a time, so what one socket does keeps its order.
+_threads = ThreadPoolExecutor(max_workers=settings.DATABASE_THREADS, thread_name_prefix="database")
+
+
+def in_pool(func: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """``func`` as a coroutine run on the database threads, old connections closed around it."""
+    call = DatabaseSyncToAsync(func, thread_sensitive=False, executor=_threads)
+    return cast(Callable[P, Coroutine[Any, Any, R]], call)
 
 
 def unavailable(exc: BaseException | type[BaseException], detail: str = DETAIL) -> ChatError:

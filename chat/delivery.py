@@ -36,7 +36,7 @@ place that reads them back from the database. A notice without a seq
 (typing) is sent as is, and dropped for a socket that is behind if it is
 ``droppable``; one with an ``author`` (typing) skips that user's own sockets.
 
-The engine uses nothing of channels but ``database_sync_to_async``: it is
+The engine uses nothing of channels (its database calls go through dbguard.in_pool): it is
 given the ASGI ``send`` callable itself (the ASGI spec's), and builds its
 ``websocket.send`` and ``websocket.close`` messages as the spec defines them.
 """
@@ -49,10 +49,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import eager, events, protocol
+from chat import dbguard, eager, events, protocol
 from chat.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -267,7 +266,7 @@ class Delivery:
         """Send the room's stream (posts and changes) after ``after`` up to ``upto``, by pages."""
         while after < upto:
             end = min(upto, after + FILL_PAGE)
-            missed: list[str] = await database_sync_to_async(events.stream_after)(
+            missed: list[str] = await dbguard.in_pool(events.stream_after)(
                 room_id=room_id, after=after, upto=end
             )
             for text in missed:

@@ -17,12 +17,11 @@ from typing import Any
 
 import redis
 from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 from msgspec import UNSET, UnsetType
 
-from chat import protocol, redisconn, selectors
+from chat import dbguard, protocol, redisconn, selectors
 from chat.models import Message, Room
 from chat.permissions import Account, RoomAccess
 
@@ -278,7 +277,7 @@ async def catch_up_local_rooms(fanout) -> None:
     rooms = [int(name[len(prefix) :]) for name in fanout.group_names() if name.startswith(prefix)]
     if not rooms:
         return
-    newest = await database_sync_to_async(selectors.room_last_seqs)(room_ids=rooms)
+    newest = await dbguard.in_pool(selectors.room_last_seqs)(room_ids=rooms)
     log.warning("Catching up the sockets of rooms %s after the layer came back", sorted(newest))
     for room_id, seq in newest.items():
         fanout.deliver(

@@ -61,7 +61,7 @@ class JoinResult:
     read_seq: int
     posts: int
     read_posts: int
-    kind: str = "room"
+    kind: protocol.RoomKindName = "room"
     members: list[str] | None = None  # a direct conversation's usernames
 
 
@@ -485,7 +485,7 @@ def room_join(*, user: Account, room_id: int, since: int | None = None) -> JoinR
         read_seq=read_seq,
         posts=room.posts,
         read_posts=read_posts,
-        kind=str(room.kind),
+        kind="direct" if room.kind == RoomKind.DIRECT else "room",
         members=selectors.member_names(rooms=[room]).get(room.pk),
     )
 

@@ -149,6 +149,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Threads that run the sockets' database calls (chat/dbguard.py in_pool), side by side:
+# more than the pool's connections, so calls stuck on a database that stopped answering
+# leave threads that fail the others within the pool's bounds instead of queueing them.
+DATABASE_THREADS = env_int("DATABASE_THREADS", 32, minimum=2)
 
 # Channel layer: REDIS_URL switches from the in-process layer (one process
 # only) to channels_redis, which every server process shares.

@@ -87,8 +87,11 @@ def no_connection_left_checked_out() -> Iterator[None]:
     from django.db import connections
 
     connection = connections["default"]
-    pool = getattr(connection, "pool", None)
-    if pool is None:  # SQLite, or PostgreSQL without a pool
+    # The pool as this process made it, if it did: reading ``connection.pool`` would open
+    # one (on a test database a run that used none never created) and count its
+    # connections, still being opened, as checked out.
+    pool = getattr(connection, "_connection_pools", {}).get(connection.alias)
+    if pool is None:  # SQLite, PostgreSQL without a pool, or no database call yet
         return
     own = 0 if connection.connection is None else 1
     deadline = time.monotonic() + LEFT_CHECKED_OUT_WAIT

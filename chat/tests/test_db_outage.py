@@ -86,6 +86,12 @@ def stored_texts(server: LiveServer) -> list[str]:
         return [row[0] for row in conn.execute("SELECT text FROM chat_message")]
 
 
+async def waiting_on_a_lock(conn: psycopg.AsyncConnection) -> int:
+    """How many queries on the database wait for a lock."""
+    row = await (await conn.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")).fetchone()
+    return int(row[0]) if row else 0
+
+
 async def next_stored(client: ChatClient, timeout: float) -> Message:
     """The client's next stored message (enter and leave notices skipped)."""
     async with asyncio.timeout(timeout):
@@ -132,6 +138,43 @@ async def test_new_socket_is_refused_with_1013_when_the_database_does_not_answer
     assert "database" in frame["detail"]
     assert ws.close_code == 1013
     assert elapsed < HANDSHAKE_BOUND, f"the refusal took {elapsed:.1f} s"
+
+
+@pytest.mark.asyncio
+async def test_a_query_left_waiting_holds_no_other_socket(server):
+    """One socket's history read waits on the database: another socket still opens at once.
+
+    Socket database calls once ran on one shared thread, so a single read left
+    without an answer (here: behind a lock on the reactions, which only the
+    history read needs; in the field: a database that went silent mid-query)
+    held every later handshake of the process.
+    """
+    await asyncio.to_thread(RestClient(server.url, server.token).post, server.room_id, "hello")
+    ws = await open_ws(server, "alice")
+    lock = await psycopg.AsyncConnection.connect(server.database.url, autocommit=False)
+    try:
+        assert "join" in await join(ws, server.room_id)
+        await lock.execute("LOCK TABLE chat_reaction IN ACCESS EXCLUSIVE MODE")
+        await ws.send(json.dumps({"command": "history", "room": server.room_id, "ref": "h"}))
+        async with asyncio.timeout(HANDSHAKE_BOUND):  # until the read waits behind the lock
+            while not await waiting_on_a_lock(lock):  # noqa: ASYNC110 (database state: polled)
+                await asyncio.sleep(0.05)
+
+        started = time.monotonic()
+        other = await open_ws(server, "alice", open_timeout=HANDSHAKE_BOUND)
+        try:
+            await other.send(json.dumps({"command": "ping"}))
+            assert "pong" in await next_frame(other, timeout=HANDSHAKE_BOUND)
+        finally:
+            await other.close()
+        assert time.monotonic() - started < HANDSHAKE_BOUND
+
+        await lock.rollback()  # the read goes on and is answered
+        reply = await next_frame(ws, lambda f: f.get("ref") == "h", timeout=SEND_BOUND)
+        assert "history" in reply, reply
+    finally:
+        await lock.close()
+        await ws.close()
 
 
 @pytest.mark.asyncio
