@@ -45,6 +45,10 @@ class Watcher(Protocol):
 
     user: permissions.Account
 
+    @property
+    def backed_up(self) -> bool:
+        """True while the socket's queue is full (it stopped reading, or reads slowly)."""
+
     def push(self, event: dict[str, Any]) -> None:
         """Queue an event for the socket, in order with its other events."""
 
@@ -59,6 +63,9 @@ class Tracker:
         self.everyone: set[int] = set()  # rooms with a new ``@room`` since the last tick
         self.dirty: dict[int, set[int]] = {}  # user id -> rooms whose mention count may differ
         self.counts: dict[int, Counter[int]] = {}  # local user id -> room -> unread mentions
+        # A backed-up socket's rooms whose activity it has not been sent yet: it gets them
+        # (as they are then) on the first tick after it drains, not a frame per tick queued.
+        self.owed: dict[Watcher, set[int]] = {}
         self.timer: asyncio.TimerHandle | None = None
         self.running: asyncio.Task[None] | None = None
 
@@ -72,6 +79,7 @@ class Tracker:
     def discard(self, socket: Watcher) -> None:
         """Stop feeding ``socket``; the last one out stops the timer and the subscription."""
         self.sockets.discard(socket)
+        self.owed.pop(socket, None)
         if not self.sockets:
             self.hub.forget(self)
             if self.timer is not None:
@@ -140,7 +148,7 @@ class Tracker:
 
     def _on_timer(self) -> None:
         self.timer = self.hub.loop.call_later(settings.CHAT_ACTIVITY_SECONDS, self._on_timer)
-        pending = self.changed or self.dirty or self.everyone
+        pending = self.changed or self.dirty or self.everyone or self.owed
         if pending and (self.running is None or self.running.done()):
             self.running = self.hub.loop.create_task(self._tick())
 
@@ -166,7 +174,7 @@ class Tracker:
         recount = {u for u in users if u not in self.counts or u in dirty}
         if everyone:
             recount = users
-        rooms = changed.union(*dirty.values())
+        rooms = changed.union(*dirty.values(), *self.owed.values())
         found = await dbguard.in_pool(selectors.rooms_now)(room_ids=rooms)
         if recount:
             fresh = await dbguard.in_pool(selectors.unread_mentions)(user_ids=recount)
@@ -221,6 +229,22 @@ class Tracker:
                 if conversations:
                     entries = sorted([*entries, *conversations])
                     key = (klass, counted, conversations)
+            owed = self.owed.pop(socket, None)
+            if socket.backed_up:  # no frame into a full queue: the rooms are owed instead
+                self.owed[socket] = (owed or set()).union(room_id for room_id, _, _ in entries)
+                continue
+            if owed:  # drained since: the owed rooms as they are now, with this tick's
+                entries = sorted(
+                    {
+                        **{
+                            room_id: (room_id, last_seq, posts)
+                            for room_id, (access, last_seq, posts) in ordered
+                            if room_id in owed and permissions.can_enter(user, access)
+                        },
+                        **{entry[0]: entry for entry in entries},
+                    }.values()
+                )
+                key = (user.pk, "owed", tuple(entries))
             if key in frames:
                 event = frames[key]
             else:

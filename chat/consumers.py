@@ -224,6 +224,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Queue an event for this socket (a re-check's answer, chat.access) in the engine."""
         self.delivery.push(event)
 
+    @property
+    def backed_up(self) -> bool:
+        """True while the engine holds a full queue for this socket (chat.activity waits)."""
+        return self.delivery.backed_up
+
     def given_up(self, rooms: list[int], code: int) -> None:
         """The engine stopped serving the socket (too slow, failed): release it, leave, close.
 

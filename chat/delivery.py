@@ -165,6 +165,11 @@ class Delivery:
         if self.drainer is None:
             self.drainer = self.hub.loop.create_task(self._drain())
 
+    @property
+    def backed_up(self) -> bool:
+        """True while the socket is behind: its queue is full, or rooms wait to be filled."""
+        return bool(self.behind) or len(self.inbox) >= settings.CHAT_SOCKET_QUEUE_MAX
+
     def abort(self) -> None:
         """The hub could not hand this socket an event (logged there): close it with 1011."""
         self.give_up(protocol.CLOSE_SERVER_ERROR)

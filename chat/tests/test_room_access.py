@@ -118,6 +118,8 @@ def verdicts(user, room: Room) -> dict[str, bool]:
 class Watcher:
     """A socket as the activity tracker sees it: its user, and the frames pushed to it."""
 
+    backed_up = False
+
     def __init__(self, user) -> None:
         self.user = user
         self.frames: list[str] = []
