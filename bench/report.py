@@ -18,20 +18,23 @@ COLUMNS = {
         ("step", "step"), ("offered/s", "offered_per_s"), ("delivered/s", "delivered_per_s"),
         ("p50 ms", "p50_ms"), ("p90 ms", "p90_ms"), ("p99 ms", "p99_ms"), ("max ms", "max_ms"),
         ("lost", "lost"), ("dup", "duplicated"), ("reord", "reordered"),
-        ("cpu µs/deliv", "cpu_us_per_delivery"), ("peak MiB", "peak_rss_mib"),
+        ("cpu µs/deliv", "cpu_us_per_delivery"), ("redis µs/deliv", "redis_us_per_delivery"),
+        ("pg µs/post", "pg_us_per_post"), ("peak MiB", "peak_rss_mib"),
         ("gen cpu%", "client_cpu_pct"), ("activity", "activity_frames"),
     ],
     "rooms": [
         ("step", "step"), ("offered posts/s", "offered_posts_per_s"), ("posts/s", "posts_per_s"),
         ("deliveries/s", "delivered_per_s"), ("p50 ms", "p50_ms"), ("p90 ms", "p90_ms"),
         ("p99 ms", "p99_ms"), ("max ms", "max_ms"), ("lost", "lost"), ("dup", "duplicated"),
-        ("reord", "reordered"), ("cpu µs/post", "cpu_us_per_post"), ("peak MiB", "peak_rss_mib"),
-        ("gen cpu%", "client_cpu_pct"),
+        ("reord", "reordered"), ("cpu µs/post", "cpu_us_per_post"),
+        ("redis µs/post", "redis_us_per_post"), ("pg µs/post", "pg_us_per_post"),
+        ("peak MiB", "peak_rss_mib"), ("gen cpu%", "client_cpu_pct"),
     ],
     "idle": [
         ("sockets", "sockets"), ("joined", "joined"), ("retries", "retries"), ("failed", "failed"),
         ("seconds", "seconds"), ("joins/s", "joins_per_s"), ("KiB/socket", "kib_per_socket"),
         ("RSS MiB", "rss_after_mib"), ("cpu ms/join", "cpu_ms_per_join"),
+        ("redis ms/join", "redis_ms_per_join"), ("pg ms/join", "pg_ms_per_join"),
     ],
     "resume": [
         ("messages", "messages"), ("median ms", "median_ms"), ("best ms", "best_ms"),
@@ -47,6 +50,14 @@ COLUMNS = {
         ("cpu s", "server_cpu_s"), ("cpu ms/join", "cpu_ms_per_join"), ("posted", "posted"),
         ("p99 ms", "p99_ms"), ("lost", "lost"), ("dup", "duplicated"), ("reord", "reordered"),
         ("dropped", "dropped"),
+    ],
+    "reconnect": [
+        ("sockets", "sockets"), ("posts", "posts"), ("posts/sock", "posts_per_socket"),
+        ("back", "reconnected"), ("failed", "failed"), ("retries", "retries"),
+        ("joined s", "joined_s"), ("all back s", "all_back_s"),
+        ("reconnects/s", "reconnects_per_s"), ("cpu ms/rejoin", "cpu_ms_per_join"),
+        ("redis ms/rejoin", "redis_ms_per_join"), ("pg ms/rejoin", "pg_ms_per_join"),
+        ("lost", "lost"), ("dup", "duplicated"), ("reord", "reordered"), ("dropped", "dropped"),
     ],
     "search": [
         ("query", "step"), ("n", "n"), ("p50 ms", "p50_ms"), ("p95 ms", "p95_ms"),
@@ -154,7 +165,17 @@ def headline(scenario: str, result: dict) -> dict[str, float | None]:
             else None,
         }
     if scenario == "idle":
-        return {"connects+joins/s": result["joins_per_s"], "KiB/socket": result["kib_per_socket"]}
+        return {
+            "connects+joins/s": result["joins_per_s"],
+            "server cpu ms/join": result["cpu_ms_per_join"],
+            "KiB/socket": result["kib_per_socket"],
+        }
+    if scenario == "reconnect":
+        return {
+            "all back s": result["all_back_s"],
+            "reconnects/s": result["reconnects_per_s"],
+            "server cpu ms/reconnect": result["cpu_ms_per_join"],
+        }
     if scenario == "storm":
         return {
             "all joined s": result["joined_s"],
