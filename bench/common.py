@@ -119,6 +119,7 @@ class Spent:
     server: float
     redis: float | None
     postgres: float | None
+    others_pct: float | None = None  # core 0 used by anything else, % of the interval
 
 
 @dataclass(frozen=True)
@@ -128,9 +129,15 @@ class Usage:
     server: float
     redis: float | None
     postgres: dict[int, float] | None  # backend pid -> CPU seconds
+    core0: float | None = None  # busy seconds of core 0 (all processes), from /proc/stat
+    wall: float = 0.0  # time.monotonic() of the snapshot
 
     def spent_since(self, before: Usage) -> Spent:
-        """CPU used from ``before`` to this snapshot (a backend new since then: all of it)."""
+        """CPU used from ``before`` to this snapshot (a backend new since then: all of it).
+
+        ``others_pct``: how much of core 0 other processes of the machine took
+        meanwhile (the server and its Redis are pinned there): the noise.
+        """
         redis = None
         if self.redis is not None and before.redis is not None:
             redis = self.redis - before.redis
@@ -138,7 +145,13 @@ class Usage:
         if self.postgres is not None and before.postgres is not None:
             earlier = before.postgres
             postgres = sum(now - earlier.get(pid, 0.0) for pid, now in self.postgres.items())
-        return Spent(self.server - before.server, redis, postgres)
+        server = self.server - before.server
+        others = None
+        wall = self.wall - before.wall
+        if self.core0 is not None and before.core0 is not None and wall > 0:
+            taken = self.core0 - before.core0 - server - (redis or 0.0)
+            others = round(max(taken, 0.0) / wall * 100, 1)
+        return Spent(server, redis, postgres, others)
 
 
 class PostgresCpu:
@@ -202,6 +215,8 @@ class Target:
             server=cpu_seconds(self.pids),
             redis=cpu_seconds(self.redis_pids) if self.redis_pids else None,
             postgres=self.postgres.snapshot() if self.postgres else None,
+            core0=core_busy_seconds(0) if (os.cpu_count() or 1) >= 2 else None,
+            wall=time.monotonic(),
         )
 
 
@@ -251,6 +266,15 @@ def cpu_seconds(pids: list[int]) -> float:
         stat = Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()
         ticks += int(stat[11]) + int(stat[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def core_busy_seconds(core: int) -> float:
+    """Seconds core ``core`` has been busy (not idle or waiting on I/O) since boot."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{core} "):
+            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, line.split()[1:9])
+            return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    raise ValueError(f"/proc/stat has no cpu{core}")
 
 
 def pin_to_core0(live: LiveServer) -> list[int]:

@@ -73,7 +73,7 @@ import time
 import traceback
 
 from bench.common import Bench, add_common_arguments, config_named
-from bench.report import ratio_lines, ratios, table
+from bench.report import NOISE_NOTE, ratio_lines, ratios, table
 from bench.rounds import median_result
 from bench.scenarios import ON_REQUEST, SCENARIOS
 from testkit import ROOT
@@ -238,6 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.rounds > 1:
         print(f"Medians of {args.rounds} rounds; lost, dup, reord and failures: the worst round.\n")
     print(table(results))
+    print(NOISE_NOTE)
     print()
     print(ratio_lines(found) or "(one configuration: no ratios)")
     document = {

@@ -285,7 +285,8 @@ def cpu_per(cpu_seconds: float | None, count: int) -> float | None:
 
 
 def cpu_fields(spent: Spent) -> dict[str, float | None]:
-    """CPU seconds of the server, its Redis and PostgreSQL (None: not measured)."""
+    """CPU seconds of the server, its Redis and PostgreSQL (None: not measured), and how much
+    of core 0 other processes took meanwhile (%)."""
 
     def seconds(value: float | None) -> float | None:
         return None if value is None else round(value, 3)
@@ -294,6 +295,7 @@ def cpu_fields(spent: Spent) -> dict[str, float | None]:
         "server_cpu_s": seconds(spent.server),
         "redis_cpu_s": seconds(spent.redis),
         "pg_cpu_s": seconds(spent.postgres),
+        "core0_others_pct": spent.others_pct,  # the noise on the server's core
     }
 
 

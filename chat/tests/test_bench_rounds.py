@@ -91,6 +91,13 @@ def test_cpu_usage_counts_a_postgres_backend_that_started_between_snapshots_whol
     assert Usage(1.0, None, None).spent_since(Usage(0.0, None, None)).redis is None
 
 
+def test_noise_is_the_share_of_core_0_that_neither_the_server_nor_its_redis_took():
+    """Core 0 busy 1.5 s of 2 s, the server 0.5 s and Redis 0.5 s of it: others took 25%."""
+    before = Usage(server=1.0, redis=1.0, postgres=None, core0=10.0, wall=100.0)
+    after = Usage(server=1.5, redis=1.5, postgres=None, core0=11.5, wall=102.0)
+    assert after.spent_since(before).others_pct == 25.0
+
+
 def test_the_reconnect_row_and_headline():
     """The table shows the time until all are back and the CPU per reconnect."""
     result = {
