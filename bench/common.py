@@ -109,6 +109,7 @@ class Bench:
     database: str
     redis: str | None
     profile_dir: str | None = None
+    round: int = 1  # which round of the (configuration, scenario) this is
 
 
 @dataclass(frozen=True)
@@ -374,7 +375,9 @@ async def served(
         if database is not None:
             postgres = await asyncio.to_thread(PostgresCpu, database.admin_url, database.name)
         if bench.profile_dir:
-            path = Path(bench.profile_dir) / f"{bench.config.name.replace(':', '-')}-{scenario}.txt"
+            again = f"-r{bench.round}" if bench.round > 1 else ""
+            name = f"{bench.config.name.replace(':', '-')}-{scenario}{again}.txt"
+            path = Path(bench.profile_dir) / name
             spy = await start_profile(live.process.pid, path)
         yield Target(
             live=live,
@@ -420,4 +423,5 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--profile", metavar="DIR",
                         help="write a py-spy profile of the server per scenario (raw collapsed "
-                             "stacks) to DIR/CONFIG-SCENARIO.txt")  # fmt: skip
+                             "stacks) to DIR/CONFIG-SCENARIO.txt (later rounds: "
+                             "CONFIG-SCENARIO-r2.txt, ...)")  # fmt: skip

@@ -196,7 +196,7 @@ async def run_all(args: argparse.Namespace, plan: dict[str, dict]) -> dict[str, 
         runs: dict[str, list[dict]] = {config.name: [] for config in args.configs}
         for round_ in range(1, args.rounds + 1):
             for config in args.configs:
-                bench = Bench(config, args.database, args.redis, args.profile)
+                bench = Bench(config, args.database, args.redis, args.profile, round_)
                 name = f"{config.name} {scenario} (round {round_}/{args.rounds})"
                 print(f"-- {name} ...", file=sys.stderr, flush=True)
                 started = time.monotonic()
