@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 import msgspec
@@ -221,7 +221,9 @@ class Member(WSListener):
             self.reply = None
         if reply.join is None:
             raise RuntimeError(f"join {room} was refused: {reply.error}")
-        if since is None and reply.last_seq is not None:
+        if since is not None:  # this socket expects every seq after since
+            self.base[room] = since
+        elif reply.last_seq is not None:
             self.base[room] = reply.last_seq
         if room not in self.rooms:
             self.rooms.append(room)
@@ -254,7 +256,7 @@ class Connected(NamedTuple):
 
 async def connect_members(
     url: str,
-    joins: Iterable[tuple[str, Sequence[int]]],
+    joins: Iterable[tuple[str, Sequence[int] | Mapping[int, int]]],
     tally: Tally,
     *,
     concurrency: int = 200,
@@ -262,13 +264,15 @@ async def connect_members(
 ) -> Connected:
     """Open a socket per (session key, rooms) and join its rooms, ``concurrency`` at a time.
 
+    ``rooms`` may map each room to a ``since``: the join resumes from it.
+
     A socket that fails (refused, closed by the server) is tried again up to
     ``retries`` times, as a client would reconnect; the retries are counted.
     """
     gate = asyncio.Semaphore(concurrency)
     retried = 0
 
-    async def attempt(key: str, rooms: Sequence[int]) -> Member:
+    async def attempt(key: str, rooms: Sequence[int] | Mapping[int, int]) -> Member:
         async with gate:
             _, member = await ws_connect(
                 lambda: Member(tally),
@@ -278,13 +282,14 @@ async def connect_members(
             )
             try:
                 for room in rooms:
-                    await member.join(room)
+                    since = rooms[room] if isinstance(rooms, Mapping) else None
+                    await member.join(room, since=since)
             except BaseException:
                 member.close()
                 raise
             return member
 
-    async def one(key: str, rooms: Sequence[int]) -> Member:
+    async def one(key: str, rooms: Sequence[int] | Mapping[int, int]) -> Member:
         nonlocal retried
         for tries in range(retries):
             try:

@@ -1,4 +1,4 @@
-"""The benchmark's scenarios (fanout, rooms, idle, resume, storm, search), one function each.
+"""The benchmark's scenarios (fanout, rooms, idle, resume, storm, reconnect, search), one each.
 
 Each takes a ``Bench`` (the configuration, PostgreSQL, Redis), starts a fresh
 server and database for itself (bench.common.served), drives it with the
@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from bench.common import Bench, Target, served, store_messages
+from bench.common import Bench, Spent, Target, served, store_messages
 from bench.loadgen import (
     Member,
     Tally,
@@ -74,11 +74,11 @@ async def measure_step(
     activity_before = sum(member.notices["activity"] for member in members)
     peak = [target.rss()]
     sampler = asyncio.create_task(sample_peak(target.rss, peak))
-    cpu0, client0 = target.cpu(), time.process_time()
+    usage0, client0 = target.usage(), time.process_time()
     lag = await send_on_schedule(schedule)
     wanted = sum(len(expected[room]) for member in members for room in member.rooms)
     waited = await drain(tally, expected=wanted)
-    cpu = target.cpu() - cpu0
+    spent = target.usage().spent_since(usage0)
     client_cpu = time.process_time() - client0
     sampler.cancel()
     elapsed = max(seconds, tally.last - start)
@@ -103,7 +103,7 @@ async def measure_step(
         "errors": len(tally.errors) - errors_before,
         "dropped": sum(member.closed for member in members),
         "wait_ended": waited,  # all, quiet (the missing are lost) or limit (maybe late)
-        "server_cpu_s": round(cpu, 3),
+        **cpu_fields(spent),
         "peak_rss_mib": round(peak[0] / MIB, 1),
         "client_lag_ms": round(lag * 1000, 1),
         "client_cpu_pct": round(100 * client_cpu / elapsed, 1),
@@ -143,6 +143,8 @@ async def fanout(
                 step = {"step": f"{rate:g} msg/s", "rate": rate,
                         "offered_per_s": round(rate * len(joined), 1), **step}  # fmt: skip
                 step["cpu_us_per_delivery"] = cpu_per(step["server_cpu_s"], step["delivered"])
+                step["redis_us_per_delivery"] = cpu_per(step["redis_cpu_s"], step["delivered"])
+                step["pg_us_per_post"] = cpu_per(step["pg_cpu_s"], step["stored_posts"])
                 if not await keep_stepping(steps, step):
                     break
         finally:
@@ -188,6 +190,8 @@ async def rooms(
                         "offered_per_s": round(offered * members, 1), **step}  # fmt: skip
                 step["cpu_us_per_post"] = cpu_per(step["server_cpu_s"], step["stored_posts"])
                 step["cpu_us_per_delivery"] = cpu_per(step["server_cpu_s"], step["delivered"])
+                step["redis_us_per_post"] = cpu_per(step["redis_cpu_s"], step["stored_posts"])
+                step["pg_us_per_post"] = cpu_per(step["pg_cpu_s"], step["stored_posts"])
                 if not await keep_stepping(steps, step):
                     break
         finally:
@@ -207,13 +211,13 @@ async def idle(
         warm = await connect_members(target.url, [(target.keys[-1], target.rooms[:1])], tally)
         close_all(warm.members)
         await asyncio.sleep(settle)
-        rss0, cpu0 = target.rss(), target.cpu()
+        rss0, usage0 = target.rss(), target.usage()
         keys = target.keys[:sockets]
         placement = [(key, [target.rooms[i // per_room]]) for i, key in enumerate(keys)]
         start = time.perf_counter()
         joined, failed, retries = await connect_members(target.url, placement, tally)
         took = time.perf_counter() - start
-        cpu = target.cpu() - cpu0
+        spent = target.usage().spent_since(usage0)
         try:
             await asyncio.sleep(settle)
             rss1 = target.rss()
@@ -231,7 +235,8 @@ async def idle(
             "rss_before_mib": round(rss0 / MIB, 1),
             "rss_after_mib": round(rss1 / MIB, 1),
             "kib_per_socket": round((rss1 - rss0) / max(len(joined), 1) / 1024, 1),
-            "cpu_ms_per_join": round(cpu * 1000 / max(len(joined), 1), 2),
+            **cpu_fields(spent),
+            **per_join(spent, len(joined)),
         }
 
 
@@ -240,7 +245,10 @@ async def resume(bench: Bench, *, messages: int = 1000, joins: int = 5) -> dict:
     env = {"CHAT_REPLAY_MAX": str(max(1000, messages))}
     async with served(bench, scenario="resume", users=1, rooms=1, env=env) as target:
         room = target.rooms[0]
-        await asyncio.to_thread(store_messages, target.live, room=room, count=messages)
+        if target.services:
+            await asyncio.to_thread(store_messages, target.live, room=room, count=messages)
+        else:  # nothing to store them in but the server: post them
+            await post_through_sockets(target, target.keys[:1], {room: messages})
         tally = Tally()
         joined, failed, _ = await connect_members(target.url, [(target.keys[0], [room])], tally)
         if failed:
@@ -271,9 +279,37 @@ async def resume(bench: Bench, *, messages: int = 1000, joins: int = 5) -> dict:
         }
 
 
-def cpu_per(cpu_seconds: float, count: int) -> float | None:
-    """Microseconds of server CPU per unit of work (None when nothing was done)."""
-    return round(cpu_seconds / count * 1e6, 1) if count else None
+def cpu_per(cpu_seconds: float | None, count: int) -> float | None:
+    """Microseconds of CPU per unit of work (None when nothing was done or not measured)."""
+    return round(cpu_seconds / count * 1e6, 1) if count and cpu_seconds is not None else None
+
+
+def cpu_fields(spent: Spent) -> dict[str, float | None]:
+    """CPU seconds of the server, its Redis and PostgreSQL (None: not measured), and how much
+    of core 0 other processes took meanwhile (%)."""
+
+    def seconds(value: float | None) -> float | None:
+        return None if value is None else round(value, 3)
+
+    return {
+        "server_cpu_s": seconds(spent.server),
+        "redis_cpu_s": seconds(spent.redis),
+        "pg_cpu_s": seconds(spent.postgres),
+        "core0_others_pct": spent.others_pct,  # the noise on the server's core
+    }
+
+
+def per_join(spent: Spent, joins: int) -> dict[str, float | None]:
+    """Milliseconds of CPU per connect + join: the server, its Redis, PostgreSQL."""
+
+    def ms(value: float | None) -> float | None:
+        return None if value is None else round(value * 1000 / max(joins, 1), 3)
+
+    return {
+        "cpu_ms_per_join": ms(spent.server),
+        "redis_ms_per_join": ms(spent.redis),
+        "pg_ms_per_join": ms(spent.postgres),
+    }
 
 
 async def post_until(
@@ -396,7 +432,7 @@ async def storm(
         stop = asyncio.Event()
         start = time.time() + 0.05
         tally.reset(since=start)
-        cpu0, rss0 = target.cpu(), target.rss()
+        usage0, rss0 = target.usage(), target.rss()
         poster = asyncio.create_task(
             post_until(stop, sender, room, rate=rate, start=start) if rate > 0 else stop.wait()
         )
@@ -408,7 +444,7 @@ async def storm(
         goal = len(everyone)
         try:
             await wait_for(lambda: all(m.listed(room) == goal for m in everyone), limit=limit)
-            cpu = target.cpu() - cpu0
+            spent = target.usage().spent_since(usage0)
             stop.set()
             posted = await poster if rate > 0 else 0
             wanted = sum(posted - member.base.get(room, 0) for member in everyone)
@@ -426,14 +462,169 @@ async def storm(
             "first_error": failed[0] if failed else None,
             "joined_s": round(all_joined, 2),
             **found,
-            "server_cpu_s": round(cpu, 3),
-            "cpu_ms_per_join": round(cpu * 1000 / max(len(joined), 1), 2),
+            **cpu_fields(spent),
+            **per_join(spent, len(joined)),
             "rss_growth_mib": round((rss1 - rss0) / MIB, 1),
             "posted": posted,
             "errors": len(tally.errors),
             "dropped": sum(member.closed for member in everyone),
             "wait_ended": waited,
             **latency_summary(tally.latencies),
+        }
+
+
+POSTER_ROOMS = 50  # rooms per posting socket (below CHAT_MAX_ROOMS_PER_SOCKET)
+
+
+async def post_through_sockets(
+    target: Target, keys: Sequence[str], counts: dict[int, int]
+) -> dict[int, int]:
+    """Post ``counts[room]`` messages to each room through sockets; each room's newest seq.
+
+    A socket per ``POSTER_ROOMS`` rooms (one key each) joins them, sends all
+    its posts at once and waits until its own posts have come back to it
+    (the server stored and broadcast them all); then it is closed.
+    """
+    rooms = list(counts)
+    chunks = [rooms[i : i + POSTER_ROOMS] for i in range(0, len(rooms), POSTER_ROOMS)]
+    if len(keys) < len(chunks):
+        raise ValueError(f"{len(chunks)} posting sockets need as many keys, not {len(keys)}")
+    tally = Tally()
+    posters, failed, _ = await connect_members(target.url, zip(keys, chunks, strict=False), tally)
+    if failed:
+        raise RuntimeError(f"a posting socket failed: {failed[0]}")
+    newest: dict[int, int] = {}
+    try:
+        for poster in posters:
+            for room in poster.rooms:
+                for i in range(counts[room]):
+                    poster.send(b'{"command":"send","room":%d,"message":"p%d"}' % (room, i))
+        for poster in posters:
+            for room in poster.rooms:
+                await poster.receive(room, counts[room])
+                newest[room] = max([poster.base.get(room, 0), *poster.seqs[room]])
+    finally:
+        close_all(posters)
+    return newest
+
+
+def highest_seq(member: Member, room: int) -> int:
+    """The highest seq of ``room`` the member has seen (its join reply's, or a message's)."""
+    return max([member.base.get(room, 0), *member.seqs.get(room, [])])
+
+
+def resume_faults(members: Sequence[Member], newest: dict[int, int]) -> tuple[int, int, int]:
+    """(lost, duplicated, reordered) of sockets that joined with ``since``: each expects every
+    seq after its ``since`` up to the room's ``newest`` (a room missing from it: none)."""
+    lost = duplicated = reordered = 0
+    for member in members:
+        for room in member.rooms:
+            since = member.base[room]
+            expected = range(since + 1, newest.get(room, since) + 1)
+            missing, twice, late = seq_faults(member.seqs.get(room, []), expected)
+            lost, duplicated, reordered = lost + missing, duplicated + twice, reordered + late
+    return lost, duplicated, reordered
+
+
+async def wait_quiet(
+    target: Target, *, window: float = 0.5, below: float = 0.1, limit: float = 60.0
+) -> bool:
+    """Wait until the server and its Redis use under ``below`` of a core over ``window`` s.
+
+    So that work left over from the step before (closing sockets) is not
+    counted in the next one. False when still busy after ``limit`` s.
+    """
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        before = target.usage()
+        await asyncio.sleep(window)
+        spent = target.usage().spent_since(before)
+        if (spent.server + (spent.redis or 0.0)) / window < below:
+            return True
+    return False
+
+
+async def reconnect(
+    bench: Bench, *, sockets: int = 10_000, posts: int = 200, per_room: int = 100
+) -> dict:
+    """A reconnect storm: ``sockets`` joined sockets drop, ``posts`` are made, all come back.
+
+    The sockets join ``per_room`` a room (as ``idle``), then all close; once
+    the server is quiet, ``posts`` posts are made through other sockets,
+    spread round-robin over the rooms; once quiet again, every socket
+    reconnects and joins its room with ``since`` = the highest seq it had
+    seen, 200 in flight. Measured: the time from the first reconnect until
+    every socket has every post it missed (``all_back_s``), reconnects per
+    second, the CPU of the server, its Redis and PostgreSQL per reconnect +
+    join (replay included), and each socket's lost, duplicated and
+    reordered posts against the seqs after its ``since``.
+    """
+    room_count = -(-sockets // per_room)
+    poster_count = -(-room_count // POSTER_ROOMS)
+    users = sockets + poster_count
+    async with served(bench, scenario="reconnect", users=users, rooms=room_count) as target:
+        keys = target.keys[:sockets]
+        placement = [(key, [target.rooms[i // per_room]]) for i, key in enumerate(keys)]
+        first, failed, _ = await connect_members(target.url, placement, Tally())
+        if failed:
+            close_all(first)
+            raise RuntimeError(f"{len(failed)} sockets failed to join, the first: {failed[0]}")
+        resume_from = [
+            (key, {room: highest_seq(member, room) for room in member.rooms})
+            for key, member in zip(keys, first, strict=True)
+        ]
+        close_all(first)
+        quiet_after_drop = await wait_quiet(target)
+        counts = {room: 0 for room in target.rooms}
+        for i in range(posts):
+            counts[target.rooms[i % room_count]] += 1
+        newest = await post_through_sockets(
+            target, target.keys[sockets:], {room: n for room, n in counts.items() if n}
+        )
+        quiet_after_posts = await wait_quiet(target)
+        tally = Tally()
+        rss0, usage0 = target.rss(), target.usage()
+        start = time.time()
+        tally.reset(since=start)
+        back, failed, retries = await connect_members(target.url, resume_from, tally)
+        all_joined = time.time() - start
+        try:
+            wanted = sum(
+                newest.get(room, since) - since
+                for _, rooms in resume_from
+                for room, since in rooms.items()
+            )
+            waited = await drain(tally, expected=wanted)
+            spent = target.usage().spent_since(usage0)
+            rss1 = target.rss()
+            lost, duplicated, reordered = resume_faults(back, newest)
+            dropped = sum(member.closed for member in back)
+        finally:
+            close_all(back)
+        done = max(all_joined, tally.last - start)
+        return {
+            "sockets": sockets,
+            "rooms": room_count,
+            "posts": posts,
+            "posts_per_socket": round(wanted / max(len(back), 1), 1),
+            "reconnected": len(back),
+            "failed": len(failed),
+            "retries": retries,
+            "first_error": failed[0] if failed else None,
+            "joined_s": round(all_joined, 2),
+            "all_back_s": round(done, 2),
+            "reconnects_per_s": round(len(back) / all_joined, 1),
+            "replayed": tally.received,
+            "lost": lost + wanted * len(failed) // max(len(resume_from), 1),
+            "duplicated": duplicated,
+            "reordered": reordered,
+            "dropped": dropped,
+            "errors": len(tally.errors),
+            "wait_ended": waited,
+            "quiet_before": quiet_after_drop and quiet_after_posts,
+            **cpu_fields(spent),
+            **per_join(spent, len(back)),
+            "rss_growth_mib": round((rss1 - rss0) / MIB, 1),
         }
 
 
@@ -468,6 +659,7 @@ SCENARIOS = {
     "idle": idle,
     "resume": resume,
     "storm": storm,
+    "reconnect": reconnect,
     "search": search,
 }
 # Run only when asked for (--scenarios search): it needs no server configuration.
