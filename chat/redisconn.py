@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import redis
-from channels_redis.utils import decode_hosts
+from channels_redis.utils import decode_hosts  # type: ignore[import-untyped]
 from django.conf import settings
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry

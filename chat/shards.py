@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from channels_redis.utils import _consistent_hash, decode_hosts
+from channels_redis.utils import _consistent_hash, decode_hosts  # type: ignore[import-untyped]
 
 
 def _pubsub_kwargs(layer: Any) -> dict[str, Any] | None:

@@ -162,8 +162,24 @@ async def _channel_layer_ok() -> bool:
     return received == "health.check"
 
 
+async def _shared_redis_ok() -> bool:
+    """True if the Redis of the rate limits and presence (REDIS_URL or Sentinel) answers PING."""
+
+    def ping() -> bool:
+        client = redisconn.sync_client(socket_connect_timeout=1, socket_timeout=1, retry=None)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+
+    return await asyncio.to_thread(ping)
+
+
 async def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database and the channel layer both answer, else 503 naming what failed."""
+    """200 when the database and the channel layer (and, if apart, REDIS_URL) answer, else 503.
+
+    The body names what failed, and which shard of a sharded layer.
+    """
 
     async def run(name: str, check: Callable[[], Awaitable[bool]]) -> str:
         try:
@@ -172,11 +188,15 @@ async def healthz(request: HttpRequest) -> JsonResponse:
             log.warning("Health check %s failed: %s", name, exc)
             return f"failed: {exc if isinstance(exc, ShardFailed) else type(exc).__name__}"
 
+    named: dict[str, Callable[[], Awaitable[bool]]] = {
+        "database": _database_check_once,
+        "channel_layer": _channel_layer_ok,
+    }
+    if settings.REDIS_LAYER_URLS:  # the layer's shards are checked above; REDIS_URL is apart
+        named["redis"] = _shared_redis_ok
     # Side by side, so the answer comes within HEALTH_TIMEOUT whatever is down.
-    database, channel_layer = await asyncio.gather(
-        run("database", _database_check_once), run("channel_layer", _channel_layer_ok)
-    )
-    checks = {"database": database, "channel_layer": channel_layer}
+    results = await asyncio.gather(*(run(name, check) for name, check in named.items()))
+    checks = dict(zip(named, results, strict=True))
     healthy = all(v == "ok" for v in checks.values())
     return JsonResponse(
         {"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503

@@ -18,6 +18,7 @@ import pytest
 import redis as redis_py
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.test import Client as HttpClient
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from websockets.asyncio.client import ClientConnection
@@ -90,6 +91,19 @@ def test_layer_urls_without_redis_url_is_refused_naming_the_fix():
     )
     assert done.returncode != 0
     assert "also set REDIS_URL" in done.stderr
+
+
+@pytest.mark.django_db
+def test_healthz_checks_redis_url_apart_from_the_layer_shards(settings, redis_server):
+    """With the layer on REDIS_LAYER_URLS, REDIS_URL (rate limits, presence) is checked too."""
+    settings.REDIS_LAYER_URLS = [redis_server.url]
+    settings.REDIS_URL = redis_server.url
+    response = HttpClient().get("/healthz")
+    assert response.status_code == 200 and response.json()["redis"] == "ok"
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    response = HttpClient().get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["redis"].startswith("failed"), response.json()
 
 
 @pytest.fixture
