@@ -21,7 +21,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from msgspec import UNSET, UnsetType
 
-from chat import dbguard, protocol, redisconn, selectors
+from chat import dbguard, protocol, redisconn, selectors, shards
 from chat.models import Message, Room
 from chat.permissions import Account, RoomAccess
 
@@ -54,11 +54,15 @@ class PublishFailed(Exception):
 
 
 class _LayerState:
-    """What this process knows of the layer: is it failing, and which rooms missed events."""
+    """What this process knows of the layer: which shards fail, and which rooms missed events.
+
+    Kept per shard (chat.shards): with the layer over several Redis servers,
+    one of them down refuses posts only in the rooms it carries.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.failing = False
+        self.failing: set[int] = set()  # shards (indexes in the layer's hosts) that failed
         self.unsynced: dict[int, int] = {}  # room id -> newest seq whose event was not sent
         self.retrier: threading.Thread | None = None  # retries until the layer answers
 
@@ -194,9 +198,19 @@ def _send(group: str, event: dict, *, via: str | None = None) -> None:
     async_to_sync(get_channel_layer().group_send)(via or group, event)
 
 
-def _remember_failure(event: dict, error: Exception) -> None:
-    """Note that the layer failed, and which room's stored message was not announced."""
-    _state.failing = True
+def _shard(group: str) -> int:
+    """The shard of the layer that carries ``group`` (0 unless the layer is sharded)."""
+    return shards.group_shard(get_channel_layer(), group)
+
+
+def _room_shard(room_id: int) -> int:
+    return _shard(room_group(room_id))
+
+
+def _remember_failure(event: dict, error: Exception, shard: int) -> None:
+    """Note that a shard failed, and which room's stored message was not announced."""
+    with _state.lock:
+        _state.failing.add(shard)
     if event.get("seq") is not None:
         with _state.lock:
             room_id = event["room"]
@@ -216,54 +230,76 @@ def _retry_in_background() -> None:
     _state.retrier.start()
 
 
+def _unhealed() -> set[int]:
+    """The shards that failed, or carry a room whose event was not sent (under the lock)."""
+    return _state.failing | {_room_shard(room_id) for room_id in _state.unsynced}
+
+
 def _retry_until_delivered() -> None:
-    """Publish a ping with backoff until it goes through; then send the pending re-syncs."""
+    """Ping each failed shard with backoff until it answers; then send its rooms' re-syncs."""
     delay, deadline = RETRY_FIRST, time.monotonic() + RETRY_FOR
     while True:
         time.sleep(delay)
         with _state.lock:  # checked under the lock: a failure after this starts a new thread
-            if not (_state.failing or _state.unsynced) or time.monotonic() > deadline:
-                if _state.failing or _state.unsynced:
+            unhealed = _unhealed()
+            if not unhealed or time.monotonic() > deadline:
+                if unhealed:
                     log.error(
                         "Gave up re-syncing rooms %s; the next publish tries.", _state.unsynced
                     )
                 _state.retrier = None
                 return
-        try:
-            _send(PING_GROUP, {"type": "layer.ping"})
-        except Exception as exc:
-            log.info("The channel layer still fails (next try in %.1f s): %s", delay, exc)
-            delay = min(delay * 2, RETRY_MAX)
-            continue
-        log.warning("The channel layer answers again; re-syncing rooms %s", dict(_state.unsynced))
-        _state.failing = False
-        _resync_rooms()  # a failure here marks the layer failing again: the loop goes on
+        pings = shards.group_on_each_shard(get_channel_layer(), PING_GROUP)
+        for shard in sorted(unhealed):
+            try:
+                _send(pings[shard], {"type": "layer.ping"})
+            except Exception as exc:
+                log.info("Layer shard %d still fails (retry in %.1f s): %s", shard, delay, exc)
+                continue
+            log.warning("Channel layer shard %d answers again; re-syncing its rooms", shard)
+            _healed(shard)  # a failure here marks the shard failing again: the loop goes on
+        with _state.lock:
+            if _unhealed():
+                delay = min(delay * 2, RETRY_MAX)
 
 
-def _resync_rooms() -> None:
-    """After an outage, tell members of rooms whose events were lost to catch up by seq."""
+def _healed(shard: int) -> None:
+    """A publish through ``shard`` worked: clear its failure and re-sync the rooms it carries."""
     with _state.lock:
-        pending, _state.unsynced = _state.unsynced, {}
+        _state.failing.discard(shard)
+    _resync_rooms(shard)
+
+
+def _resync_rooms(shard: int) -> None:
+    """After an outage, tell members of the shard's rooms whose events were lost to catch up."""
+    with _state.lock:
+        pending = {room: seq for room, seq in _state.unsynced.items() if _room_shard(room) == shard}
+        for room_id in pending:
+            del _state.unsynced[room_id]
     for room_id, seq in pending.items():
         event = {"type": ROOM_SYNC_TYPE, "room": room_id, "seq": seq}
         try:
             _send(room_group(room_id), event)
         except Exception as exc:
-            _remember_failure(event, exc)  # tried again by the retry thread or the next publish
+            # Tried again by the retry thread or the next publish.
+            _remember_failure(event, exc, _room_shard(room_id))
 
 
 def _group_send(group: str, event: dict, *, required: bool = False, via: str | None = None) -> None:
     """Send an event; on failure remember it, and raise PublishFailed if ``required``."""
+    shard = _shard(via or group)
     try:
         _send(group, event, via=via)
     except Exception as exc:
-        _remember_failure(event, exc)
+        _remember_failure(event, exc, shard)
         if required:
             raise PublishFailed(str(exc)) from exc
         return
     if _state.failing or _state.unsynced:
-        _state.failing = False
-        _resync_rooms()
+        with _state.lock:
+            unhealed = shard in _unhealed()
+        if unhealed:
+            _healed(shard)
 
 
 async def catch_up_local_rooms(fanout) -> None:
@@ -285,13 +321,14 @@ async def catch_up_local_rooms(fanout) -> None:
         )
 
 
-def layer_usable() -> bool:
-    """False if the last publish failed and the layer still does not answer (checked now)."""
-    if not _state.failing:
+def layer_usable(room_id: int) -> bool:
+    """False if the last publish to the room's shard failed and it still does not answer."""
+    shard = _room_shard(room_id)
+    if shard not in _state.failing:
         return True
     if not redisconn.redis_configured():
         return True
-    client = redisconn.sync_client(socket_connect_timeout=1, socket_timeout=1, retry=None)
+    client = redisconn.layer_client(shard, socket_connect_timeout=1, socket_timeout=1, retry=None)
     try:
         client.ping()
     except redis.RedisError:

@@ -20,11 +20,16 @@ REFRESH_SECONDS, and after the layer fails.
 The pub/sub layer never fails a receive: its own task reconnects and
 resubscribes when Redis comes back, and events published meanwhile are lost
 silently. So the hub hears of each reconnection of that layer's subscriber
-connection (redis-py's connect callback), and also sends itself a probe each
+connections (redis-py's connect callback), and also sends itself a probe each
 PROBE_SECONDS through the layer; a reconnection, or a probe that fails or
 does not come back, marks the layer failing, and once it answers again the
 hub renews every subscription and runs the ``on_recovery`` callbacks
 (sockets then catch up from the database).
+
+A layer sharded over several Redis servers (REDIS_LAYER_URLS, chat.shards)
+can lose one of them alone, with the subscriptions it held. So the probe
+goes through a group of the hub's own on each shard, and comes back only if
+that shard still carries the hub's subscription.
 """
 
 from __future__ import annotations
@@ -32,13 +37,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
-from chat import events
+from chat import events, shards
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +100,10 @@ class Hub:
         self.failing = False  # the layer failed and its subscriptions are not renewed yet
         self.recovery_callbacks: list[Callable[[], Awaitable[None]]] = []
         self.tasks: set[asyncio.Task] = set()  # unsubscribes and callbacks, awaited by close()
-        self._probe_reply: asyncio.Future | None = None
+        # One group of this hub's own on each shard of the layer: the probes' way back.
+        self.probe_groups = shards.group_on_each_shard(layer, f"chat.probe.{uuid.uuid4().hex}")
+        self._probe_reply: asyncio.Future | None = None  # done when every shard answered
+        self._probe_pending: set[int] = set()  # shards whose answer to this probe is still out
         self._probes = 0
 
     async def add(self, group: str, member: Member, *, via: str | None = None) -> None:
@@ -135,14 +144,20 @@ class Hub:
 
     async def close(self) -> None:
         """Stop reading, renewing and probing; wait for the tasks the hub started."""
-        for task in (self.reader, self.renewer, self.prober):
-            if task is not None:
-                task.cancel()
         started = [t for t in (self.reader, self.renewer, self.prober) if t is not None]
+        for task in started:
+            task.cancel()
         while self.tasks:
             started += list(self.tasks)
             await asyncio.gather(*self.tasks, return_exceptions=True)
             self.tasks.difference_update(started)
+        # A cancel can be lost inside the Redis client (seen with the core layer just
+        # after a shard restarted: the task went on reading and probing); repeat it
+        # until every task has ended, so close() cannot hang.
+        while pending := [t for t in started if not t.done()]:
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=0.5)
         await asyncio.gather(*started, return_exceptions=True)
 
     def _keep(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -184,10 +199,14 @@ class Hub:
 
     async def _channel(self) -> str:
         if self.channel is None:
-            self.channel = await self.layer.new_channel()
-            self.reader = self.loop.create_task(self._read(self.channel))
+            self.channel = channel = await self.layer.new_channel()
+            self.reader = self.loop.create_task(self._read(channel))
             self.renewer = self.loop.create_task(self._renew_every(self.refresh))
             self.prober = self.loop.create_task(self._probe_every(self.probe))
+            # Listed first: if Redis fails here, the probes fail and recovery subscribes them.
+            self.shared.update(self.probe_groups)
+            for group in self.probe_groups:
+                await self.layer.group_add(group, channel)
             self._watch_reconnects()
         return self.channel
 
@@ -266,8 +285,10 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except TimeoutError:
+                # Sent, but not back: Redis (a shard, with the core layer) may have
+                # restarted empty and forgotten the subscriptions. Renew them now;
+                # another probe alone would never come back.
                 self._fail(f"a probe did not come back in {PROBE_TIMEOUT:g} s")
-                continue
             except Exception as exc:
                 self._fail(f"probe: {type(exc).__name__}: {exc}")
                 continue
@@ -277,11 +298,24 @@ class Hub:
                 await self._recover_or_log()
 
     async def _probe_once(self, number: int) -> None:
+        """Send probe ``number`` through every shard's probe group; return when all came back."""
         reply = self._probe_reply
         assert reply is not None  # set by the caller before each probe
-        await self.layer.send(self.channel, {"type": PROBE_TYPE, "probe": number})
-        while await reply != number:  # an older probe's late reply: wait for this one
-            reply = self._probe_reply = self.loop.create_future()
+        self._probe_pending = set(range(len(self.probe_groups)))
+        for shard, group in enumerate(self.probe_groups):
+            await self.layer.group_send(
+                group, {"type": PROBE_TYPE, "probe": number, "shard": shard}
+            )
+        await reply
+
+    def _probe_answered(self, event: dict[str, Any]) -> None:
+        """Note one shard's answer; an older probe's late one counts for nothing."""
+        reply = self._probe_reply
+        if reply is None or reply.done() or event.get("probe") != self._probes:
+            return
+        self._probe_pending.discard(event.get("shard", 0))
+        if not self._probe_pending:
+            reply.set_result(None)
 
     async def _read(self, channel: str) -> None:
         """Receive each event once and push it to every local member of its group."""
@@ -300,8 +334,7 @@ class Hub:
                     await self._recover()
                 continue
             if event.get("type") == PROBE_TYPE:
-                if self._probe_reply is not None and not self._probe_reply.done():
-                    self._probe_reply.set_result(event.get("probe"))
+                self._probe_answered(event)
                 continue
             self.deliver(event)
 

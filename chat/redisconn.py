@@ -1,7 +1,8 @@
 """Redis connections for the parts that talk to Redis directly (rate limits, health).
 
 Redis is named either by REDIS_URL or by Sentinel (REDIS_SENTINELS and
-REDIS_SENTINEL_MASTER), the same two ways the channel layer accepts.
+REDIS_SENTINEL_MASTER), the same two ways the channel layer accepts. The
+layer alone may also be sharded over REDIS_LAYER_URLS (``layer_client``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import redis
+from channels_redis.utils import decode_hosts  # type: ignore[import-untyped]
 from django.conf import settings
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
@@ -51,6 +53,14 @@ def sync_client(**options: Any) -> redis.Redis:
         settings.REDIS_SENTINEL_MASTER, **options
     )
     return master
+
+
+def layer_client(shard: int, **options: Any) -> redis.Redis:
+    """A blocking client for one shard of the channel layer (its index in the layer's hosts)."""
+    host = decode_hosts(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"])[shard]
+    if "address" in host:
+        return redis.Redis.from_url(host["address"], **_defaults(options))
+    return sync_client(**options)  # Sentinel: the one master, as for everything else
 
 
 class PerConfiguration(Generic[T]):

@@ -330,7 +330,7 @@ def room_post(
     """
     if msg_type not in STORED_TYPES:
         raise ValueError(f"msg_type {msg_type} is not stored; notices go through chat.presence")
-    if not events.layer_usable():
+    if not events.layer_usable(room_id):
         raise ChatError(
             ErrorCode.SERVICE_UNAVAILABLE,
             "Live delivery is down (the channel layer does not answer); nothing was stored. "
@@ -696,7 +696,7 @@ def _change(
         raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, "Log in with an active account.")
     if not moderator:
         charge(user, "send")
-    if not events.layer_usable():
+    if not events.layer_usable(room_id):
         raise ChatError(
             ErrorCode.SERVICE_UNAVAILABLE,
             "Live delivery is down (the channel layer does not answer); nothing was changed. "

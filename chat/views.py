@@ -18,7 +18,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
-from chat import events, redisconn, selectors
+from chat import events, redisconn, selectors, shards
 from chat.permissions import AuthenticatedRequest
 from people import selectors as people_selectors
 
@@ -130,6 +130,10 @@ async def _database_check_once() -> bool:
     return await asyncio.shield(_database_check)
 
 
+class ShardFailed(Exception):
+    """One Redis server of the channel layer failed; the message names it by its index."""
+
+
 async def _channel_layer_ok() -> bool:
     """True if the layer works: an event comes back (Redis: is published, the hub is live)."""
     layer = get_channel_layer()
@@ -137,8 +141,17 @@ async def _channel_layer_ok() -> bool:
         # Publish through this process's own layer connection, as a post does
         # (a fresh client could answer while that connection is still broken),
         # and require the hub's subscriber to be back too, so 200 means live
-        # delivery works both ways.
-        await layer.group_send(events.PING_GROUP, {"type": "layer.ping"})
+        # delivery works both ways. Every shard of a sharded layer, side by side:
+        # a room on a shard that is down gets nothing live.
+        pings = shards.group_on_each_shard(layer, events.PING_GROUP)
+
+        async def ping(shard: int) -> None:
+            try:
+                await layer.group_send(pings[shard], {"type": "layer.ping"})
+            except Exception as exc:
+                raise ShardFailed(f"shard {shard}: {type(exc).__name__}") from exc
+
+        await asyncio.gather(*(ping(shard) for shard in range(len(pings))))
         found = vars(layer).get("_chat_hub")
         return not (
             found is not None and found.loop is asyncio.get_running_loop() and found.failing
@@ -149,21 +162,41 @@ async def _channel_layer_ok() -> bool:
     return received == "health.check"
 
 
+async def _shared_redis_ok() -> bool:
+    """True if the Redis of the rate limits and presence (REDIS_URL or Sentinel) answers PING."""
+
+    def ping() -> bool:
+        client = redisconn.sync_client(socket_connect_timeout=1, socket_timeout=1, retry=None)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+
+    return await asyncio.to_thread(ping)
+
+
 async def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database and the channel layer both answer, else 503 naming what failed."""
+    """200 when the database and the channel layer (and, if apart, REDIS_URL) answer, else 503.
+
+    The body names what failed, and which shard of a sharded layer.
+    """
 
     async def run(name: str, check: Callable[[], Awaitable[bool]]) -> str:
         try:
             return "ok" if await asyncio.wait_for(check(), HEALTH_TIMEOUT) else "failed"
         except Exception as exc:
             log.warning("Health check %s failed: %s", name, exc)
-            return f"failed: {type(exc).__name__}"
+            return f"failed: {exc if isinstance(exc, ShardFailed) else type(exc).__name__}"
 
+    named: dict[str, Callable[[], Awaitable[bool]]] = {
+        "database": _database_check_once,
+        "channel_layer": _channel_layer_ok,
+    }
+    if settings.REDIS_LAYER_URLS:  # the layer's shards are checked above; REDIS_URL is apart
+        named["redis"] = _shared_redis_ok
     # Side by side, so the answer comes within HEALTH_TIMEOUT whatever is down.
-    database, channel_layer = await asyncio.gather(
-        run("database", _database_check_once), run("channel_layer", _channel_layer_ok)
-    )
-    checks = {"database": database, "channel_layer": channel_layer}
+    results = await asyncio.gather(*(run(name, check) for name, check in named.items()))
+    checks = dict(zip(named, results, strict=True))
     healthy = all(v == "ok" for v in checks.values())
     return JsonResponse(
         {"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503

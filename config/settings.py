@@ -163,6 +163,12 @@ REDIS_SENTINELS = [
     for host, _, port in (s.rpartition(":") for s in env_list("REDIS_SENTINELS", []))
 ]
 REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "mymaster")
+# The channel layer over several Redis servers: REDIS_LAYER_URLS=redis://a:6379/0,redis://b:6379/0.
+# channels_redis shards by name (CRC32 of each group's and channel's name, modulo the
+# list), so every process must list the same URLs in the same order. Only the layer
+# shards; rate limits, presence and rosters stay on REDIS_URL (or Sentinel), which is
+# still required. Unset: the layer uses REDIS_URL or Sentinel, as before.
+REDIS_LAYER_URLS = env_list("REDIS_LAYER_URLS", [])
 # Every Redis client (layer, rate limits): how often a command that failed on a
 # broken connection is retried on a new one, and after how many idle seconds a
 # connection is PINGed before use (0: never).
@@ -177,29 +183,38 @@ _LAYER_BACKENDS = {
     "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
     "core": "channels_redis.core.RedisChannelLayer",
 }
+if REDIS_LAYER_URLS and not (REDIS_URL or REDIS_SENTINELS):
+    raise ImproperlyConfigured(
+        "REDIS_LAYER_URLS shards only the channel layer: also set REDIS_URL (or REDIS_SENTINELS) "
+        "for the rate limits and presence every process shares (it may be one of the layer's)."
+    )
 if REDIS_URL or REDIS_SENTINELS:
     if CHANNEL_LAYER not in _LAYER_BACKENDS:
         raise ImproperlyConfigured(f"CHANNEL_LAYER={CHANNEL_LAYER!r}: use pubsub or core.")
-    if REDIS_URL:
-        _redis_host: dict[str, Any] = {"address": REDIS_URL}
+    _redis_hosts: list[dict[str, Any]]
+    if REDIS_LAYER_URLS:
+        _redis_hosts = [{"address": url} for url in REDIS_LAYER_URLS]
+    elif REDIS_URL:
+        _redis_hosts = [{"address": REDIS_URL}]
     else:
-        _redis_host = {"sentinels": REDIS_SENTINELS, "master_name": REDIS_SENTINEL_MASTER}
+        _redis_hosts = [{"sentinels": REDIS_SENTINELS, "master_name": REDIS_SENTINEL_MASTER}]
     # redis-py 8 defaults socket_timeout to 5 s, shorter than the core layer's
     # blocking reads: give it room; fail fast on connect. A pooled connection
     # that Redis dropped (restart, outage) fails its next command; redis-py
     # does not retry by default, so the first post after an outage would fail.
     # retry: re-make the connection and try again; health_check_interval: PING
     # a connection idle that long before using it.
-    _redis_host |= {
-        "socket_timeout": 30,
-        "socket_connect_timeout": 2,
-        "retry": _AsyncRetry(_ExponentialBackoff(cap=0.5, base=0.05), REDIS_RETRIES),
-        "health_check_interval": REDIS_HEALTH_CHECK_INTERVAL,
-    }
+    for _redis_host in _redis_hosts:
+        _redis_host |= {
+            "socket_timeout": 30,
+            "socket_connect_timeout": 2,
+            "retry": _AsyncRetry(_ExponentialBackoff(cap=0.5, base=0.05), REDIS_RETRIES),
+            "health_check_interval": REDIS_HEALTH_CHECK_INTERVAL,
+        }
     CHANNEL_LAYERS: dict[str, Any] = {
         "default": {
             "BACKEND": _LAYER_BACKENDS[CHANNEL_LAYER],
-            "CONFIG": {"hosts": [_redis_host], "prefix": CHANNEL_LAYER_PREFIX},
+            "CONFIG": {"hosts": _redis_hosts, "prefix": CHANNEL_LAYER_PREFIX},
         }
     }
     if CHANNEL_LAYER == "core":

@@ -45,8 +45,9 @@ Frame = dict[str, Any]
 
 def server_environment(values: dict[str, str]) -> dict[str, str]:
     """This process's environment without its database and Redis, production settings, values."""
+    own = ("DATABASE_URL", "REDIS_URL", "REDIS_LAYER_URLS")
     return {
-        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
+        **{k: v for k, v in os.environ.items() if k not in own},
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "SECRET_KEY": SECRET_KEY,
         "SECURE_COOKIES": "0",

@@ -76,6 +76,14 @@ class RedisServer:
         """The port it listens on (from its redis:// URL, or a Sentinel's host:port)."""
         return int(self.url.rsplit(":", 1)[1].split("/")[0])
 
+    def kill(self) -> None:
+        """Kill the throwaway server at once (SIGKILL), as a crash would, and clean up."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+        self.stop()
+
     def stop(self) -> None:
         """Stop the throwaway server, if this run started one."""
         if self.process is not None:
