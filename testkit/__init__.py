@@ -3,6 +3,7 @@
 - testkit.servers: free ports, a real Redis (found or started), throwaway PostgreSQL databases.
 - testkit.live: LiveServer (a real uvicorn process) and real-WebSocket helpers.
 - testkit.proxy: TcpProxy, a loopback link that tests cut and restore.
+- testkit.netns: server hosts in network namespaces, with links that tests cut (root only).
 - testkit.factories: users, sessions, rooms, tokens and messages (ORM code).
 - testkit.sockets: Socket, an in-process WebSocket through the ASGI app.
 - testkit.browser: where Debian's Chromium is, and installing it.

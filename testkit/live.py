@@ -105,14 +105,17 @@ class LiveServer:
         data_dir: str | None = None,
         extra_env: dict[str, str] | None = None,
         command: list[str] | None = None,
+        host: str = "127.0.0.1",
+        prefix: list[str] | None = None,
     ) -> None:
+        self.host = host  # the address it listens on (and clients use): a namespace's, say
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="multichat-live-")
         self.port = free_port()
         self.env = server_environment(
             {
                 "DATA_DIR": self.data_dir,
                 "STATIC_ROOT": collected_static(),
-                "HOST": "127.0.0.1",
+                "HOST": host,
                 "PORT": str(self.port),
                 **(extra_env or {}),
             }
@@ -124,18 +127,20 @@ class LiveServer:
             self.env.setdefault("CHANNEL_LAYER_PREFIX", f"mclive-{self.port}")
         # Another ASGI server's command line ({port} is filled in); default config.server.
         self.command = command or [sys.executable, "-m", "config.server"]
+        # Run before the command, e.g. ``ip netns exec NS`` (testkit.netns); not for manage.py.
+        self.prefix = prefix or []
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = Path(self.data_dir) / f"server-{self.port}.log"
 
     @property
     def url(self) -> str:
         """The server's http:// base URL, ending in /."""
-        return f"http://127.0.0.1:{self.port}/"
+        return f"http://{self.host}:{self.port}/"
 
     @property
     def ws_url(self) -> str:
         """The chat socket's ws:// URL."""
-        return f"ws://127.0.0.1:{self.port}/chat/stream/"
+        return f"ws://{self.host}:{self.port}/chat/stream/"
 
     def manage(self, *args: str) -> str:
         """Run a manage.py command against this server's database; return its output."""
@@ -212,7 +217,7 @@ class LiveServer:
         """Start uvicorn and wait until it answers /healthz."""
         log = open(self.log_path, "ab")  # noqa: SIM115 (closed with the process)
         self.process = process = subprocess.Popen(
-            [part.format(port=self.port) for part in self.command],
+            [*self.prefix, *(part.format(port=self.port) for part in self.command)],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -223,7 +228,7 @@ class LiveServer:
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"The server exited early:\n{self.log()}")
-            if port_open("127.0.0.1", self.port) and health(self) == 200:
+            if port_open(self.host, self.port) and health(self) == 200:
                 return self
             if time.monotonic() > deadline:
                 self.kill()

@@ -22,10 +22,13 @@ Link = tuple[asyncio.StreamWriter, asyncio.StreamWriter]
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:``port`` to ``target_host``:``target_port`` until cut."""
+    """Forwards ``host``:``port`` (127.0.0.1 unless given) to the target until cut."""
 
-    def __init__(self, target_host: str, target_port: int, port: int | None = None) -> None:
+    def __init__(
+        self, target_host: str, target_port: int, port: int | None = None, host: str = "127.0.0.1"
+    ) -> None:
         self.target = (target_host, target_port)
+        self.host = host  # another local address: e.g. a network namespace's link (testkit.netns)
         self.port = port or free_port()
         self.mode: Mode | None = None  # None: forwarding
         self._links: set[Link] = set()
@@ -58,7 +61,7 @@ class TcpProxy:
         asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
 
     async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(self._accept, self.host, self.port)
 
     async def _shutdown(self) -> None:
         if self._server is not None:
