@@ -28,10 +28,12 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Exists
+from django.db.models import Exists, QuerySet
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from chat import dbguard
+from chat.compiled import Compiled
 from chat.models import Room
 from chat.permissions import ROOM_ACCESS_FIELDS, Account, RoomAccess, access_of
 
@@ -125,20 +127,29 @@ def _session_table_key(session: SocketSession | None) -> str | None:
     return session.session_key
 
 
-def _read_one(user_id: int, key: str) -> tuple[dict[int, Account], set[str]]:
-    """The user, and whether its session ``key`` still holds, in one query."""
+def _user_and_session(pk: int, key: str) -> QuerySet[Any, Any]:
+    """The user ``pk``, annotated with whether the session ``key`` is live (database clock)."""
     from django.contrib.sessions.models import Session
 
-    live_session = Session.objects.filter(session_key=key, expire_date__gt=timezone.now())
-    user = (
+    live_session = Session.objects.filter(session_key=key, expire_date__gt=Now())
+    return (
         get_user_model()
-        ._default_manager.filter(pk=user_id)
+        ._default_manager.filter(pk=pk)
         .annotate(multichat_session_live=Exists(live_session))
-        .first()
     )
-    if user is None:
+
+
+# Read at every socket's open: compiled once (chat.compiled).
+_user_and_session_read = Compiled(_user_and_session, pk=-7, key="sample-session-key")
+
+
+def _read_one(user_id: int, key: str) -> tuple[dict[int, Account], set[str]]:
+    """The user, and whether its session ``key`` still holds, in one query."""
+    found = _user_and_session_read.first_annotated(pk=user_id, key=key)
+    if found is None:
         return {}, set()
-    return {user.pk: user}, {key} if user.multichat_session_live else set()
+    user, (live,) = found
+    return {user.pk: user}, {key} if live else set()
 
 
 def _read_many(credentials: list[Credentials]) -> tuple[dict[int, Account], set[str]]:

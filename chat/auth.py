@@ -8,12 +8,18 @@ from importlib import import_module
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, WebSocketScope
 from django.conf import settings
 from django.contrib import auth
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.base import SessionBase
+from django.contrib.sessions.models import Session
+from django.db.models.functions import Now
 from django.http import HttpRequest
 from django.http.cookie import parse_cookie
+from django.utils.crypto import constant_time_compare
 
 from chat import dbguard
 from chat.access import SocketSession
+from chat.compiled import Compiled
 from chat.permissions import User
 
 
@@ -29,8 +35,73 @@ class SocketScope(WebSocketScope, total=False):
 SocketApp = Callable[[SocketScope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
 
 
+_DB_SESSIONS = "django.contrib.sessions.backends.db"
+_MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+# What SessionStore.load and ModelBackend.get_user read, compiled once (chat.compiled).
+# The database's clock decides expiry (Now()): a datetime parameter would need each
+# vendor's adaptation at every call, which is what compiling once leaves out.
+_session_data = Compiled(
+    lambda key: Session.objects.filter(session_key=key, expire_date__gt=Now()).values_list(
+        "session_data"
+    ),
+    key="sample-session-key",
+)
+_user_by_id = Compiled(lambda pk: get_user_model()._default_manager.filter(pk=pk), pk=-7)
+
+
+def _load_session(session: SessionBase) -> None:
+    """Load a database session as SessionStore.load does, through the compiled query."""
+    key = session.session_key
+    rows = [] if key is None else _session_data.rows(key=key)
+    # SessionBase keeps what load() returned in _session_cache (not in its stubs).
+    if rows:
+        session._session_cache = session.decode(rows[0][0])  # type: ignore[attr-defined]
+    else:
+        session._session_key = None  # as load(): the key names no live session
+        session._session_cache = {}  # type: ignore[attr-defined]
+
+
+def _quick_user(session: SessionBase) -> User | None:
+    """auth.get_user's answer where it is plain, else None (then ask Django itself).
+
+    Plain: the session names no user (anonymous), or a user of the model
+    backend whose session hash matches (the user) or who is gone or inactive
+    (anonymous). A hash that does not match is left to Django, which tries
+    the fallback secrets and flushes or cycles the session.
+    """
+    try:
+        user_id = session[SESSION_KEY]
+        backend = session[BACKEND_SESSION_KEY]
+    except KeyError:
+        return AnonymousUser()
+    if backend != _MODEL_BACKEND or backend not in settings.AUTHENTICATION_BACKENDS:
+        return None
+    model = get_user_model()
+    try:
+        pk = model._meta.pk.to_python(user_id)
+    except Exception:
+        return None
+    user = _user_by_id.first(pk=pk)
+    if user is None or not getattr(user, "is_active", True):
+        return AnonymousUser()  # ModelBackend.get_user: no such user, or may not log in
+    session_hash = session.get(HASH_SESSION_KEY)
+    if session_hash and constant_time_compare(session_hash, user.get_session_auth_hash()):
+        return user
+    return None
+
+
 def _user_of(session: SessionBase) -> User:
-    """The session's user, checked as Django checks a request's (AnonymousUser if none)."""
+    """The session's user, checked as Django checks a request's (AnonymousUser if none).
+
+    A database session is read with compiled queries (two reads, no ORM
+    building); any case that is not plain goes through auth.get_user.
+    """
+    if settings.SESSION_ENGINE == _DB_SESSIONS:
+        _load_session(session)
+        user = _quick_user(session)
+        if user is not None:
+            return user
     request = HttpRequest()
     request.session = session
     return auth.get_user(request)

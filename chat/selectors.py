@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from chat import permissions, protocol
+from chat.compiled import Compiled
 from chat.errors import ChatError, ErrorCode
 from chat.models import (
     Change,
@@ -124,6 +126,78 @@ def room_for_user(*, user: User, room_id: int) -> Room:
             ErrorCode.ROOM_ACCESS_DENIED, permissions.refused_detail(room_id, str(room.kind))
         )
     return room
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRoom:
+    """A room a user may enter, with their read position in it: what a join replies."""
+
+    room_id: int
+    title: str
+    staff_only: bool
+    kind: str
+    last_seq: int
+    posts: int
+    read_seq: int
+    read_posts: int
+    members: list[str] | None  # a direct conversation's usernames, sorted; None for a room
+
+
+def _room_with_position(room_id: int, user_id: int) -> QuerySet[Any, Any]:
+    """The room's join fields and ``user_id``'s read position in it (seq, posts), one row."""
+    position = ReadPosition.objects.filter(room_id=OuterRef("pk"), user_id=user_id)
+    return (
+        Room.objects.filter(pk=room_id)
+        .annotate(
+            read_seq=Subquery(position.values("seq")[:1]),
+            read_posts=Subquery(position.values("posts")[:1]),
+        )
+        .values_list(
+            "id", "title", "staff_only", "kind", "last_seq", "posts", "read_seq", "read_posts"
+        )
+    )
+
+
+# Read at every join: compiled once (chat.compiled).
+_room_with_position_read = Compiled(_room_with_position, room_id=-7, user_id=-8)
+
+
+def room_for_join(*, user: Account, room_id: int) -> JoinRoom:
+    """``room_for_user`` and ``read_positions`` for one room in one query (a conversation: two).
+
+    Raises ROOM_INVALID or ROOM_ACCESS_DENIED as room_for_user does, by the
+    same rule (permissions.can_enter).
+    """
+    rows = _room_with_position_read.rows(room_id=room_id, user_id=user.pk)
+    if not rows:
+        raise ChatError(ErrorCode.ROOM_INVALID, f"There is no room {room_id}.")
+    pk, title, staff_only, kind, last_seq, posts, read_seq, read_posts = rows[0]
+    names: list[str] | None = None
+    if kind == RoomKind.DIRECT:
+        found = (
+            RoomMember.objects.filter(room_id=pk)
+            .order_by("user__username")
+            .values_list("user_id", "user__username")
+        )
+        access = RoomAccess(
+            staff_only=staff_only, kind=kind, members=frozenset(u for u, _ in found)
+        )
+        names = [name for _, name in found]
+    else:
+        access = RoomAccess(staff_only=staff_only, kind=kind)
+    if not permissions.can_enter(user, access):
+        raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, permissions.refused_detail(room_id, kind))
+    return JoinRoom(
+        room_id=pk,
+        title=title,
+        staff_only=staff_only,
+        kind=kind,
+        last_seq=last_seq,
+        posts=posts,
+        read_seq=read_seq or 0,
+        read_posts=read_posts or 0,
+        members=names,
+    )
 
 
 def messages_after(*, room_id: int, after: int, upto: int) -> list[Message]:

@@ -463,7 +463,7 @@ def room_join(*, user: Account, room_id: int, since: int | None = None) -> JoinR
     charged to the user's join budget (RATE_LIMITED when it is spent).
     """
     charge(user, "join")
-    room = selectors.room_for_user(user=user, room_id=room_id)
+    room = selectors.room_for_join(user=user, room_id=room_id)
     replay: list[str] = []
     truncated = False
     if since is not None and since < room.last_seq:
@@ -472,21 +472,18 @@ def room_join(*, user: Account, room_id: int, since: int | None = None) -> JoinR
             start = room.last_seq - settings.CHAT_REPLAY_MAX
             truncated = True
         replay = events.stream_after(room_id=room_id, after=start, upto=room.last_seq)
-    read_seq, read_posts = selectors.read_positions(user=user, room_ids=[room.pk]).get(
-        room.pk, (0, 0)
-    )
     return JoinResult(
-        room_id=room.pk,
+        room_id=room.room_id,
         title=room.title,
         staff_only=room.staff_only,
         last_seq=room.last_seq,
         replay=replay,
         truncated=truncated,
-        read_seq=read_seq,
+        read_seq=room.read_seq,
         posts=room.posts,
-        read_posts=read_posts,
+        read_posts=room.read_posts,
         kind="direct" if room.kind == RoomKind.DIRECT else "room",
-        members=selectors.member_names(rooms=[room]).get(room.pk),
+        members=room.members,
     )
 
 
