@@ -164,8 +164,9 @@ REDIS_SENTINELS = [
 ]
 REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "mymaster")
 # The channel layer over several Redis servers: REDIS_LAYER_URLS=redis://a:6379/0,redis://b:6379/0.
-# channels_redis shards by name (CRC32 of each group's and channel's name, modulo the
-# list), so every process must list the same URLs in the same order. Only the layer
+# channels_redis shards by name (the low 12 bits of the CRC32 of each group's and channel's
+# name, cut into as many equal ranges as there are URLs: chat/shards.py), so every process
+# must list the same URLs in the same order, and a shard added moves rooms. Only the layer
 # shards; rate limits, presence and rosters stay on REDIS_URL (or Sentinel), which is
 # still required. Unset: the layer uses REDIS_URL or Sentinel, as before.
 REDIS_LAYER_URLS = env_list("REDIS_LAYER_URLS", [])
