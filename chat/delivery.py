@@ -106,7 +106,6 @@ class Delivery:
         self.label = label
         self.rooms: dict[int, int] = {}  # room id -> last seq delivered
         self.inbox: list[dict[str, Any]] = []
-        self.held: list[tuple[dict[str, Any], bytes]] = []  # frames to write at the batch's end
         self.behind: dict[int, int] = {}  # room id -> newest seq not queued (inbox was full)
         self.behind_since: float | None = None
         self.drainer: asyncio.Task[None] | None = None
@@ -160,7 +159,8 @@ class Delivery:
                 if self._send_now(event):
                     return
             elif kind == FRAME_TYPE:
-                self._send_eagerly(event["frame"])
+                frame = event["frame"]
+                self._send_eagerly(frame, wire.text_frame(frame["text"]) if self.write else None)
                 return
         if len(self.inbox) < settings.CHAT_SOCKET_QUEUE_MAX or event["type"] != events.EVENT_TYPE:
             self.inbox.append(event)
@@ -200,21 +200,11 @@ class Delivery:
     def _send_eagerly(self, frame: dict[str, Any], prebuilt: bytes | None = None) -> None:
         """Send ``frame`` in place; a send that must wait, or fails, goes on in the drain task.
 
-        With the server's writer (chat/wire.py) the frame's bytes (``prebuilt``,
-        built once by the hub for every member) are written as they are; while
-        the hub hands out a batch they are held, and written in one go at its
-        end (``flush``).
+        ``prebuilt`` is the same frame's bytes (chat/wire.py): the server's
+        writer puts them on the socket as they are when it can take them now.
         """
-        if self.write is not None:
-            data = prebuilt if prebuilt is not None else wire.text_frame(frame["text"])
-            corked = self.hub.corked
-            if corked is not None:
-                if not self.held:
-                    corked.append(self)
-                self.held.append((frame, data))
-                return
-            if self.write(data):
-                return
+        if prebuilt is not None and self.write is not None and self.write(prebuilt):
+            return
         try:
             rest = eager.start(self.send(frame))
         except Exception as error:
@@ -222,22 +212,6 @@ class Delivery:
             return
         if rest is not None:  # the socket's buffer is full: finish in a task
             self.drainer = self.hub.loop.create_task(self._drain(rest))
-
-    def flush(self) -> None:
-        """Write the frames held during the hub's batch at once (chat.hub.Corked).
-
-        If the socket cannot take them now (a slow reader paused it), they go
-        first in the inbox, sent in order by the drain task like the rest.
-        """
-        held, self.held = self.held, []
-        if self.closed or not held:
-            return
-        data = held[0][1] if len(held) == 1 else b"".join([data for _, data in held])
-        if self.write is not None and self.write(data):
-            return
-        self.inbox[:0] = [{"type": FRAME_TYPE, "frame": frame} for frame, _ in held]
-        if self.drainer is None:
-            self.drainer = self.hub.loop.create_task(self._drain())
 
     async def _drain(
         self, first: eager.Resumed | None = None, *, failed: Exception | None = None

@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from typing import Any, Protocol
 
@@ -57,13 +57,6 @@ class Member(Protocol):
 
     def abort(self) -> None:
         """Close the socket with 1011 (its delivery failed); the client resumes with since."""
-
-
-class Corked(Member, Protocol):
-    """A member that held frames during a batch (``Hub.corked``): it writes them at its end."""
-
-    def flush(self) -> None:
-        """Write what was held, in order (or hand it to whatever sends it later, in order)."""
 
 
 class _Group:
@@ -102,8 +95,6 @@ class Hub:
         self.recovery_callbacks: list[Callable[[], Awaitable[None]]] = []
         self.tasks: set[asyncio.Task] = set()  # unsubscribes and callbacks, awaited by close()
         self._probe_reply: asyncio.Future | None = None
-        self.arrived: list[dict[str, Any]] = []  # received, delivered when the loop turns
-        self.corked: list[Corked] | None = None  # during deliver_many: members holding frames
         self._probes = 0
 
     async def add(self, group: str, member: Member, *, via: str | None = None) -> None:
@@ -312,44 +303,10 @@ class Hub:
                 if self._probe_reply is not None and not self._probe_reply.done():
                     self._probe_reply.set_result(event.get("probe"))
                 continue
-            # Delivered once the loop turns: events that arrive meanwhile (a burst,
-            # read without waiting) go out with it, each socket written once.
-            self.arrived.append(event)
-            if len(self.arrived) == 1:
-                self.loop.call_soon(self._deliver_arrived)
-
-    def _deliver_arrived(self) -> None:
-        batch, self.arrived = self.arrived, []
-        self.deliver_many(batch)
+            self.deliver(event)
 
     def deliver(self, event: dict[str, Any]) -> None:
         """Push ``event`` to every local member of its ``group`` (none: nothing happens)."""
-        self.deliver_many((event,))
-
-    def deliver_many(self, batch: Iterable[dict[str, Any]]) -> None:
-        """Push each event of ``batch``, in order, to its group's members; then let them write.
-
-        A member may hold the frames it takes during the batch (``corked``)
-        and write them at its end in one system call: the send is most of
-        what a delivery costs, and a busy loop receives events in bursts.
-        """
-        if self.corked is not None:  # a push led back here: these join the batch under way
-            for event in batch:
-                self._push(event)
-            return
-        self.corked = []
-        try:
-            for event in batch:
-                self._push(event)
-        finally:
-            corked, self.corked = self.corked, None
-            for member in corked:
-                try:
-                    member.flush()
-                except Exception:
-                    self._drop(member)
-
-    def _push(self, event: dict[str, Any]) -> None:
         entry = self.groups.get(event.get("group", ""))
         if entry is None:
             return
@@ -360,15 +317,12 @@ class Hub:
             try:
                 member.push(event)
             except Exception:
-                self._drop(member)
-
-    def _drop(self, member: Member) -> None:
-        # One broken socket must not silence the others: drop it; its client
-        # reconnects and joins with since.
-        log.exception("Delivering an event to a socket failed; closing that socket")
-        self.forget(member)
-        with contextlib.suppress(Exception):
-            member.abort()
+                # One broken socket must not silence the others: drop it; its
+                # client reconnects and joins with since.
+                log.exception("Delivering an event to a socket failed; closing that socket")
+                self.forget(member)
+                with contextlib.suppress(Exception):
+                    member.abort()
 
     def group_names(self) -> list[str]:
         """The groups that have local members now."""

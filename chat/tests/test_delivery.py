@@ -347,18 +347,13 @@ class Socket(Client):
     def __init__(self) -> None:
         super().__init__()
         self.written = 0  # frames that came through the writer
-        self.writes = 0  # calls of the writer that wrote
 
     def write(self, data: bytes) -> bool:
         if not self.reading.is_set():
             return False  # a paused transport: the engine must use the ASGI send, which waits
-        while data:  # small text frames, as chat.wire builds them
-            assert data[0] == 0x81 and data[1] < 126
-            end = 2 + data[1]
-            self.trace.append({"type": "websocket.send", "text": data[2:end].decode()})
-            self.written += 1
-            data = data[end:]
-        self.writes += 1
+        assert data[0] == 0x81 and data[1] < 126  # one small text frame, as built by chat.wire
+        self.trace.append({"type": "websocket.send", "text": data[2:].decode()})
+        self.written += 1
         return True
 
 
@@ -381,47 +376,6 @@ async def test_a_socket_with_a_writer_gets_the_prebuilt_frame_and_the_asgi_send_
     fanout.deliver(live(ROOM, 5))
     assert socket.seqs() == [1, 2, 3, 4, 5] and socket.written == 3
     engine.close()
-
-
-async def test_a_burst_is_written_once_per_socket_in_order(owner, fanout):
-    """Events the hub hands out together reach each socket in one write, each once, in order."""
-    sockets = [Socket(), Socket()]
-    engines = [Delivery(s, owner, fanout, label="u", write=s.write) for s in sockets]
-    for engine in engines:
-        await joined(engine, ROOM, at=1)
-    fanout.deliver_many([live(ROOM, 1), live(ROOM, 2), live(ROOM, None), live(ROOM, 3)])
-    for socket in sockets:
-        assert socket.writes == 1 and socket.written == 3
-        assert [f["seq"] for f in socket.frames()] == [2, None, 3]
-
-
-async def test_a_burst_the_socket_cannot_take_goes_out_in_order_before_later_events(owner, fanout):
-    """A refused burst is sent through ASGI by the drain task, ahead of what came after it."""
-    socket = Socket()
-    engine = Delivery(socket, owner, fanout, label="u", write=socket.write)
-    await joined(engine, ROOM, at=0)
-    socket.reading.clear()
-    fanout.deliver_many([live(ROOM, 1), live(ROOM, 2)])
-    assert engine.drainer is not None and socket.trace == []
-    fanout.deliver(live(ROOM, 3))
-    engine.push(ready_frame('{"activity": 1}'))
-    socket.reading.set()
-    await until(lambda: engine.drainer is None)
-    assert socket.seqs() == [1, 2, 3] and socket.frames()[-1] == {"activity": 1}
-    assert socket.writes == 0  # all of it through the ASGI send
-    fanout.deliver_many([live(ROOM, 4), live(ROOM, 5)])
-    assert socket.seqs() == [1, 2, 3, 4, 5] and socket.writes == 1
-
-
-async def test_events_from_the_layer_in_a_burst_share_one_write(owner, fanout):
-    """Events already waiting in the layer when the hub reads are delivered together."""
-    socket = Socket()
-    engine = Delivery(socket, owner, fanout, label="u", write=socket.write)
-    await joined(engine, ROOM, at=0)
-    for seq in (1, 2, 3):  # straight to the hub's channel: the in-memory group_send yields
-        await fanout.layer.send(fanout.channel, live(ROOM, seq))
-    await until(lambda: socket.written == 3)
-    assert socket.seqs() == [1, 2, 3] and socket.writes == 1
 
 
 # --- what chat.consumers relies on in channels ----------------------------------
