@@ -55,6 +55,7 @@ from chat import (
     roster,
     search,
     services,
+    wire,
 )
 from chat.delivery import Delivery, Send
 from chat.errors import ChatError, ErrorCode
@@ -192,7 +193,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.base_send = send
         user = scope.get("user")
         user_id = getattr(user, "pk", None)
-        self.delivery = Delivery(send, self, hub(), label=f"user {user_id}", user_id=user_id)
+        self.delivery = Delivery(
+            send, self, hub(), label=f"user {user_id}", user_id=user_id, write=wire.writer(scope)
+        )
         self.roster = roster.roster(self.delivery.hub)
         self.notices = presence.notices(self.roster)
         self.active = True  # the client has not said it is idle

@@ -51,7 +51,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from chat import dbguard, eager, events, protocol
+from chat import dbguard, eager, events, protocol, wire
 from chat.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -82,15 +82,25 @@ class Delivery:
     """One socket's hub membership, per-room positions, inbox and drain task."""
 
     def __init__(
-        self, send: Send, owner: Owner, fanout: Hub, *, label: str, user_id: int | None = None
+        self,
+        send: Send,
+        owner: Owner,
+        fanout: Hub,
+        *,
+        label: str,
+        user_id: int | None = None,
+        write: wire.Write | None = None,
     ) -> None:
         """Deliver through ``send`` (the socket's ASGI send) the events ``fanout`` pushes.
 
         ``label`` names the socket in log lines ("user 7"); notices whose
-        ``author`` is ``user_id`` are not sent to it.
+        ``author`` is ``user_id`` are not sent to it. ``write``, the server's
+        frame writer if it has one (chat/wire.py), takes an event's prebuilt
+        frame in place of the ASGI send when the socket is idle.
         """
         self.user_id = user_id
         self.send = send
+        self.write = write
         self.owner = owner
         self.hub = fanout
         self.label = label
@@ -149,7 +159,8 @@ class Delivery:
                 if self._send_now(event):
                     return
             elif kind == FRAME_TYPE:
-                self._send_eagerly(event["frame"])
+                frame = event["frame"]
+                self._send_eagerly(frame, wire.text_frame(frame["text"]) if self.write else None)
                 return
         if len(self.inbox) < settings.CHAT_SOCKET_QUEUE_MAX or event["type"] != events.EVENT_TYPE:
             self.inbox.append(event)
@@ -188,11 +199,17 @@ class Delivery:
             return False  # a gap, filled from the database by _room_event
         if seq is not None:
             self.rooms[room_id] = seq
-        self._send_eagerly(event["frame"])
+        self._send_eagerly(event["frame"], event.get("wire"))
         return True
 
-    def _send_eagerly(self, frame: dict[str, Any]) -> None:
-        """Send ``frame`` in place; a send that must wait, or fails, goes on in the drain task."""
+    def _send_eagerly(self, frame: dict[str, Any], prebuilt: bytes | None = None) -> None:
+        """Send ``frame`` in place; a send that must wait, or fails, goes on in the drain task.
+
+        ``prebuilt`` is the same frame's bytes (chat/wire.py): the server's
+        writer puts them on the socket as they are when it can take them now.
+        """
+        if prebuilt is not None and self.write is not None and self.write(prebuilt):
+            return
         try:
             rest = eager.start(self.send(frame))
         except Exception as error:

@@ -44,7 +44,7 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
-from chat import events, shards
+from chat import events, shards, wire
 
 log = logging.getLogger(__name__)
 
@@ -343,8 +343,9 @@ class Hub:
         entry = self.groups.get(event.get("group", ""))
         if entry is None:
             return
-        if "text" in event:  # a room event: one ASGI message, sent as is by every member
+        if "text" in event:  # a room event: one ASGI message and one frame, for every member
             event["frame"] = {"type": "websocket.send", "text": event["text"]}
+            event["wire"] = wire.text_frame(event["text"])
         for member in tuple(entry.members):
             try:
                 member.push(event)

@@ -21,7 +21,8 @@ def main() -> None:
         workers=env_int("WEB_CONCURRENCY", 1, minimum=1),
         loop="uvloop",
         http="httptools",
-        ws="websockets-sansio",
+        # uvicorn's websockets-sansio protocol, plus the prebuilt-frame writer (chat/wire.py).
+        ws="config.websocket:WireProtocol",
         ws_max_size=chat_max_frame_bytes(),
         # Chat frames are small and every member gets its own copy: compressing
         # each copy costs more CPU than it saves bytes (docs/performance.md).

@@ -341,6 +341,43 @@ async def test_a_ready_frame_goes_out_in_place_when_idle_and_in_order_when_not(e
     assert client.frames()[-1] == {"seq": 2}  # nothing after the socket ended
 
 
+class Socket(Client):
+    """A client whose server offers the frame writer (chat/wire.py), refused while not reading."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = 0  # frames that came through the writer
+
+    def write(self, data: bytes) -> bool:
+        if not self.reading.is_set():
+            return False  # a paused transport: the engine must use the ASGI send, which waits
+        assert data[0] == 0x81 and data[1] < 126  # one small text frame, as built by chat.wire
+        self.trace.append({"type": "websocket.send", "text": data[2:].decode()})
+        self.written += 1
+        return True
+
+
+async def test_a_socket_with_a_writer_gets_the_prebuilt_frame_and_the_asgi_send_when_paused(
+    owner, fanout
+):
+    """In-order events go out through the writer; while it refuses, through send, still in order."""
+    socket = Socket()
+    engine = Delivery(socket, owner, fanout, label="user 7", write=socket.write)
+    await joined(engine, ROOM, at=0)
+    fanout.deliver(live(ROOM, 1))
+    fanout.deliver(live(ROOM, 2))
+    assert socket.written == 2 and engine.drainer is None and socket.seqs() == [1, 2]
+    socket.reading.clear()
+    fanout.deliver(live(ROOM, 3))  # refused by the writer: the ASGI send waits in a task
+    fanout.deliver(live(ROOM, 4))  # queued behind it
+    socket.reading.set()
+    await until(lambda: engine.drainer is None)
+    assert socket.seqs() == [1, 2, 3, 4] and socket.written == 2
+    fanout.deliver(live(ROOM, 5))
+    assert socket.seqs() == [1, 2, 3, 4, 5] and socket.written == 3
+    engine.close()
+
+
 # --- what chat.consumers relies on in channels ----------------------------------
 
 
