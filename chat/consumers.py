@@ -50,6 +50,7 @@ from chat import (
     dbguard,
     events,
     permissions,
+    posting,
     presence,
     protocol,
     roster,
@@ -59,7 +60,6 @@ from chat import (
 from chat.delivery import Delivery, Send
 from chat.errors import ChatError, ErrorCode
 from chat.hub import hub
-from chat.models import Message
 
 log = logging.getLogger(__name__)
 
@@ -69,32 +69,16 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]  # an ASGI receive
 _sockets_per_user: Counter[int] = Counter()
 
 
-def _post(**kwargs: Any) -> Message:
-    """services.message_send, then hand this thread's connection back to the pool at once."""
-    try:
-        return services.message_send(**kwargs)
-    finally:
-        connection.close()  # worker threads come and go; the connection must not stay behind
-
-
-# Posts run on the loop's worker pool, not on channels' one shared database
-# thread: each waits on its own commit, so posts to different rooms commit side
-# by side. Order within a room still comes from the row lock on the room (seq)
-# and, for delivery, from each socket's per-room seq check (chat.delivery).
-# A database failure is SERVICE_UNAVAILABLE saying nothing was stored (the
-# transaction did not commit), not SERVER_ERROR.
-post_in_pool = dbguard.in_pool(dbguard.guarded(_post, dbguard.NOT_STORED))
-
-
 def _change(service: Callable[..., int | None], **kwargs: Any) -> int | None:
-    """A change service (edit, delete, react), then hand the connection back, as ``_post``."""
+    """A change service (edit, delete, react), then hand the thread's connection back at once."""
     try:
         return service(**kwargs)
     finally:
         connection.close()
 
 
-# Changes run like posts: on the worker pool, a database failure saying nothing was stored.
+# Changes run on the worker pool; a database failure says nothing was stored (the
+# transaction did not commit), not SERVER_ERROR.
 change_in_pool = dbguard.in_pool(dbguard.guarded(_change, dbguard.NOT_STORED))
 
 
@@ -379,7 +363,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise ChatError(
                 ErrorCode.ROOM_ACCESS_DENIED, f"Join room {room_id} before sending to it."
             )
-        message = await post_in_pool(
+        # Stored with the other posts waiting in this process, in one transaction (chat.posting).
+        message = await posting.poster().post(
             user=self.user,
             room_id=room_id,
             text=command.message,

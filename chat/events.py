@@ -8,9 +8,12 @@ rollback then takes back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -285,6 +288,115 @@ async def catch_up_local_rooms(fanout) -> None:
         )
 
 
+@dataclass(slots=True)
+class Outgoing:
+    """One event a committed transaction published, waiting to be sent from the event loop."""
+
+    group: str
+    event: dict[str, Any]
+    required: bool  # a stored message's event: its post is told if it cannot be sent
+    via: str | None
+
+
+@dataclass
+class Outbox:
+    """Events published by services while ``collecting``: sent later by ``send_collected``.
+
+    A room's activity events collapse into one (the activity feed reads only
+    which rooms changed).
+    """
+
+    events: list[Outgoing] = field(default_factory=list)
+    activity: dict[int, Outgoing] = field(default_factory=dict)  # room id -> its activity event
+
+    def add(self, group: str, event: dict[str, Any], required: bool, via: str | None) -> None:
+        """Keep an event published at a commit (an on_commit callback)."""
+        room = event.get("activity_room") if event["type"] == ROOM_ACTIVITY_TYPE else None
+        if room is not None and "mention_text" not in event:
+            earlier = self.activity.get(room)
+            if earlier is not None:
+                earlier.event["last_seq"] = max(earlier.event["last_seq"], event["last_seq"])
+                return
+        outgoing = Outgoing(group, event, required, via)
+        if room is not None and "mention_text" not in event:
+            self.activity[room] = outgoing
+        self.events.append(outgoing)
+
+
+_local = threading.local()  # .outbox: the Outbox of the thread's ``collecting`` block
+
+
+@contextlib.contextmanager
+def collecting() -> Iterator[Outbox]:
+    """Keep the events this thread's commits publish in an Outbox instead of sending them.
+
+    For a caller on a worker thread of the event loop (chat.posting): the
+    loop then sends them with ``send_collected``, without a thread hop back
+    per event. Events of a transaction that rolls back are never kept.
+    """
+    outbox = Outbox()
+    _local.outbox = outbox
+    try:
+        yield outbox
+    finally:
+        _local.outbox = None
+
+
+def _after_commit(
+    group: str, event: dict[str, Any], *, required: bool = False, via: str | None = None
+) -> None:
+    """Send ``event`` to ``group`` once the transaction commits (or keep it, if collecting)."""
+    outbox: Outbox | None = getattr(_local, "outbox", None)
+    if outbox is None:
+        transaction.on_commit(partial(_group_send, group, event, required=required, via=via))
+    else:
+        transaction.on_commit(partial(outbox.add, group, event, required, via))
+
+
+async def send_collected(outbox: Outbox) -> set[tuple[int, int]]:
+    """Send an Outbox's events in order, on the loop; (room, seq) of the stored ones not sent.
+
+    One connection, one event after another: a room's events reach Redis in
+    the order their seqs were taken. After a failure the rest are not tried
+    (each would wait on the same dead layer); every one not sent is
+    remembered, so its room is re-synced when the layer answers again.
+    """
+    failed: set[tuple[int, int]] = set()
+    error: Exception | None = None
+    layer = get_channel_layer()
+    for outgoing in outbox.events:
+        event = outgoing.event
+        event["group"] = outgoing.group
+        if error is None:
+            try:
+                await layer.group_send(outgoing.via or outgoing.group, event)
+            except Exception as exc:
+                error = exc
+            else:
+                if _state.failing or _state.unsynced:
+                    _state.failing = False
+                    await _resync_rooms_async()
+                continue
+        _remember_failure(event, error)
+        if outgoing.required:
+            failed.add((event["room"], event["seq"]))
+    return failed
+
+
+async def _resync_rooms_async() -> None:
+    """``_resync_rooms`` from the event loop."""
+    with _state.lock:
+        pending, _state.unsynced = _state.unsynced, {}
+    layer = get_channel_layer()
+    for room_id, seq in pending.items():
+        group = room_group(room_id)
+        event = {"type": ROOM_SYNC_TYPE, "room": room_id, "seq": seq, "group": group}
+        try:
+            await layer.group_send(group, event)
+        except Exception as exc:
+            _remember_failure(event, exc)
+
+
 def layer_usable() -> bool:
     """False if the last publish failed and the layer still does not answer (checked now)."""
     if not _state.failing:
@@ -314,8 +426,7 @@ def publish_on_commit(
     event = {"type": EVENT_TYPE, "room": room_id, "seq": seq, "text": protocol.encode(frame)}
     if droppable:
         event["droppable"] = True
-    send = partial(_group_send, room_group(room_id), event, required=seq is not None)
-    transaction.on_commit(send)
+    _after_commit(room_group(room_id), event, required=seq is not None)
 
 
 def publish_text_on_commit(room_id: int, text: str, *, seq: int) -> None:
@@ -324,7 +435,7 @@ def publish_text_on_commit(room_id: int, text: str, *, seq: int) -> None:
     Required like a post: a failed send raises PublishFailed after the commit.
     """
     event = {"type": EVENT_TYPE, "room": room_id, "seq": seq, "text": text}
-    transaction.on_commit(partial(_group_send, room_group(room_id), event, required=True))
+    _after_commit(room_group(room_id), event, required=True)
 
 
 def publish_room_access_on_commit(room_id: int, access: RoomAccess, *, deleted: bool) -> None:
@@ -338,19 +449,19 @@ def publish_room_access_on_commit(room_id: int, access: RoomAccess, *, deleted: 
         "access": access.as_event(),
         "deleted": deleted,
     }
-    transaction.on_commit(partial(_group_send, room_group(room_id), event))
+    _after_commit(room_group(room_id), event)
 
 
 def publish_user_changed_on_commit(user_id: int) -> None:
     """After the commit, make the user's sockets reload the user and re-check their rooms."""
     event = {"type": USER_CHANGED_TYPE, "user": user_id}
-    transaction.on_commit(partial(_group_send, user_group(user_id), event, via=USERS_GROUP))
+    _after_commit(user_group(user_id), event, via=USERS_GROUP)
 
 
 def publish_session_ended_on_commit(user_id: int, session_key: str) -> None:
     """After the commit, close the user's sockets opened with this (logged out) session."""
     event = {"type": SESSION_ENDED_TYPE, "session_key": session_key}
-    transaction.on_commit(partial(_group_send, user_group(user_id), event, via=USERS_GROUP))
+    _after_commit(user_group(user_id), event, via=USERS_GROUP)
 
 
 def notice_event(room_id: int, frame: protocol.Frame, *, author: int | None = None) -> dict:
@@ -380,7 +491,7 @@ async def publish_notice(room_id: int, frame: protocol.Frame, *, author: int | N
 def publish_read_on_commit(user_id: int, room_id: int, seq: int, posts: int) -> None:
     """After the commit, tell every socket of the user (every process) its read position."""
     event = {"type": USER_READ_TYPE, "room": room_id, "read_seq": seq, "read_posts": posts}
-    transaction.on_commit(partial(_group_send, user_group(user_id), event, via=USERS_GROUP))
+    _after_commit(user_group(user_id), event, via=USERS_GROUP)
 
 
 def publish_mention_on_commit(
@@ -397,7 +508,7 @@ def publish_mention_on_commit(
         "room_access": access.as_event(),
         "mentioned_room": frame.mention,
     }
-    transaction.on_commit(partial(_group_send, user_group(user_id), event, via=USERS_GROUP))
+    _after_commit(user_group(user_id), event, via=USERS_GROUP)
 
 
 def publish_room_mention_on_commit(
@@ -412,7 +523,7 @@ def publish_room_mention_on_commit(
         "author": frame.username,
         "room_access": access.as_event(),
     }
-    transaction.on_commit(partial(_group_send, ACTIVITY_GROUP, event))
+    _after_commit(ACTIVITY_GROUP, event)
 
 
 def publish_activity_on_commit(room_id: int, seq: int) -> None:
@@ -421,7 +532,7 @@ def publish_activity_on_commit(room_id: int, seq: int) -> None:
     Not required: if it is lost, the next post to the room carries the newer seq.
     """
     event = {"type": ROOM_ACTIVITY_TYPE, "activity_room": room_id, "last_seq": seq}
-    transaction.on_commit(partial(_group_send, ACTIVITY_GROUP, event))
+    _after_commit(ACTIVITY_GROUP, event)
 
 
 def publish_room_listing_on_commit(
@@ -446,7 +557,7 @@ def publish_room_listing_on_commit(
         "removed": protocol.encode(protocol.RoomRemovedEvent(room_removed=room_id)),
         "created": created,
     }
-    transaction.on_commit(partial(_group_send, ACTIVITY_GROUP, event))
+    _after_commit(ACTIVITY_GROUP, event)
 
 
 def publish_user_rooms_on_commit(
@@ -454,4 +565,4 @@ def publish_user_rooms_on_commit(
 ) -> None:
     """After the commit, tell every socket of the user (every process): it left or rejoined."""
     event = {"type": USER_ROOMS_TYPE, "text": protocol.encode(frame)}
-    transaction.on_commit(partial(_group_send, user_group(user_id), event, via=USERS_GROUP))
+    _after_commit(user_group(user_id), event, via=USERS_GROUP)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import msgspec
 from django.conf import settings
@@ -140,15 +140,12 @@ def _refused(room_id: int) -> ChatError:
     return ChatError(ErrorCode.ROOM_ACCESS_DENIED, permissions.refused_detail(room_id, kind))
 
 
-def _store(
-    *, room_id: int, user: Account | None, text: str, msg_type: int, reply_to: int | None = None
-) -> Message:
-    """Store a message with the room's next seq, if ``user`` may post there (None: the system).
+def _prepare(
+    *, room_id: int, user: Account | None, text: str, msg_type: int, reply_to: int | None
+) -> tuple[Message, tuple[str, list[Any]]]:
+    """The message to store (rendered) and the statement that takes its seq; no query.
 
-    Its formatted form (``markup.render``) is stored with it. The poster's
-    read position moves to the new seq in the same transaction (on
-    PostgreSQL, in the same statement). A text with an ``@`` also stores its
-    mentions there (``_store_with_mentions``); any other post pays nothing for them.
+    ROOM_ACCESS_DENIED or ROOM_INVALID if ``user`` may post in no room at all.
     """
     if user is not None and not permissions.is_chat_user(user):
         raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, "Log in with an active account to post.")
@@ -165,6 +162,22 @@ def _store(
     take_seq = _take_seq_sql(room_id, user)
     if take_seq is None:
         raise _refused(room_id)
+    return message, take_seq
+
+
+def _store(
+    *, room_id: int, user: Account | None, text: str, msg_type: int, reply_to: int | None = None
+) -> Message:
+    """Store a message with the room's next seq, if ``user`` may post there (None: the system).
+
+    Its formatted form (``markup.render``) is stored with it. The poster's
+    read position moves to the new seq in the same transaction (on
+    PostgreSQL, in the same statement). A text with an ``@`` also stores its
+    mentions there (``_store_with_mentions``); any other post pays nothing for them.
+    """
+    message, take_seq = _prepare(
+        room_id=room_id, user=user, text=text, msg_type=msg_type, reply_to=reply_to
+    )
     if "@" in text:
         _store_with_mentions(message, take_seq, user)
         return message
@@ -280,16 +293,17 @@ def _insert_sql() -> str:
     )
 
 
-def _insert_in_one_statement(
+def _one_statement(
     message: Message, take_seq: tuple[str, list[Any]], *, reader: Account | None
-) -> None:
-    """PostgreSQL: take the next seq and insert ``message`` in one statement (one round trip).
+) -> tuple[str, list[Any]]:
+    """PostgreSQL: the statement that takes the next seq and inserts ``message``, and its params.
 
     The UPDATE in the CTE (``_take_seq_sql``) takes the room's row lock, held
     until the statement's transaction commits; it only matches a room the
-    poster may enter, so a refused post takes no seq. With a ``reader`` (the
-    poster), a second CTE moves their read position to the new seq: one more
-    index upsert in the same statement, no extra round trip.
+    poster may enter, so a refused post takes no seq (and returns no row).
+    With a ``reader`` (the poster), a second CTE moves their read position to
+    the new seq: one more index upsert in the same statement, no extra round
+    trip. It returns the message's id, seq, num and the room's kind.
     """
     update, update_params = take_seq
     params = [*update_params, message.author_id, message.username, message.msg_type,
@@ -303,15 +317,25 @@ def _insert_in_one_statement(
         params = [*update_params, reader.pk, *params[len(update_params) :]]
     # The room's kind comes back with the row, so a post in a room needs no query about it.
     ctes += f", inserted AS ({_insert_sql()})"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH {ctes} SELECT inserted.*, taken.kind FROM inserted CROSS JOIN taken", params
-        )
-        row = cursor.fetchone()
+    return f"WITH {ctes} SELECT inserted.*, taken.kind FROM inserted CROSS JOIN taken", params
+
+
+def _stored(message: Message, row: tuple[Any, ...] | None) -> None:
+    """Take ``_one_statement``'s row into ``message``; the refusal if it took no seq."""
     if row is None:
         raise _refused(message.room_id)
     message.pk, message.seq, message.num, message.room_kind = row
     message._state.adding = False
+
+
+def _insert_in_one_statement(
+    message: Message, take_seq: tuple[str, list[Any]], *, reader: Account | None
+) -> None:
+    """PostgreSQL: take the next seq and insert ``message`` in one statement (one round trip)."""
+    with connection.cursor() as cursor:
+        cursor.execute(*_one_statement(message, take_seq, reader=reader))
+        row = cursor.fetchone()
+    _stored(message, row)
 
 
 def room_post(
@@ -328,21 +352,12 @@ def room_post(
     Enter/leave notices are not posts: chat.presence publishes them. Rules
     about who may post what are the caller's (see ``message_send``).
     """
-    if msg_type not in STORED_TYPES:
-        raise ValueError(f"msg_type {msg_type} is not stored; notices go through chat.presence")
-    if not events.layer_usable():
-        raise ChatError(
-            ErrorCode.SERVICE_UNAVAILABLE,
-            "Live delivery is down (the channel layer does not answer); nothing was stored. "
-            "Try again shortly.",
-        )
+    _check_storable(msg_type)
     try:
         message = _store(
             room_id=room_id, user=user, text=text, msg_type=msg_type, reply_to=reply_to
         )
-        # After the commit (at once in autocommit; at the outer commit inside a transaction).
-        events.publish_on_commit(room_id, events.message_event(message), seq=message.seq)
-        events.publish_activity_on_commit(room_id, message.seq)
+        _announce(message)
     except events.PublishFailed:
         raise ChatError(
             ErrorCode.SERVICE_UNAVAILABLE,
@@ -351,6 +366,25 @@ def room_post(
             stored_seq=message.seq,
         ) from None
     return message
+
+
+def _check_storable(msg_type: int) -> None:
+    """Refuse before storing: a type that is not stored, or the layer known to be down."""
+    if msg_type not in STORED_TYPES:
+        raise ValueError(f"msg_type {msg_type} is not stored; notices go through chat.presence")
+    if not events.layer_usable():
+        raise ChatError(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "Live delivery is down (the channel layer does not answer); nothing was stored. "
+            "Try again shortly.",
+        )
+
+
+def _announce(message: Message) -> None:
+    """Publish a stored post to its room, and its room's activity, after the commit."""
+    # After the commit (at once in autocommit; at the outer commit inside a transaction).
+    events.publish_on_commit(message.room_id, events.message_event(message), seq=message.seq)
+    events.publish_activity_on_commit(message.room_id, message.seq)
 
 
 def message_send(
@@ -365,6 +399,16 @@ def message_send(
 
     ``reply_to`` (a reply) must be the seq of a post in the room that is not deleted.
     """
+    _check_post(user=user, room_id=room_id, text=text, msg_type=msg_type, reply_to=reply_to)
+    message = room_post(room_id=room_id, user=user, text=text, msg_type=msg_type, reply_to=reply_to)
+    _direct_posted(message, author=user)
+    return message
+
+
+def _check_post(
+    *, user: Account, room_id: int, text: str, msg_type: int, reply_to: int | None
+) -> None:
+    """message_send's checks before storing: the type, the text, the budget, the reply."""
     if msg_type not in MsgType.values:
         raise ChatError(ErrorCode.BAD_REQUEST, f"`msg_type` {msg_type} is not one of 0-5.")
     if msg_type not in permissions.SOCKET_POSTABLE_TYPES:
@@ -380,9 +424,74 @@ def message_send(
     if reply_to is not None:
         selectors.room_for_user(user=user, room_id=room_id)  # its errors before the post's
         _live_post(room_id, reply_to)
-    message = room_post(room_id=room_id, user=user, text=text, msg_type=msg_type, reply_to=reply_to)
-    _direct_posted(message, author=user)
-    return message
+
+
+def messages_send(posts: list[dict[str, Any]]) -> list[Message | ChatError]:
+    """message_send for each of several users' posts, inside the caller's transaction.
+
+    Each post is message_send's keyword arguments, all five of them.
+    Each post gets what message_send would give it: its Message, or the
+    ChatError that refused it (nothing of it stored). They are stored in
+    room order (stable), so that transactions storing several rooms' posts
+    take the rooms' row locks in one order and never deadlock. On PostgreSQL
+    the statements of the posts without mentions or a reply go to the
+    database together (psycopg's pipeline: one round trip for all of them);
+    any other post is stored as message_send stores it, in its turn.
+    Database errors are raised (the caller rolls back: nothing is stored).
+    """
+    outcomes: list[Message | ChatError | None] = [None] * len(posts)
+    together = connection.vendor == "postgresql"
+    pending: list[tuple[int, Message, tuple[str, list[Any]]]] = []
+    for i in sorted(range(len(posts)), key=lambda i: posts[i]["room_id"]):
+        post = posts[i]
+        try:
+            if together and post["reply_to"] is None and "@" not in post["text"]:
+                _check_post(**post)
+                _check_storable(post["msg_type"])
+                message, take_seq = _prepare(**post)
+                pending.append((i, message, take_seq))
+                continue
+            _store_together(pending, outcomes)  # first: the room locks stay in order
+            outcomes[i] = message_send(**post)
+        except ChatError as error:
+            outcomes[i] = error
+    _store_together(pending, outcomes)
+    return cast(list[Message | ChatError], outcomes)
+
+
+def _store_together(
+    pending: list[tuple[int, Message, tuple[str, list[Any]]]],
+    outcomes: list[Message | ChatError | None],
+) -> None:
+    """PostgreSQL: run the ``pending`` posts' statements in one pipeline; set their outcomes."""
+    if not pending:
+        return
+    statements = [_one_statement(m, take_seq, reader=m.author) for _, m, take_seq in pending]
+    connection.ensure_connection()
+    raw = connection.connection
+    assert raw is not None
+    with connection.wrap_database_errors:
+        cursors = []
+        with raw.pipeline():
+            for sql, params in statements:
+                cursor = raw.cursor()
+                cursor.execute(sql, params)
+                cursors.append(cursor)
+        rows = []
+        for cursor in cursors:
+            rows.append(cursor.fetchone())
+            cursor.close()
+    for (i, message, _), row in zip(pending, rows, strict=True):
+        try:
+            _stored(message, row)
+            _announce(message)
+            author = message.author
+            assert author is not None
+            _direct_posted(message, author=author)
+            outcomes[i] = message
+        except ChatError as error:
+            outcomes[i] = error
+    pending.clear()
 
 
 def _check_text(text: str) -> None:
