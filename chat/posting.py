@@ -5,13 +5,14 @@ connection's checkout check, its own commit (an fsync), and two hops back to
 the event loop to publish (the message and the activity event). Here each
 event loop has one ``Poster``: a post waits in its list, and whenever fewer
 than GROUPS_IN_FLIGHT groups are being stored, the posts waiting at that
-moment (at most GROUP_MAX) go to a database thread together and are stored
-in one transaction by ``services.messages_send`` (the same rules and
-statements as message_send; on PostgreSQL sent in one pipeline), in room
-order, so groups take the rooms' row locks in one order and never deadlock.
-After the commit the loop publishes what the services published, group
-after group in the order the commits came back, and only then answers each
-sender. Under load the groups grow; a lone post waits for nothing.
+moment (at most GROUP_MAX, of rooms no group in flight holds) go to a
+database thread together and are stored in one transaction by
+``services.messages_send`` (the same rules and statements as message_send;
+on PostgreSQL sent in one pipeline), in room order, so groups take the
+rooms' row locks in one order and never deadlock.
+After the commit the loop publishes what the services published, and only
+then answers each sender; a room's next posts go in a group once that is done.
+Under load the groups grow; a lone post waits for nothing.
 
 What each sender is told is exactly what happened to its own post:
 
@@ -24,9 +25,9 @@ What each sender is told is exactly what happened to its own post:
 - a stored post whose event the layer does not take is answered
   SERVICE_UNAVAILABLE with its ``stored_seq``, like a single post.
 
-Seqs: a room's posts in two groups are committed in seq order (the later
-group waits on the room's row lock), and published in the order the commits
-came back, so this process's sockets see no gap that publishing made.
+Seqs: groups in flight never share a room, so a room's posts are stored and
+published one group after the other, in seq order: this process's sockets
+see no gap that its own publishing made.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def store(posts: list[dict[str, Any]]) -> tuple[list[Outcome], events.Outbox]:
                     _refuse_aborted()
             except dbguard.DATABASE_ERRORS as exc:
                 if not _retryable(exc):
+                    _discard_connection()
                     refused = dbguard.unavailable(exc, dbguard.NOT_STORED)
                     return [refused] * len(posts), events.Outbox()
                 log.info("Storing %d posts together failed (%s); one by one", len(posts), exc)
@@ -93,6 +95,22 @@ def _hand_back() -> None:
         connection.close()
     except Exception as exc:
         log.warning("Closing the database connection after posts failed: %s", exc)
+
+
+def _discard_connection() -> None:
+    """Close the thread's connection itself, so that the pool drops it instead of resetting it.
+
+    After the database failed a group, the connection may be left inside the
+    transaction on a link that no longer answers: handed back as it is, the
+    pool would roll it back on one of its few worker threads, which would then
+    wait on the dead link instead of opening the fresh connections everyone needs.
+    """
+    raw = connection.connection
+    if raw is not None:
+        try:
+            raw.close()
+        except Exception as exc:
+            log.debug("Closing a failed connection: %s", exc)
 
 
 def _one_by_one(posts: list[dict[str, Any]]) -> list[Outcome]:
@@ -136,10 +154,10 @@ def _retryable(exc: BaseException) -> bool:
 
 # Groups being stored at once, and the most posts in one. PostgreSQL runs a group's
 # statements one after another (about 1 ms each on this loaded 2-core machine) and
-# then commits (an fsync, ~10 ms here): several smaller groups side by side use both
-# cores and share their fsyncs, where one big group would stall every sender behind
-# it. Fewer groups than the pool's connections (DATABASE_POOL_MAX, 10), so joins
-# and history reads still get one.
+# then commits (an fsync, ~10 ms here): several smaller groups side by side, on
+# rooms apart, use both cores and share their fsyncs, where one big group would
+# stall every sender behind it. Fewer groups than the pool's connections
+# (DATABASE_POOL_MAX, 10), so joins and history reads still get one.
 GROUPS_IN_FLIGHT = 6
 GROUP_MAX = 32
 
@@ -150,11 +168,8 @@ class Poster:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.waiting: list[_Waiting] = []
-        self.storing: set[asyncio.Task[None]] = set()
-        # Groups publish one at a time, in the order their commits came back: a room's
-        # posts in two groups reach the layer in seq order (the second group waited
-        # on the room's row lock until the first committed).
-        self.publishing = asyncio.Lock()
+        self.storing: dict[asyncio.Task[None], set[int]] = {}  # group in flight -> its rooms
+        self.busy: set[int] = set()  # the rooms of the groups in flight
 
     async def post(self, **post: Any) -> Message:
         """message_send(**post) with the posts waiting now; returns once committed and published.
@@ -168,24 +183,42 @@ class Poster:
         return await done
 
     def _start(self) -> None:
-        """Send the waiting posts to the database as one group, if fewer groups are in flight."""
+        """Send waiting posts to the database as groups, while fewer than the most are in flight.
+
+        A group takes no room that a group in flight holds: two of this process's
+        groups never wait on each other's row locks (a group holds its rooms' locks
+        until its commit), and a room's posts are stored and published one group
+        after the other, in seq order.
+        """
         while self.waiting and len(self.storing) < GROUPS_IN_FLIGHT:
-            group, self.waiting = self.waiting[:GROUP_MAX], self.waiting[GROUP_MAX:]
+            group: list[_Waiting] = []
+            rest: list[_Waiting] = []
+            rooms: set[int] = set()
+            for waiting in self.waiting:
+                room = waiting.post["room_id"]
+                if room in self.busy or len(group) >= GROUP_MAX:
+                    rest.append(waiting)
+                else:
+                    group.append(waiting)
+                    rooms.add(room)
+            if not group:
+                return  # every waiting post's room is being stored: it goes when that is done
+            self.waiting = rest
+            self.busy |= rooms
             task = self.loop.create_task(self._store(group))
-            self.storing.add(task)
+            self.storing[task] = rooms
             task.add_done_callback(self._stored)
 
     def _stored(self, task: asyncio.Task[None]) -> None:
-        """A group is answered: the posts that waited meanwhile go next."""
-        self.storing.discard(task)
+        """A group is answered: its rooms are free, and the posts that waited go next."""
+        self.busy -= self.storing.pop(task)
         self._start()
 
     async def _store(self, group: list[_Waiting]) -> None:
         """Store one group, publish its events, and answer each sender."""
         try:
             outcomes, outbox = await dbguard.in_pool(store)([w.post for w in group])
-            async with self.publishing:
-                failed = await events.send_collected(outbox)
+            failed = await events.send_collected(outbox)
         except BaseException as exc:
             for waiting in group:
                 if not waiting.done.done():
