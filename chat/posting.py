@@ -154,12 +154,14 @@ def _retryable(exc: BaseException) -> bool:
 
 # Groups being stored at once, and the most posts in one. PostgreSQL runs a group's
 # statements one after another (about 1 ms each on this loaded 2-core machine) and
-# then commits (an fsync, ~10 ms here): several smaller groups side by side, on
-# rooms apart, use both cores and share their fsyncs, where one big group would
-# stall every sender behind it. Fewer groups than the pool's connections
-# (DATABASE_POOL_MAX, 10), so joins and history reads still get one.
-GROUPS_IN_FLIGHT = 6
-GROUP_MAX = 32
+# then commits (an fsync, ~10 ms here), holding the group's rooms until then: small
+# groups side by side, on rooms apart, keep that hold short and share their fsyncs.
+# In the rooms benchmark (100 rooms) groups of 32 left rooms waiting on one long
+# group each (87 posts/s of 500 offered, 2026-11-29). Fewer
+# groups than the pool's connections (DATABASE_POOL_MAX, 10), so joins and history
+# reads still get one.
+GROUPS_IN_FLIGHT = 8
+GROUP_MAX = 8
 
 
 class Poster:
