@@ -168,6 +168,16 @@ class FrameAPI(NinjaAPI):
         """ninja's document, with the components of the frames the operations use."""
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         schema["components"]["schemas"].update(frame_components(self.frames))
+        direct = schema["components"]["schemas"].get("NewDirect")
+        if direct is not None:
+            # The frame allows up to 100 names (its wire limit); this deployment's cap is a
+            # setting: the others besides you, so a request the schema allows is never too big.
+            users = direct["properties"]["users"]
+            users["maxItems"] = settings.CHAT_DIRECT_MAX_MEMBERS - 1
+            users["description"] += (
+                f"; at most {settings.CHAT_DIRECT_MAX_MEMBERS - 1} others "
+                "(CHAT_DIRECT_MAX_MEMBERS, you included: more is 400 BAD_REQUEST)"
+            )
         for operations in schema["paths"].values():
             for operation in operations.values():
                 body = operation.get("requestBody", {}).get("content", {}).get(MEDIA_TYPE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -216,6 +217,20 @@ def _remember_failure(event: dict, error: Exception, shard: int) -> None:
             room_id = event["room"]
             _state.unsynced[room_id] = max(event["seq"], _state.unsynced.get(room_id, 0))
     log.warning("Could not publish %s to room %s: %s", event["type"], event.get("room"), error)
+    _retry_in_background()
+
+
+def mark_failing(shard_ids: Iterable[int]) -> None:
+    """The hub's probe found these shards silent: posts to their rooms are refused at once.
+
+    Without this a post learnt that the layer was gone only from its own
+    publish, after that had waited out the layer's timeouts (the post then
+    stored but not announced). Now layer_usable pings the shard first (1 s)
+    and refuses the post, nothing stored; the retry thread clears the mark
+    once the shard answers.
+    """
+    with _state.lock:
+        _state.failing.update(shard_ids)
     _retry_in_background()
 
 

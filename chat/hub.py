@@ -289,8 +289,10 @@ class Hub:
                 # restarted empty and forgotten the subscriptions. Renew them now;
                 # another probe alone would never come back.
                 self._fail(f"a probe did not come back in {PROBE_TIMEOUT:g} s")
+                events.mark_failing(self._probe_pending)  # the shards that did not answer
             except Exception as exc:
                 self._fail(f"probe: {type(exc).__name__}: {exc}")
+                events.mark_failing(range(len(self.probe_groups)))
                 continue
             finally:
                 self._probe_reply = None

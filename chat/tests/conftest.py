@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import copy
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -280,3 +281,15 @@ def browser():
         pytest.skip(browsers.MISSING)
     with browsers.launched(executable) as chromium:
         yield chromium
+
+
+@pytest.fixture
+def shared_database():
+    """One database for several server processes: throwaway PostgreSQL, else a shared SQLite dir."""
+    base = postgres_base_url()
+    if base is None:
+        yield {"data_dir": tempfile.mkdtemp(prefix="multichat-shared-")}
+        return
+    database = PostgresDatabase.create(base)
+    yield {"database_url": database.url}
+    database.drop()

@@ -49,10 +49,11 @@ pytestmark = [
 NOTICE_BOUND = 15.0  # a host's /healthz turns 503 (the hub's probe gives up after 5 s)
 SEND_BOUND = 12.0  # any post is answered within this, whatever is cut
 HEAL_BOUND = 40.0  # a restored link: TCP retransmission backs off, then everything resumes
-# A post on a host cut from Redis is answered only after the rate limiter's Redis call
-# (which then lets the post through) and the failed publish have both timed out:
-# 21.6 s measured here (2026-11-29), past the browser's heartbeat timeout (20 s).
-REDIS_CUT_SEND_BOUND = 40.0
+# A post on a host cut from Redis: the rate limiter's Redis call times out (and lets the
+# post through), then the post is refused, nothing stored, since the hub's probe marked the
+# shard failing (events.mark_failing). 15.9 s measured here (2026-11-29; 21.5 s, stored but
+# not announced, before the mark); the bound is loose for a loaded machine.
+REDIS_CUT_SEND_BOUND = 25.0
 HEARTBEAT_TIMEOUT = 3.0  # the test clients' heartbeat (the browser's default is 20 s)
 
 

@@ -2,28 +2,15 @@
 
 import asyncio
 import json
-import tempfile
 import uuid
 
 import pytest
 
 from chat import redisconn
 from testkit.live import LiveServer, is_message, join, next_frame, open_ws, wait_for_health
-from testkit.servers import PostgresDatabase, free_port, postgres_base_url, start_redis
+from testkit.servers import free_port, start_redis
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def shared_database():
-    """One database for both processes: a throwaway PostgreSQL one, else a shared SQLite dir."""
-    base = postgres_base_url()
-    if base is None:
-        yield {"data_dir": tempfile.mkdtemp(prefix="multichat-recovery-")}
-        return
-    database = PostgresDatabase.create(base)
-    yield {"database_url": database.url}
-    database.drop()
 
 
 async def post(ws, room: int, text: str) -> dict:

@@ -26,13 +26,12 @@ from websockets.exceptions import ConnectionClosed
 
 from chat import events, shards
 from chat.hub import Hub
+from chat.tests.test_hub import Inbox
 from testkit import ROOT
 from testkit.live import LiveServer, health, is_message, open_ws, server_environment
 from testkit.servers import (
-    PostgresDatabase,
     RedisServer,
     free_port,
-    postgres_base_url,
     redis_server_binary,
     start_redis,
 )
@@ -115,19 +114,6 @@ def two_shards() -> Iterator[list[RedisServer]]:
         server.stop()
 
 
-class Inbox:
-    """A hub member that keeps what it is given."""
-
-    def __init__(self) -> None:
-        self.events: list[dict] = []
-
-    def push(self, event: dict) -> None:
-        self.events.append(event)
-
-    def abort(self) -> None:
-        raise AssertionError("a working member is never aborted")
-
-
 async def test_the_hub_renews_what_a_restarted_shard_forgot_with_the_core_layer(two_shards):
     """core layer: the shard holding a room's group restarts empty while the hub's channel's
     shard does not (its reads never fail); the per-shard probe notices, the hub recovers."""
@@ -163,18 +149,6 @@ async def test_the_hub_renews_what_a_restarted_shard_forgot_with_the_core_layer(
     finally:
         await fanout.close()
         await layer.flush()
-
-
-@pytest.fixture
-def shared_database():
-    """One database for both processes: a throwaway PostgreSQL one, else a shared SQLite dir."""
-    base = postgres_base_url()
-    if base is None:
-        yield {"data_dir": tempfile.mkdtemp(prefix="multichat-shards-")}
-        return
-    database = PostgresDatabase.create(base)
-    yield {"database_url": database.url}
-    database.drop()
 
 
 class Client:
