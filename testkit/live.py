@@ -319,16 +319,20 @@ async def join(ws: ClientConnection, room: int, **fields: object) -> Frame:
     return await next_frame(ws, lambda f: "join" in f or "error" in f)
 
 
-def health(server: LiveServer) -> int:
-    """The status code of the server's /healthz."""
+def healthz(base: str, timeout: float = 5) -> tuple[int, dict[str, Any]]:
+    """GET ``base``/healthz: its status and JSON body (0 and {} when it does not answer in time)."""
     try:
-        with urllib.request.urlopen(server.url + "healthz", timeout=5) as response:
-            status: int = response.status
-            return status
+        with urllib.request.urlopen(base + "healthz", timeout=timeout) as response:
+            return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
-        return error.code
+        return error.code, json.loads(error.read())
     except OSError:
-        return 0  # not answering at all
+        return 0, {}
+
+
+def health(server: LiveServer) -> int:
+    """The status code of the server's /healthz (0: not answering at all)."""
+    return healthz(server.url)[0]
 
 
 async def wait_for_health(server: LiveServer, status: int, timeout: float = 10) -> None:

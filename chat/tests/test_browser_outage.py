@@ -6,8 +6,9 @@ import time
 import pytest
 
 from chat.tests.test_browser_ui import shoot
-from chat.tests.test_db_outage import healthz, outage  # noqa: F401 (the outage fixture)
+from chat.tests.test_db_outage import outage  # noqa: F401 (the outage fixture)
 from multichat_client import RestClient
+from testkit.live import healthz
 from testkit.proxy import TcpProxy
 from testkit.servers import postgres_base_url
 
@@ -47,7 +48,7 @@ def test_page_shows_server_unavailable_on_1013_and_recovers(browser, outage):  #
 
         outage.proxy.restore()
         deadline = time.monotonic() + 30
-        while healthz(outage)[0] != 200:
+        while healthz(outage.url, 30)[0] != 200:
             assert time.monotonic() < deadline
             time.sleep(0.2)
         expect(state).to_have_attribute("data-state", "connected", timeout=30_000)

@@ -21,7 +21,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from multichat_client import ChatClient, Message, RestClient
-from testkit.live import LiveServer, join, next_frame, open_ws
+from testkit.live import LiveServer, healthz, join, next_frame, open_ws
 from testkit.proxy import TcpProxy
 from testkit.servers import PostgresDatabase, postgres_base_url
 
@@ -66,18 +66,9 @@ def server(outage):
     yield outage
     outage.proxy.restore()
     deadline = time.monotonic() + 30
-    while healthz(outage)[0] != 200:
+    while healthz(outage.url, 30)[0] != 200:
         assert time.monotonic() < deadline, "the server did not recover after the outage"
         time.sleep(0.2)
-
-
-def healthz(server: LiveServer) -> tuple[int, dict]:
-    """GET /healthz: its status and JSON body."""
-    try:
-        with urllib.request.urlopen(server.url + "healthz", timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def stored_texts(server: LiveServer) -> list[str]:
@@ -103,20 +94,20 @@ async def next_stored(client: ChatClient, timeout: float) -> Message:
 
 def test_healthz_names_the_database_within_3_s_when_it_does_not_answer(server):
     """A blackholed database: /healthz is 503 naming the database within ~3 s, then 200 at once."""
-    assert healthz(server)[0] == 200
+    assert healthz(server.url, 30)[0] == 200
     server.proxy.cut("blackhole")
     started = time.monotonic()
-    status, body = healthz(server)
+    status, body = healthz(server.url, 30)
     elapsed = time.monotonic() - started
     assert status == 503, body
     assert body["database"].startswith("failed"), body
     assert elapsed < HEALTHZ_BOUND, f"/healthz took {elapsed:.1f} s"
     # A second check while the first may still be stuck: just as fast.
     started = time.monotonic()
-    assert healthz(server)[0] == 503
+    assert healthz(server.url, 30)[0] == 503
     assert time.monotonic() - started < HEALTHZ_BOUND
     server.proxy.restore()
-    status, body = healthz(server)
+    status, body = healthz(server.url, 30)
     assert status == 200, body
 
 
@@ -214,7 +205,7 @@ async def test_send_while_the_database_is_cut_is_unavailable_and_stores_nothing(
         server.proxy.restore()
         assert "lost" not in await asyncio.to_thread(stored_texts, server)
         started = time.monotonic()
-        status, body = await asyncio.to_thread(healthz, server)
+        status, body = await asyncio.to_thread(healthz, server.url, 30)
         assert status == 200, body
         await ws.send(
             json.dumps({"command": "send", "room": server.room_id, "message": "back", "ref": "b"})
@@ -242,7 +233,7 @@ async def test_join_and_history_while_the_database_is_cut_are_unavailable(server
         assert reply.get("error") == "SERVICE_UNAVAILABLE", reply
         assert time.monotonic() - started < 2 * SEND_BOUND
         server.proxy.restore()
-        assert (await asyncio.to_thread(healthz, server))[0] == 200
+        assert (await asyncio.to_thread(healthz, server.url, 30))[0] == 200
         assert "join" in await join(ws, server.other_room_id)  # the failed join left no trace
     finally:
         await ws.close()
@@ -298,7 +289,7 @@ async def test_client_waits_out_close_1013_then_resumes_without_loss(server):
         assert retries[1] - retries[0] >= 0.2, statuses
 
         server.proxy.restore()
-        await asyncio.to_thread(healthz, server)
+        await asyncio.to_thread(healthz, server.url, 30)
         second = await asyncio.to_thread(rest.post, server.room_id, "after the outage")
         got = await next_stored(client, 20)
         assert (got.seq, got.message) == (second["seq"], "after the outage")

@@ -21,8 +21,6 @@ import asyncio
 import contextlib
 import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +34,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from testkit import netns
-from testkit.live import LiveServer
+from testkit.live import LiveServer, healthz
 from testkit.proxy import TcpProxy
 from testkit.servers import PostgresDatabase, ensure_redis, postgres_base_url
 
@@ -147,17 +145,6 @@ def hosts(cluster: Cluster) -> Iterator[Cluster]:
         while healthz(machine.server.url)[0] != 200:
             assert time.monotonic() < deadline, f"host {machine.name} did not heal"
             time.sleep(0.2)
-
-
-def healthz(base: str, timeout: float = 5) -> tuple[int, dict[str, Any]]:
-    """GET ``base``/healthz: its status and JSON body (0 and {} when it does not answer in time)."""
-    try:
-        with urllib.request.urlopen(base + "healthz", timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-    except OSError:
-        return 0, {}
 
 
 async def wait_for_healthz(server: LiveServer, status: int, timeout: float) -> dict[str, Any]:

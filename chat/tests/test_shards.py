@@ -28,7 +28,7 @@ from chat import events, shards
 from chat.hub import Hub
 from chat.tests.test_hub import Inbox
 from testkit import ROOT
-from testkit.live import LiveServer, health, is_message, open_ws, server_environment
+from testkit.live import LiveServer, health, healthz, is_message, open_ws, server_environment
 from testkit.servers import (
     RedisServer,
     free_port,
@@ -214,18 +214,6 @@ async def wait_for(predicate, timeout: float, what: str) -> None:
         raise AssertionError(f"not within {timeout:g} s: {what}") from None
 
 
-def healthz(server: LiveServer) -> tuple[int, dict]:
-    """GET /healthz: status and body."""
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(server.url + "healthz", timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def subscribed_on(shard: RedisServer) -> set[str]:
     """The pub/sub channels the Redis server holds subscriptions to."""
     client = redis_py.Redis.from_url(shard.url)
@@ -356,7 +344,7 @@ async def test_a_shard_killed_and_restarted_while_posting_loses_nothing(
         lost.kill()
         await wait_for(
             lambda: all(
-                healthz(s)[1].get("channel_layer", "").startswith("failed: shard 1")
+                healthz(s.url, 10)[1].get("channel_layer", "").startswith("failed: shard 1")
                 for s in servers
             ),
             30,
