@@ -159,8 +159,11 @@ class Delivery:
                 if self._send_now(event):
                     return
             elif kind == FRAME_TYPE:
-                frame = event["frame"]
-                self._send_eagerly(frame, wire.text_frame(frame["text"]) if self.write else None)
+                prebuilt = event.get("wire")
+                if prebuilt is None and self.write is not None:
+                    # Built once per event: the same event goes to every socket it is for.
+                    prebuilt = event["wire"] = wire.text_frame(event["frame"]["text"])
+                self._send_eagerly(event["frame"], prebuilt)
                 return
         if len(self.inbox) < settings.CHAT_SOCKET_QUEUE_MAX or event["type"] != events.EVENT_TYPE:
             self.inbox.append(event)
