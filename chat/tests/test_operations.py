@@ -157,3 +157,58 @@ async def test_a_backup_restored_into_a_new_database_carries_on_where_it_stopped
         restored.stop()
         source.drop()
         target.drop()
+
+
+# A release's migrations run while the previous release still serves (docs/operations.md,
+# "Upgrade"): they may add, never take away what the running code reads or writes.
+EXPANDING = ("CreateModel", "AddIndex", "RemoveIndex", "AddConstraint", "RemoveConstraint",
+             "AlterModelOptions", "AlterModelManagers", "RunPython", "RunSQL")  # fmt: skip
+# Migrations that take something away, each shipped a release after the code stopped using
+# it, named here by whoever writes one: (app, migration name).
+CONTRACTING: set[tuple[str, str]] = set()
+
+
+# Field options that change no column (what the admin, forms or Python see).
+NOT_IN_THE_COLUMN = {"verbose_name", "help_text", "choices", "default", "validators", "editable",
+                     "blank", "related_name", "related_query_name", "limit_choices_to",
+                     "error_messages", "db_comment", "auto_now", "auto_now_add"}  # fmt: skip
+
+
+def _column(field) -> tuple:
+    """What of a field's definition the database column depends on (null apart)."""
+    _, path, _, options = field.deconstruct()
+    kept = {k: v for k, v in options.items() if k not in NOT_IN_THE_COLUMN | {"null"}}
+    return path, sorted(kept.items(), key=lambda item: item[0])
+
+
+@pytest.mark.once
+def test_every_migration_leaves_the_schema_usable_by_the_release_before():
+    """No migration removes or renames a table or column, adds a column old code would not
+    fill (NOT NULL without a database default) or changes a column's type or tightens it."""
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    problems = []
+    for key in loader.graph.leaf_nodes():
+        for node in loader.graph.forwards_plan(key):
+            app = node[0]
+            if app not in ("chat", "people", "api") or node in CONTRACTING:
+                continue
+            state = loader.project_state(node, at_end=False)
+            existing = set(state.models)  # tables the release before has (not made here)
+            for operation in loader.graph.nodes[node].operations:
+                kind = type(operation).__name__
+                if kind in ("AddField", "AlterField"):
+                    model = (app, operation.model_name_lower)
+                    new = operation.field
+                    fills = new.null or new.many_to_many or new.has_db_default()
+                    if model in existing and kind == "AddField" and not fills:
+                        problems.append(f"{node}: {operation.describe()} is NOT NULL")
+                    if model in existing and kind == "AlterField":
+                        old = state.models[model].fields[operation.name]
+                        if _column(old) != _column(new) or (new.null < old.null):
+                            problems.append(f"{node}: {operation.describe()} changes the column")
+                elif kind not in EXPANDING:
+                    problems.append(f"{node}: {operation.describe()} takes something away")
+                operation.state_forwards(app, state)
+    assert not sorted(set(problems))
