@@ -31,6 +31,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from chat import dbguard
 from chat.compiled import Compiled
@@ -185,12 +186,24 @@ def _live_session_keys(keys: list[str]) -> set[str]:
     return {key for key in keys if store().exists(key)}
 
 
+def session_hash_holds(user: Account, session_hash: str) -> bool:
+    """True if ``session_hash`` is the user's, under SECRET_KEY or one of its fallbacks.
+
+    As django.contrib.auth.get_user checks it: a password change makes every
+    hash stale, a SECRET_KEY rotated with the old key as a fallback does not.
+    """
+    return constant_time_compare(session_hash, user.get_session_auth_hash()) or any(
+        constant_time_compare(session_hash, fallback)
+        for fallback in user.get_session_auth_fallback_hash()
+    )
+
+
 def refusal(snapshot: Snapshot, credentials: Credentials) -> str | None:
     """Why the socket must log in again, or None if its user and session still hold."""
     user = snapshot.users.get(credentials.user_id)
     if user is None or not user.is_active:
         return "Your account was disabled or removed."
-    if credentials.session_hash and credentials.session_hash != user.get_session_auth_hash():
+    if credentials.session_hash and not session_hash_holds(user, credentials.session_hash):
         return "Your password changed; log in again."
     key = getattr(credentials.session, "session_key", None)
     if key is not None and key not in snapshot.live_keys:

@@ -15,10 +15,9 @@ from django.contrib.sessions.models import Session
 from django.db.models.functions import Now
 from django.http import HttpRequest
 from django.http.cookie import parse_cookie
-from django.utils.crypto import constant_time_compare
 
 from chat import dbguard
-from chat.access import SocketSession
+from chat.access import SocketSession, session_hash_holds
 from chat.compiled import Compiled
 from chat.permissions import User
 
@@ -67,8 +66,12 @@ def _quick_user(session: SessionBase) -> User | None:
 
     Plain: the session names no user (anonymous), or a user of the model
     backend whose session hash matches (the user) or who is gone or inactive
-    (anonymous). A hash that does not match is left to Django, which tries
-    the fallback secrets and flushes or cycles the session.
+    (anonymous). A hash made with one of SECRET_KEY_FALLBACKS (a key being
+    rotated out) is the user too, as for Django; but where Django would also
+    cycle the session to the new key, this leaves it alone: a socket cannot
+    send the browser its new cookie, so cycling here would log the user out.
+    The page's next request moves the session to the new key. Any other
+    hash is left to Django, which flushes the session.
     """
     try:
         user_id = session[SESSION_KEY]
@@ -86,7 +89,7 @@ def _quick_user(session: SessionBase) -> User | None:
     if user is None or not getattr(user, "is_active", True):
         return AnonymousUser()  # ModelBackend.get_user: no such user, or may not log in
     session_hash = session.get(HASH_SESSION_KEY)
-    if session_hash and constant_time_compare(session_hash, user.get_session_auth_hash()):
+    if session_hash and session_hash_holds(user, session_hash):
         return user
     return None
 
@@ -95,13 +98,14 @@ def _user_of(session: SessionBase) -> User:
     """The session's user, checked as Django checks a request's (AnonymousUser if none).
 
     A database session is read with compiled queries (two reads, no ORM
-    building); any case that is not plain goes through auth.get_user.
+    building), another engine's by its store; any case that is not plain
+    goes through auth.get_user.
     """
     if settings.SESSION_ENGINE == _DB_SESSIONS:
         _load_session(session)
-        user = _quick_user(session)
-        if user is not None:
-            return user
+    user = _quick_user(session)
+    if user is not None:
+        return user
     request = HttpRequest()
     request.session = session
     return auth.get_user(request)

@@ -44,7 +44,28 @@ def _secret_key() -> str:
     )
 
 
+def _secret_key_fallbacks() -> list[str]:
+    """Earlier secret keys still accepted for sessions and signatures while a new one rolls out.
+
+    SECRET_KEY_FALLBACKS is a comma-separated list; SECRET_KEY_FALLBACKS_FILE names
+    a file with one key per line (blank lines ignored). docs/operations.md says how
+    to rotate SECRET_KEY with them.
+    """
+    keys = env_list("SECRET_KEY_FALLBACKS", [])
+    keys_file = env_str("SECRET_KEY_FALLBACKS_FILE")
+    if keys_file:
+        try:
+            lines = Path(keys_file).read_text().splitlines()
+        except OSError as exc:
+            raise ImproperlyConfigured(
+                f"SECRET_KEY_FALLBACKS_FILE={keys_file!r} cannot be read: {exc}"
+            ) from exc
+        keys += [line.strip() for line in lines if line.strip()]
+    return keys
+
+
 SECRET_KEY = _secret_key()
+SECRET_KEY_FALLBACKS = _secret_key_fallbacks()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 

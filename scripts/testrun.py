@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from testkit import ROOT
 from testkit.browser import ensure_chromium
+from testkit.nginx import ensure_nginx
 from testkit.servers import ensure_redis, port_open
 
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/multichat"
@@ -97,6 +98,9 @@ def main(argv: list[str]) -> int:
     banner("Chromium for the browser tests (Debian's package)")
     chromium = ensure_chromium()
     print(f"Chromium: {chromium or 'none, so the browser tests skip'}", flush=True)
+    banner("nginx for the proxy tests (Debian's package; deploy/nginx.conf in front of the app)")
+    nginx = ensure_nginx()
+    print(f"nginx: {nginx or 'none, so the proxy tests skip'}", flush=True)
 
     redis = ensure_redis()
     print(f"Redis for the tests: {redis.how}", flush=True)
@@ -116,8 +120,9 @@ def main(argv: list[str]) -> int:
             banner(f"pytest, pass 2: PostgreSQL ({pg}) + Redis channel layer ({redis.url})")
             env = {**base_env, "DATABASE_URL": pg, "REDIS_URL": redis.url}
             junit = f"--junitxml={RESULTS / 'postgres.xml'}"
-            # The browser tests ran in pass 1, but for those that need PostgreSQL.
-            marks = "not browser or postgres"
+            # The browser tests ran in pass 1, but for those that need PostgreSQL; so did the
+            # tests that do not depend on the database or the channel layer (marked once).
+            marks = "(not browser and not once) or postgres"
             if run([py, "-m", "pytest", "-m", marks, junit, *argv], env=env):
                 failures.append("pytest on PostgreSQL + Redis")
     finally:

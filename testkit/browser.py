@@ -9,14 +9,12 @@ with ``MISSING`` when there is none.
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from playwright.sync_api import Browser, sync_playwright
+
+from testkit.debian import ensure_package
 
 PACKAGE = "chromium"  # Debian's package
 CHROMIUM = Path("/usr/bin/chromium")  # where it puts the browser
@@ -39,26 +37,7 @@ def find_chromium() -> str | None:
 
 def ensure_chromium() -> str | None:
     """Find Chromium, installing Debian's package first when it is missing and we can."""
-    found = find_chromium()
-    if found:
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        print(MISSING, file=sys.stderr, flush=True)
-        return None
-    print(f"Chromium is missing: installing Debian's {PACKAGE} package", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    apt = ["apt-get", "-qq", "-o", "Dpkg::Use-Pty=0", "-o", "DPkg::Lock::Timeout=300"]
-    for command in ([*apt, "update"], [*apt, "install", "-y", PACKAGE]):
-        # No questions (no stdin in CI); dpkg's progress goes nowhere, apt's errors are shown.
-        done = subprocess.run(
-            command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=False
-        )
-        if done.returncode:
-            break
-    found = find_chromium()
-    if found is None:
-        print(f"Installing {PACKAGE} failed: {MISSING}", file=sys.stderr, flush=True)
-    return found
+    return ensure_package(PACKAGE, CHROMIUM, MISSING)
 
 
 @contextlib.contextmanager
