@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 
+import multichat_client
 from config import settings as production_settings
 from multichat_client import ChatClient, Message
 from testkit import ROOT
@@ -356,9 +357,12 @@ def test_the_client_wheel_installs_alone_and_its_cli_talks_to_a_live_server(tmp_
     run([UV, "build", "--quiet", "--wheel", "--package", "multichat-client", "--out-dir",
          str(dist)], cwd=ROOT)  # fmt: skip
     (wheel,) = dist.glob("multichat_client-*.whl")
+    assert wheel.name.startswith(f"multichat_client-{multichat_client.__version__}-")
     bin_dir = fresh_venv(tmp_path / "venv", str(wheel))
     assert installed(bin_dir) == {"multichat-client", "websockets"}
     assert "tail" in run([str(bin_dir / "multichat"), "--help"], cwd=tmp_path)
+    version = run([str(bin_dir / "multichat"), "--version"], cwd=tmp_path)
+    assert version.strip() == f"multichat {multichat_client.__version__}"
 
     live = LiveServer().prepare()
     made = live.seed(users=["alice"], rooms=["Client room"], tokens=["alice"])
