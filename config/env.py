@@ -72,6 +72,13 @@ def chat_max_frame_bytes() -> int:
     return env_int("CHAT_MAX_FRAME_BYTES", 65536, minimum=1024)
 
 
+def default_data_dir(base: Path) -> Path:
+    """DATA_DIR when it is unset: ``var/`` in a source checkout (beside manage.py), and
+    ``./var`` under the working directory for an installed wheel, whose code lives in
+    site-packages where no data belongs."""
+    return base / "var" if (base / "manage.py").is_file() else Path.cwd() / "var"
+
+
 def checkout_secret_key(root: Path) -> None:
     """In a source checkout, let manage.py find the secret key that scripts/run made.
 

@@ -15,10 +15,18 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio.retry import Retry as _AsyncRetry
 from redis.backoff import ExponentialBackoff as _ExponentialBackoff
 
-from config.env import chat_max_frame_bytes, env_bool, env_float, env_int, env_list, env_str
+from config.env import (
+    chat_max_frame_bytes,
+    default_data_dir,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
+DATA_DIR = Path(env_str("DATA_DIR", str(default_data_dir(BASE_DIR))))
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -282,9 +290,12 @@ LOGOUT_REDIRECT_URL = "/login/"
 
 LANGUAGE_CODE = "en"
 # The UI's languages: every string goes through gettext (templates, Python, and the JavaScript
-# catalogue at /jsi18n/); locale/ holds the translations. Dates follow the browser's locale.
+# catalogue at /jsi18n/); chat/locale/ holds the translations of every app's strings, inside
+# a package so that the wheel carries them. Dates follow the browser's locale.
 LANGUAGES = [("en", "English"), ("de", "Deutsch")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# Listed here as well as found as chat's app catalogue: LOCALE_PATHS comes before
+# django.contrib's catalogues, and manage.py messages writes every app's strings here.
+LOCALE_PATHS = [BASE_DIR / "chat" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

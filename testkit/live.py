@@ -107,6 +107,7 @@ class LiveServer:
         command: list[str] | None = None,
         host: str = "127.0.0.1",
         prefix: list[str] | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self.host = host  # the address it listens on (and clients use): a namespace's, say
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="multichat-live-")
@@ -129,6 +130,8 @@ class LiveServer:
         self.command = command or [sys.executable, "-m", "config.server"]
         # Run before the command, e.g. ``ip netns exec NS`` (testkit.netns); not for manage.py.
         self.prefix = prefix or []
+        # Where the command runs: the checkout, or elsewhere for an installed wheel's server.
+        self.cwd = cwd or ROOT
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = Path(self.data_dir) / f"server-{self.port}.log"
 
@@ -218,7 +221,7 @@ class LiveServer:
         log = open(self.log_path, "ab")  # noqa: SIM115 (closed with the process)
         self.process = process = subprocess.Popen(
             [*self.prefix, *(part.format(port=self.port) for part in self.command)],
-            cwd=ROOT,
+            cwd=self.cwd,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -18,7 +18,6 @@ from multichat_client import (
     RestClient,
     RoomActivity,
 )
-from multichat_client.config import load_config
 from testkit import ROOT
 from testkit.live import LiveServer
 
@@ -193,21 +192,6 @@ def test_cli_without_a_token_explains_how_to_give_one(server, tmp_path):
     done = run_cli(env, "rooms")
     assert done.returncode == 2
     assert "set MULTICHAT_TOKEN" in done.stderr and "/tokens/" in done.stderr
-
-
-def test_config_environment_wins_over_the_file(tmp_path):
-    """MULTICHAT_URL and MULTICHAT_TOKEN override the file; the URL has a default."""
-    config = tmp_path / "config.toml"
-    config.write_text('url = "http://file.example"\ntoken = "from-file"\n')
-    environ = {"MULTICHAT_CONFIG": str(config)}
-    assert load_config(environ).token == "from-file"
-    assert load_config(environ).url == "http://file.example"
-    environ |= {"MULTICHAT_TOKEN": "from-env", "MULTICHAT_URL": "https://env.example/"}
-    loaded = load_config(environ)
-    assert (loaded.url, loaded.token) == ("https://env.example", "from-env")
-    assert load_config({"MULTICHAT_CONFIG": str(tmp_path / "none.toml")}).url == (
-        "http://127.0.0.1:8000"
-    )
 
 
 async def test_client_joins_sends_and_receives(server):

@@ -1,7 +1,15 @@
-"""deploy/Dockerfile copies everything the server needs: its apps, its imports, what it runs."""
+"""The packages and the image: the server's wheel serves chat on its own, the client's wheel
+installs alone, and deploy/Dockerfile builds the one and installs only it.
+
+The image cannot be built here (no Docker engine), so the slow tests do what its two
+stages do: build the wheel with the build stage's own ``uv`` commands from a copy of only
+what that stage copies, then install it with the locked requirements into a fresh virtual
+environment and serve from there, with no checkout on the path.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import json
 import os
@@ -10,16 +18,34 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
+import urllib.request
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from django.apps import apps
 
+import multichat_client
 from config import settings as production_settings
+from multichat_client import ChatClient, Message
 from testkit import ROOT
+from testkit.live import LiveServer, healthz
+from testkit.servers import postgres_base_url
 
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"  # the build context is the repository root
-SERVE = ROOT / "scripts" / "serve"
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+WHEEL_PACKAGES = set(PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"])
+UV = str(Path(sys.executable).with_name("uv"))  # the dev environment's pinned uv
+# Building and installing packages is slow and does not depend on the database: pass 1 only.
+ONCE = pytest.mark.skipif(
+    postgres_base_url() is not None,
+    reason="builds and installs the packages: runs once, in the SQLite pass",
+)
+# What an app ships beside its Python modules, all of which the wheel must carry.
+APP_DATA = ("templates", "static", "migrations", "locale", "management")
 
 # Run in a fresh interpreter: what the server process imports once it is up. config.asgi
 # is what uvicorn loads; the URLconf and the views it names load on the first request.
@@ -45,25 +71,34 @@ def instructions(dockerfile: str) -> list[tuple[str, str]]:
     return found
 
 
-def copied_sources(dockerfile: str) -> set[str]:
-    """The build-context paths that the Dockerfile's COPY/ADD lines put into the image."""
-    sources: set[str] = set()
+def stages(dockerfile: str) -> list[list[tuple[str, str]]]:
+    """The instructions of each stage, in order; each stage starts with its FROM."""
+    found: list[list[tuple[str, str]]] = []
     for keyword, rest in instructions(dockerfile):
-        if keyword not in ("COPY", "ADD"):
-            continue
+        if keyword == "FROM":
+            found.append([])
+        found[-1].append((keyword, rest))
+    return found
+
+
+def copied_sources(stage: list[tuple[str, str]]) -> dict[str, str]:
+    """Build-context path -> destination, for each COPY/ADD of ``stage`` from the repository."""
+    sources: dict[str, str] = {}
+    for keyword, rest in stage:
+        if keyword not in ("COPY", "ADD") or "--from" in rest:
+            continue  # --from: another stage's files, not the repository's
         words = json.loads(rest) if rest.startswith("[") else shlex.split(rest)
         words = [w for w in words if not w.startswith("--")]
-        if any(w.startswith("--from") for w in rest.split()):
-            continue  # from another stage, not from the repository
         for source in words[:-1]:
-            sources.add(os.path.normpath(source).rstrip("/"))
+            sources[os.path.normpath(source).rstrip("/")] = words[-1]
     return sources
 
 
-def is_copied(path: str, sources: set[str]) -> bool:
-    """True if the repository path ``path`` is copied itself or inside a copied directory."""
-    path = os.path.normpath(path)
-    return any(s == "." or path == s or path.startswith(s + "/") for s in sources)
+def runs(stage: list[tuple[str, str]]) -> list[str]:
+    """The shell commands of the stage's RUN instructions, ``&&`` chains split."""
+    return [
+        part.strip() for keyword, rest in stage if keyword == "RUN" for part in rest.split("&&")
+    ]
 
 
 def repository_path(file: str) -> str | None:
@@ -92,6 +127,11 @@ def local_apps() -> set[str]:
     }
 
 
+def without_checkout(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with nothing that would put the checkout's code on an installed package's path."""
+    return {k: v for k, v in env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
 def server_imports() -> set[str]:
     """The repository's top-level packages and modules that a running server has imported."""
     env = {
@@ -117,83 +157,105 @@ def server_imports() -> set[str]:
     }
 
 
-def script_commands(script: Path, seen: set[Path] | None = None) -> list[list[str]]:
-    """The commands a shell script runs, with the scripts it sources followed (comments dropped)."""
-    seen = seen if seen is not None else set()
-    seen.add(script)
-    commands = []
-    for line in re.sub(r"\\\n", " ", script.read_text()).splitlines():
-        try:
-            words = shlex.split(line, comments=True)
-        except ValueError:
-            continue  # a line of a multi-line construct: not a command we look at
-        if not words:
-            continue
-        if words[0] in ("source", ".") and len(words) > 1:
-            sourced = script.parent / Path(words[1]).name
-            if sourced.exists() and sourced not in seen:
-                commands.extend(script_commands(sourced, seen))
-            continue
-        commands.append(words)
-    return commands
+def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    """Run ``command``; return its output, failing the test with its stderr if it fails."""
+    done = subprocess.run(
+        command,
+        cwd=cwd,
+        env=without_checkout(
+            {**(os.environ if env is None else env), "UV_PYTHON_DOWNLOADS": "never"}
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, f"{shlex.join(command)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
 
 
-def module_path(module: str) -> str | None:
-    """The repository file that ``python -m module`` runs, or None if it is not ours."""
-    base = ROOT / module.replace(".", "/")
-    for candidate in (base.with_suffix(".py"), base / "__main__.py"):
-        if candidate.exists():
-            return candidate.relative_to(ROOT).as_posix()
-    return None
+def fresh_venv(path: Path, *requirements: str) -> Path:
+    """A new virtual environment at ``path`` with ``requirements`` (uv pip install arguments)
+    installed from uv's cache or the index; returns its bin directory."""
+    run([UV, "venv", "--quiet", "--python", sys.executable, str(path)], cwd=path.parent)
+    python = str(path / "bin" / "python")
+    run([UV, "pip", "install", "--quiet", "--python", python, *requirements], cwd=path.parent)
+    return path / "bin"
 
 
-def files_run_by(script: Path) -> set[str]:
-    """Repository files that ``script`` (and what it sources) needs: what python runs, and
-    the project and lock files that ``uv sync`` installs from."""
-    needed: set[str] = set()
-    for words in script_commands(script):
-        for i, word in enumerate(words):
-            is_python = re.fullmatch(r"(.*/)?python3?(\.\d+)?", word) is not None
-            if is_python and i + 1 < len(words):
-                target = words[i + 1]
-                if target == "-m" and i + 2 < len(words):
-                    found = module_path(words[i + 2])
-                    if found:
-                        needed.add(found)
-                elif (ROOT / target).is_file():
-                    needed.add(target)
-            if re.fullmatch(r"(.*/)?uv", word) and words[i + 1 : i + 2] == ["sync"]:
-                needed.add("pyproject.toml")
-                if "--locked" in words or "--frozen" in words:
-                    needed.add("uv.lock")
-    return needed
+def installed(bin_dir: Path) -> set[str]:
+    """The distribution names installed in the virtual environment of ``bin_dir``."""
+    listing = run(
+        [UV, "pip", "list", "--python", str(bin_dir / "python"), "--format", "json"],
+        cwd=bin_dir,
+    )
+    return {entry["name"] for entry in json.loads(listing)}
 
 
-def missing(required: set[str]) -> list[str]:
-    """The required repository paths that the Dockerfile does not copy."""
-    sources = copied_sources(DOCKERFILE.read_text())
-    return sorted(path for path in required if not is_copied(path, sources))
+@dataclass(frozen=True)
+class Built:
+    """What the Dockerfile's build stage leaves in /dist: the wheel and the locked requirements."""
+
+    wheel: Path
+    requirements: Path
 
 
-def test_dockerfile_copies_every_installed_app_of_this_repository():
-    """Each INSTALLED_APPS app that lives in this repository is copied into the image."""
-    required = local_apps()
-    assert {"chat", "api"} <= required, required  # the check itself finds the apps
-    assert missing(required) == [], "add a COPY line for each to deploy/Dockerfile"
+@pytest.fixture(scope="module")
+def server_build(tmp_path_factory) -> Built:
+    """Run the build stage's uv commands on a copy of only the files it copies."""
+    context = tmp_path_factory.mktemp("build-context")
+    dist = tmp_path_factory.mktemp("dist")
+    build = stages(DOCKERFILE.read_text())[0]
+    for source, destination in copied_sources(build).items():
+        origin, target = ROOT / source, context / destination.removeprefix("./")
+        if destination.endswith("/") and origin.is_file():
+            target = target / origin.name
+        if origin.is_dir():
+            shutil.copytree(origin, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, target)
+    uv_commands = [shlex.split(command) for command in runs(build) if command.startswith("uv ")]
+    assert len(uv_commands) >= 2, "the build stage exports the lock and builds the wheel with uv"
+    for command in uv_commands:
+        run([UV, *(word.replace("/dist", str(dist)) for word in command[1:])], cwd=context)
+    wheels = sorted(dist.glob("multichat-*.whl"))
+    assert len(wheels) == 1, sorted(p.name for p in dist.iterdir())
+    return Built(wheel=wheels[0], requirements=dist / "requirements.txt")
 
 
-def test_dockerfile_copies_every_package_the_server_imports():
-    """Each top-level package of this repository that the server imports is copied."""
-    required = server_imports()
-    assert {"config", "chat", "api"} <= required, required
-    assert missing(required) == [], "add a COPY line for each to deploy/Dockerfile"
+def test_the_images_final_stage_installs_the_wheel_and_copies_no_source():
+    """The final stage takes only the build stage's wheel and requirements, installs both, and
+    runs the wheel's console scripts: no repository file lands in the image."""
+    final = stages(DOCKERFILE.read_text())[-1]
+    assert copied_sources(final) == {}, "the final stage copies from the build stage only"
+    commands = runs(final)
+    assert any(
+        re.search(r"pip install .*--require-hashes.* -r \S*requirements\.txt", c) for c in commands
+    ), "the locked dependencies are installed hash-checked"
+    assert any(re.search(r"pip install .*--no-deps \S*multichat-\*\.whl", c) for c in commands)
+    assert any(
+        c.startswith("SECRET_KEY=") and "multichat-admin collectstatic" in c for c in commands
+    )
+    cmd = [json.loads(rest) for keyword, rest in final if keyword == "CMD"][-1]
+    assert cmd == ["multichat-server"]
+    scripts = PYPROJECT["project"]["scripts"]
+    assert scripts["multichat-server"] == "config.server:main"
+    assert scripts["multichat-admin"] == "config.manage:main"
 
 
-def test_dockerfile_copies_the_files_scripts_serve_runs():
-    """What scripts/serve runs (manage.py, python -m modules, uv's lock) is in the image."""
-    required = files_run_by(SERVE)
-    assert {"manage.py", "config/server.py", "uv.lock"} <= required, required
-    assert missing(required) == [], "add a COPY line for each to deploy/Dockerfile"
+def test_the_build_stage_copies_what_the_wheel_is_built_from():
+    """pyproject.toml, the lock, the readme and every package the wheel holds are copied."""
+    sources = set(copied_sources(stages(DOCKERFILE.read_text())[0]))
+    needed = {"pyproject.toml", "uv.lock", "README.md", "client/pyproject.toml", *WHEEL_PACKAGES}
+    assert sorted(needed - sources) == [], "add a COPY line for each to deploy/Dockerfile"
+
+
+def test_the_wheel_lists_every_installed_app_and_package_the_server_imports():
+    """pyproject's wheel packages hold each local INSTALLED_APPS app and each package that a
+    running server imports from this repository."""
+    required = local_apps() | server_imports()
+    assert {"config", "chat", "api", "people"} <= required, required  # the check finds them
+    assert sorted(required - WHEEL_PACKAGES) == [], "add each to [tool.hatch...wheel] packages"
 
 
 def test_dockerignore_keeps_what_the_dockerfile_copies():
@@ -205,7 +267,8 @@ def test_dockerignore_keeps_what_the_dockerfile_copies():
     ]
     dropped = sorted(
         source
-        for source in copied_sources(DOCKERFILE.read_text())
+        for stage in stages(DOCKERFILE.read_text())
+        for source in copied_sources(stage)
         for pattern in patterns
         if any(fnmatch.fnmatch(part, pattern) for part in Path(source).parts)
         or fnmatch.fnmatch(source, pattern)
@@ -213,30 +276,130 @@ def test_dockerignore_keeps_what_the_dockerfile_copies():
     assert dropped == [], ".dockerignore leaves these out of the build context"
 
 
-def test_files_the_dockerfile_copies_serve_the_app_on_their_own(tmp_path):
-    """Only the copied files, laid out as in the image, import the app and collect static."""
-    app = tmp_path / "app"
-    app.mkdir()
-    for source in copied_sources(DOCKERFILE.read_text()):
-        origin = ROOT / source
-        if origin.is_dir():
-            shutil.copytree(origin, app / source, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            (app / source).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(origin, app / source)
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "SECRET_KEY": "collectstatic-only",  # as the Dockerfile's collectstatic step
-        "DATA_DIR": str(tmp_path / "data"),
-        "STATIC_ROOT": str(tmp_path / "static"),
-        "PYTHONPATH": "",
-    }
-    for command in (
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-        [sys.executable, "-c", LIST_IMPORTS],
-    ):
-        done = subprocess.run(
-            command, cwd=app, env=env, capture_output=True, text=True, timeout=180
-        )
-        assert done.returncode == 0, f"{command[1:]} failed in the image's files:\n{done.stderr}"
+@ONCE
+def test_the_server_wheel_carries_each_apps_files_and_no_tests(server_build):
+    """Every tracked template, static, migration, locale and command file of each app is in
+    the wheel; the tests, the test kit, the benchmarks and the client are not."""
+    names = set(zipfile.ZipFile(server_build.wheel).namelist())
+    tops = {name.split("/", 1)[0] for name in names if ".dist-info/" not in name}
+    assert tops == WHEEL_PACKAGES
+    tracked = run(["git", "ls-files", "--", *sorted(local_apps())], cwd=ROOT).split()
+    data = [p for p in tracked if set(Path(p).parts[1:-1]) & set(APP_DATA)]
+    assert len(data) > 50, data  # the listing itself works
+    assert sorted(set(data) - names) == [], "the wheel lacks these app files"
+    assert "chat/locale/de/LC_MESSAGES/django.mo" in names
+    assert [n for n in names if "/tests/" in n or n.endswith("test_settings.py")] == []
+
+
+@ONCE
+def test_the_server_wheel_installed_as_in_the_image_serves_chat(server_build, tmp_path):
+    """Installed with the locked requirements into a fresh venv, the wheel's multichat-admin
+    migrates and collects static files and its multichat-server serves health, pages,
+    translations, static files and a socket post round trip, with no checkout on its path."""
+    bin_dir = fresh_venv(
+        tmp_path / "venv", "--require-hashes", "--no-deps", "-r", str(server_build.requirements)
+    )
+    run([UV, "pip", "install", "--quiet", "--python", str(bin_dir / "python"), "--no-deps",
+         str(server_build.wheel)], cwd=tmp_path)  # fmt: skip
+    (tmp_path / "data").mkdir()
+    live = LiveServer(
+        data_dir=str(tmp_path / "data"),
+        extra_env={"STATIC_ROOT": str(tmp_path / "static")},
+        command=[str(bin_dir / "multichat-server")],
+        cwd=tmp_path,
+    )
+    live.env = without_checkout(live.env)
+    where = run([str(bin_dir / "python"), "-c", "import chat; print(chat.__file__)"],
+                cwd=tmp_path, env=live.env)  # fmt: skip
+    assert Path(where.strip()).is_relative_to(tmp_path / "venv"), where
+    for args in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"]):
+        run([str(bin_dir / "multichat-admin"), *args], cwd=tmp_path, env=live.env)
+    # The users, room and token come from the checkout's test-only testkit command, on the
+    # database that the wheel's migrations made.
+    made = live.seed(users=["alice"], rooms=["Wheel room"], tokens=["alice"])
+    room, token = made.rooms["Wheel room"], made.tokens["alice"]
+    live.start(timeout=60)
+    try:
+        status, body = healthz(live.url)
+        assert (status, body.get("status")) == (200, "ok"), body
+        with urllib.request.urlopen(live.url + "login/", timeout=10) as response:
+            page = response.read().decode()
+        assert 'name="password"' in page
+        stylesheet = re.search(r'href="(/static/[^"]+\.css)"', page)
+        assert stylesheet, "the login page links no stylesheet"
+        with urllib.request.urlopen(live.url + stylesheet.group(1)[1:], timeout=10) as response:
+            assert response.status == 200  # collected from the wheel, served by ServeStatic
+        german = urllib.request.Request(live.url + "jsi18n/", headers={"Accept-Language": "de"})
+        with urllib.request.urlopen(german, timeout=10) as response:
+            assert "Reconnecting" in response.read().decode()  # the wheel's chat/locale
+
+        async def round_trip() -> Message:
+            async with ChatClient(live.url, token) as chat:
+                await chat.join(room)
+                await chat.send(room, "served from the wheel")
+                async with asyncio.timeout(20):
+                    async for event in chat:
+                        if isinstance(event, Message) and event.message == "served from the wheel":
+                            return event
+            raise AssertionError("the client stopped before its post came back")
+
+        echoed = asyncio.run(round_trip())
+        assert (echoed.username, echoed.seq) == ("alice", 1)
+    finally:
+        live.stop()
+
+
+@ONCE
+def test_the_client_wheel_installs_alone_and_its_cli_talks_to_a_live_server(tmp_path):
+    """The client's wheel in a fresh venv brings only websockets (no Django); its `multichat`
+    command sends to a live server and tails the post back over the socket."""
+    dist = tmp_path / "dist"
+    run([UV, "build", "--quiet", "--wheel", "--package", "multichat-client", "--out-dir",
+         str(dist)], cwd=ROOT)  # fmt: skip
+    (wheel,) = dist.glob("multichat_client-*.whl")
+    assert wheel.name.startswith(f"multichat_client-{multichat_client.__version__}-")
+    bin_dir = fresh_venv(tmp_path / "venv", str(wheel))
+    assert installed(bin_dir) == {"multichat-client", "websockets"}
+    assert "tail" in run([str(bin_dir / "multichat"), "--help"], cwd=tmp_path)
+    version = run([str(bin_dir / "multichat"), "--version"], cwd=tmp_path)
+    assert version.strip() == f"multichat {multichat_client.__version__}"
+
+    live = LiveServer().prepare()
+    made = live.seed(users=["alice"], rooms=["Client room"], tokens=["alice"])
+    env = without_checkout(
+        {
+            **{k: v for k, v in os.environ.items() if not k.startswith("MULTICHAT_")},
+            "HOME": str(tmp_path),
+            "MULTICHAT_CONFIG": str(tmp_path / "absent.toml"),
+            "MULTICHAT_URL": live.url,
+            "MULTICHAT_TOKEN": made.tokens["alice"],
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    live.start()
+    try:
+        sent = run([str(bin_dir / "multichat"), "send", "Client room", "from the client wheel"],
+                   cwd=tmp_path, env=env)  # fmt: skip
+        assert sent.strip() == "sent to Client room as #1", sent
+
+        async def tail_until_the_post() -> dict[str, object]:
+            tail = await asyncio.create_subprocess_exec(
+                str(bin_dir / "multichat"), "tail", "Client room", "--since", "0", "--json",
+                cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            assert tail.stdout is not None
+            try:
+                async with asyncio.timeout(30):
+                    while line := await tail.stdout.readline():
+                        frame = json.loads(line)
+                        if frame.get("message") == "from the client wheel":
+                            return dict(frame)
+                raise AssertionError("tail ended without the post")
+            finally:
+                tail.terminate()
+                await tail.wait()
+
+        frame = asyncio.run(tail_until_the_post())
+        assert (frame["username"], frame["seq"]) == ("alice", 1)
+    finally:
+        live.stop()

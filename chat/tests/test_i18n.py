@@ -14,7 +14,7 @@ from django.test import Client
 from testkit.factories import bearer
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCALES = ROOT / "locale"
+LOCALES = ROOT / "chat" / "locale"
 NEEDS_GETTEXT = pytest.mark.skipif(
     shutil.which("xgettext") is None or shutil.which("msgfmt") is None,
     reason="no GNU gettext (Debian: apt-get install gettext) to extract the catalogues",
@@ -53,14 +53,14 @@ def test_every_ui_string_is_in_the_catalogue_and_translated(tmp_path, language):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     for domain in ("django", "djangojs"):
-        extracted = copy / "locale" / language / "LC_MESSAGES" / f"{domain}.po"
+        extracted = copy / "chat" / "locale" / language / "LC_MESSAGES" / f"{domain}.po"
         stats = _statistics(extracted)
         assert "untranslated" not in stats and "fuzzy" not in stats, f"{domain}.po: {stats}"
         committed = LOCALES / language / "LC_MESSAGES" / f"{domain}.po"
         entries = re.compile(r'^msgid "(.+)"$', re.M)
         assert set(entries.findall(extracted.read_text())) == set(
             entries.findall(committed.read_text())
-        ), f"locale/{language}/LC_MESSAGES/{domain}.po is stale: run scripts/messages"
+        ), f"chat/locale/{language}/LC_MESSAGES/{domain}.po is stale: run scripts/messages"
 
 
 @NEEDS_GETTEXT

@@ -1,4 +1,4 @@
-"""Refresh the translation catalogues (locale/*/LC_MESSAGES) from the code, then compile them."""
+"""Refresh the translation catalogues (chat/locale/*/LC_MESSAGES) from the code; compile them."""
 
 from typing import Any
 

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from multichat_client import __version__
 from multichat_client.config import Config, ConfigError, load_config
 from multichat_client.errors import AuthError, ConnectionLost, MultichatError
 from multichat_client.rest import RestClient
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(~/.config/multichat/config.toml, or MULTICHAT_CONFIG); create one at <url>/tokens/.",
     )
     parser.add_argument("--url", help="the server's base URL (default: MULTICHAT_URL, the config)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     rooms = commands.add_parser("rooms", help="list your rooms; create or rename one")

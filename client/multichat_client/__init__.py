@@ -13,7 +13,7 @@ re-joins each room with ``since`` = the last seq it delivered, so a dropped
 connection or a server restart loses and repeats nothing. Edits, deletions
 and reactions are ``Change`` events in the same stream (``Change.apply``
 folds one into the ``Message`` it targets). ``RestClient`` is
-the blocking REST client; ``python -m multichat_client`` is the CLI.
+the blocking REST client; ``multichat`` (or ``python -m multichat_client``) is the CLI.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,9 @@ from typing import TYPE_CHECKING, Any
 from multichat_client.config import Config, ConfigError, load_config
 from multichat_client.errors import AuthError, ConnectionLost, MultichatError
 from multichat_client.rest import RestClient
+
+# The package's version (client/pyproject.toml reads it from here).
+__version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from multichat_client.client import (
