@@ -32,7 +32,6 @@ from config import settings as production_settings
 from multichat_client import ChatClient, Message
 from testkit import ROOT
 from testkit.live import LiveServer, healthz
-from testkit.servers import postgres_base_url
 
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"  # the build context is the repository root
@@ -40,10 +39,7 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 WHEEL_PACKAGES = set(PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"])
 UV = str(Path(sys.executable).with_name("uv"))  # the dev environment's pinned uv
 # Building and installing packages is slow and does not depend on the database: pass 1 only.
-ONCE = pytest.mark.skipif(
-    postgres_base_url() is not None,
-    reason="builds and installs the packages: runs once, in the SQLite pass",
-)
+ONCE = pytest.mark.once
 # What an app ships beside its Python modules, all of which the wheel must carry.
 APP_DATA = ("templates", "static", "migrations", "locale", "management")
 
