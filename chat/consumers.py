@@ -102,9 +102,12 @@ change_in_pool = dbguard.in_pool(dbguard.guarded(_change, dbguard.NOT_STORED))
 
 def _room_for_logs(command: protocol.Command) -> int | None:
     """The command's room id for log lines, if it names a valid one (never what else it sent)."""
+    room = getattr(command, "room", None)
+    if room is None:
+        return None
     try:
-        return protocol.parse_room_id(command.room)  # type: ignore[union-attr]
-    except (AttributeError, ChatError):
+        return protocol.parse_room_id(room)
+    except ChatError:
         return None
 
 

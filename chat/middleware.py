@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from asgiref.typing import (
-    ASGIApplication,
     ASGIReceiveCallable,
     ASGISendCallable,
     ASGISendEvent,
@@ -30,6 +29,8 @@ Origin = tuple[str, str, str]  # scheme, host (lower case), port (default ports 
 
 # An ASGI application that takes a WebSocket handshake's scope.
 WebSocketApp = Callable[[WebSocketScope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
+# Django's ASGI handler, or any ASGI application (django-stubs and asgiref type them apart).
+HttpApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 
 def parse_origin(value: str) -> Origin | None:
@@ -146,7 +147,7 @@ class RequestIdMiddleware:
     django.request's own lines (a 404, a 500) carry it too.
     """
 
-    def __init__(self, application: ASGIApplication) -> None:
+    def __init__(self, application: HttpApp) -> None:
         self.application = application
 
     async def __call__(
@@ -154,7 +155,7 @@ class RequestIdMiddleware:
     ) -> None:
         """Run the request with its id bound (and no other request's fields); echo the id."""
         if scope["type"] != "http":
-            await self.application(scope, receive, send)  # type: ignore[call-arg]
+            await self.application(scope, receive, send)
             return
         incoming = None
         for key, value in scope.get("headers", []):
@@ -171,7 +172,7 @@ class RequestIdMiddleware:
             await send(event)
 
         with logcontext.bound(request_id=request_id, socket_id=None, user_id=None, room=None):
-            await self.application(scope, receive, send_with_id)  # type: ignore[call-arg]
+            await self.application(scope, receive, send_with_id)
 
 
 @sync_and_async_middleware
