@@ -8,6 +8,8 @@ kept. The handler's filter (chat.logcontext.ContextFilter) adds the context
 fields and keeps secrets out.
 """
 
+import logging
+import logging.config
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -55,7 +57,20 @@ def logging_config() -> dict[str, Any]:
         },
         "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
         "loggers": {
+            # Django's own default logging gives "django" a console handler of its own
+            # (for DEBUG) that would print each of its lines a second time, in plain text.
+            "django": {"handlers": []},
             # markdown_it traces every parser rule of every message at DEBUG: noise.
             "markdown_it": {"level": "INFO"},
         },
     }
+
+
+def configure(config: dict[str, Any]) -> None:
+    """Django's LOGGING_CONFIG: apply ``config``; in JSON, Python's warnings become records too.
+
+    Otherwise a warning (a library's UserWarning at start-up) would print its
+    own plain lines among the JSON ones. The plain format keeps them as they were.
+    """
+    logging.config.dictConfig(config)
+    logging.captureWarnings(log_format() == "json")

@@ -376,3 +376,4 @@ CHAT_HEARTBEAT_TIMEOUT_SECONDS = env_float("CHAT_HEARTBEAT_TIMEOUT_SECONDS", 20.
 
 # LOG_FORMAT (plain or json) and LOG_LEVEL; config/server.py gives uvicorn the same dict.
 LOGGING = logging_config()
+LOGGING_CONFIG = "config.logs.configure"
