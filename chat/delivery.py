@@ -112,8 +112,8 @@ class Delivery:
         self.drainer: asyncio.Task[None] | None = None
         self.turn = asyncio.Lock()
         self.closed = False
-        # The owner's context (chat.logcontext: the socket's id and user), for the
-        # drain tasks' log lines: they are started from the hub's task, not the socket's.
+        # The owner's context (chat.logcontext: the socket's id and user), for the log
+        # lines of the drain tasks and the slow-socket timer: the hub's task starts them.
         self.context = contextvars.copy_context()
 
     # --- what the owner calls ------------------------------------------------
@@ -177,7 +177,12 @@ class Delivery:
             if self.behind_since is None:
                 self.behind_since = self.hub.loop.time()
                 limit = settings.CHAT_SLOW_SOCKET_SECONDS
-                self.hub.loop.call_later(limit, self._close_if_still_behind, self.behind_since)
+                self.hub.loop.call_later(
+                    limit,
+                    self._close_if_still_behind,
+                    self.behind_since,
+                    context=self.context.copy(),
+                )
         elif not event.get("droppable"):
             self.inbox.append(event)  # a delete notice: rare, and it must not be lost
         if self.drainer is None:

@@ -93,6 +93,16 @@ def test_a_request_line_carries_the_request_id_its_response_echoes(server):
     assert "socket_id" not in line and "user_id" not in line
 
 
+def test_a_logged_in_request_line_names_the_user(server):
+    """A request with a session cookie logs its user's id (and never the cookie)."""
+    cookie = server.login_cookie("bob", password_for("bob"))
+    status, _ = get(server, "/no-such-page/", {"Cookie": cookie, "X-Request-ID": "bob-404"})
+    assert status == 404
+    assert wait_for_line(server, request_id="bob-404")["user_id"] == server.ids["bob"]
+    session = dict(part.split("=", 1) for part in cookie.split("; "))["sessionid"]
+    assert session not in server.log_path.read_text()
+
+
 def test_an_insane_or_missing_request_id_is_replaced_by_a_fresh_one(server):
     """An id that is too long or has odd characters is not used; none at all gets one too."""
     seen = set()
