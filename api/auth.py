@@ -19,7 +19,7 @@ from ninja.utils import check_csrf
 
 from api import selectors, services, tokens
 from api.models import ApiToken
-from chat import dbguard
+from chat import dbguard, logcontext
 from chat.auth import SocketApp, SocketScope
 from chat.permissions import Account, User
 
@@ -112,6 +112,7 @@ class BearerAuth(HttpBearer):
         if found is None:
             raise AuthenticationError(401, REFUSED)
         request.user = found.user
+        logcontext.user_id.set(found.user.pk)  # this request's log lines name the caller
         return found.user
 
 

@@ -49,6 +49,7 @@ from chat import (
     activity,
     dbguard,
     events,
+    logcontext,
     permissions,
     presence,
     protocol,
@@ -97,6 +98,17 @@ def _change(service: Callable[..., int | None], **kwargs: Any) -> int | None:
 
 # Changes run like posts: on the worker pool, a database failure saying nothing was stored.
 change_in_pool = dbguard.in_pool(dbguard.guarded(_change, dbguard.NOT_STORED))
+
+
+def _room_for_logs(command: protocol.Command) -> int | None:
+    """The command's room id for log lines, if it names a valid one (never what else it sent)."""
+    room = getattr(command, "room", None)
+    if room is None:
+        return None
+    try:
+        return protocol.parse_room_id(room)
+    except ChatError:
+        return None
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -149,6 +161,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         if not await self._apply_access(snapshot):
             return
+        log.info("Socket opened")
         rechecker = access.rechecker()
         rechecker.add(self)
         self.rechecker = rechecker
@@ -156,6 +169,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Leave every joined room (chat.presence tells the rooms when the person is gone)."""
+        log.info("Socket closed (code %s)", code)
         for room_id in list(self.rooms):
             await self._leave(room_id)
         self._release()
@@ -189,10 +203,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         However the socket ends (a close, a client gone mid-reply, an error),
         its slot, hub groups, re-checks and tasks are released here.
         """
-        self.scope = scope
-        self.base_send = send
+        # This task's log lines (and its delivery engine's, which copies the
+        # context) carry the socket's id and user; no other socket's.
         user = scope.get("user")
         user_id = getattr(user, "pk", None)
+        with logcontext.bound(socket_id=logcontext.new_id(), user_id=user_id, room=None):
+            await self._serve(scope, receive, send, user_id)
+
+    async def _serve(
+        self, scope: dict[str, Any], receive: Receive, send: Send, user_id: Any
+    ) -> None:
+        """The socket's life, as ``__call__`` describes it."""
+        self.scope = scope
+        self.base_send = send
         self.delivery = Delivery(
             send, self, hub(), label=f"user {user_id}", user_id=user_id, write=wire.writer(scope)
         )
@@ -292,14 +315,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Decode one command and run it; every failure becomes an error frame."""
+        with logcontext.bound(room=None):  # the command's room, once parsed (_run)
+            await self._run(text_data or "")
+
+    async def _run(self, text_data: str) -> None:
+        """``receive``'s work: log lines carry the command's room while it runs."""
         ref: protocol.Scalar | Any = UNSET
+        name = "frame"
         try:
-            frame = protocol.decode_frame(text_data or "")
+            frame = protocol.decode_frame(text_data)
             ref = protocol.peek_ref(frame)  # echoed even if the frame turns out invalid
             command = protocol.parse_command(frame)
+            name = command.name
+            logcontext.room.set(_room_for_logs(command))
             handler = getattr(self, f"command_{command.name}")
             await handler(command, ref)
         except ChatError as error:
+            # The code only: a detail may quote what the client sent. DEBUG: a client can
+            # send refused frames as fast as it likes.
+            log.debug("The %s command was refused: %s", name, error.code)
             await self.send(text_data=protocol.error_frame(error, ref))
         except dbguard.DATABASE_ERRORS as exc:  # join, history, leave: nothing changed
             await self.send(text_data=protocol.error_frame(dbguard.unavailable(exc), ref))
@@ -368,6 +402,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         present = protocol.PresenceEvent(presence=room_id, members=members, full=True)
         await self.send(text_data=protocol.encode(present))
+        log.info("Joined the room")
         if first:
             await self.notices.entered(room_id, self.user.pk, self.user.get_username())
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -111,6 +112,9 @@ class Delivery:
         self.drainer: asyncio.Task[None] | None = None
         self.turn = asyncio.Lock()
         self.closed = False
+        # The owner's context (chat.logcontext: the socket's id and user), for the log
+        # lines of the drain tasks and the slow-socket timer: the hub's task starts them.
+        self.context = contextvars.copy_context()
 
     # --- what the owner calls ------------------------------------------------
 
@@ -173,11 +177,16 @@ class Delivery:
             if self.behind_since is None:
                 self.behind_since = self.hub.loop.time()
                 limit = settings.CHAT_SLOW_SOCKET_SECONDS
-                self.hub.loop.call_later(limit, self._close_if_still_behind, self.behind_since)
+                self.hub.loop.call_later(
+                    limit,
+                    self._close_if_still_behind,
+                    self.behind_since,
+                    context=self.context.copy(),
+                )
         elif not event.get("droppable"):
             self.inbox.append(event)  # a delete notice: rare, and it must not be lost
         if self.drainer is None:
-            self.drainer = self.hub.loop.create_task(self._drain())
+            self.drainer = self.hub.loop.create_task(self._drain(), context=self.context.copy())
 
     @property
     def backed_up(self) -> bool:
@@ -216,10 +225,12 @@ class Delivery:
         try:
             rest = eager.start(self.send(frame))
         except Exception as error:
-            self.drainer = self.hub.loop.create_task(self._drain(failed=error))
+            self.drainer = self.hub.loop.create_task(
+                self._drain(failed=error), context=self.context.copy()
+            )
             return
         if rest is not None:  # the socket's buffer is full: finish in a task
-            self.drainer = self.hub.loop.create_task(self._drain(rest))
+            self.drainer = self.hub.loop.create_task(self._drain(rest), context=self.context.copy())
 
     async def _drain(
         self, first: eager.Resumed | None = None, *, failed: Exception | None = None

@@ -1,15 +1,27 @@
-"""ASGI middleware for the chat socket."""
+"""Middleware: the chat socket's origin check, and the log context of HTTP requests."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from inspect import iscoroutinefunction
+from typing import Any
 from urllib.parse import urlsplit
 
-from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope, WebSocketScope
+from asgiref.typing import (
+    ASGIReceiveCallable,
+    ASGISendCallable,
+    ASGISendEvent,
+    Scope,
+    WebSocketScope,
+)
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
+from django.utils.decorators import sync_and_async_middleware
 from django.utils.http import is_same_domain
+
+from chat import logcontext
 
 DEFAULT_PORTS = {"http": "80", "https": "443"}
 
@@ -17,6 +29,8 @@ Origin = tuple[str, str, str]  # scheme, host (lower case), port (default ports 
 
 # An ASGI application that takes a WebSocket handshake's scope.
 WebSocketApp = Callable[[WebSocketScope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
+# Django's ASGI handler, or any ASGI application (django-stubs and asgiref type them apart).
+HttpApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 
 def parse_origin(value: str) -> Origin | None:
@@ -122,3 +136,67 @@ class OriginCheckMiddleware:
             await self.application(scope, receive, send)
         else:
             await WebsocketDenier()(scope, receive, send)
+
+
+class RequestIdMiddleware:
+    """ASGI middleware for HTTP: each request's log lines carry its ``request_id``.
+
+    The id is the request's ``X-Request-ID`` header when that is a sane
+    token (a proxy's, so its logs and ours join up), else a fresh one; the
+    response echoes it in ``X-Request-ID``. It wraps all of Django, so
+    django.request's own lines (a 404, a 500) carry it too.
+    """
+
+    def __init__(self, application: HttpApp) -> None:
+        self.application = application
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        """Run the request with its id bound (and no other request's fields); echo the id."""
+        if scope["type"] != "http":
+            await self.application(scope, receive, send)
+            return
+        incoming = None
+        for key, value in scope.get("headers", []):
+            if key == b"x-request-id":
+                incoming = value.decode("latin1")
+                break
+        request_id = logcontext.sane_request_id(incoming)
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(event: ASGISendEvent) -> None:
+            if event["type"] == "http.response.start":
+                headers = [h for h in event.get("headers", []) if h[0].lower() != b"x-request-id"]
+                event = {**event, "headers": [*headers, header]}
+            await send(event)
+
+        with logcontext.bound(request_id=request_id, socket_id=None, user_id=None, room=None):
+            await self.application(scope, receive, send_with_id)
+
+
+@sync_and_async_middleware
+def user_log_context(get_response: Any) -> Any:
+    """Django middleware (after AuthenticationMiddleware): log lines carry the user's id.
+
+    A REST call with a bearer token gets its user id from api.auth instead,
+    once the token is checked.
+    """
+    if iscoroutinefunction(get_response):
+
+        async def middleware(request: HttpRequest) -> HttpResponse:
+            user = await request.auser()
+            if user.is_authenticated:
+                logcontext.user_id.set(user.pk)
+            response: HttpResponse = await get_response(request)
+            return response
+
+    else:
+
+        def middleware(request: HttpRequest) -> HttpResponse:  # type: ignore[misc]
+            if request.user.is_authenticated:
+                logcontext.user_id.set(request.user.pk)
+            response: HttpResponse = get_response(request)
+            return response
+
+    return middleware

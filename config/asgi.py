@@ -12,12 +12,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from api.auth import BearerTokenMiddleware  # noqa: E402
 from chat.auth import SessionAuthMiddleware  # noqa: E402
-from chat.middleware import OriginCheckMiddleware  # noqa: E402
+from chat.middleware import OriginCheckMiddleware, RequestIdMiddleware  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Each request's log lines carry its id, which the response echoes (X-Request-ID).
+        "http": RequestIdMiddleware(django_asgi_app),
         # A bearer token (api.auth), if the handshake has one, wins over the session cookie.
         "websocket": OriginCheckMiddleware(
             SessionAuthMiddleware(BearerTokenMiddleware(URLRouter(websocket_urlpatterns)))

@@ -3,12 +3,14 @@
 The one place where the ASGI server is configured; scripts/run,
 scripts/serve, the Dockerfile and the tests' live servers all start it this
 way. Reads HOST, PORT, WEB_CONCURRENCY, CHAT_MAX_FRAME_BYTES and
-FORWARDED_ALLOW_IPS from the environment.
+FORWARDED_ALLOW_IPS from the environment, and
+LOG_FORMAT and LOG_LEVEL for its logging (config/logs.py).
 """
 
 import uvicorn
 
 from config.env import chat_max_frame_bytes, env_int, env_str
+from config.logs import logging_config
 
 
 def main() -> None:
@@ -29,6 +31,8 @@ def main() -> None:
         ws_per_message_deflate=False,
         lifespan="off",
         access_log=False,
+        # The project's own logging (LOG_FORMAT, LOG_LEVEL), not uvicorn's plain formatter.
+        log_config=logging_config(),
         proxy_headers=bool(forwarded),
         forwarded_allow_ips=forwarded or None,
     )

@@ -24,6 +24,7 @@ from config.env import (
     env_list,
     env_str,
 )
+from config.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("DATA_DIR", str(default_data_dir(BASE_DIR))))
@@ -102,6 +103,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Log lines of a logged-in user's request carry the user's id (chat.logcontext).
+    "chat.middleware.user_log_context",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -403,10 +406,6 @@ CHAT_HEARTBEAT_SECONDS = env_float("CHAT_HEARTBEAT_SECONDS", 25.0, minimum=0.1)
 # before the page would give up on it.
 CHAT_HEARTBEAT_TIMEOUT_SECONDS = env_float("CHAT_HEARTBEAT_TIMEOUT_SECONDS", 20.0, minimum=0.1)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
+# LOG_FORMAT (plain or json) and LOG_LEVEL; config/server.py gives uvicorn the same dict.
+LOGGING = logging_config()
+LOGGING_CONFIG = "config.logs.configure"
