@@ -402,7 +402,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         present = protocol.PresenceEvent(presence=room_id, members=members, full=True)
         await self.send(text_data=protocol.encode(present))
-        log.info("Joined the room")
+        log.debug("Joined the room")  # one per room per socket: DEBUG, not INFO
         if first:
             await self.notices.entered(room_id, self.user.pk, self.user.get_username())
 

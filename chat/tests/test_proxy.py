@@ -46,6 +46,7 @@ class Visitor:
         parts = urllib.parse.urlsplit(url)
         self.host, self.port = parts.hostname or "", parts.port or 80
         self.address, self.headers, self.cookies = address, headers or {}, {}
+        self.last_request_id: str | None = None
 
     def request(self, method: str, path: str, form: dict[str, str] | None = None):
         connection = http.client.HTTPConnection(
@@ -65,6 +66,7 @@ class Visitor:
         for header in response.headers.get_all("Set-Cookie") or []:
             name, value = header.split(";", 1)[0].split("=", 1)
             self.cookies[name] = value
+        self.last_request_id = response.headers.get("X-Request-ID")
         return response.status, text
 
     @property
@@ -83,8 +85,10 @@ class Visitor:
 async def test_a_socket_through_nginx_joins_posts_and_receives(proxied):
     """The upgrade and the socket's cookie and origin pass through nginx."""
     _, url, room = proxied
-    visitor = Visitor(url, "127.0.0.1")
+    visitor = Visitor(url, "127.0.0.1", headers={"X-Request-ID": "chosen-by-the-client"})
     assert visitor.log_in("alice", password_for("alice")) == 302
+    # nginx names each request ($request_id, 32 hex digits) and the app logs and echoes that id.
+    assert re.fullmatch(r"[0-9a-f]{32}", visitor.last_request_id or ""), visitor.last_request_id
     ws_url = url.replace("http://", "ws://") + "chat/stream/"
     headers = {"Origin": url.rstrip("/"), "Cookie": visitor.cookie}
     async with connect(ws_url, additional_headers=headers) as ws:
