@@ -11,6 +11,8 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
+from chat import metrics
+
 DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 Origin = tuple[str, str, str]  # scheme, host (lower case), port (default ports filled in)
@@ -121,4 +123,5 @@ class OriginCheckMiddleware:
         if origin_allowed(scope):
             await self.application(scope, receive, send)
         else:
+            metrics.socket_refused("origin")
             await WebsocketDenier()(scope, receive, send)
