@@ -422,12 +422,12 @@ async def test_two_workers_behind_one_port_report_the_real_socket_total(
     """WEB_CONCURRENCY=2: sockets land on both workers; any scrape counts them all, then none."""
     env = {"WEB_CONCURRENCY": "2", "CHAT_MAX_SOCKETS_PER_USER": "100"}
     server = LiveServer(database_url=database_url, extra_env=env).prepare()
-    server.seed(users=["alice"])
+    server.seed(users=["wanda"])
     server.start(timeout=60)
     sockets = []
     try:
         get = live_getter(server)
-        cookie = await asyncio.to_thread(server.login_cookie, "alice", password_for("alice"))
+        cookie = await asyncio.to_thread(server.login_cookie, "wanda", password_for("wanda"))
         headers = {"Origin": server.url.rstrip("/"), "Cookie": cookie}
         per_worker: dict[str, float] = {}
         while len([n for n in per_worker.values() if n > 0]) < 2:
@@ -457,12 +457,12 @@ async def test_redis_going_away_shows_the_layer_down_with_errors_until_it_is_bac
     redis = start_redis(port)
     env = {"CHANNEL_LAYER_PREFIX": f"mcmetrics-{uuid.uuid4().hex[:8]}", "CHAT_SEND_RATE": "0"}
     server = LiveServer(database_url=database_url, redis_url=redis.url, extra_env=env).prepare()
-    room = server.seed(users=["alice"], rooms=["General"]).rooms["General"]
+    room = server.seed(users=["rita"], rooms=["General"]).rooms["General"]
     server.start(timeout=40)
     get = live_getter(server)
     ws = None
     try:
-        ws = await open_ws(server, "alice")
+        ws = await open_ws(server, "rita")
         await join(ws, room)
         await ws.send(json.dumps({"command": "send", "room": room, "message": "before"}))
         await next_frame(ws, is_message, timeout=10)
