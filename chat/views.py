@@ -1,4 +1,4 @@
-"""HTTP views: the chat page, the health check, the favicon and the logged-out notice."""
+"""HTTP views: the chat page, health check, metrics, favicon and the logged-out notice."""
 
 import asyncio
 import logging
