@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import time
 import urllib.request
 import uuid
@@ -419,7 +420,7 @@ def test_dashboard_and_alert_rules_parse_and_use_only_metrics_the_server_exports
 async def test_two_workers_behind_one_port_report_the_real_socket_total(
     database_url, transactional_db
 ):
-    """WEB_CONCURRENCY=2: sockets land on both workers; any scrape counts them all, then none."""
+    """WEB_CONCURRENCY=2: a scrape counts both workers' sockets; a killed worker's stop counting."""
     env = {"WEB_CONCURRENCY": "2", "CHAT_MAX_SOCKETS_PER_USER": "100"}
     server = LiveServer(database_url=database_url, extra_env=env).prepare()
     server.seed(users=["wanda"])
@@ -439,6 +440,13 @@ async def test_two_workers_behind_one_port_report_the_real_socket_total(
         for _ in range(10):  # several scrapes, answered by either worker: the same total
             assert (await get()).value("multichat_sockets") == len(sockets)
         assert sum(per_worker.values()) == len(sockets)
+        # A worker killed (as a crash would) takes its sockets along: they no longer count.
+        killed, survivor = sorted(per_worker)
+        os.kill(int(killed), signal.SIGKILL)
+        after = await scrape_until(
+            lambda s: s.value("multichat_sockets") == per_worker[survivor], get
+        )
+        assert killed not in after.by_label("multichat_process_sockets", "pid")
         for ws in sockets:
             await ws.close()
         await scrape_until(lambda s: s.value("multichat_sockets") == 0, get)
