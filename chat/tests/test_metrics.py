@@ -545,7 +545,7 @@ async def test_the_database_going_away_shows_it_down_with_errors_and_refused_han
         database.drop()
 
 
-def test_metrics_of_a_stopped_server_are_not_left_open(tmp_path, monkeypatch):
+def test_an_operators_metrics_directory_is_emptied_of_old_files_at_start(tmp_path, monkeypatch):
     """config.server empties an operator's PROMETHEUS_MULTIPROC_DIR of old metric files."""
     from config import server
 
