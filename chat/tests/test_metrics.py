@@ -35,7 +35,7 @@ from chat.delivery import Delivery
 from chat.errors import ErrorCode
 from chat.hub import Hub
 from chat.tests.test_delivery import Client, Owner, _post_many, joined, live, until
-from testkit import ROOT
+from testkit import ROOT, factories
 from testkit.live import LiveServer, is_message, join, next_frame, open_ws, password_for
 from testkit.proxy import TcpProxy
 from testkit.servers import PostgresDatabase, free_port, postgres_base_url, start_redis
@@ -128,10 +128,8 @@ async def test_open_sockets_and_connects_follow_sockets_opening_and_closing(conn
     assert after.value("multichat_process_sockets") == before.value("multichat_process_sockets")
 
 
-async def test_joined_rooms_follow_join_leave_and_disconnect(connect, alice, room, staff_room):
+async def test_joined_rooms_follow_join_leave_and_disconnect(connect, alice, room):
     """Joining two rooms counts two; leaving one drops one; the socket ending drops the rest."""
-    from testkit import factories
-
     other = await database_sync_to_async(factories.create_room)("Random")
     before = (await scrape()).value("multichat_joined_rooms")
     socket = await connect(alice)
@@ -266,6 +264,21 @@ async def test_a_rate_limited_command_counts_under_its_kind(
     for other in ("send", "join", "history", "typing", "rooms"):
         grown = 1 if other == kind else 0
         assert after.value(name, kind=other) == before.value(name, kind=other) + grown, other
+
+
+def test_creating_rooms_too_fast_counts_under_kind_rooms(alice, settings, client):
+    """Past CHAT_ROOM_CREATE_BURST a REST room create is 429 and counted under kind rooms."""
+    settings.CHAT_ROOM_CREATE_RATE = 0.001
+    settings.CHAT_ROOM_CREATE_BURST = 1
+    api = factories.bearer(alice)
+    name = "multichat_rate_limited_total"
+    before = Scrape(client.get("/metrics").content.decode())
+    for title in ("One", "Two"):
+        answer = api.post("/api/rooms", json.dumps({"title": title}), "application/json")
+    assert answer.status_code == 429
+    after = Scrape(client.get("/metrics").content.decode())
+    assert after.value(name, kind="rooms") == before.value(name, kind="rooms") + 1
+    assert after.value(name, kind="send") == before.value(name, kind="send")
 
 
 # --- the delivery engine: gaps, slow and failing sockets ---------------------------
