@@ -50,6 +50,7 @@ from chat import (
     dbguard,
     events,
     logcontext,
+    metrics,
     permissions,
     presence,
     protocol,
@@ -122,6 +123,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Subscribe to the user's changes, then re-read the user; accept, or say why not."""
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
+            metrics.socket_refused("login")
             await self.accept()
             await self._refuse_login("Log in, then open the socket again.")
             return
@@ -131,12 +133,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 ErrorCode.TOO_MANY_CONNECTIONS,
                 f"You have {settings.CHAT_MAX_SOCKETS_PER_USER} sockets open; close one first.",
             )
+            metrics.socket_refused("too_many_sockets")
             await self.accept()
             await self.send(text_data=protocol.error_frame(error))
             await self.close(code=protocol.CLOSE_POLICY_VIOLATION)
             return
         _sockets_per_user[self.user.pk] += 1
         self.counted = True
+        metrics.socket_opened()
         session = self.scope.get("session")
         self.access = access.Credentials(
             user_id=self.user.pk,
@@ -153,6 +157,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             snapshot = await access.read_for([self])
         except dbguard.DATABASE_ERRORS as exc:
+            metrics.socket_refused("database")
             await self.accept()
             await self.send(text_data=protocol.error_frame(dbguard.unavailable(exc)))
             await self.close(code=protocol.CLOSE_TRY_AGAIN_LATER)
@@ -160,8 +165,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         if not await self._apply_access(snapshot):
+            metrics.socket_refused("login")  # the user or session changed since the handshake
             return
         log.info("Socket opened")
+        metrics.SOCKET_CONNECTS.inc()
         rechecker = access.rechecker()
         rechecker.add(self)
         self.rechecker = rechecker
@@ -185,6 +192,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.rechecker.discard(self)
         if self.counted:
             self.counted = False
+            metrics.socket_closed()
             _sockets_per_user[self.user.pk] -= 1
             if _sockets_per_user[self.user.pk] <= 0:
                 del _sockets_per_user[self.user.pk]
@@ -390,6 +398,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             ref=ref,
         )
         await self.send(text_data=protocol.encode(reply))
+        if since is not None:
+            metrics.REPLAYS.observe(len(result.replay))
         for text in result.replay:
             await self.send(text_data=text)
         first = not self.roster.holds(room_id, self.user.pk)  # else no news: a tab more

@@ -21,7 +21,7 @@ from channels.db import DatabaseSyncToAsync
 from django import db
 from django.conf import settings
 
-from chat import protocol
+from chat import metrics, protocol
 from chat.errors import ChatError, ErrorCode
 
 log = logging.getLogger(__name__)
@@ -51,14 +51,29 @@ _threads = ThreadPoolExecutor(max_workers=settings.DATABASE_THREADS, thread_name
 
 
 def in_pool(func: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
-    """``func`` as a coroutine run on the database threads, old connections closed around it."""
-    call = DatabaseSyncToAsync(func, thread_sensitive=False, executor=_threads)
+    """``func`` as a coroutine run on the database threads, old connections closed around it.
+
+    Each call's outcome sets ``multichat_database_up`` (chat.metrics).
+    """
+
+    @functools.wraps(func)
+    def watched(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            result = func(*args, **kwargs)
+        except DATABASE_ERRORS:
+            metrics.DATABASE_UP.set(0)
+            raise
+        metrics.DATABASE_UP.set(1)
+        return result
+
+    call = DatabaseSyncToAsync(watched, thread_sensitive=False, executor=_threads)
     return cast(Callable[P, Coroutine[Any, Any, R]], call)
 
 
 def unavailable(exc: BaseException | type[BaseException], detail: str = DETAIL) -> ChatError:
     """The SERVICE_UNAVAILABLE error for a database failure ``exc`` (logged, without a trace)."""
     name = exc.__name__ if isinstance(exc, type) else type(exc).__name__
+    metrics.database_failed()
     log.warning("The database does not answer: %s: %s", name, exc)
     return ChatError(ErrorCode.SERVICE_UNAVAILABLE, detail)
 
@@ -84,6 +99,7 @@ async def refuse_handshake(
     Accepting first lets the client read the reason; 1013 (try again later)
     tells it to reconnect after a pause, not at once and not never.
     """
+    metrics.socket_refused("database")
     error = unavailable(exc)
     message = await receive()
     if message["type"] != "websocket.connect":

@@ -52,7 +52,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from chat import dbguard, eager, events, protocol, wire
+from chat import dbguard, eager, events, metrics, protocol, wire
 from chat.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -132,15 +132,20 @@ class Delivery:
 
     def join(self, room_id: int, seq: int) -> None:
         """Deliver the room's events after ``seq`` (the socket has everything up to it)."""
+        if room_id not in self.rooms and not self.closed:
+            metrics.JOINED_ROOMS.inc()
         self.rooms[room_id] = seq
 
     async def leave(self, room_id: int) -> None:
         """Deliver nothing more of the room (queued events included) and unsubscribe."""
-        self.rooms.pop(room_id, None)
+        if self.rooms.pop(room_id, None) is not None and not self.closed:
+            metrics.JOINED_ROOMS.dec()
         await self.hub.discard(events.room_group(room_id), self)
 
     def stop(self) -> None:
         """Take no more events, and leave every hub group now (at once, and idempotent)."""
+        if not self.closed:
+            metrics.JOINED_ROOMS.dec(len(self.rooms))  # rooms still held no longer count
         self.closed = True
         self.hub.forget(self)
 
@@ -195,6 +200,7 @@ class Delivery:
 
     def abort(self) -> None:
         """The hub could not hand this socket an event (logged there): close it with 1011."""
+        metrics.DROPPED_FAILED.inc()
         self.give_up(protocol.CLOSE_SERVER_ERROR)
 
     # --- inside ----------------------------------------------------------------
@@ -257,6 +263,7 @@ class Delivery:
             # The socket's events would stop here unseen: close it, so the client
             # reconnects and resumes with since.
             log.exception("Delivering to the socket of %s failed", self.label)
+            metrics.DROPPED_FAILED.inc()
             with contextlib.suppress(Exception):
                 await self.send({"type": "websocket.close", "code": protocol.CLOSE_SERVER_ERROR})
         finally:
@@ -300,6 +307,7 @@ class Delivery:
 
     async def _fill_gap(self, room_id: int, after: int, upto: int) -> None:
         """Send the room's stream (posts and changes) after ``after`` up to ``upto``, by pages."""
+        sent = 0
         while after < upto:
             end = min(upto, after + FILL_PAGE)
             missed: list[str] = await dbguard.in_pool(events.stream_after)(
@@ -307,11 +315,14 @@ class Delivery:
             )
             for text in missed:
                 await self.send({"type": "websocket.send", "text": text})
+            sent += len(missed)
             after = end
+        metrics.GAP_FILLS.observe(sent)
 
     def _close_if_still_behind(self, since: float) -> None:
         if self.behind_since == since and not self.closed:
             log.info("Closing the socket of %s: behind for too long", self.label)
+            metrics.DROPPED_SLOW.inc()
             self.give_up(protocol.CLOSE_TOO_SLOW)
 
     def give_up(self, code: int) -> None:

@@ -22,7 +22,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from msgspec import UNSET, UnsetType
 
-from chat import dbguard, protocol, redisconn, selectors, shards
+from chat import dbguard, metrics, protocol, redisconn, selectors, shards
 from chat.models import Message, Room
 from chat.permissions import Account, RoomAccess
 
@@ -196,6 +196,7 @@ def iso_utc(when: datetime) -> str:
 def _send(group: str, event: dict, *, via: str | None = None) -> None:
     """Send ``event`` to ``group`` (through the shared layer group ``via``, if given)."""
     event["group"] = group  # the hub of each process hands it to that group's local sockets
+    event["published"] = time.time()  # the start of its delivery latency (chat.metrics)
     async_to_sync(get_channel_layer().group_send)(via or group, event)
 
 
@@ -212,6 +213,7 @@ def _remember_failure(event: dict, error: Exception, shard: int) -> None:
     """Note that a shard failed, and which room's stored message was not announced."""
     with _state.lock:
         _state.failing.add(shard)
+    metrics.layer_failed("publish")
     if event.get("seq") is not None:
         with _state.lock:
             room_id = event["room"]
@@ -231,6 +233,7 @@ def mark_failing(shard_ids: Iterable[int]) -> None:
     """
     with _state.lock:
         _state.failing.update(shard_ids)
+    metrics.LAYER_UP.set(0)
     _retry_in_background()
 
 
@@ -282,6 +285,8 @@ def _healed(shard: int) -> None:
     """A publish through ``shard`` worked: clear its failure and re-sync the rooms it carries."""
     with _state.lock:
         _state.failing.discard(shard)
+        if not _state.failing:
+            metrics.LAYER_UP.set(1)
     _resync_rooms(shard)
 
 
@@ -334,6 +339,12 @@ async def catch_up_local_rooms(fanout) -> None:
         fanout.deliver(
             {"type": ROOM_SYNC_TYPE, "room": room_id, "seq": seq, "group": room_group(room_id)}
         )
+
+
+def failing_shards() -> set[int]:
+    """The shards of the layer this process last found failing (a copy)."""
+    with _state.lock:
+        return set(_state.failing)
 
 
 def layer_usable(room_id: int) -> bool:

@@ -44,7 +44,7 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
-from chat import events, shards, wire
+from chat import events, metrics, shards, wire
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +256,8 @@ class Hub:
         if not self.failing:
             return
         self.failing = False
+        if not events.failing_shards():
+            metrics.LAYER_UP.set(1)
         log.warning("The channel layer answers again; the hub's subscriptions are renewed.")
         for callback in self.recovery_callbacks:
             self._keep(self._run_callback(callback))
@@ -267,6 +269,7 @@ class Hub:
             log.exception("A recovery callback of the hub failed")
 
     def _fail(self, why: str) -> None:
+        metrics.layer_failed("subscribe")
         if not self.failing:
             log.warning("The channel layer failed (%s); the hub resubscribes when it is back.", why)
         self.failing = True
@@ -345,10 +348,12 @@ class Hub:
         entry = self.groups.get(event.get("group", ""))
         if entry is None:
             return
-        if "text" in event:  # a room event: one ASGI message and one frame, for every member
+        room_event = "text" in event
+        if room_event:  # a room event: one ASGI message and one frame, for every member
             event["frame"] = {"type": "websocket.send", "text": event["text"]}
             event["wire"] = wire.text_frame(event["text"])
-        for member in tuple(entry.members):
+        members = tuple(entry.members)
+        for member in members:
             try:
                 member.push(event)
             except Exception:
@@ -358,6 +363,8 @@ class Hub:
                 self.forget(member)
                 with contextlib.suppress(Exception):
                     member.abort()
+        if room_event:
+            metrics.delivered(event, len(members))
 
     def group_names(self) -> list[str]:
         """The groups that have local members now."""

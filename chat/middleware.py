@@ -21,7 +21,7 @@ from django.http.request import split_domain_port, validate_host
 from django.utils.decorators import sync_and_async_middleware
 from django.utils.http import is_same_domain
 
-from chat import logcontext
+from chat import logcontext, metrics
 
 DEFAULT_PORTS = {"http": "80", "https": "443"}
 
@@ -135,6 +135,7 @@ class OriginCheckMiddleware:
         if origin_allowed(scope):
             await self.application(scope, receive, send)
         else:
+            metrics.socket_refused("origin")
             await WebsocketDenier()(scope, receive, send)
 
 

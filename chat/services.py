@@ -22,7 +22,7 @@ from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection, transaction
 from django.utils import timezone
 
-from chat import events, markup, permissions, protocol, ratelimit, roster, selectors
+from chat import events, markup, metrics, permissions, protocol, ratelimit, roster, selectors
 from chat.errors import ChatError, ErrorCode
 from chat.models import (
     STORED_TYPES,
@@ -340,6 +340,7 @@ def room_post(
         message = _store(
             room_id=room_id, user=user, text=text, msg_type=msg_type, reply_to=reply_to
         )
+        metrics.POSTS.inc()
         # After the commit (at once in autocommit; at the outer commit inside a transaction).
         events.publish_on_commit(room_id, events.message_event(message), seq=message.seq)
         events.publish_activity_on_commit(room_id, message.seq)
@@ -445,6 +446,7 @@ def charge(user: Account, command_class: str) -> None:
         log.warning("Rate limiter unavailable, allowing the %s: %s", command_class, exc)
         return
     if not verdict.allowed:
+        metrics.rate_limited(command_class)
         raise ChatError(
             ErrorCode.RATE_LIMITED,
             ratelimit.refusal(command_class, retry_after=verdict.retry_after),

@@ -1,4 +1,4 @@
-"""HTTP views: the chat page, the health check, the favicon and the logged-out notice."""
+"""HTTP views: the chat page, health check, metrics, favicon and the logged-out notice."""
 
 import asyncio
 import logging
@@ -9,9 +9,15 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_not_required, login_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseForbidden,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import render
 from django.templatetags.static import static
 from django.utils.cache import patch_cache_control
@@ -19,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from chat import events, redisconn, selectors, shards
+from chat import metrics as chat_metrics
 from chat.permissions import AuthenticatedRequest
 from people import selectors as people_selectors
 
@@ -201,3 +208,17 @@ async def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503
     )
+
+
+@login_not_required  # for Prometheus, not people: guarded by chat.metrics.may_read
+@require_safe
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Every metric in Prometheus' text format, for the token or an allowed address; else 403."""
+    if not chat_metrics.may_read(request):
+        return HttpResponseForbidden(
+            "Metrics need the METRICS_TOKEN bearer token or an address in METRICS_ALLOW_IPS.",
+            content_type="text/plain",
+        )
+    response = HttpResponse(chat_metrics.render(), content_type=chat_metrics.CONTENT_TYPE)
+    patch_cache_control(response, no_store=True)
+    return response

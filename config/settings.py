@@ -5,6 +5,7 @@ in README.md ("Configuration"). Defaults are the safe production ones; the
 run script (scripts/run) relaxes only what plain-HTTP loopback needs.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -286,6 +287,20 @@ AXES_VERBOSE = False
 CHAT_OPEN_SIGNUP = env_bool("CHAT_OPEN_SIGNUP", False)
 # Sign-up attempts (form posts) per hour from one client address; 0 = no limit.
 CHAT_SIGNUP_PER_HOUR = env_int("CHAT_SIGNUP_PER_HOUR", 20)
+
+# /metrics (Prometheus, chat.metrics): answered to a request with the bearer token
+# METRICS_TOKEN (unset: no token works) or from an address in METRICS_ALLOW_IPS
+# (CIDRs; default loopback only). Anyone else gets 403 (docs/security.md).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+try:
+    METRICS_ALLOW_IPS = [
+        ipaddress.ip_network(cidr, strict=False)
+        for cidr in env_list("METRICS_ALLOW_IPS", ["127.0.0.0/8", "::1/128"])
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        f"METRICS_ALLOW_IPS must be comma-separated addresses or CIDRs (10.0.0.0/8): {exc}"
+    ) from exc
 
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
