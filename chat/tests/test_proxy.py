@@ -117,3 +117,9 @@ def test_a_forged_forwarded_for_header_does_not_move_the_blame(proxied, settings
         forger.log_in("alice", "wrong")
     assert Visitor(url, "127.0.0.4").log_in("alice", password_for("alice")) == 429
     assert Visitor(url, "127.0.0.5").log_in("alice", password_for("alice")) == 302
+
+
+def test_metrics_are_not_served_through_the_proxy(proxied):
+    """/metrics is for Prometheus on the inside: nginx answers 404 for it, whoever asks."""
+    status, _ = Visitor(proxied[1], "127.0.0.1").request("GET", "/metrics")
+    assert status == 404
