@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from multichat_client import ChatClient
 from testkit.live import LiveServer, join, open_ws
-from testkit.servers import port_open
+from testkit.servers import PostgresDatabase, port_open, postgres_base_url
 
 SHUTDOWN_TIMEOUT = 8  # seconds: the bound the process is given (and must keep)
 ENV = {"CHAT_SEND_RATE": "0", "SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT)}
@@ -24,22 +24,25 @@ ENV = {"CHAT_SEND_RATE": "0", "SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT)}
 
 @pytest.fixture
 def server():
-    """One server process (SQLite), users alice and bob with tokens, a room; stopped after."""
+    """One server process (its own SQLite, or PostgreSQL database in that pass), users alice and
+    bob with tokens, a room; stopped after."""
+    base = postgres_base_url()
+    database = PostgresDatabase.create(base) if base else None
     live = LiveServer(
-        database_url=os.environ.get("DATABASE_URL"),
+        database_url=database.url if database else None,
         redis_url=os.environ.get("REDIS_URL"),
         extra_env=ENV,
     ).prepare()
     made = live.seed(users=["alice", "bob"], rooms=["General"], tokens=["alice", "bob"])
     live.room_id = made.rooms["General"]
     live.tokens = made.tokens
-    if "DATABASE_URL" in live.env:  # a shared test database: start from an empty room
-        live.execute_sql("DELETE FROM chat_message WHERE room_id = %s", (live.room_id,))
     live.start()
     live.successors = []
     yield live
     for each in [live, *live.successors]:
         each.stop()
+    if database is not None:
+        database.drop()
 
 
 def stored(server: LiveServer) -> Counter[str]:
