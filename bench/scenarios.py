@@ -707,6 +707,32 @@ async def post_steadily(
     return sent
 
 
+async def schedule_comebacks(
+    members: Sequence[Member],
+    keys: Sequence[str],
+    comebacks: dict[int, asyncio.Task],
+    tally: Tally,
+    *,
+    url: str,
+    window: float,
+    rng: random.Random,
+) -> None:
+    """As each socket's close arrives, start its come-back: a uniform moment of ``window`` later,
+    joining with ``since`` = the highest seq it had. Returns once every socket has one."""
+    while len(comebacks) < len(members):
+        now = time.time()
+        for i, member in enumerate(members):
+            if i in comebacks or member.closed_at is None:
+                continue
+            due = member.closed_at + rng.uniform(0, window)  # full jitter
+            since = {room: highest_seq(member, room) for room in member.rooms}
+            delay = max(0.0, due - now)
+            comebacks[i] = asyncio.create_task(
+                come_back(url, keys[i], since, tally, delay=delay, rng=rng)
+            )
+        await asyncio.sleep(0.05)
+
+
 def received_posts(members: Sequence[Member]) -> int:
     """How many posts these sockets have received, all rooms together."""
     return sum(len(seqs) for member in members for seqs in member.seqs.values())
@@ -771,12 +797,17 @@ async def restart(
         )
         successor: LiveServer | None = None
         back: list[Member | None] = []
+        comebacks: dict[int, asyncio.Task] = {}  # socket index -> its come-back
         try:
             await asyncio.sleep(2.0)  # steady traffic before the restart
             old = target.live
             assert old.process is not None
             start = time.time()
             old.terminate()
+            # Each socket comes back on its own schedule, from the moment its close arrived.
+            scheduler = asyncio.create_task(
+                schedule_comebacks(first, keys, comebacks, tally, url=url, window=window, rng=rng)
+            )
             # The old process closes its listener first; then the port is free for the new one.
             await wait_for(lambda: not port_open(old.host, old.port), limit=30)
             successor = old.successor()
@@ -787,14 +818,9 @@ async def restart(
             cpu_at_answer = cpu_seconds(new_pids)
             old_status = await asyncio.to_thread(old.process.wait, 120)
             old_exit_s = time.time() - start
-            await wait_for(lambda: all(m.closed for m in first), limit=60)
-            comebacks = []
-            for key, member in zip(keys, first, strict=True):
-                due = (member.closed_at or start) + rng.uniform(0, window)  # full jitter
-                since = {room: highest_seq(member, room) for room in member.rooms}
-                delay = max(0.0, due - time.time())
-                comebacks.append(come_back(url, key, since, tally, delay=delay, rng=rng))
-            results = await asyncio.gather(*comebacks)
+            drain_timed_out = "timeout graceful shutdown exceeded" in old.log()
+            await asyncio.wait_for(scheduler, 120)
+            results = await asyncio.gather(*(comebacks[i] for i in range(len(first))))
             back = [member for member, _, _ in results]
             all_joined = time.time() - start
             stop.set()
@@ -813,6 +839,8 @@ async def restart(
             faults = [room_seq_faults(b, a, newest) for b, a in zip(first, back, strict=True)]
         finally:
             stop.set()
+            for task in comebacks.values():
+                task.cancel()
             with contextlib.suppress(Exception):
                 await poster
             close_all(first)
@@ -828,6 +856,7 @@ async def restart(
             "closed_other": sockets - closes.get(RESTART_CLOSE, 0),
             "old_exit_status": old_status,
             "old_exit_s": round(old_exit_s, 2),
+            "drain_timed_out": drain_timed_out,
             "new_answered_s": round(answered - start, 2),
             "new_started_after_s": round(spawned - start, 2),
             "back": sum(member is not None for member in back),
@@ -842,6 +871,7 @@ async def restart(
             "duplicated": sum(f[1] for f in faults),
             "reordered": sum(f[2] for f in faults),
             "errors": len(tally.errors),
+            "error_codes": dict(Counter(tally.errors)),
         }
 
 

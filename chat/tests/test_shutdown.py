@@ -14,7 +14,9 @@ from collections import Counter
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from config.server import shutdown_timeout
 from multichat_client import ChatClient
+from testkit import ROOT
 from testkit.live import LiveServer, join, open_ws
 from testkit.servers import PostgresDatabase, port_open, postgres_base_url
 
@@ -148,3 +150,14 @@ async def test_client_posts_across_sigterm_are_stored_once_after_resume_on_a_suc
     assert stored(server) == Counter(sent)  # every post once: none lost, none twice
     assert len(sent) == 3 * 4 * 40
     assert sum(client.resent for client in clients) > 0, statuses  # the resend path ran
+
+
+def test_systemd_unit_stops_with_sigterm_and_waits_longer_than_the_shutdown_bound(monkeypatch):
+    """deploy/systemd: KillSignal=SIGTERM and TimeoutStopSec above SHUTDOWN_TIMEOUT's default."""
+    monkeypatch.delenv("SHUTDOWN_TIMEOUT", raising=False)
+    unit = (ROOT / "deploy" / "systemd" / "multichat.service").read_text()
+    settings = dict(
+        line.split("=", 1) for line in unit.splitlines() if "=" in line and line[0].isalpha()
+    )
+    assert settings["KillSignal"] == "SIGTERM"
+    assert float(settings["TimeoutStopSec"]) > shutdown_timeout()
