@@ -157,6 +157,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
                         help="reconnect: sockets that drop and come back")  # fmt: skip
     parser.add_argument("--reconnect-posts", type=int,
                         help="reconnect: posts made meanwhile, all rooms together")  # fmt: skip
+    parser.add_argument("--restart-window", type=float,
+                        help="restart: seconds the comebacks spread over (default 5)")  # fmt: skip
     parser.add_argument("--search-messages", type=int, help="search: messages stored")
     add_common_arguments(parser)
     args = parser.parse_args(argv)
@@ -185,7 +187,7 @@ def sizes(args: argparse.Namespace) -> dict[str, dict]:
         "resume": {"messages": args.replay},
         "storm": {"members": args.storm_members, "rate": args.storm_rate},
         "reconnect": {"sockets": args.reconnect_sockets, "posts": args.reconnect_posts},
-        "restart": {"sockets": args.sockets},
+        "restart": {"sockets": args.sockets, "window": args.restart_window},
         "search": {"messages": args.search_messages},
     }  # fmt: skip
     for name, given in overrides.items():

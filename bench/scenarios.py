@@ -733,6 +733,13 @@ async def schedule_comebacks(
         await asyncio.sleep(0.05)
 
 
+async def exit_after(server: LiveServer, start: float) -> tuple[int, float]:
+    """Wait for the server's process to end: its exit status and the seconds since ``start``."""
+    assert server.process is not None
+    status = await asyncio.to_thread(server.process.wait, 120)
+    return status, time.time() - start
+
+
 def received_posts(members: Sequence[Member]) -> int:
     """How many posts these sockets have received, all rooms together."""
     return sum(len(seqs) for member in members for seqs in member.seqs.values())
@@ -804,6 +811,7 @@ async def restart(
             assert old.process is not None
             start = time.time()
             old.terminate()
+            old_exit = asyncio.create_task(exit_after(old, start))
             # Each socket comes back on its own schedule, from the moment its close arrived.
             scheduler = asyncio.create_task(
                 schedule_comebacks(first, keys, comebacks, tally, url=url, window=window, rng=rng)
@@ -816,8 +824,7 @@ async def restart(
             answered = time.time()
             new_pids = pin_to_core0(successor)
             cpu_at_answer = cpu_seconds(new_pids)
-            old_status = await asyncio.to_thread(old.process.wait, 120)
-            old_exit_s = time.time() - start
+            old_status, old_exit_s = await old_exit
             drain_timed_out = "timeout graceful shutdown exceeded" in old.log()
             await asyncio.wait_for(scheduler, 120)
             results = await asyncio.gather(*(comebacks[i] for i in range(len(first))))

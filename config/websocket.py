@@ -93,8 +93,8 @@ class WireProtocol(WebSocketsSansIOProtocol):
         self.conn.send_close(CLOSE_SERVICE_RESTART, RESTART_REASON)
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
-        disconnect = {"type": "websocket.disconnect", "code": CLOSE_SERVICE_RESTART}
-        self.queue.put_nowait({**disconnect, "reason": RESTART_REASON})  # type: ignore[typeddict-item]
+        code, reason = CLOSE_SERVICE_RESTART, RESTART_REASON
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         # Read again, for the client's close reply only: uvicorn drops data frames once close_sent.
         if self.read_paused:
             self.read_paused = False

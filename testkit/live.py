@@ -212,7 +212,7 @@ class LiveServer:
         """The rows of one query on the server's database (``%s`` placeholders)."""
         if "DATABASE_URL" in self.env:
             with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
-                return list(conn.execute(sql, params).fetchall())  # type: ignore[arg-type]
+                return list(conn.execute(sql, params).fetchall())
         with contextlib.closing(sqlite3.connect(Path(self.data_dir) / "db.sqlite3")) as db:
             return list(db.execute(sql.replace("%s", "?"), params).fetchall())
 
