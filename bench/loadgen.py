@@ -117,6 +117,7 @@ class Member(WSListener):
         self.presence: dict[int | str, dict[str, str]] = {}  # room -> username -> state
         self.presence_log: list[tuple[float, int | str, int]] = []  # (time, room, listed)
         self.close_code: int | None = None  # the server's close frame's code, if one came
+        self.close_reason = ""  # and its reason
         self.closed_at: float | None = None  # when the socket went (time.time())
 
     def on_ws_connected(self, transport: WSTransport) -> None:
@@ -140,6 +141,7 @@ class Member(WSListener):
         if frame.msg_type is not TEXT:
             if frame.msg_type is CLOSE:
                 self.close_code = frame.get_close_code()
+                self.close_reason = frame.get_close_message().decode(errors="replace")
                 transport.send_close(self.close_code)
                 transport.disconnect()
             return

@@ -65,6 +65,7 @@ COLUMNS = {
     ],
     "restart": [
         ("sockets", "sockets"), ("1012", "closed_1012"), ("other", "closed_other"),
+        ("window s", "window_s"),
         ("old exit s", "old_exit_s"), ("new up s", "new_answered_s"), ("back", "back"),
         ("failed", "failed"), ("retries", "retries"), ("joined s", "joined_s"),
         ("all back s", "all_back_s"), ("new cpu s", "new_cpu_s"),

@@ -16,8 +16,9 @@ meanwhile; all reconnect with ``since`` at once: the time until every
 socket has every post it missed, CPU per reconnect + join, faults),
 ``restart`` (only when named, production only: N sockets joined on one process,
 100 a room, while one more posts 20 msg/s; SIGTERM, a new process on the same
-port; every socket comes back at a uniformly random moment of 5 s and resumes
-with ``since``: the old process's exit time, the time until every socket has
+port; every socket comes back at a uniformly random moment of the window the
+close reason names (``--restart-window``: another) and resumes with
+``since``: the old process's exit time, the time until every socket has
 every post, the new process's CPU, faults), ``search`` (only when named:
 full-text search latency over 1,000,000 stored messages, bench/search.py;
 add ``--configs production``, it needs no other).
@@ -158,7 +159,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reconnect-posts", type=int,
                         help="reconnect: posts made meanwhile, all rooms together")  # fmt: skip
     parser.add_argument("--restart-window", type=float,
-                        help="restart: seconds the comebacks spread over (default 5)")  # fmt: skip
+                        help="restart: comebacks' spread, s (default: the server's)")  # fmt: skip
     parser.add_argument("--search-messages", type=int, help="search: messages stored")
     add_common_arguments(parser)
     args = parser.parse_args(argv)

@@ -36,6 +36,7 @@ from bench.loadgen import (
     send_on_schedule,
     seq_faults,
 )
+from multichat_client.client import restart_window
 from testkit.live import LiveServer
 from testkit.servers import port_open
 
@@ -714,7 +715,7 @@ async def schedule_comebacks(
     tally: Tally,
     *,
     url: str,
-    window: float,
+    window: float | None,
     rng: random.Random,
 ) -> None:
     """As each socket's close arrives, start its come-back: a uniform moment of ``window`` later,
@@ -724,7 +725,8 @@ async def schedule_comebacks(
         for i, member in enumerate(members):
             if i in comebacks or member.closed_at is None:
                 continue
-            due = member.closed_at + rng.uniform(0, window)  # full jitter
+            spread = window if window is not None else restart_window(member.close_reason)
+            due = member.closed_at + rng.uniform(0, spread)  # full jitter
             since = {room: highest_seq(member, room) for room in member.rooms}
             delay = max(0.0, due - now)
             comebacks[i] = asyncio.create_task(
@@ -767,7 +769,7 @@ async def restart(
     sockets: int = 5000,
     per_room: int = 100,
     rate: float = 20.0,
-    window: float = 5.0,
+    window: float | None = None,
     seed: int = 1012,
 ) -> dict:
     """A graceful restart under load: SIGTERM the process of ``sockets`` joined sockets.
@@ -776,8 +778,9 @@ async def restart(
     ``rate`` msg/s round-robin over the rooms throughout. The process gets
     SIGTERM: it stops listening, drains and closes every socket with 1012;
     a new process starts on the same port at once. Each socket comes back
-    at a moment drawn uniformly from [0, ``window``] after its close (full
-    jitter, as the clients do), backing off if the new process is not up
+    at a moment drawn uniformly from [0, window] after its close (full
+    jitter, as the clients do; the window the close reason names, as the
+    clients read it, unless ``window`` is given), backing off if the new process is not up
     yet, and joins with ``since`` = the highest seq it had. Measured: how
     long the old process took to exit, when the new one answered, the time
     from SIGTERM until every socket had joined again and until it had every
@@ -861,6 +864,7 @@ async def restart(
             "posted": posted,
             "closed_1012": closes.get(RESTART_CLOSE, 0),
             "closed_other": sockets - closes.get(RESTART_CLOSE, 0),
+            "window_s": window if window is not None else restart_window(first[0].close_reason),
             "old_exit_status": old_status,
             "old_exit_s": round(old_exit_s, 2),
             "drain_timed_out": drain_timed_out,

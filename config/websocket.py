@@ -18,7 +18,9 @@ answer, so a post can be stored without its ``sent`` reply, and a client
 that resends it stores it twice. Here the socket drains instead: it stops
 reading, lets the application finish every frame already read (each gets
 its reply), and only when the application waits for the next frame closes
-with 1012 and a reason. So a client may rely on this (docs/protocol.md):
+with 1012 and a reason that names the window over which the clients should
+spread their return (restart_window: one process's sockets at the rate a
+process joins them). So a client may rely on this (docs/protocol.md):
 after close 1012, a command with no reply was never read; resending it
 cannot duplicate it. A socket whose command is still running when
 SHUTDOWN_TIMEOUT runs out is cut without a close frame (1006), not 1012.
@@ -37,7 +39,22 @@ from websockets.protocol import State
 from chat import wire
 
 CLOSE_SERVICE_RESTART = 1012  # RFC 6455 registry: "Service Restart"
-RESTART_REASON = "server restarting: reconnect and resume with since"
+# The window the clients spread their return over, named in the close reason: long enough
+# for the process that takes the sockets to join them at the rate one process manages
+# (docs/performance.md: about 250 connects + joins a second), 5 s at least, 60 s at most.
+RESTART_JOINS_PER_SECOND = 250
+RESTART_WINDOW_MIN, RESTART_WINDOW_MAX = 5, 60
+
+
+def restart_window(sockets: int) -> int:
+    """Seconds the clients of a process with ``sockets`` open sockets should spread over."""
+    needed = -(-sockets // RESTART_JOINS_PER_SECOND)
+    return max(RESTART_WINDOW_MIN, min(RESTART_WINDOW_MAX, needed))
+
+
+def restart_reason(window: int) -> str:
+    """The 1012 close reason; clients read the window from "within N s" (docs/protocol.md)."""
+    return f"server restarting: reconnect within {window} s and resume with since"
 
 
 class WireProtocol(WebSocketsSansIOProtocol):
@@ -45,6 +62,7 @@ class WireProtocol(WebSocketsSansIOProtocol):
 
     draining = False  # shutdown began: read nothing more, close once the application is idle
     waiting = False  # the application is blocked in receive() on an empty queue
+    reason = restart_reason(RESTART_WINDOW_MIN)  # set by shutdown() from the open sockets
 
     def handle_connect(self, event: Request) -> None:
         """Start the application as uvicorn does, its scope offering the frame writer."""
@@ -80,6 +98,7 @@ class WireProtocol(WebSocketsSansIOProtocol):
             return
         self.stop_keepalive()
         self.draining = True
+        self.reason = restart_reason(restart_window(len(self.connections)))
         if not self.read_paused:  # frames the client sends from now on are never read
             self.read_paused = True
             self.transport.pause_reading()
@@ -90,10 +109,10 @@ class WireProtocol(WebSocketsSansIOProtocol):
         """Send close 1012 with its reason, tell the application, and await the client's reply."""
         if self.close_sent or self.conn.state is not State.OPEN or self.transport.is_closing():
             return
-        self.conn.send_close(CLOSE_SERVICE_RESTART, RESTART_REASON)
+        self.conn.send_close(CLOSE_SERVICE_RESTART, self.reason)
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
-        code, reason = CLOSE_SERVICE_RESTART, RESTART_REASON
+        code, reason = CLOSE_SERVICE_RESTART, self.reason
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         # Read again, for the client's close reply only: uvicorn drops data frames once close_sent.
         if self.read_paused:

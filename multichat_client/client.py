@@ -15,10 +15,12 @@ Close 1013 (the server's database does not answer) is waited out with the
 same backoff ("server unavailable, retrying"); close 4408 (this socket fell
 behind) is resumed at once, since the server itself is fine. Close 1012 (the
 server process is restarting) is reconnected after a delay drawn uniformly
-from [0, restart_window], so that the sockets of a whole process do not come
-back at the same instant; the server answered every command it read before
-that close, so a command still waiting for its reply was never read and is
-sent again on the next connection (a post is stored once).
+from [0, window], the window the close reason names ("within N s"; 5 s if
+it names none; ``restart_window`` overrides both), so that the sockets of a
+whole process do not come back at the same instant; the server answered
+every command it read before that close, so a command still waiting for
+its reply was never read and is sent again on the next connection (a post
+is stored once).
 
 Every wait is "full jitter": uniform over [0, window], the window doubling
 from ``min_delay`` up to ``max_delay`` (``backoff_delay``).
@@ -31,6 +33,7 @@ import contextlib
 import itertools
 import json
 import random
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -334,6 +337,15 @@ def backoff_delay(attempt: int, *, min_delay: float, max_delay: float, rng: rand
     return rng.uniform(0, window)
 
 
+RESTART_WINDOW = 5.0  # seconds: the spread after 1012 when the server names none
+
+
+def restart_window(reason: str | None) -> float:
+    """The window a 1012 close reason names ("... within 20 s ..."), else RESTART_WINDOW."""
+    found = re.search(r"within (\d+(?:\.\d+)?) s\b", reason or "")
+    return float(found.group(1)) if found else RESTART_WINDOW
+
+
 def socket_url(base_url: str) -> str:
     """The ws:// or wss:// URL of the chat socket under the server's http(s) base URL."""
     parts = urlsplit(base_url)
@@ -365,7 +377,7 @@ class ChatClient:
         open_timeout: float = 10.0,
         on_status: Callable[[str], None] | None = None,
         awareness: bool = False,
-        restart_window: float = 5.0,
+        restart_window: float | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.url = url.rstrip("/")
@@ -373,7 +385,8 @@ class ChatClient:
         self.min_delay = min_delay
         self.max_delay = max_delay
         self.open_timeout = open_timeout
-        # After close 1012, the reconnect comes uniformly within this many seconds.
+        # After close 1012, the reconnect comes uniformly within the window the server
+        # names in the close reason (5 s if none); a number given here overrides it.
         self.restart_window = restart_window
         self.rng = rng or random.Random()  # the jitter's source (seed it to test the spread)
         self.resent = 0  # commands sent again because the server restarted before reading them
@@ -621,9 +634,8 @@ class ChatClient:
                         # socket. Come back at a random moment of the window, not with all
                         # the others at once; later failures back off as usual.
                         attempt = 0
-                        await self._sleep(
-                            self.rng.uniform(0, self.restart_window), "server restarting"
-                        )
+                        window = self.restart_window or restart_window(ws.close_reason)
+                        await self._sleep(self.rng.uniform(0, window), "server restarting")
                         continue
                     if code == CLOSE_TOO_SLOW:
                         # Nothing is wrong with the server: resume at once (join with since).

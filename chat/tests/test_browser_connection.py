@@ -184,11 +184,13 @@ def test_the_page_resumes_after_the_server_restarts_with_1012_and_loses_nothing(
             """async (src) => {
               const url = new URL("connection.js", new URL(src, location.href));
               const { restartDelay } = await import(url);
-              return [restartDelay(() => 0), restartDelay(() => 0.5), restartDelay(() => 0.999)];
+              const named = "server restarting: reconnect within 20 s and resume with since";
+              return [restartDelay("", () => 0), restartDelay("", () => 0.999),
+                      restartDelay(named, () => 0.5), restartDelay(named, () => 0.999)];
             }""",
             source,
         )
-        assert spread == [0, 2500, 4995]  # uniform over the whole 5 s window
+        assert spread == [0, 4995, 10_000, 19_980]  # uniform over the window the reason names
         join(alice, room)
         say(alice, room, "before the restart")
         expect(messages(alice, room).last.locator(".body")).to_have_text("before the restart")

@@ -18,7 +18,7 @@ import pytest
 from websockets.asyncio.server import serve
 
 from multichat_client import ChatClient, Message
-from multichat_client.client import backoff_delay
+from multichat_client.client import backoff_delay, restart_window
 
 ROOM = 7
 
@@ -73,6 +73,17 @@ async def test_client_reconnects_at_once_after_4408_and_rejoins_with_since():
     assert "fell behind; reconnecting now" in statuses
 
 
+def test_restart_window_is_the_one_the_close_reason_names_else_5_s():
+    """The server's 1012 reason names the spread; the config.websocket reason is understood."""
+    from config.websocket import restart_reason
+    from config.websocket import restart_window as server_window
+
+    assert restart_window(restart_reason(server_window(5000))) == 20.0  # 5,000 / 250 a second
+    assert restart_window(restart_reason(server_window(3))) == 5.0  # the minimum
+    assert restart_window(restart_reason(server_window(10**6))) == 60.0  # the maximum
+    assert restart_window("") == restart_window(None) == 5.0
+
+
 def test_backoff_is_full_jitter_uniform_over_the_whole_window():
     """Seeded draws cover [0, window] evenly (equal jitter never goes below half the window)."""
     rng = random.Random(1012)
@@ -88,7 +99,7 @@ def test_backoff_is_full_jitter_uniform_over_the_whole_window():
 
 @pytest.mark.asyncio
 async def test_client_after_1012_waits_a_random_part_of_the_window_and_resends_unanswered_post():
-    """Close 1012 with a post unanswered: reconnect after the seeded delay, send the post again."""
+    """Close 1012 naming 2 s, a post unanswered: reconnect after the seeded draw, send it again."""
     seed, window = 7, 2.0
     expected = random.Random(seed).uniform(0, window)  # the client's first draw
     posts: list[tuple[float, dict]] = []
@@ -106,7 +117,7 @@ async def test_client_after_1012_waits_a_random_part_of_the_window_and_resends_u
                 posts.append((time.monotonic(), frame))
                 if len(posts) == 1:  # restarting: this one is never read, say 1012
                     closed_at.append(time.monotonic())
-                    await ws.close(1012, "server restarting")
+                    await ws.close(1012, "server restarting: reconnect within 2 s")
                     return
                 await ws.send(json.dumps({"sent": ROOM, "seq": 1, "ref": frame["ref"]}))
 
@@ -117,7 +128,6 @@ async def test_client_after_1012_waits_a_random_part_of_the_window_and_resends_u
             f"http://127.0.0.1:{port}",
             "t0ken",
             min_delay=10.0,  # the ordinary backoff would show as a long pause
-            restart_window=window,
             rng=random.Random(seed),
             on_status=statuses.append,
         )

@@ -8,8 +8,9 @@ const MAX_DELAY = 5000; // ms: the window stops growing here, so a restarted ser
 const STABLE_AFTER = 5000; // ms a socket must stay open before the backoff starts over
 const UNAVAILABLE_MIN_DELAY = 2000; // ms: a server whose database is down is not retried at once
 // ms: after close 1012 (a process restarting), the reconnect comes at a uniformly random moment of
-// this window: every socket of the process got the close at the same instant, and they must not
-// all come back at once (another process is serving already, so there is no pause first).
+// the window the close reason names ("within 20 s"; this one if none): every socket of the process
+// got the close at the same instant, and they must not all come back at once (another process is
+// serving already, so there is no pause first).
 const RESTART_WINDOW = 5000;
 const HEARTBEAT = 25; // s of silence from the server before a ping (the page's config may say otherwise)
 const HEARTBEAT_TIMEOUT = 20; // s a ping or a handshake may go unanswered (more than the server's database bounds)
@@ -24,9 +25,10 @@ export function backoffDelay(attempt, random = Math.random) {
   return random() * Math.min(MAX_DELAY, BASE_DELAY * 2 ** attempt);
 }
 
-/** The wait before reconnecting after close 1012: full jitter over RESTART_WINDOW. */
-export function restartDelay(random = Math.random) {
-  return random() * RESTART_WINDOW;
+/** The wait before reconnecting after close 1012: full jitter over the window its reason names. */
+export function restartDelay(reason = "", random = Math.random) {
+  const named = /within (\d+(?:\.\d+)?) s\b/.exec(reason);
+  return random() * (named ? 1000 * Number(named[1]) : RESTART_WINDOW);
 }
 
 export class Connection {
@@ -86,7 +88,7 @@ export class Connection {
       if (frame && typeof frame === "object" && !("pong" in frame)) this.handlers.onFrame(frame);
     };
     ws.onclose = (event) => {
-      if (this.ws === ws) this.closed(event.code);
+      if (this.ws === ws) this.closed(event.code, event.reason);
     };
   }
 
@@ -109,7 +111,7 @@ export class Connection {
   }
 
   /** The socket closed (or was dropped): tell the page, then reconnect as the code asks. */
-  closed(code) {
+  closed(code, reason = "") {
     this.ws = null;
     clearTimeout(this.stableTimer);
     this.clearTimers();
@@ -121,7 +123,7 @@ export class Connection {
     } else if (code === CLOSE_SERVICE_RESTART) {
       // A planned restart, not a failure: the backoff starts over, spread over the restart window.
       this.attempt = 0;
-      this.waiting(false, restartDelay());
+      this.waiting(false, restartDelay(reason));
     } else if (code !== CLOSE_UNAUTHENTICATED) {
       this.waiting(code === CLOSE_TRY_AGAIN_LATER);
     }
