@@ -8,8 +8,10 @@ data stands in for "another server" (a deploy starts one there).
 import asyncio
 import json
 import os
+import sqlite3
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -162,3 +164,40 @@ def test_systemd_unit_stops_with_sigterm_and_waits_longer_than_the_shutdown_boun
     )
     assert settings["KillSignal"] == "SIGTERM"
     assert float(settings["TimeoutStopSec"]) > shutdown_timeout()
+
+
+async def test_a_command_stuck_past_the_bound_is_cut_without_1012_and_the_process_still_ends():
+    """A post blocked on a database lock: no 1012 for its socket (its fate is unknown); the
+    watchdog ends the process (exit 1) at SHUTDOWN_TIMEOUT although the post's thread hangs."""
+    bound = 3
+    live = LiveServer(extra_env={"CHAT_SEND_RATE": "0", "SHUTDOWN_TIMEOUT": str(bound)})
+    live.prepare()
+    room = live.seed(users=["alice"], rooms=["General"]).rooms["General"]
+    live.start()
+    lock = sqlite3.connect(Path(live.data_dir) / "db.sqlite3", isolation_level=None)
+    try:
+        stuck = await open_ws(live, "alice")
+        idle = await open_ws(live, "alice")
+        for ws in (stuck, idle):
+            assert "join" in await join(ws, room)
+        lock.execute("BEGIN EXCLUSIVE")  # the post below waits for this (SQLite's 20 s)
+        await stuck.send(json.dumps({"command": "send", "room": room, "message": "x", "ref": 1}))
+        # The server reads the frame at once; it looks at the signal on its next 0.1 s tick.
+        signalled = time.monotonic()
+        live.terminate()
+        assert live.process is not None
+        status = await asyncio.to_thread(live.process.wait, bound + 10)
+        took = time.monotonic() - signalled
+    finally:
+        lock.close()
+        live.stop()
+    assert took < bound + 1.0, took  # the watchdog's bound, with time to be scheduled
+    assert status == 1, live.log()  # did not finish cleanly: says so
+    for ws in (stuck, idle):
+        with pytest.raises(ConnectionClosed):
+            async with asyncio.timeout(5):
+                while True:  # what came before the end, then the end
+                    assert "sent" not in json.loads(await ws.recv())
+    assert stuck.close_code != 1012  # cut: the client must not take the post for unread
+    assert idle.close_code == 1012  # the idle socket was drained and closed as usual
+    assert "longer than SHUTDOWN_TIMEOUT" in live.log()
