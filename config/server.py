@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import threading
 from types import FrameType
 
@@ -65,7 +66,7 @@ class Server(uvicorn.Server):
         logging.shutdown()
         os._exit(1)
 
-    async def shutdown(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """uvicorn's shutdown (drain the sockets, bounded), then stop the hub."""
         await super().shutdown(sockets=sockets)
         from chat.hub import stop_running  # Django is set up once the app is loaded
