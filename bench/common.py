@@ -288,7 +288,8 @@ def pin_to_core0(live: LiveServer) -> list[int]:
         return pids
     for pid in pids:
         for thread in os.listdir(f"/proc/{pid}/task"):
-            os.sched_setaffinity(int(thread), {0})
+            with contextlib.suppress(ProcessLookupError):  # a worker thread that just ended
+                os.sched_setaffinity(int(thread), {0})
     return pids
 
 

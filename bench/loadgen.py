@@ -116,6 +116,9 @@ class Member(WSListener):
         self.full_lists = 0  # presence frames with full: true
         self.presence: dict[int | str, dict[str, str]] = {}  # room -> username -> state
         self.presence_log: list[tuple[float, int | str, int]] = []  # (time, room, listed)
+        self.close_code: int | None = None  # the server's close frame's code, if one came
+        self.close_reason = ""  # and its reason
+        self.closed_at: float | None = None  # when the socket went (time.time())
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         """Keep the transport to send with."""
@@ -127,7 +130,8 @@ class Member(WSListener):
         return self.transport is not None and self.transport.is_disconnected
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
-        """Fail whoever waits on this socket."""
+        """Note when the socket went; fail whoever waits on it."""
+        self.closed_at = time.time()
         for waiter in (self.reply, self.watch and self.watch[2]):
             if waiter is not None and not waiter.done():
                 waiter.set_exception(ConnectionError("the server closed the socket"))
@@ -136,7 +140,9 @@ class Member(WSListener):
         """Hand a text frame to ``on_text``; answer a close."""
         if frame.msg_type is not TEXT:
             if frame.msg_type is CLOSE:
-                transport.send_close(frame.get_close_code())
+                self.close_code = frame.get_close_code()
+                self.close_reason = frame.get_close_message().decode(errors="replace")
+                transport.send_close(self.close_code)
                 transport.disconnect()
             return
         self.on_text(frame.get_payload_as_bytes(), time.time())

@@ -63,6 +63,15 @@ COLUMNS = {
         ("lost", "lost"), ("dup", "duplicated"), ("reord", "reordered"), ("dropped", "dropped"),
         ("noise%", "core0_others_pct"),
     ],
+    "restart": [
+        ("sockets", "sockets"), ("1012", "closed_1012"), ("other", "closed_other"),
+        ("window s", "window_s"),
+        ("old exit s", "old_exit_s"), ("new up s", "new_answered_s"), ("back", "back"),
+        ("failed", "failed"), ("retries", "retries"), ("joined s", "joined_s"),
+        ("all back s", "all_back_s"), ("new cpu s", "new_cpu_s"),
+        ("cpu after up s", "new_cpu_after_answer_s"), ("posted", "posted"), ("lost", "lost"),
+        ("dup", "duplicated"), ("reord", "reordered"),
+    ],
     "search": [
         ("query", "step"), ("n", "n"), ("p50 ms", "p50_ms"), ("p95 ms", "p95_ms"),
         ("p99 ms", "p99_ms"), ("max ms", "max_ms"), ("hits", "mean_hits"),
@@ -180,6 +189,8 @@ def headline(scenario: str, result: dict) -> dict[str, float | None]:
             "reconnects/s": result["reconnects_per_s"],
             "server cpu ms/reconnect": result["cpu_ms_per_join"],
         }
+    if scenario == "restart":
+        return {"all back s": result["all_back_s"], "new process cpu s": result["new_cpu_s"]}
     if scenario == "storm":
         return {
             "all joined s": result["joined_s"],

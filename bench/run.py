@@ -14,8 +14,14 @@ frames and bytes per socket, server CPU, and every message delivered),
 ``reconnect`` (N joined sockets, 100 a room, all drop; P posts are made
 meanwhile; all reconnect with ``since`` at once: the time until every
 socket has every post it missed, CPU per reconnect + join, faults),
-``search`` (only when named: full-text search latency over 1,000,000 stored
-messages, bench/search.py; add ``--configs production``, it needs no other).
+``restart`` (only when named, production only: N sockets joined on one process,
+100 a room, while one more posts 20 msg/s; SIGTERM, a new process on the same
+port; every socket comes back at a uniformly random moment of the window the
+close reason names (``--restart-window``: another) and resumes with
+``since``: the old process's exit time, the time until every socket has
+every post, the new process's CPU, faults), ``search`` (only when named:
+full-text search latency over 1,000,000 stored messages, bench/search.py;
+add ``--configs production``, it needs no other).
 Configurations: ``production`` (python -m config.server: uvicorn, pub/sub
 layer), ``tutorial`` (daphne serving bench/tutorial.py, the list-based
 ``core`` layer) and ``raw`` (bench/raw.py: a picows broadcast server that
@@ -85,6 +91,7 @@ FULL = {
     "resume": {"messages": 1000},
     "storm": {"members": 500, "rate": 10.0},
     "reconnect": {"sockets": 10_000, "posts": 200},
+    "restart": {"sockets": 5000},
     "search": {"messages": 1_000_000, "queries": 200},
 }
 QUICK = {
@@ -94,6 +101,7 @@ QUICK = {
     "resume": {"messages": 200},
     "storm": {"members": 100, "rate": 10.0},
     "reconnect": {"sockets": 500, "posts": 20},
+    "restart": {"sockets": 200},
     "search": {"messages": 20_000, "queries": 20},
 }
 ROUNDS = 3  # full runs; --quick: 1
@@ -120,7 +128,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--scenarios",
         type=names,
         default=[name for name in SCENARIOS if name not in ON_REQUEST],
-        help="comma-separated, of: " + ",".join(SCENARIOS) + " (search: only when named)",
+        help="comma-separated, of: " + ",".join(SCENARIOS) + " (restart, search: only when named)",
     )
     parser.add_argument(
         "--configs",
@@ -140,7 +148,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rooms", type=int, help="rooms: number of rooms")
     parser.add_argument("--room-members", type=int, help="rooms: members per room")
     parser.add_argument("--member-rates", type=numbers, help="rooms: msg/s per member, e.g. 0.5,1")
-    parser.add_argument("--sockets", type=int, help="idle: sockets to connect")
+    parser.add_argument("--sockets", type=int,
+                        help="idle, restart: sockets to connect")  # fmt: skip
     parser.add_argument("--replay", type=int, help="resume: messages to replay")
     parser.add_argument("--storm-members", type=int, help="storm: members joining at once")
     parser.add_argument("--storm-rate", type=float,
@@ -149,6 +158,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
                         help="reconnect: sockets that drop and come back")  # fmt: skip
     parser.add_argument("--reconnect-posts", type=int,
                         help="reconnect: posts made meanwhile, all rooms together")  # fmt: skip
+    parser.add_argument("--restart-window", type=float,
+                        help="restart: comebacks' spread, s (default: the server's)")  # fmt: skip
     parser.add_argument("--search-messages", type=int, help="search: messages stored")
     add_common_arguments(parser)
     args = parser.parse_args(argv)
@@ -177,6 +188,7 @@ def sizes(args: argparse.Namespace) -> dict[str, dict]:
         "resume": {"messages": args.replay},
         "storm": {"members": args.storm_members, "rate": args.storm_rate},
         "reconnect": {"sockets": args.reconnect_sockets, "posts": args.reconnect_posts},
+        "restart": {"sockets": args.sockets, "window": args.restart_window},
         "search": {"messages": args.search_messages},
     }  # fmt: skip
     for name, given in overrides.items():

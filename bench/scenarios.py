@@ -1,4 +1,4 @@
-"""The benchmark's scenarios (fanout, rooms, idle, resume, storm, reconnect, search), one each.
+"""The benchmark's scenarios (fanout, rooms, idle, resume, storm, reconnect, restart, search).
 
 Each takes a ``Bench`` (the configuration, PostgreSQL, Redis), starts a fresh
 server and database for itself (bench.common.served), drives it with the
@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import statistics
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 
-from bench.common import Bench, Spent, Target, served, store_messages
+from bench.common import (
+    Bench,
+    Spent,
+    Target,
+    cpu_seconds,
+    pin_to_core0,
+    served,
+    store_messages,
+)
 from bench.loadgen import (
     Member,
     Tally,
@@ -27,6 +36,9 @@ from bench.loadgen import (
     send_on_schedule,
     seq_faults,
 )
+from multichat_client.client import restart_window
+from testkit.live import LiveServer
+from testkit.servers import port_open
 
 BEHIND_P99_MS = 1000.0  # a step with a worse p99 ends the stepping
 MIB = 1024 * 1024
@@ -628,6 +640,252 @@ async def reconnect(
         }
 
 
+RESTART_CLOSE = 1012  # what a draining server process closes its sockets with
+
+
+async def come_back(
+    url: str,
+    key: str,
+    since: dict[int, int],
+    tally: Tally,
+    *,
+    delay: float,
+    rng: random.Random,
+    tries: int = 10,
+) -> tuple[Member | None, int, str | None]:
+    """Reconnect as a client does after 1012: wait ``delay``, then connect and join with since.
+
+    A refused or failed attempt (the new process not listening yet) backs off
+    with full jitter, the window doubling from 0.5 s up to 5 s, as the
+    clients do (multichat_client.client.backoff_delay). Returns the member
+    (None: gave up), the failed attempts and the last error.
+    """
+    await asyncio.sleep(delay)
+    error = None
+    for attempt in range(1, tries + 1):
+        joined, errors, _ = await connect_members(url, [(key, since)], tally, retries=0)
+        if joined:
+            return joined[0], attempt - 1, None
+        error = errors[0]
+        await asyncio.sleep(rng.uniform(0, min(5.0, 0.5 * 2 ** (attempt - 1))))
+    return None, tries, error
+
+
+async def post_steadily(
+    stop: asyncio.Event, url: str, key: str, rooms: Sequence[int], *, rate: float
+) -> int:
+    """Post ``rate`` msg/s round-robin over ``rooms`` through one socket until ``stop``.
+
+    Open loop: while the socket is down (its process restarting) the posts of
+    that time are skipped, and the socket reconnects. Returns the posts sent.
+    """
+    tally = Tally()
+    poster: Member | None = None
+    sent = 0
+    start = time.time()
+    try:
+        while not stop.is_set():
+            if poster is None or poster.closed:
+                joined, _, _ = await connect_members(url, [(key, rooms)], tally, retries=0)
+                poster = joined[0] if joined else None
+                if poster is None:
+                    await asyncio.sleep(0.2)
+                    continue
+            now = time.time()
+            due = start + sent / rate
+            if due > now:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), due - now)
+                continue
+            if due < now - 1.0:  # skipped while down: resume the schedule from now
+                start = now - sent / rate
+                due = now
+            poster.send_message(rooms[sent % len(rooms)], due)
+            sent += 1
+    finally:
+        if poster is not None:
+            poster.close()
+    return sent
+
+
+async def schedule_comebacks(
+    members: Sequence[Member],
+    keys: Sequence[str],
+    comebacks: dict[int, asyncio.Task],
+    tally: Tally,
+    *,
+    url: str,
+    window: float | None,
+    rng: random.Random,
+) -> None:
+    """As each socket's close arrives, start its come-back: a uniform moment of ``window`` later,
+    joining with ``since`` = the highest seq it had. Returns once every socket has one."""
+    while len(comebacks) < len(members):
+        now = time.time()
+        for i, member in enumerate(members):
+            if i in comebacks or member.closed_at is None:
+                continue
+            spread = window if window is not None else restart_window(member.close_reason)
+            due = member.closed_at + rng.uniform(0, spread)  # full jitter
+            since = {room: highest_seq(member, room) for room in member.rooms}
+            delay = max(0.0, due - now)
+            comebacks[i] = asyncio.create_task(
+                come_back(url, keys[i], since, tally, delay=delay, rng=rng)
+            )
+        await asyncio.sleep(0.05)
+
+
+async def exit_after(server: LiveServer, start: float) -> tuple[int, float]:
+    """Wait for the server's process to end: its exit status and the seconds since ``start``."""
+    assert server.process is not None
+    status = await asyncio.to_thread(server.process.wait, 120)
+    return status, time.time() - start
+
+
+def received_posts(members: Sequence[Member]) -> int:
+    """How many posts these sockets have received, all rooms together."""
+    return sum(len(seqs) for member in members for seqs in member.seqs.values())
+
+
+def room_seq_faults(
+    before: Member, after: Member | None, newest: dict[int, int]
+) -> tuple[int, int, int]:
+    """(lost, duplicated, reordered) of one socket over the restart: every seq after its first
+    join's ``last_seq`` up to the room's newest, across both of its connections."""
+    lost = duplicated = reordered = 0
+    for room in before.rooms:
+        received = list(before.seqs.get(room, []))
+        if after is not None:
+            received += after.seqs.get(room, [])
+        expected = range(before.base[room] + 1, newest.get(room, 0) + 1)
+        missing, twice, late = seq_faults(received, expected)
+        lost, duplicated, reordered = lost + missing, duplicated + twice, reordered + late
+    return lost, duplicated, reordered
+
+
+async def restart(
+    bench: Bench,
+    *,
+    sockets: int = 5000,
+    per_room: int = 100,
+    rate: float = 20.0,
+    window: float | None = None,
+    seed: int = 1012,
+) -> dict:
+    """A graceful restart under load: SIGTERM the process of ``sockets`` joined sockets.
+
+    The sockets join ``per_room`` a room (as ``idle``); one more socket posts
+    ``rate`` msg/s round-robin over the rooms throughout. The process gets
+    SIGTERM: it stops listening, drains and closes every socket with 1012;
+    a new process starts on the same port at once. Each socket comes back
+    at a moment drawn uniformly from [0, window] after its close (full
+    jitter, as the clients do; the window the close reason names, as the
+    clients read it, unless ``window`` is given), backing off if the new process is not up
+    yet, and joins with ``since`` = the highest seq it had. Measured: how
+    long the old process took to exit, when the new one answered, the time
+    from SIGTERM until every socket had joined again and until it had every
+    post (``all_back_s``), the CPU the new process spent (from its start,
+    and from when it answered: the reconnects), and each socket's lost,
+    duplicated and reordered posts over both its connections.
+    """
+    if not bench.config.services:
+        raise ValueError("restart measures the production server: use --configs production")
+    room_count = -(-sockets // per_room)
+    rng = random.Random(seed)
+    async with served(bench, scenario="restart", users=sockets + 1, rooms=room_count) as target:
+        url = target.url
+        keys = target.keys[:sockets]
+        placement = [(key, [target.rooms[i // per_room]]) for i, key in enumerate(keys)]
+        tally = Tally()
+        first, failed, _ = await connect_members(url, placement, tally)
+        if failed:
+            close_all(first)
+            raise RuntimeError(f"{len(failed)} sockets failed to join, the first: {failed[0]}")
+        stop = asyncio.Event()
+        poster = asyncio.create_task(
+            post_steadily(stop, url, target.keys[sockets], target.rooms, rate=rate)
+        )
+        successor: LiveServer | None = None
+        back: list[Member | None] = []
+        comebacks: dict[int, asyncio.Task] = {}  # socket index -> its come-back
+        try:
+            await asyncio.sleep(2.0)  # steady traffic before the restart
+            old = target.live
+            assert old.process is not None
+            start = time.time()
+            old.terminate()
+            old_exit = asyncio.create_task(exit_after(old, start))
+            # Each socket comes back on its own schedule, from the moment its close arrived.
+            scheduler = asyncio.create_task(
+                schedule_comebacks(first, keys, comebacks, tally, url=url, window=window, rng=rng)
+            )
+            # The old process closes its listener first; then the port is free for the new one.
+            await wait_for(lambda: not port_open(old.host, old.port), limit=30)
+            successor = old.successor()
+            spawned = time.time()
+            await asyncio.to_thread(successor.start, 120)
+            answered = time.time()
+            new_pids = pin_to_core0(successor)
+            cpu_at_answer = cpu_seconds(new_pids)
+            old_status, old_exit_s = await old_exit
+            drain_timed_out = "timeout graceful shutdown exceeded" in old.log()
+            await asyncio.wait_for(scheduler, 120)
+            results = await asyncio.gather(*(comebacks[i] for i in range(len(first))))
+            back = [member for member, _, _ in results]
+            all_joined = time.time() - start
+            stop.set()
+            posted = await poster
+            rows = await asyncio.to_thread(
+                successor.query,
+                "SELECT room_id, MAX(seq) FROM chat_message GROUP BY room_id",
+            )
+            newest = {room: seq for room, seq in rows}
+            wanted = sum(newest.get(room, 0) - member.base[room]
+                         for member in first for room in member.rooms)  # fmt: skip
+            everyone = [*first, *(member for member in back if member is not None)]
+            await wait_for(lambda: received_posts(everyone) >= wanted, limit=60)
+            all_back = max(all_joined, tally.last - start)
+            cpu_end = cpu_seconds(new_pids)
+            faults = [room_seq_faults(b, a, newest) for b, a in zip(first, back, strict=True)]
+        finally:
+            stop.set()
+            for task in comebacks.values():
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await poster
+            close_all(first)
+            close_all(member for member in back if member is not None)
+            if successor is not None:
+                await asyncio.to_thread(successor.stop)
+        closes = Counter(member.close_code for member in first)
+        return {
+            "sockets": sockets,
+            "rooms": room_count,
+            "posted": posted,
+            "closed_1012": closes.get(RESTART_CLOSE, 0),
+            "closed_other": sockets - closes.get(RESTART_CLOSE, 0),
+            "window_s": window if window is not None else restart_window(first[0].close_reason),
+            "old_exit_status": old_status,
+            "old_exit_s": round(old_exit_s, 2),
+            "drain_timed_out": drain_timed_out,
+            "new_answered_s": round(answered - start, 2),
+            "new_started_after_s": round(spawned - start, 2),
+            "back": sum(member is not None for member in back),
+            "failed": sum(member is None for member in back),
+            "retries": sum(tries for _, tries, _ in results),
+            "first_error": next((error for _, _, error in results if error), None),
+            "joined_s": round(all_joined, 2),
+            "all_back_s": round(all_back, 2),
+            "new_cpu_s": round(cpu_end, 2),
+            "new_cpu_after_answer_s": round(cpu_end - cpu_at_answer, 2),
+            "lost": sum(f[0] for f in faults),
+            "duplicated": sum(f[1] for f in faults),
+            "reordered": sum(f[2] for f in faults),
+            "errors": len(tally.errors),
+            "error_codes": dict(Counter(tally.errors)),
+        }
+
+
 async def search(bench: Bench, *, messages: int, queries: int) -> dict:
     """Full-text search latency over ``messages`` stored messages (bench/search.py, in process).
 
@@ -660,7 +918,9 @@ SCENARIOS = {
     "resume": resume,
     "storm": storm,
     "reconnect": reconnect,
+    "restart": restart,
     "search": search,
 }
-# Run only when asked for (--scenarios search): it needs no server configuration.
-ON_REQUEST = frozenset({"search"})
+# Run only when asked for (--scenarios search,restart): search needs no server configuration,
+# restart needs the production server (its graceful shutdown is what is measured).
+ON_REQUEST = frozenset({"search", "restart"})

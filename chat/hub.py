@@ -160,6 +160,31 @@ class Hub:
             await asyncio.wait(pending, timeout=0.5)
         await asyncio.gather(*started, return_exceptions=True)
 
+    async def stop(self) -> None:
+        """Leave every layer group this hub is in, then close (the process is going away).
+
+        The groups kept for good (the shared carriers, the probes) and any still
+        in use would otherwise stay in a list-based layer (channels_redis core)
+        until ``group_expiry``, each event to them queued for a channel no one
+        reads. Unsubscribing is best effort: a layer that is down forgets them anyway.
+        """
+        channel = self.channel
+        if channel is not None:
+            async with self.changing:
+                layer_groups = self.shared | {
+                    entry.via or name for name, entry in self.groups.items() if entry.subscribed
+                }
+                for layer_group in layer_groups:
+                    try:
+                        await self.layer.group_discard(layer_group, channel)
+                    except Exception as exc:
+                        log.warning("Leaving %s on shutdown failed: %s", layer_group, exc)
+                        break
+                self.groups.clear()
+                self.joined.clear()
+                self.shared.clear()
+        await self.close()
+
     def _keep(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = self.loop.create_task(coroutine)
         self.tasks.add(task)
@@ -382,3 +407,10 @@ def hub() -> Hub:
         found.on_recovery(partial(events.catch_up_local_rooms, found))
         vars(layer)["_chat_hub"] = found
     return found
+
+
+async def stop_running() -> None:
+    """Stop the running loop's hub, if one was made (the server's shutdown, config/server.py)."""
+    found = vars(get_channel_layer()).get("_chat_hub")
+    if found is not None and found.loop is asyncio.get_running_loop():
+        await found.stop()

@@ -211,6 +211,14 @@ class LiveServer:
             db.execute(sql.replace("%s", "?"), params)
             db.commit()
 
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one query on the server's database (``%s`` placeholders)."""
+        if "DATABASE_URL" in self.env:
+            with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
+                return list(conn.execute(sql, params).fetchall())
+        with contextlib.closing(sqlite3.connect(Path(self.data_dir) / "db.sqlite3")) as db:
+            return list(db.execute(sql.replace("%s", "?"), params).fetchall())
+
     def restart(self, timeout: float = 20) -> LiveServer:
         """Stop the server gracefully and start it again on the same port."""
         self.stop()
@@ -237,6 +245,24 @@ class LiveServer:
                 self.kill()
                 raise RuntimeError(f"The server did not become healthy:\n{self.log()}")
             time.sleep(0.1)
+
+    def terminate(self) -> subprocess.Popen[bytes]:
+        """Send SIGTERM and return at once (the process drains and exits by itself)."""
+        assert self.process is not None, "start() the server first"
+        self.process.send_signal(signal.SIGTERM)
+        return self.process
+
+    def successor(self) -> LiveServer:
+        """A server for the same place: same port, data, database, Redis and settings; not started.
+
+        What a deploy starts once the old process stopped listening (see terminate).
+        """
+        twin = LiveServer(data_dir=self.data_dir, command=self.command, host=self.host)
+        twin.prefix = self.prefix
+        twin.port = self.port
+        twin.env = dict(self.env)
+        twin.log_path = self.log_path.with_name(f"server-{self.port}-{time.monotonic_ns()}.log")
+        return twin
 
     def stop(self) -> None:
         """Stop the process gracefully (SIGTERM), killing it if it hangs."""

@@ -25,9 +25,19 @@ class TcpProxy:
     """Forwards ``host``:``port`` (127.0.0.1 unless given) to the target until cut."""
 
     def __init__(
-        self, target_host: str, target_port: int, port: int | None = None, host: str = "127.0.0.1"
+        self,
+        target_host: str,
+        target_port: int,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        *,
+        more: list[tuple[str, int]] | None = None,
     ) -> None:
         self.target = (target_host, target_port)
+        # With ``more``, a load balancer: each new connection goes to the next target
+        # in turn, and to the one after if that refuses (a process restarting).
+        self.targets = [self.target, *(more or [])]
+        self._turn = 0
         self.host = host  # another local address: e.g. a network namespace's link (testkit.netns)
         self.port = port or free_port()
         self.mode: Mode | None = None  # None: forwarding
@@ -101,11 +111,17 @@ class TcpProxy:
         if self.mode == "blackhole":
             self._held.add(writer)
             return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
+        opened = None
+        for _ in self.targets:
+            target = self.targets[self._turn % len(self.targets)]
+            self._turn += 1
+            with contextlib.suppress(OSError):
+                opened = await asyncio.open_connection(*target)
+                break
+        if opened is None:
             writer.transport.abort()
             return
+        up_reader, up_writer = opened
         link = (writer, up_writer)
         self._links.add(link)
         try:

@@ -1,5 +1,6 @@
 """The chat page's sending and connection: in-order sends under the rate limit, one connection
-state, a quick reconnect, and a heartbeat that notices a connection cut for real (a TCP proxy)."""
+state, a quick reconnect, a heartbeat that notices a connection cut for real (a TCP proxy), and
+a server restart (close 1012) that the page rides out with nothing lost or shown twice."""
 
 import re
 
@@ -165,3 +166,50 @@ def test_a_silent_connection_is_noticed_by_the_heartbeat_and_nothing_is_lost(
     stored = RestClient(server.url, server.tokens["bob"]).history(room)
     assert [m["message"] for m in stored["messages"]] == expected
     alice.context.close()
+
+
+def test_the_page_resumes_after_the_server_restarts_with_1012_and_loses_nothing(browser):
+    """SIGTERM: the page waits a random part of 5 s (not the 1013 pause), resumes with since."""
+    from playwright.sync_api import expect
+
+    first = LiveServer(extra_env={"SHUTDOWN_TIMEOUT": "5"}).prepare()
+    seeded = first.seed(users=["alice"], rooms=["Deploys"], tokens=["alice"])
+    room = seeded.rooms["Deploys"]
+    first.start()
+    servers = [first]
+    try:
+        alice = open_chat(browser, first, "alice")
+        source = alice.locator("script[type=module]").get_attribute("src")
+        spread = alice.evaluate(
+            """async (src) => {
+              const url = new URL("connection.js", new URL(src, location.href));
+              const { restartDelay } = await import(url);
+              const named = "server restarting: reconnect within 20 s and resume with since";
+              return [restartDelay("", () => 0), restartDelay("", () => 0.999),
+                      restartDelay(named, () => 0.5), restartDelay(named, () => 0.999)];
+            }""",
+            source,
+        )
+        assert spread == [0, 4995, 10_000, 19_980]  # uniform over the window the reason names
+        join(alice, room)
+        say(alice, room, "before the restart")
+        expect(messages(alice, room).last.locator(".body")).to_have_text("before the restart")
+        state = alice.locator("#conn-state")
+
+        first.terminate()
+        assert first.process is not None and first.process.wait(timeout=10) == 0
+        expect(state).to_have_attribute("data-state", "reconnecting")  # not "unavailable"
+        second = first.successor().start()
+        servers.append(second)
+        RestClient(second.url, seeded.tokens["alice"]).post(room, "while the page was away")
+        expect(state).to_have_attribute("data-state", "connected", timeout=20_000)
+        say(alice, room, "after the restart")
+        expected = ["before the restart", "while the page was away", "after the restart"]
+        expect(messages(alice, room)).to_have_count(3, timeout=10_000)
+        assert texts(alice, room) == expected
+        seqs = messages(alice, room).evaluate_all("els => els.map(e => Number(e.dataset.seq))")
+        assert seqs == [1, 2, 3]
+        alice.context.close()
+    finally:
+        for each in servers:
+            each.stop()

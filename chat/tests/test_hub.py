@@ -205,6 +205,18 @@ async def test_groups_carried_by_a_shared_group_cost_one_subscription_in_all(mak
     assert set(layer.groups) - set(fanout.probe_groups) == {"chat.users"}  # kept for later users
 
 
+async def test_stopping_the_hub_leaves_every_layer_group_it_was_in(make_hub):
+    """Shutdown: the kept groups (shared carriers, probes) and the ones in use are all left."""
+    layer = InMemoryChannelLayer()
+    fanout = make_hub(layer)
+    await fanout.add(GROUP, Inbox())
+    await fanout.add("chat.user.1", Inbox(), via="chat.users")
+    assert {GROUP, "chat.users", *fanout.probe_groups} <= set(layer.groups)
+    await fanout.stop()
+    assert not any(layer.groups.values())  # no group keeps the stopped hub's channel
+    assert fanout.reader is not None and fanout.reader.done()
+
+
 async def test_renewing_restores_subscriptions_the_layer_forgot(make_hub):
     """After the layer loses its groups (Redis restarted, group expiry), renew() restores them."""
     layer = InMemoryChannelLayer()

@@ -13,7 +13,17 @@ changes in seq order, each exactly once.
 
 Close 1013 (the server's database does not answer) is waited out with the
 same backoff ("server unavailable, retrying"); close 4408 (this socket fell
-behind) is resumed at once, since the server itself is fine.
+behind) is resumed at once, since the server itself is fine. Close 1012 (the
+server process is restarting) is reconnected after a delay drawn uniformly
+from [0, window], the window the close reason names ("within N s"; 5 s if
+it names none; ``restart_window`` overrides both), so that the sockets of a
+whole process do not come back at the same instant; the server answered
+every command it read before that close, so a command still waiting for
+its reply was never read and is sent again on the next connection (a post
+is stored once).
+
+Every wait is "full jitter": uniform over [0, window], the window doubling
+from ``min_delay`` up to ``max_delay`` (``backoff_delay``).
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import contextlib
 import itertools
 import json
 import random
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -31,9 +42,16 @@ from urllib.parse import urlsplit, urlunsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from multichat_client.errors import AuthError, ConnectionLost, MultichatError, token_refused
+from multichat_client.errors import (
+    AuthError,
+    ConnectionLost,
+    MultichatError,
+    NotRead,
+    token_refused,
+)
 from multichat_client.rest import RestClient
 
+CLOSE_SERVICE_RESTART = 1012  # the server process restarts; commands without a reply were not read
 CLOSE_TRY_AGAIN_LATER = 1013  # the server's database does not answer: retry after a pause
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_SLOW = 4408  # this socket fell behind: reconnect at once, resume with since
@@ -308,6 +326,26 @@ class Activity:
 Event = Message | Change | RoomError | Presence | Typing | ReadMark | Mention | Activity
 
 
+def backoff_delay(attempt: int, *, min_delay: float, max_delay: float, rng: random.Random) -> float:
+    """The wait before retry ``attempt`` (1 first): uniform over [0, window] ("full jitter").
+
+    The window doubles from ``min_delay`` up to ``max_delay``. Drawing from
+    the whole window (not its upper half) spreads clients that lost their
+    server at the same instant the most, so they do not return together.
+    """
+    window = min(max_delay, min_delay * 2 ** (attempt - 1))
+    return rng.uniform(0, window)
+
+
+RESTART_WINDOW = 5.0  # seconds: the spread after 1012 when the server names none
+
+
+def restart_window(reason: str | None) -> float:
+    """The window a 1012 close reason names ("... within 20 s ..."), else RESTART_WINDOW."""
+    found = re.search(r"within (\d+(?:\.\d+)?) s\b", reason or "")
+    return float(found.group(1)) if found else RESTART_WINDOW
+
+
 def socket_url(base_url: str) -> str:
     """The ws:// or wss:// URL of the chat socket under the server's http(s) base URL."""
     parts = urlsplit(base_url)
@@ -339,12 +377,19 @@ class ChatClient:
         open_timeout: float = 10.0,
         on_status: Callable[[str], None] | None = None,
         awareness: bool = False,
+        restart_window: float | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.token = token
         self.min_delay = min_delay
         self.max_delay = max_delay
         self.open_timeout = open_timeout
+        # After close 1012, the reconnect comes uniformly within the window the server
+        # names in the close reason (5 s if none); a number given here overrides it.
+        self.restart_window = restart_window
+        self.rng = rng or random.Random()  # the jitter's source (seed it to test the spread)
+        self.resent = 0  # commands sent again because the server restarted before reading them
         self.on_status = on_status or (lambda text: None)
         self.awareness = awareness  # surface the awareness events (see the class docstring)
         self._idle = False  # said idle: said again after each reconnection
@@ -419,8 +464,10 @@ class ChatClient:
     ) -> int:
         """Post to a joined room (``reply_to``: as an answer to that post); returns its seq.
 
-        Not retried on a dropped connection (ConnectionLost): the message may
-        or may not have been stored, and the room's events will tell.
+        Sent again on the next connection if the server closed with 1012
+        (restarting) before replying: it had not read it. Not retried on
+        another dropped connection (ConnectionLost): the message may or may
+        not have been stored, and the room's events will tell.
         A ``reply_to`` that is no post of the room (or a deleted one) raises
         MultichatError MESSAGE_INVALID.
         """
@@ -582,6 +629,14 @@ class ChatClient:
                     if self._closed:
                         return
                     code = ws.close_code
+                    if code == CLOSE_SERVICE_RESTART:
+                        # A planned restart: another process (or this one, back) takes the
+                        # socket. Come back at a random moment of the window, not with all
+                        # the others at once; later failures back off as usual.
+                        attempt = 0
+                        window = self.restart_window or restart_window(ws.close_reason)
+                        await self._sleep(self.rng.uniform(0, window), "server restarting")
+                        continue
                     if code == CLOSE_TOO_SLOW:
                         # Nothing is wrong with the server: resume at once (join with since).
                         attempt = 0
@@ -600,8 +655,12 @@ class ChatClient:
             self._fail(exc)
 
     async def _backoff(self, attempt: int, why: str) -> None:
-        delay = min(self.max_delay, self.min_delay * 2 ** (attempt - 1))
-        delay = delay / 2 + random.uniform(0, delay / 2)  # jitter: clients spread out
+        delay = backoff_delay(
+            attempt, min_delay=self.min_delay, max_delay=self.max_delay, rng=self.rng
+        )
+        await self._sleep(delay, why)
+
+    async def _sleep(self, delay: float, why: str) -> None:
         self.on_status(f"{why}; reconnecting in {delay:.1f} s")
         await asyncio.sleep(delay)
 
@@ -662,6 +721,8 @@ class ChatClient:
             error = exc
         if ws.close_code == CLOSE_UNAUTHENTICATED:
             error = AuthError("USER_HAS_TO_LOGIN", token_refused(self.url))
+        elif ws.close_code == CLOSE_SERVICE_RESTART and not isinstance(error, AuthError):
+            error = NotRead("the server restarted before reading the command")
         self._drop_pending(error)
         raise error
 
@@ -726,11 +787,17 @@ class ChatClient:
                     future.exception()
                 if connected and frame["command"] == "join":
                     continue  # joins are idempotent: retry on the next connection
+                if connected and ws.close_code == CLOSE_SERVICE_RESTART:
+                    continue  # the server was closing: the frame was never read
                 raise ConnectionLost("the connection dropped") from None
             try:
                 return await future
-            except ConnectionLost:
+            except ConnectionLost as exc:
                 if connected and frame["command"] == "join":
+                    continue
+                if connected and isinstance(exc, NotRead):
+                    self.resent += 1
+                    self.on_status(f"server restarting; sending {frame['command']} again")
                     continue
                 raise
 

@@ -36,6 +36,10 @@ class ConnectionLost(MultichatError):
         super().__init__("CONNECTION_LOST", detail)
 
 
+class NotRead(ConnectionLost):
+    """The server closed with 1012 (restarting) before reading the command: safe to send again."""
+
+
 def token_refused(base_url: str, code: str = "USER_HAS_TO_LOGIN") -> str:
     """The sentence that tells a user their token was refused, and where to get one."""
     return f"the server refused the token ({code}): create one at {base_url.rstrip('/')}/tokens/"

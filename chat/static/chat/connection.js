@@ -7,9 +7,15 @@ const BASE_DELAY = 500; // ms: the first retry comes within this (full jitter)
 const MAX_DELAY = 5000; // ms: the window stops growing here, so a restarted server is found fast
 const STABLE_AFTER = 5000; // ms a socket must stay open before the backoff starts over
 const UNAVAILABLE_MIN_DELAY = 2000; // ms: a server whose database is down is not retried at once
+// ms: after close 1012 (a process restarting), the reconnect comes at a uniformly random moment of
+// the window the close reason names ("within 20 s"; this one if none): every socket of the process
+// got the close at the same instant, and they must not all come back at once (another process is
+// serving already, so there is no pause first).
+const RESTART_WINDOW = 5000;
 const HEARTBEAT = 25; // s of silence from the server before a ping (the page's config may say otherwise)
 const HEARTBEAT_TIMEOUT = 20; // s a ping or a handshake may go unanswered (more than the server's database bounds)
 export const CLOSE_ABNORMAL = 1006; // what a dropped socket reports: no close frame came
+export const CLOSE_SERVICE_RESTART = 1012; // the server process restarts: reconnect, spread over a window
 export const CLOSE_TRY_AGAIN_LATER = 1013; // the database does not answer: retry after a pause
 export const CLOSE_UNAUTHENTICATED = 4401;
 export const CLOSE_TOO_SLOW = 4408; // this socket fell behind: reconnect at once, re-join with since
@@ -17,6 +23,12 @@ export const CLOSE_TOO_SLOW = 4408; // this socket fell behind: reconnect at onc
 /** The wait before retry number `attempt` (0 first): full jitter over a window doubling up to MAX_DELAY. */
 export function backoffDelay(attempt, random = Math.random) {
   return random() * Math.min(MAX_DELAY, BASE_DELAY * 2 ** attempt);
+}
+
+/** The wait before reconnecting after close 1012: full jitter over the window its reason names. */
+export function restartDelay(reason = "", random = Math.random) {
+  const named = /within (\d+(?:\.\d+)?) s\b/.exec(reason);
+  return random() * (named ? 1000 * Number(named[1]) : RESTART_WINDOW);
 }
 
 export class Connection {
@@ -76,7 +88,7 @@ export class Connection {
       if (frame && typeof frame === "object" && !("pong" in frame)) this.handlers.onFrame(frame);
     };
     ws.onclose = (event) => {
-      if (this.ws === ws) this.closed(event.code);
+      if (this.ws === ws) this.closed(event.code, event.reason);
     };
   }
 
@@ -99,7 +111,7 @@ export class Connection {
   }
 
   /** The socket closed (or was dropped): tell the page, then reconnect as the code asks. */
-  closed(code) {
+  closed(code, reason = "") {
     this.ws = null;
     clearTimeout(this.stableTimer);
     this.clearTimers();
@@ -108,6 +120,10 @@ export class Connection {
       // The server is fine; only this socket fell behind: resume now (rooms re-join with since).
       this.attempt = 0;
       this.connect();
+    } else if (code === CLOSE_SERVICE_RESTART) {
+      // A planned restart, not a failure: the backoff starts over, spread over the restart window.
+      this.attempt = 0;
+      this.waiting(false, restartDelay(reason));
     } else if (code !== CLOSE_UNAUTHENTICATED) {
       this.waiting(code === CLOSE_TRY_AGAIN_LATER);
     }
@@ -151,14 +167,14 @@ export class Connection {
   }
 
   /** Schedule the next attempt: full jitter over an exponentially growing window.
-   *  `unavailable`: the server said its database is down (1013): wait at least a pause, and say so. */
-  waiting(unavailable = false) {
+   *  `unavailable`: the server said its database is down (1013): wait at least a pause, and say so.
+   *  `jitter`: the wait already drawn (a restart's), instead of the backoff's. */
+  waiting(unavailable = false, jitter = backoffDelay(this.attempt)) {
     this.clearTimers();
     if (!navigator.onLine) {
       this.setState("offline", gettext("Offline — waiting for the network…"));
       return;
     }
-    const jitter = backoffDelay(this.attempt);
     const delay = unavailable ? UNAVAILABLE_MIN_DELAY + jitter : jitter;
     this.attempt++;
     const due = Date.now() + delay;
