@@ -15,7 +15,6 @@ from testkit import ROOT
 from testkit.live import LiveServer, is_message, join, next_frame, open_ws, password_for
 from testkit.servers import PostgresDatabase, postgres_base_url
 
-SHUTDOWN_TIMEOUT_DEFAULT = 10  # seconds: README, SHUTDOWN_TIMEOUT
 OLD_KEY = "old-secret-key-for-the-rotation-test-" + "o" * 30
 NEW_KEY = "new-secret-key-for-the-rotation-test-" + "n" * 30
 
@@ -217,10 +216,16 @@ def test_every_migration_leaves_the_schema_usable_by_the_release_before():
 
 
 @pytest.mark.once
-def test_the_compose_file_checks_health_by_healthz_and_lets_a_process_stop_gracefully():
+def test_the_compose_file_checks_health_by_healthz_and_lets_a_process_stop_gracefully(
+    monkeypatch,
+):
     """deploy/docker-compose.yml: the app is healthy when /healthz says so, nginx waits for a
     healthy app and uses deploy/nginx.conf, and a stopping app gets its shutdown time."""
     import yaml
+
+    from config.server import shutdown_timeout
+
+    monkeypatch.delenv("SHUTDOWN_TIMEOUT", raising=False)
 
     compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
     app, nginx = compose["services"]["app"], compose["services"]["nginx"]
@@ -228,5 +233,5 @@ def test_the_compose_file_checks_health_by_healthz_and_lets_a_process_stop_grace
     assert nginx["depends_on"]["app"]["condition"] == "service_healthy"
     assert "./nginx.conf:/etc/nginx/conf.d/default.conf:ro" in nginx["volumes"]
     assert app["stop_signal"] == "SIGTERM"
-    assert int(app["stop_grace_period"].rstrip("s")) > SHUTDOWN_TIMEOUT_DEFAULT
+    assert int(app["stop_grace_period"].rstrip("s")) > shutdown_timeout()  # the default
     assert "ports" not in app  # only nginx reaches it (the image trusts X-Forwarded-For)
