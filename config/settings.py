@@ -33,16 +33,19 @@ DATA_DIR = Path(env_str("DATA_DIR", str(default_data_dir(BASE_DIR))))
 DEBUG = env_bool("DEBUG", False)
 
 
+def _setting_file(name: str) -> str | None:
+    """The text of the file the variable ``name`` names (None when unset); refuse if unreadable."""
+    path = env_str(name)
+    if not path:
+        return None
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{name}={path!r} cannot be read: {exc}") from exc
+
+
 def _secret_key() -> str:
-    key = env_str("SECRET_KEY")
-    key_file = env_str("SECRET_KEY_FILE")
-    if not key and key_file:
-        try:
-            key = Path(key_file).read_text().strip()
-        except OSError as exc:
-            raise ImproperlyConfigured(
-                f"SECRET_KEY_FILE={key_file!r} cannot be read: {exc}"
-            ) from exc
+    key = env_str("SECRET_KEY") or (_setting_file("SECRET_KEY_FILE") or "").strip()
     if key:
         return key
     if DEBUG:
@@ -61,17 +64,8 @@ def _secret_key_fallbacks() -> list[str]:
     a file with one key per line (blank lines ignored). docs/operations.md says how
     to rotate SECRET_KEY with them.
     """
-    keys = env_list("SECRET_KEY_FALLBACKS", [])
-    keys_file = env_str("SECRET_KEY_FALLBACKS_FILE")
-    if keys_file:
-        try:
-            lines = Path(keys_file).read_text().splitlines()
-        except OSError as exc:
-            raise ImproperlyConfigured(
-                f"SECRET_KEY_FALLBACKS_FILE={keys_file!r} cannot be read: {exc}"
-            ) from exc
-        keys += [line.strip() for line in lines if line.strip()]
-    return keys
+    lines = (_setting_file("SECRET_KEY_FALLBACKS_FILE") or "").splitlines()
+    return env_list("SECRET_KEY_FALLBACKS", []) + [line.strip() for line in lines if line.strip()]
 
 
 SECRET_KEY = _secret_key()
