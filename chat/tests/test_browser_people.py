@@ -131,3 +131,37 @@ def test_the_profile_card_opens_and_closes_with_the_keyboard(browser, server):
     assert alice.evaluate("() => document.activeElement.classList.contains('member-name')")
     alice.context.close()
     bob.context.close()
+
+
+def test_a_name_typed_while_the_card_loads_is_kept_and_saved(browser, server):
+    """Your card's details arriving after you began typing do not wipe what you typed.
+
+    The card opens at once from the page's own data and fills in the rest
+    when /api/users/<you> answers; that answer is held back here until the
+    name is typed, as a slow server would. This once lost the typed name
+    twice over: the arriving details repainted the open card itself as an
+    avatar (it carried data-person), and the card was rebuilt with an empty
+    field. (A full run caught it: "Saved." with the name left unchanged.)
+    """
+    from playwright.sync_api import expect
+
+    page = open_chat(browser, server, "alice")
+    held = []
+    page.route("**/api/users/alice", lambda route: held.append(route))  # answered below
+    page.click("#me-button")
+    card = page.get_by_role("dialog")
+    expect(card).to_be_visible()
+    for _ in range(100):  # until the card's lookup reaches the route (Playwright calls pump it)
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1, "the card asked for its details"
+    expect(card.locator(".profile-joined")).to_have_text("Loading…")
+    card.get_by_label("Display name").fill("Alice Liddell")
+    held[0].continue_()
+    expect(card.locator(".profile-joined")).to_have_text(re.compile(r"^Joined on .+\d{4}\.$"))
+    expect(card.get_by_label("Display name")).to_have_value("Alice Liddell")
+    card.get_by_role("button", name="Save").click()
+    expect(card.locator(".profile-status")).to_have_text("Saved.")
+    expect(page.locator("#me-button")).to_have_text("Alice Liddell")
+    page.context.close()

@@ -171,7 +171,7 @@ export async function openCard(username, from) {
   dialog.querySelector(".profile-close").focus();
   try {
     const card = await cardFor(username);
-    if (dialog.open && dialog.dataset.person === username) {
+    if (dialog.open && dialog.dataset.card === username) {
       if (card) fillCard(card, true);
       else dialog.querySelector(".profile-joined").textContent = gettext("This account no longer exists.");
     }
@@ -182,7 +182,12 @@ export async function openCard(username, from) {
 
 function fillCard(card, complete) {
   const focused = dialog.contains(document.activeElement) ? document.activeElement.className : null;
-  dialog.dataset.person = card.username;
+  // A name typed into your own card while its details were loading stays typed.
+  const input = dialog.dataset.card === card.username ? dialog.querySelector(".profile-input") : null;
+  const typed = input && input.value !== input.defaultValue ? input.value : null;
+  // data-card, not data-person: repaint() redraws every [data-person] element as a name or
+  // an avatar, which would wipe the open card whenever its person's details arrive.
+  dialog.dataset.card = card.username;
   const head = document.createElement("div");
   head.className = "profile-head";
   const big = avatar(card.username, "avatar avatar-large");
@@ -229,6 +234,7 @@ function fillCard(card, complete) {
   }
   parts.push(close);
   dialog.replaceChildren(...parts);
+  if (typed !== null) dialog.querySelector(".profile-input").value = typed;
   // Keep the keyboard in the open card: on what had focus, else on Close.
   if (focused) dialog.querySelector(`.${focused.split(" ")[0]}`)?.focus();
   else if (dialog.open) close.focus();
@@ -246,7 +252,8 @@ function editForm(card) {
   input.className = "profile-input";
   input.maxLength = 50;
   input.autocomplete = "nickname";
-  input.value = card.display_name === card.username ? "" : card.display_name;
+  // The default value too: what differs from it is what the person typed (fillCard keeps it).
+  input.defaultValue = card.display_name === card.username ? "" : card.display_name;
   input.placeholder = card.username;
   const save = document.createElement("button");
   save.type = "submit";
