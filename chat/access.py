@@ -33,7 +33,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from chat import dbguard
+from chat import conf, dbguard
 from chat.compiled import Compiled
 from chat.models import Room
 from chat.permissions import ROOM_ACCESS_FIELDS, Account, RoomAccess, access_of
@@ -276,6 +276,6 @@ def rechecker() -> Rechecker:
     if _current is None or _current.loop is not loop:
         from chat.hub import hub
 
-        _current = Rechecker(loop, settings.CHAT_ACCESS_RECHECK_SECONDS)
+        _current = Rechecker(loop, conf.CHAT_ACCESS_RECHECK_SECONDS)
         hub().on_recovery(_current.recheck_all)
     return _current

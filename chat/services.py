@@ -17,12 +17,11 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
-from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection, transaction
 from django.utils import timezone
 
-from chat import events, markup, metrics, permissions, protocol, ratelimit, roster, selectors
+from chat import conf, events, markup, metrics, permissions, protocol, ratelimit, roster, selectors
 from chat.errors import ChatError, ErrorCode
 from chat.models import (
     STORED_TYPES,
@@ -392,7 +391,7 @@ def _check_text(text: str) -> None:
         raise ChatError(ErrorCode.BAD_REQUEST, "`message` is empty.")
     if "\x00" in text:  # PostgreSQL text cannot hold it; no client needs it
         raise ChatError(ErrorCode.BAD_REQUEST, "`message` contains a NUL character (U+0000).")
-    limit = settings.CHAT_MESSAGE_MAX_LENGTH
+    limit = conf.CHAT_MESSAGE_MAX_LENGTH
     if len(text) > limit:
         raise ChatError(
             ErrorCode.MESSAGE_TOO_LONG,
@@ -470,8 +469,8 @@ def room_join(*, user: Account, room_id: int, since: int | None = None) -> JoinR
     truncated = False
     if since is not None and since < room.last_seq:
         start = since
-        if room.last_seq - since > settings.CHAT_REPLAY_MAX:
-            start = room.last_seq - settings.CHAT_REPLAY_MAX
+        if room.last_seq - since > conf.CHAT_REPLAY_MAX:
+            start = room.last_seq - conf.CHAT_REPLAY_MAX
             truncated = True
         replay = events.stream_after(room_id=room_id, after=start, upto=room.last_seq)
     return JoinResult(
@@ -554,8 +553,8 @@ def room_stream(
 def _page_size(limit: int | None) -> int:
     """A history-like page's size: the default when None; BAD_REQUEST outside 1..the maximum."""
     if limit is None:
-        return int(settings.CHAT_HISTORY_PAGE_SIZE)
-    maximum = settings.CHAT_HISTORY_MAX_PAGE_SIZE
+        return int(conf.CHAT_HISTORY_PAGE_SIZE)
+    maximum = conf.CHAT_HISTORY_MAX_PAGE_SIZE
     if not 1 <= limit <= maximum:
         raise ChatError(ErrorCode.BAD_REQUEST, f"`limit` must be between 1 and {maximum}.")
     return limit
@@ -752,7 +751,7 @@ def _check_own(user: Account, post: Message, now: datetime, *, action: str) -> N
     """Refuse unless ``post`` is the user's and, if a window is set, still inside it."""
     if post.author_id != user.pk:
         raise ChatError(ErrorCode.EDIT_DENIED, f"You may {action} only your own posts.")
-    window = settings.CHAT_EDIT_WINDOW_SECONDS
+    window = conf.CHAT_EDIT_WINDOW_SECONDS
     if window and (now - post.created).total_seconds() > window:
         raise ChatError(
             ErrorCode.EDIT_DENIED,
@@ -863,10 +862,10 @@ def message_react(*, user: Account, room_id: int, seq: int, emoji: str, on: bool
             if mine.exists():
                 raise _Unchanged
             emojis = set(Reaction.objects.filter(message=post).values_list("emoji", flat=True))
-            if emoji not in emojis and len(emojis) >= settings.CHAT_REACTIONS_MAX_PER_POST:
+            if emoji not in emojis and len(emojis) >= conf.CHAT_REACTIONS_MAX_PER_POST:
                 raise ChatError(
                     ErrorCode.BAD_REQUEST,
-                    f"A post may have {settings.CHAT_REACTIONS_MAX_PER_POST} different "
+                    f"A post may have {conf.CHAT_REACTIONS_MAX_PER_POST} different "
                     "reactions at most.",
                 )
             Reaction.objects.create(

@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required, login_required
@@ -24,7 +23,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
-from chat import events, redisconn, selectors, shards
+from chat import conf, events, redisconn, selectors, shards
 from chat import metrics as chat_metrics
 from chat.permissions import AuthenticatedRequest
 from people import selectors as people_selectors
@@ -69,16 +68,16 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
             }
             for r in rooms
         ],
-        "maxMessageLength": settings.CHAT_MESSAGE_MAX_LENGTH,
-        "notifyEnterLeave": settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS,
-        "canCreateRooms": bool(user.is_staff or settings.CHAT_USERS_CREATE_ROOMS),
-        "roomTitleMaxLength": settings.CHAT_ROOM_TITLE_MAX_LENGTH,
-        "directMaxMembers": settings.CHAT_DIRECT_MAX_MEMBERS,
-        "heartbeatSeconds": settings.CHAT_HEARTBEAT_SECONDS,
-        "heartbeatTimeoutSeconds": settings.CHAT_HEARTBEAT_TIMEOUT_SECONDS,
+        "maxMessageLength": conf.CHAT_MESSAGE_MAX_LENGTH,
+        "notifyEnterLeave": conf.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS,
+        "canCreateRooms": bool(user.is_staff or conf.CHAT_USERS_CREATE_ROOMS),
+        "roomTitleMaxLength": conf.CHAT_ROOM_TITLE_MAX_LENGTH,
+        "directMaxMembers": conf.CHAT_DIRECT_MAX_MEMBERS,
+        "heartbeatSeconds": conf.CHAT_HEARTBEAT_SECONDS,
+        "heartbeatTimeoutSeconds": conf.CHAT_HEARTBEAT_TIMEOUT_SECONDS,
         # Edit and delete your own posts for this long (0: no limit); staff delete any post.
-        "editWindowSeconds": settings.CHAT_EDIT_WINDOW_SECONDS,
-        "reactionsMax": settings.CHAT_REACTIONS_MAX_PER_POST,
+        "editWindowSeconds": conf.CHAT_EDIT_WINDOW_SECONDS,
+        "reactionsMax": conf.CHAT_REACTIONS_MAX_PER_POST,
     }
     return render(request, "chat/home.html", {"chat_config": config})
 
@@ -199,7 +198,7 @@ async def healthz(request: HttpRequest) -> JsonResponse:
         "database": _database_check_once,
         "channel_layer": _channel_layer_ok,
     }
-    if settings.REDIS_LAYER_URLS:  # the layer's shards are checked above; REDIS_URL is apart
+    if conf.REDIS_LAYER_URLS:  # the layer's shards are checked above; REDIS_URL is apart
         named["redis"] = _shared_redis_ok
     # Side by side, so the answer comes within HEALTH_TIMEOUT whatever is down.
     results = await asyncio.gather(*(run(name, check) for name, check in named.items()))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import user_passes_test
 from django.http import HttpRequest, HttpResponse
@@ -18,6 +17,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from chat import conf
 from chat.permissions import AuthenticatedRequest, User
 from people import selectors, services
 from people.forms import InvitationForm, SignupForm
@@ -72,7 +72,7 @@ def signup(request: HttpRequest, token: str | None = None) -> HttpResponse:
         state = invitation.state()
         if state != InvitationState.USABLE:
             return _refused(request, state)
-    elif not settings.CHAT_OPEN_SIGNUP:
+    elif not conf.CHAT_OPEN_SIGNUP:
         return _refused(request, services.CLOSED)
 
     form = SignupForm(request.POST if request.method == "POST" else None)
