@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
-from chat import conf, events, permissions, protocol, selectors, services
+from chat import accounts, conf, events, permissions, protocol, selectors, services
 from chat.errors import ChatError, ErrorCode
 from chat.models import Room, RoomKind, RoomLeft, RoomMember
 from chat.permissions import Account
@@ -136,7 +136,9 @@ def _direct_people(user: Account, usernames: Sequence[str]) -> list[Account]:
             f"{len(wanted) + 1} were named.",
         )
     possible = {n for n in wanted if 0 < len(n) <= 150 and "\x00" not in n}
-    found = list(get_user_model().objects.filter(username__in=possible, is_active=True))
+    found = list(
+        get_user_model()._default_manager.filter(**accounts.named(possible), is_active=True)
+    )
     missing = sorted(wanted - {u.get_username() for u in found})
     if missing:
         raise ChatError(

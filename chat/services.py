@@ -17,11 +17,23 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
+from django.contrib.auth import get_user_model
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection, transaction
 from django.utils import timezone
 
-from chat import conf, events, markup, metrics, permissions, protocol, ratelimit, roster, selectors
+from chat import (
+    accounts,
+    conf,
+    events,
+    markup,
+    metrics,
+    permissions,
+    protocol,
+    ratelimit,
+    roster,
+    selectors,
+)
 from chat.errors import ChatError, ErrorCode
 from chat.models import (
     STORED_TYPES,
@@ -197,7 +209,7 @@ def _store_with_mentions(
     each mentioned user's sockets get a mention frame after the commit.
     """
     names = set(MENTION_RE.findall(message.text))
-    message.mentions_room = "room" in names and user is not None and user.is_staff
+    message.mentions_room = "room" in names and user is not None and permissions.is_manager(user)
     with transaction.atomic():
         _take_seq(message, take_seq)
         message.save(force_insert=True)
@@ -225,7 +237,9 @@ def _mention(
     """
     room = Room.objects.only(*permissions.ROOM_ACCESS_FIELDS).get(pk=message.room_id)
     access = permissions.RoomAccess.of(room)
-    candidates = Account.objects.filter(username__in=names).exclude(pk__in=known)
+    candidates = (
+        get_user_model()._default_manager.filter(**accounts.named(names)).exclude(pk__in=known)
+    )
     if author is not None:
         candidates = candidates.exclude(pk=author.pk)
     # A conversation's non-member is not mentioned: nothing is stored, nothing is sent.
@@ -789,7 +803,9 @@ def _mentions_follow(post: Message, author: Account) -> None:
     ``@room`` flag stays as it was first posted.
     """
     names = set(MENTION_RE.findall(post.text)) if "@" in post.text else set()
-    held = dict(Mention.objects.filter(message=post).values_list("user__username", "user_id"))
+    held = dict(
+        Mention.objects.filter(message=post).values_list(accounts.by_name("user__"), "user_id")
+    )
     gone = [user_id for username, user_id in held.items() if username not in names]
     if gone:
         Mention.objects.filter(message=post, user_id__in=gone).delete()
@@ -804,11 +820,11 @@ def message_delete(*, user: Account, room_id: int, seq: int, moderator: bool = F
     reactions, and the frames of its earlier edits (made deletions too).
     ``moderator``: staff deleting from the admin, in any room.
     """
-    if moderator and not user.is_staff:
+    if moderator and not permissions.is_manager(user):
         raise ChatError(ErrorCode.EDIT_DENIED, "Only staff may moderate.")
 
     def apply(post: Message, now: datetime) -> dict[str, Any]:
-        if not user.is_staff:
+        if not permissions.is_manager(user):
             _check_own(user, post, now, action="delete")
         post.deleted, post.text, post.html = True, "", ""
         post.save(update_fields=["deleted", "text", "html"])

@@ -23,7 +23,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
-from chat import conf, events, redisconn, selectors, shards
+from chat import conf, events, permissions, redisconn, selectors, shards
 from chat import metrics as chat_metrics
 from chat.permissions import AuthenticatedRequest
 from people import selectors as people_selectors
@@ -50,7 +50,7 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
             "color": card.color,
             "initials": card.initials,
         },
-        "isStaff": user.is_staff,
+        "isStaff": permissions.is_manager(user),
         "rooms": [
             {
                 "id": r.room.pk,
@@ -70,7 +70,7 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
         ],
         "maxMessageLength": conf.CHAT_MESSAGE_MAX_LENGTH,
         "notifyEnterLeave": conf.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS,
-        "canCreateRooms": bool(user.is_staff or conf.CHAT_USERS_CREATE_ROOMS),
+        "canCreateRooms": permissions.is_manager(user) or bool(conf.CHAT_USERS_CREATE_ROOMS),
         "roomTitleMaxLength": conf.CHAT_ROOM_TITLE_MAX_LENGTH,
         "directMaxMembers": conf.CHAT_DIRECT_MAX_MEMBERS,
         "heartbeatSeconds": conf.CHAT_HEARTBEAT_SECONDS,
