@@ -62,7 +62,9 @@ class UserOut(Schema):
     username: str
     display_name: str = Field(description="The name shown for the user; the username if unset")
     is_staff: bool
-    joined: datetime = Field(description="When the account was made")
+    joined: datetime | None = Field(
+        description="When the account was made (null if the site's user model does not say)"
+    )
     color: str = Field(description="The avatar's background colour, #rrggbb (white text)")
     initials: str = Field(description="The avatar's letters, from the display name")
 

@@ -57,6 +57,8 @@ DEFAULTS: dict[str, Any] = {
     # Who manages rooms and enters staff-only ones (chat/permissions.py is_manager): None is
     # ``user.is_staff``; else a permission ("app.codename") or a dotted callable (user) -> bool.
     "CHAT_MANAGER_PERMISSION": None,
+    # The socket's path (chat/routing.py): the page connects to it, the ASGI router serves it.
+    "CHAT_SOCKET_PATH": "/chat/stream/",
     # The template the chat page extends (docs/embedding.md lists its blocks).
     "CHAT_BASE_TEMPLATE": "base.html",
     # Sign-up (the people app; a host without it has its own).

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required, login_required
@@ -17,8 +18,9 @@ from django.http import (
     HttpResponseRedirect,
     JsonResponse,
 )
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
@@ -78,8 +80,17 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
         # Edit and delete your own posts for this long (0: no limit); staff delete any post.
         "editWindowSeconds": conf.CHAT_EDIT_WINDOW_SECONDS,
         "reactionsMax": conf.CHAT_REACTIONS_MAX_PER_POST,
+        # Where the page finds the server: wherever the project mounted the chat (chat/urls.py).
+        "socketPath": conf.CHAT_SOCKET_PATH,
+        "apiBase": reverse("api:openapi-json").removesuffix("openapi.json"),
+        "loginUrl": resolve_url(settings.LOGIN_URL),
     }
-    return render(request, "chat/home.html", {"chat_config": config})
+    base = conf.CHAT_BASE_TEMPLATE
+    return render(
+        request,
+        "chat/home.html",
+        {"chat_config": config, "chat_base_template": base, "chat_embedded": base != "base.html"},
+    )
 
 
 @require_safe

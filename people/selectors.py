@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from api import tokens
+from chat import accounts
 from chat.permissions import Account
 from people import avatars
 from people.models import Invitation
@@ -24,7 +25,7 @@ class Card:
     username: str
     display_name: str  # the username when none is set
     is_staff: bool
-    joined: datetime
+    joined: datetime | None  # None: the host's user model records no date_joined
     color: str
     initials: str
 
@@ -38,7 +39,7 @@ def card_of(user: Account) -> Card:
         username=username,
         display_name=name,
         is_staff=user.is_staff,
-        joined=user.date_joined,
+        joined=getattr(user, "date_joined", None),
         color=avatars.color_for(username),
         initials=avatars.initials(name),
     )
@@ -50,22 +51,26 @@ def cards_for(*, usernames: Iterable[str]) -> list[Card]:
     possible = {name for name in usernames if 0 < len(name) <= 150 and "\x00" not in name}
     found = (
         get_user_model()
-        .objects.filter(username__in=possible)
+        ._default_manager.filter(**accounts.named(possible))
         .select_related("profile")
-        .order_by("username")
+        .order_by(accounts.name_field())
     )
     return [card_of(user) for user in found]
 
 
 def cards_matching(*, query: str, limit: int) -> list[Card]:
     """The active accounts whose username or display name contains ``query``, by username."""
-    found = get_user_model().objects.filter(is_active=True)
+    found = get_user_model()._default_manager.filter(is_active=True)
     query = query.strip().replace("\x00", "")
     if query:
         found = found.filter(
-            Q(username__icontains=query) | Q(profile__display_name__icontains=query)
+            Q(**{accounts.by_name(lookup="__icontains"): query})
+            | Q(profile__display_name__icontains=query)
         )
-    return [card_of(user) for user in found.select_related("profile").order_by("username")[:limit]]
+    return [
+        card_of(user)
+        for user in found.select_related("profile").order_by(accounts.name_field())[:limit]
+    ]
 
 
 def card_for(*, username: str) -> Card | None:

@@ -101,7 +101,7 @@ def signup(request: HttpRequest, token: str | None = None) -> HttpResponse:
                 form.add_error("username", _("That username is taken. Pick another one."))
             else:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-                return redirect("home")
+                return redirect("chat")
         if status == 200:
             status = 400
     context = {"form": form, "invitation": invitation, "user_now": request.user}

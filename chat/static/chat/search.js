@@ -3,6 +3,7 @@
 import { api, failureText } from "./roomdialogs.js";
 import { gettext, interpolate, ngettext } from "./i18n.js";
 import { el } from "./render.js";
+import { apiUrl } from "./paths.js";
 
 const PAGE = 20; // results per request
 const fullDate = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
@@ -123,7 +124,7 @@ export class SearchBox {
     const params = new URLSearchParams({ query: this.query, limit: String(PAGE) });
     if (this.next) params.set("cursor", this.next);
     const query = this.query;
-    const result = await api("GET", `/api/search?${params}`);
+    const result = await api("GET", apiUrl(`search?${params}`));
     this.busy = false;
     this.more.disabled = false;
     if (query !== this.query || this.panel.hidden) return; // a newer search, or closed meanwhile

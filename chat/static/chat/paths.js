@@ -1,0 +1,9 @@
+// Where the server's routes are: read from the page (data-api-base on <body>), never assumed,
+// so the chat works under any URL prefix a host site mounts it at (docs/embedding.md).
+
+const apiBase = document.body.dataset.apiBase || "/api/";
+
+/** The URL of the REST API's `path` ("rooms/3/join"), under wherever the API is mounted. */
+export function apiUrl(path) {
+  return apiBase + path;
+}
