@@ -60,7 +60,7 @@ DEFAULTS: dict[str, Any] = {
     # The socket's path (chat/routing.py): the page connects to it, the ASGI router serves it.
     "CHAT_SOCKET_PATH": "/chat/stream/",
     # The template the chat page extends (docs/embedding.md lists its blocks).
-    "CHAT_BASE_TEMPLATE": "base.html",
+    "CHAT_BASE_TEMPLATE": "chat/base.html",
     # Sign-up (the people app; a host without it has its own).
     "CHAT_OPEN_SIGNUP": False,
     "CHAT_SIGNUP_PER_HOUR": 20,

@@ -89,7 +89,11 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
     return render(
         request,
         "chat/home.html",
-        {"chat_config": config, "chat_base_template": base, "chat_embedded": base != "base.html"},
+        {
+            "chat_config": config,
+            "chat_base_template": base,
+            "chat_embedded": base != "chat/base.html",
+        },
     )
 
 

@@ -11,12 +11,14 @@ import { Room } from "./room.js";
 import { api, browseDialog, failureText, peopleDialog, titleDialog } from "./roomdialogs.js";
 import { RoomList } from "./roomlist.js";
 import { SearchBox } from "./search.js";
-import { Unread } from "./unread.js";
 import { apiUrl } from "./paths.js";
+import { Unread } from "./unread.js";
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
-const loginUrl = document.body.dataset.loginUrl || "/login/";
-const socketPath = document.body.dataset.socketPath || "/chat/stream/";
+// Where login and the socket are: the page says (a host site's base template may not carry
+// the body's data attributes, so the config comes first).
+const loginUrl = config.loginUrl || document.body.dataset.loginUrl || "/login/";
+const socketPath = config.socketPath || document.body.dataset.socketPath || "/chat/stream/";
 const notices = document.getElementById("notices");
 const announcer = document.getElementById("announcer");
 const baseTitle = document.title;

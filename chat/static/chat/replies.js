@@ -2,8 +2,8 @@
 // whose quote jumps to the answered post (Room.jumpTo, shared with search results).
 
 import { gettext, interpolate } from "./i18n.js";
-import { button, el } from "./render.js";
 import { apiUrl } from "./paths.js";
+import { button, el } from "./render.js";
 
 const QUOTE_CHARS = 80; // the quote shows this much of the answered post's first line
 

@@ -1,8 +1,8 @@
 // The room dialogs: "New room", "Rename room" and "Browse rooms", and the REST calls behind them.
 
 import { gettext, interpolate, pgettext } from "./i18n.js";
-import { button, el, errorText } from "./render.js";
 import { apiUrl } from "./paths.js";
+import { button, el, errorText } from "./render.js";
 
 /** Call the REST API with the page's session (and its CSRF token); resolves to {ok, status, body}. */
 export async function api(method, path, body) {

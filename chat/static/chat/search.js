@@ -2,8 +2,8 @@
 
 import { api, failureText } from "./roomdialogs.js";
 import { gettext, interpolate, ngettext } from "./i18n.js";
-import { el } from "./render.js";
 import { apiUrl } from "./paths.js";
+import { el } from "./render.js";
 
 const PAGE = 20; // results per request
 const fullDate = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
