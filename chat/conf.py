@@ -59,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
     "CHAT_MANAGER_PERMISSION": None,
     # The socket's path (chat/routing.py): the page connects to it, the ASGI router serves it.
     "CHAT_SOCKET_PATH": "/chat/stream/",
+    # The user-model method or attribute that names a person who set no display name
+    # (e.g. "get_full_name"); None: their USERNAME_FIELD, as the standalone server shows.
+    "CHAT_USER_DISPLAY_NAME": None,
     # The template the chat page extends (docs/embedding.md lists its blocks).
     "CHAT_BASE_TEMPLATE": "chat/base.html",
     # Sign-up (the people app; a host without it has its own).

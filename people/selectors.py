@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from api import tokens
-from chat import accounts
+from chat import accounts, conf
 from chat.permissions import Account
 from people import avatars
 from people.models import Invitation
@@ -34,7 +34,7 @@ def card_of(user: Account) -> Card:
     """The card of ``user`` (its profile, if any, should be loaded with it)."""
     username = user.get_username()
     profile = getattr(user, "profile", None)  # None: never set a display name
-    name = (profile.display_name if profile is not None else "") or username
+    name = (profile.display_name if profile is not None else "") or _site_name(user) or username
     return Card(
         username=username,
         display_name=name,
@@ -43,6 +43,15 @@ def card_of(user: Account) -> Card:
         color=avatars.color_for(username),
         initials=avatars.initials(name),
     )
+
+
+def _site_name(user: Account) -> str:
+    """The name the site's user model gives ``user`` (CHAT_USER_DISPLAY_NAME), or ""."""
+    attribute = conf.CHAT_USER_DISPLAY_NAME
+    if not attribute:
+        return ""
+    value = getattr(user, attribute, "")
+    return str((value() if callable(value) else value) or "")
 
 
 def cards_for(*, usernames: Iterable[str]) -> list[Card]:
