@@ -144,11 +144,13 @@ def _sessions() -> list[CheckMessage]:
 def _chat_settings() -> list[CheckMessage]:
     found: list[CheckMessage] = []
     path = conf.CHAT_SOCKET_PATH
-    if not (isinstance(path, str) and path.startswith("/") and path.endswith("/")):
+    if path is not None and not (
+        isinstance(path, str) and path.startswith("/") and path.endswith("/")
+    ):
         found.append(
             Error(
                 f"CHAT_SOCKET_PATH = {path!r} must start and end with '/'.",
-                hint="For example '/chat/stream/' (the default).",
+                hint="For example '/chat/stream/'; unset: chat/stream/ under the chat's URLs.",
                 id="multichat.E008",
             )
         )

@@ -13,6 +13,7 @@ import ipaddress
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
 
 DEFAULTS: dict[str, Any] = {
     # Messages and history.
@@ -58,7 +59,8 @@ DEFAULTS: dict[str, Any] = {
     # ``user.is_staff``; else a permission ("app.codename") or a dotted callable (user) -> bool.
     "CHAT_MANAGER_PERMISSION": None,
     # The socket's path (chat/routing.py): the page connects to it, the ASGI router serves it.
-    "CHAT_SOCKET_PATH": "/chat/stream/",
+    # None: "chat/stream/" under wherever chat.urls is mounted (socket_path below).
+    "CHAT_SOCKET_PATH": None,
     # The user-model method or attribute that names a person who set no display name
     # (e.g. "get_full_name"); None: their USERNAME_FIELD, as the standalone server shows.
     "CHAT_USER_DISPLAY_NAME": None,
@@ -81,6 +83,16 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_TOKEN": None,
     "METRICS_ALLOW_IPS": [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")],
 }
+
+
+def socket_path() -> str:
+    """The chat socket's path: CHAT_SOCKET_PATH, else ``chat/stream/`` under the chat's URLs.
+
+    The standalone server mounts chat.urls at / (so /chat/stream/); a site that mounts them
+    at /chat/ has its socket at /chat/chat/stream/, where the Python client, given the
+    site's https://host/chat/ as its server URL, looks for it, as it does for api/.
+    """
+    return str(getattr(settings, "CHAT_SOCKET_PATH", None) or reverse("chat") + "chat/stream/")
 
 
 def __getattr__(name: str) -> Any:

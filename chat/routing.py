@@ -1,4 +1,4 @@
-"""WebSocket URL routes: the chat socket at CHAT_SOCKET_PATH (default /chat/stream/)."""
+"""WebSocket URL routes: the chat socket at conf.socket_path() (standalone: /chat/stream/)."""
 
 from django.urls import path
 
@@ -6,5 +6,5 @@ from chat import conf
 from chat.consumers import ChatConsumer
 
 websocket_urlpatterns = [
-    path(conf.CHAT_SOCKET_PATH.lstrip("/"), ChatConsumer.as_asgi()),
+    path(conf.socket_path().lstrip("/"), ChatConsumer.as_asgi()),
 ]

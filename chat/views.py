@@ -81,7 +81,7 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
         "editWindowSeconds": conf.CHAT_EDIT_WINDOW_SECONDS,
         "reactionsMax": conf.CHAT_REACTIONS_MAX_PER_POST,
         # Where the page finds the server: wherever the project mounted the chat (chat/urls.py).
-        "socketPath": conf.CHAT_SOCKET_PATH,
+        "socketPath": conf.socket_path(),
         "apiBase": reverse("api:openapi-json").removesuffix("openapi.json"),
         "loginUrl": resolve_url(settings.LOGIN_URL),
     }
