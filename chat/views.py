@@ -3,6 +3,7 @@
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -27,7 +28,7 @@ from django.views.decorators.http import require_safe
 
 from chat import conf, events, permissions, redisconn, selectors, shards
 from chat import metrics as chat_metrics
-from chat.permissions import AuthenticatedRequest
+from chat.permissions import Account, AuthenticatedRequest
 from people import selectors as people_selectors
 
 log = logging.getLogger(__name__)
@@ -37,13 +38,12 @@ FAVICON_MAX_AGE = 24 * 60 * 60  # seconds browsers may keep the /favicon.ico red
 HEALTH_TIMEOUT = 2.5  # seconds the checks may take before they count as failed (< 3)
 
 
-@login_required
-def home(request: AuthenticatedRequest) -> HttpResponse:
-    """The chat page: the rooms this user may enter (with unread counts, and which they left)."""
-    user = request.user
+def chat_config(user: Account) -> dict[str, Any]:
+    """What the browser client starts from (the page's chat-config JSON): the user's rooms
+    (with unread counts, and which they left), their card, the limits and where the server is."""
     rooms = selectors.room_list_with_unread(user=user, include_left=True)
     card = people_selectors.card_of(user)
-    config = {
+    return {
         "user": user.get_username(),
         # The user's own card, so their name and avatar show before any lookup (people.js).
         "profile": {
@@ -85,12 +85,17 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
         "apiBase": reverse("api:openapi-json").removesuffix("openapi.json"),
         "loginUrl": resolve_url(settings.LOGIN_URL),
     }
+
+
+@login_required
+def home(request: AuthenticatedRequest) -> HttpResponse:
+    """The chat page: the client (chat/client.html) inside CHAT_BASE_TEMPLATE."""
     base = conf.CHAT_BASE_TEMPLATE
     return render(
         request,
         "chat/home.html",
         {
-            "chat_config": config,
+            "chat_config": chat_config(request.user),
             "chat_base_template": base,
             "chat_embedded": base != "chat/base.html",
         },

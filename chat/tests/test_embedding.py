@@ -153,6 +153,10 @@ def test_the_chat_page_lives_under_the_prefix_inside_the_sites_base_template(hos
     config = json.loads(re.search(r'id="chat-config"[^>]*>(.*?)</script>', page, re.S).group(1))
     assert (config["socketPath"], config["apiBase"]) == ("/chat/chat/stream/", "/chat/api/")
     assert config["profile"]["display_name"] == "Ann Host"  # the site's get_full_name
+    status, page = fetch(host, "lounge/", Cookie=cookie)  # {% multichat %} in the site's page
+    assert status == 200 and "The lounge" in page and 'id="chat-config"' in page
+    status, page = fetch(host, "lounge/")
+    assert status == 200 and 'href="/accounts/login/?next=%2Flounge%2F"' in page
 
 
 def test_a_session_socket_joins_and_posts_as_the_sites_user(host):
@@ -221,7 +225,7 @@ def test_the_admin_lists_the_chats_models_for_the_sites_superuser(host):
 @pytest.mark.browser
 def test_a_browser_posts_from_the_chat_page_under_the_prefix(host, browser):
     """Signed in through the site's login page, the chat under /chat/ connects, joins the lobby
-    and shows a post sent from it."""
+    and shows a post sent from it; the client mounted in the site's own page connects too."""
     from playwright.sync_api import expect
 
     context = browser.new_context(viewport={"width": 1280, "height": 800})
@@ -238,4 +242,7 @@ def test_a_browser_posts_from_the_chat_page_under_the_prefix(host, browser):
     pane.locator(".composer-input").press("Enter")
     posted = pane.locator(".message[data-seq]:not(.pending)").last
     expect(posted.locator(".body")).to_have_text("typed in the host's page")
+    page.goto(host.url + "lounge/")  # the client mounted by {% multichat %} in the site's page
+    expect(page.locator("#conn-state")).to_have_attribute("data-state", "connected")
+    expect(page.locator(f".room-toggle[data-room-id='{host.lobby}']")).to_be_visible()
     context.close()

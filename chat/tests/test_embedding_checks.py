@@ -107,3 +107,23 @@ def test_manager_by_callable(make_user):
 def ops_only(user) -> bool:
     """The callable test_manager_by_callable names."""
     return user.get_username().startswith("ops-")
+
+
+def test_the_multichat_tag_mounts_the_client_for_a_user_and_a_link_for_anyone_else(make_user):
+    """``{% multichat %}`` in any page: the client with its config for a logged-in user, with
+    its own stylesheet; a sign-in link back to the page for an anonymous visitor."""
+    from django.contrib.auth.models import AnonymousUser
+    from django.template import engines
+    from django.test import RequestFactory
+
+    Room.objects.create(title="Lobby")
+    page = engines["django"].from_string("<main>{% load multichat %}{% multichat %}</main>")
+    request = RequestFactory().get("/somewhere/?x=1")
+    request.user = make_user("hanna")
+    html = page.render({}, request)
+    assert 'id="chat-config"' in html and "Lobby" in html
+    assert "chat/chat.css" in html and 'id="conn-state"' in html
+    request.user = AnonymousUser()
+    html = page.render({}, request)
+    assert 'id="chat-config"' not in html
+    assert 'href="/login/?next=%2Fsomewhere%2F%3Fx%3D1"' in html

@@ -11,6 +11,8 @@ from chat import views as chat_views
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    # A page of the site's own with the chat client in it ({% multichat %}).
+    path("lounge/", TemplateView.as_view(template_name="lounge.html"), name="lounge"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
