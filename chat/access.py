@@ -36,7 +36,7 @@ from django.utils.crypto import constant_time_compare
 from chat import conf, dbguard
 from chat.compiled import Compiled
 from chat.models import Room
-from chat.permissions import ROOM_ACCESS_FIELDS, Account, RoomAccess, access_of
+from chat.permissions import ROOM_ACCESS_FIELDS, Account, RoomAccess, access_of, decide_manager
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +150,14 @@ def _read_one(user_id: int, key: str) -> tuple[dict[int, Account], set[str]]:
     if found is None:
         return {}, set()
     user, (live,) = found
+    decide_manager(user)
     return {user.pk: user}, {key} if live else set()
 
 
 def _read_many(credentials: list[Credentials]) -> tuple[dict[int, Account], set[str]]:
     """The users, and which of the sessions and tokens still hold: a query for each."""
     users = get_user_model()._default_manager.in_bulk({c.user_id for c in credentials})
+    decide_manager(*users.values())
     live: set[str] = set()
     by_kind: dict[type, list[str]] = {}
     for c in credentials:

@@ -122,8 +122,25 @@ def is_manager(user: User) -> bool:
     rule = conf.CHAT_MANAGER_PERMISSION
     if not rule:
         return bool(user.is_staff)
-    check = rule if callable(rule) else _hook(rule)
-    return bool(check(user)) if check is not None else bool(user.has_perm(rule))
+    decided: bool | None = getattr(user, _DECIDED, None)
+    if decided is None:
+        check = rule if callable(rule) else _hook(rule)
+        decided = bool(check(user)) if check is not None else bool(user.has_perm(rule))
+        setattr(user, _DECIDED, decided)
+    return decided
+
+
+# Where a user object keeps the hook's answer: the hook may read the database (has_perm does),
+# and the socket asks on the event loop, so ``decide_manager`` asks once per user object, in
+# the database thread that read it (the socket's user is re-read at every access re-check).
+_DECIDED = "_multichat_is_manager"
+
+
+def decide_manager(*users: User) -> None:
+    """Ask the manager hook now (in a database thread) for each of ``users``; no-op without one."""
+    if conf.CHAT_MANAGER_PERMISSION:
+        for user in users:
+            is_manager(user)
 
 
 @lru_cache(maxsize=8)

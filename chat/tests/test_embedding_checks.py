@@ -127,3 +127,27 @@ def test_the_multichat_tag_mounts_the_client_for_a_user_and_a_link_for_anyone_el
     html = page.render({}, request)
     assert 'id="chat-config"' not in html
     assert 'href="/login/?next=%2Fsomewhere%2F%3Fx%3D1"' in html
+
+
+async def test_a_socket_of_a_manager_by_permission_joins_and_posts_a_warning(
+    connect, make_user, staff_room, settings
+):
+    """With CHAT_MANAGER_PERMISSION naming a permission, its holder's socket (the rule asked on
+    the event loop) joins the staff-only room and posts a warning; is_staff alone does not."""
+    from channels.db import database_sync_to_async
+
+    settings.CHAT_MANAGER_PERMISSION = "chat.change_room"
+
+    def holder_and_staff():
+        holder = make_user("ivan")
+        holder.user_permissions.add(Permission.objects.get(codename="change_room"))
+        return holder, make_user("judy", staff=True)
+
+    holder, staff = await database_sync_to_async(holder_and_staff)()
+    sock = await connect(holder)
+    assert (await sock.join(staff_room.pk))["join"] == staff_room.pk
+    await sock.send({"command": "send", "room": staff_room.pk, "message": "careful", "msg_type": 1})
+    posted = await sock.recv_until(lambda f: f.get("message") == "careful" or "error" in f)
+    assert posted.get("msg_type") == 1, posted
+    other = await connect(staff)
+    assert (await other.join(staff_room.pk))["error"] == "ROOM_ACCESS_DENIED"
