@@ -104,6 +104,22 @@ def test_manager_by_callable(make_user):
         assert not permissions.is_manager(other)
 
 
+def test_the_admin_link_is_for_staff_and_the_manager_links_for_managers(make_user):
+    """A manager by the hook who is not staff gets the managers' links but not Admin (the
+    admin would refuse them); staff who are not managers get Admin only."""
+    from django.test import Client
+
+    Room.objects.create(title="Lobby")
+    ops, staff = make_user("ops-ivan"), make_user("judy", staff=True)
+    with override_settings(CHAT_MANAGER_PERMISSION="chat.tests.test_embedding_checks.ops_only"):
+        for user, admin, invitations in ((ops, False, True), (staff, True, False)):
+            client = Client()
+            client.force_login(user)
+            page = client.get("/").content.decode()
+            assert ('class="admin-link"' in page) is admin, user
+            assert ('class="invitations-link"' in page) is invitations, user
+
+
 def ops_only(user) -> bool:
     """The callable test_manager_by_callable names."""
     return user.get_username().startswith("ops-")
