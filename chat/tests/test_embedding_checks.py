@@ -118,6 +118,7 @@ def test_the_admin_link_is_for_staff_and_the_manager_links_for_managers(make_use
             page = client.get("/").content.decode()
             assert ('class="admin-link"' in page) is admin, user
             assert ('class="invitations-link"' in page) is invitations, user
+            assert client.get("/invitations/").status_code == (200 if invitations else 302)
 
 
 def ops_only(user) -> bool:
