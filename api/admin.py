@@ -14,7 +14,7 @@ from django.utils.translation import ngettext
 
 from api import services
 from api.models import ApiToken
-from chat import shownonce
+from chat import accounts, shownonce
 
 # django-stubs makes ModelAdmin generic in its model, but Django's class takes no
 # subscript at runtime (that needs django-stubs-ext's monkeypatch, a dev-only package).
@@ -41,7 +41,7 @@ class ApiTokenAdmin(ApiTokenModelAdmin):
 
     list_display = ("name", "user", "display", "created", "last_used", "revoked_at")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
-    search_fields = ("name", "prefix", "user__username")
+    search_fields = ("name", "prefix", accounts.by_name("user__"))
     list_select_related = ("user",)
     autocomplete_fields = ("user",)
     actions = [revoke]

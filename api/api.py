@@ -41,7 +41,7 @@ from api.schemas import (
     RoomRenameBody,
     RoomsOut,
 )
-from chat import dbguard, events, protocol, rooms, search, selectors, services
+from chat import conf, dbguard, events, protocol, rooms, search, selectors, services
 from chat.errors import HTTP_STATUS, ChatError, ErrorCode
 from chat.permissions import Account
 from chat.protocol import (
@@ -328,8 +328,8 @@ def messages(
     limit: int = Query(
         None,
         ge=1,
-        le=settings.CHAT_HISTORY_MAX_PAGE_SIZE,
-        description=f"Page size (default {settings.CHAT_HISTORY_PAGE_SIZE})",
+        le=conf.CHAT_HISTORY_MAX_PAGE_SIZE,
+        description=f"Page size (default {conf.CHAT_HISTORY_PAGE_SIZE})",
     ),
 ) -> HttpResponse:
     """The ``limit`` newest messages below ``before``, oldest first, as the socket's history."""
@@ -352,8 +352,8 @@ def stream(
     limit: int = Query(
         None,
         ge=1,
-        le=settings.CHAT_HISTORY_MAX_PAGE_SIZE,
-        description=f"Seqs per page (default {settings.CHAT_HISTORY_PAGE_SIZE})",
+        le=conf.CHAT_HISTORY_MAX_PAGE_SIZE,
+        description=f"Seqs per page (default {conf.CHAT_HISTORY_PAGE_SIZE})",
     ),
 ) -> HttpResponse:
     """What a socket resuming with ``since`` = ``after`` would get: the posts as they are now
@@ -479,8 +479,8 @@ def mentions(
     limit: int = Query(
         None,
         ge=1,
-        le=settings.CHAT_HISTORY_MAX_PAGE_SIZE,
-        description=f"Page size (default {settings.CHAT_HISTORY_PAGE_SIZE})",
+        le=conf.CHAT_HISTORY_MAX_PAGE_SIZE,
+        description=f"Page size (default {conf.CHAT_HISTORY_PAGE_SIZE})",
     ),
 ) -> HttpResponse:
     """The messages that mention the caller (``@name``, staff's ``@room``), newest first.

@@ -21,7 +21,7 @@ from api import selectors, services, tokens
 from api.models import ApiToken
 from chat import dbguard, logcontext
 from chat.auth import SocketApp, SocketScope
-from chat.permissions import Account, User
+from chat.permissions import Account, User, decide_manager
 
 REFUSED = "The token is not valid or was revoked; create one at /tokens/."
 
@@ -31,6 +31,7 @@ def authenticate_token(token: str) -> ApiToken | None:
     found = selectors.token_for_secret(token=token)
     if found is not None:
         services.token_used(token=found)
+        decide_manager(found.user)  # here, in the database thread (chat.permissions)
     return found
 
 

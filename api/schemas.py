@@ -15,13 +15,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
-from django.conf import settings
 from ninja import Field, NinjaAPI, Schema
 from ninja.openapi.schema import OpenAPISchema
 from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from chat import protocol
+from chat import conf, protocol
 
 REF_TEMPLATE = "#/components/schemas/{name}"
 MEDIA_TYPE = "application/json"
@@ -63,7 +62,9 @@ class UserOut(Schema):
     username: str
     display_name: str = Field(description="The name shown for the user; the username if unset")
     is_staff: bool
-    joined: datetime = Field(description="When the account was made")
+    joined: datetime | None = Field(
+        description="When the account was made (null if the site's user model does not say)"
+    )
     color: str = Field(description="The avatar's background colour, #rrggbb (white text)")
     initials: str = Field(description="The avatar's letters, from the display name")
 
@@ -117,11 +118,11 @@ def frame_components(frames: set[type[msgspec.Struct]]) -> dict[str, Any]:
     _, components = msgspec.json.schema_components(ordered, ref_template=REF_TEMPLATE)
     if protocol.NewMessage in frames:
         message = components["NewMessage"]["properties"]["message"]
-        message["maxLength"] = settings.CHAT_MESSAGE_MAX_LENGTH
+        message["maxLength"] = conf.CHAT_MESSAGE_MAX_LENGTH
     for body in (protocol.NewRoom, protocol.RoomRename):
         if body in frames:
             title = components[body.__name__]["properties"]["title"]
-            title["maxLength"] = settings.CHAT_ROOM_TITLE_MAX_LENGTH
+            title["maxLength"] = conf.CHAT_ROOM_TITLE_MAX_LENGTH
     return components
 
 
@@ -173,9 +174,9 @@ class FrameAPI(NinjaAPI):
             # The frame allows up to 100 names (its wire limit); this deployment's cap is a
             # setting: the others besides you, so a request the schema allows is never too big.
             users = direct["properties"]["users"]
-            users["maxItems"] = settings.CHAT_DIRECT_MAX_MEMBERS - 1
+            users["maxItems"] = conf.CHAT_DIRECT_MAX_MEMBERS - 1
             users["description"] += (
-                f"; at most {settings.CHAT_DIRECT_MAX_MEMBERS - 1} others "
+                f"; at most {conf.CHAT_DIRECT_MAX_MEMBERS - 1} others "
                 "(CHAT_DIRECT_MAX_MEMBERS, you included: more is 400 BAD_REQUEST)"
             )
         for operations in schema["paths"].values():

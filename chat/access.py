@@ -33,10 +33,10 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from chat import dbguard
+from chat import conf, dbguard
 from chat.compiled import Compiled
 from chat.models import Room
-from chat.permissions import ROOM_ACCESS_FIELDS, Account, RoomAccess, access_of
+from chat.permissions import ROOM_ACCESS_FIELDS, Account, RoomAccess, access_of, decide_manager
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +150,14 @@ def _read_one(user_id: int, key: str) -> tuple[dict[int, Account], set[str]]:
     if found is None:
         return {}, set()
     user, (live,) = found
+    decide_manager(user)
     return {user.pk: user}, {key} if live else set()
 
 
 def _read_many(credentials: list[Credentials]) -> tuple[dict[int, Account], set[str]]:
     """The users, and which of the sessions and tokens still hold: a query for each."""
     users = get_user_model()._default_manager.in_bulk({c.user_id for c in credentials})
+    decide_manager(*users.values())
     live: set[str] = set()
     by_kind: dict[type, list[str]] = {}
     for c in credentials:
@@ -276,6 +278,6 @@ def rechecker() -> Rechecker:
     if _current is None or _current.loop is not loop:
         from chat.hub import hub
 
-        _current = Rechecker(loop, settings.CHAT_ACCESS_RECHECK_SECONDS)
+        _current = Rechecker(loop, conf.CHAT_ACCESS_RECHECK_SECONDS)
         hub().on_recovery(_current.recheck_all)
     return _current

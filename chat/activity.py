@@ -31,9 +31,7 @@ import weakref
 from collections import Counter
 from typing import Any, Protocol
 
-from django.conf import settings
-
-from chat import dbguard, events, permissions, protocol, selectors
+from chat import conf, dbguard, events, permissions, protocol, selectors
 from chat.delivery import FRAME_TYPE
 from chat.hub import Hub
 
@@ -74,7 +72,7 @@ class Tracker:
         self.sockets.add(socket)
         await self.hub.add(events.ACTIVITY_GROUP, self)
         if self.timer is None:
-            self.timer = self.hub.loop.call_later(settings.CHAT_ACTIVITY_SECONDS, self._on_timer)
+            self.timer = self.hub.loop.call_later(conf.CHAT_ACTIVITY_SECONDS, self._on_timer)
 
     def discard(self, socket: Watcher) -> None:
         """Stop feeding ``socket``; the last one out stops the timer and the subscription."""
@@ -147,7 +145,7 @@ class Tracker:
     # --- the tick ---------------------------------------------------------------
 
     def _on_timer(self) -> None:
-        self.timer = self.hub.loop.call_later(settings.CHAT_ACTIVITY_SECONDS, self._on_timer)
+        self.timer = self.hub.loop.call_later(conf.CHAT_ACTIVITY_SECONDS, self._on_timer)
         pending = self.changed or self.dirty or self.everyone or self.owed
         if pending and (self.running is None or self.running.done()):
             self.running = self.hub.loop.create_task(self._tick())

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
@@ -14,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from chat import services
+from chat import conf, services
 from chat.forms import BroadcastForm
 from chat.models import STORED_TYPES, Message, MsgType, Room, RoomKind, RoomMember
 from chat.permissions import Account
@@ -37,7 +36,7 @@ def broadcast(
     """Ask for the text and level, then post it to every selected room."""
     form = BroadcastForm(
         request.POST if "apply" in request.POST else None,
-        max_length=settings.CHAT_MESSAGE_MAX_LENGTH,
+        max_length=conf.CHAT_MESSAGE_MAX_LENGTH,
     )
     if form.is_valid():
         count = services.rooms_broadcast(

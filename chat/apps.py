@@ -10,5 +10,5 @@ class ChatConfig(AppConfig):
     verbose_name = _("Chat")
 
     def ready(self) -> None:
-        """Connect the auth hooks (chat/signals.py)."""
-        from chat import signals  # noqa: F401
+        """Connect the auth hooks (chat/signals.py); register the system checks (chat/checks.py)."""
+        from chat import checks, signals  # noqa: F401

@@ -19,7 +19,7 @@ from django.http.cookie import parse_cookie
 from chat import dbguard
 from chat.access import SocketSession, session_hash_holds
 from chat.compiled import Compiled
-from chat.permissions import User
+from chat.permissions import User, decide_manager
 
 
 class SocketScope(WebSocketScope, total=False):
@@ -104,11 +104,12 @@ def _user_of(session: SessionBase) -> User:
     if settings.SESSION_ENGINE == _DB_SESSIONS:
         _load_session(session)
     user = _quick_user(session)
-    if user is not None:
-        return user
-    request = HttpRequest()
-    request.session = session
-    return auth.get_user(request)
+    if user is None:
+        request = HttpRequest()
+        request.session = session
+        user = auth.get_user(request)
+    decide_manager(user)  # here, in the database thread (chat.permissions)
+    return user
 
 
 class SessionAuthMiddleware:

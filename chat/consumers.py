@@ -39,7 +39,6 @@ from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY
 from django.db import connection
 from msgspec import UNSET
@@ -47,6 +46,7 @@ from msgspec import UNSET
 from chat import (
     access,
     activity,
+    conf,
     dbguard,
     events,
     logcontext,
@@ -128,10 +128,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._refuse_login("Log in, then open the socket again.")
             return
         self.user = user
-        if _sockets_per_user[self.user.pk] >= settings.CHAT_MAX_SOCKETS_PER_USER:
+        if _sockets_per_user[self.user.pk] >= conf.CHAT_MAX_SOCKETS_PER_USER:
             error = ChatError(
                 ErrorCode.TOO_MANY_CONNECTIONS,
-                f"You have {settings.CHAT_MAX_SOCKETS_PER_USER} sockets open; close one first.",
+                f"You have {conf.CHAT_MAX_SOCKETS_PER_USER} sockets open; close one first.",
             )
             metrics.socket_refused("too_many_sockets")
             await self.accept()
@@ -314,8 +314,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             await self.send(text_data=protocol.error_frame(error))
             return
-        if len(text) > settings.CHAT_MAX_FRAME_BYTES and (
-            len(text.encode()) > settings.CHAT_MAX_FRAME_BYTES
+        if len(text) > conf.CHAT_MAX_FRAME_BYTES and (
+            len(text.encode()) > conf.CHAT_MAX_FRAME_BYTES
         ):
             await self.close(code=protocol.CLOSE_FRAME_TOO_LARGE)
             return
@@ -368,10 +368,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = protocol.parse_room_id(command.room)
         since = None if command.since is None else protocol.parse_seq(command.since, field="since")
         rejoin = room_id in self.rooms
-        if not rejoin and len(self.rooms) >= settings.CHAT_MAX_ROOMS_PER_SOCKET:
+        if not rejoin and len(self.rooms) >= conf.CHAT_MAX_ROOMS_PER_SOCKET:
             raise ChatError(
                 ErrorCode.TOO_MANY_ROOMS,
-                f"A socket may join {settings.CHAT_MAX_ROOMS_PER_SOCKET} rooms; leave one first.",
+                f"A socket may join {conf.CHAT_MAX_ROOMS_PER_SOCKET} rooms; leave one first.",
             )
         await self.delivery.watch(room_id)
         try:
@@ -525,7 +525,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         frame = protocol.TypingEvent(
             typing=room_id,
             username=self.user.get_username(),
-            expires_in=settings.CHAT_TYPING_EXPIRES_SECONDS,
+            expires_in=conf.CHAT_TYPING_EXPIRES_SECONDS,
         )
         await events.publish_notice(room_id, frame, author=self.user.pk)
 

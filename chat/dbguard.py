@@ -19,9 +19,8 @@ import psycopg
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
 from channels.db import DatabaseSyncToAsync
 from django import db
-from django.conf import settings
 
-from chat import metrics, protocol
+from chat import conf, metrics, protocol
 from chat.errors import ChatError, ErrorCode
 
 log = logging.getLogger(__name__)
@@ -47,7 +46,7 @@ NOT_STORED = "The database does not answer; nothing was stored. Try again shortl
 # stuck on a database that stopped answering would hold every handshake, join
 # and history read of the process behind it. Each socket still awaits its own
 # calls one at a time, so what one socket does keeps its order.
-_threads = ThreadPoolExecutor(max_workers=settings.DATABASE_THREADS, thread_name_prefix="database")
+_threads = ThreadPoolExecutor(max_workers=conf.DATABASE_THREADS, thread_name_prefix="database")
 
 
 def in_pool(func: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:

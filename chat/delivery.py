@@ -50,9 +50,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from django.conf import settings
-
-from chat import dbguard, eager, events, metrics, protocol, wire
+from chat import conf, dbguard, eager, events, metrics, protocol, wire
 from chat.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -174,14 +172,14 @@ class Delivery:
                     prebuilt = event["wire"] = wire.text_frame(event["frame"]["text"])
                 self._send_eagerly(event["frame"], prebuilt)
                 return
-        if len(self.inbox) < settings.CHAT_SOCKET_QUEUE_MAX or event["type"] != events.EVENT_TYPE:
+        if len(self.inbox) < conf.CHAT_SOCKET_QUEUE_MAX or event["type"] != events.EVENT_TYPE:
             self.inbox.append(event)
         elif event["seq"] is not None:
             room_id = event["room"]
             self.behind[room_id] = max(event["seq"], self.behind.get(room_id, 0))
             if self.behind_since is None:
                 self.behind_since = self.hub.loop.time()
-                limit = settings.CHAT_SLOW_SOCKET_SECONDS
+                limit = conf.CHAT_SLOW_SOCKET_SECONDS
                 self.hub.loop.call_later(
                     limit,
                     self._close_if_still_behind,
@@ -196,7 +194,7 @@ class Delivery:
     @property
     def backed_up(self) -> bool:
         """True while the socket is behind: its queue is full, or rooms wait to be filled."""
-        return bool(self.behind) or len(self.inbox) >= settings.CHAT_SOCKET_QUEUE_MAX
+        return bool(self.behind) or len(self.inbox) >= conf.CHAT_SOCKET_QUEUE_MAX
 
     def abort(self) -> None:
         """The hub could not hand this socket an event (logged there): close it with 1011."""

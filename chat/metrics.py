@@ -29,7 +29,6 @@ import os
 import time
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 from prometheus_client import (
@@ -44,7 +43,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from chat import ratelimit
+from chat import conf, ratelimit
 
 # The *_created series (each counter's start time) would double the output for
 # nothing Prometheus needs: a restart already shows as a counter reset.
@@ -216,7 +215,7 @@ def may_read(request: HttpRequest) -> bool:
     there only for proxies in FORWARDED_ALLOW_IPS; otherwise every proxied
     request comes from the proxy's address (docs/security.md).
     """
-    token = settings.METRICS_TOKEN
+    token = conf.METRICS_TOKEN
     if token:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and constant_time_compare(given.strip(), token):
@@ -227,7 +226,7 @@ def may_read(request: HttpRequest) -> bool:
         return False
     if address.version == 6 and address.ipv4_mapped is not None:
         address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
-    return any(address in network for network in settings.METRICS_ALLOW_IPS)
+    return any(address in network for network in conf.METRICS_ALLOW_IPS)
 
 
 def multiprocess_dir() -> str | None:

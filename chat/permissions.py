@@ -22,14 +22,17 @@ access class (the user's id is its only parameter, see ``enterable_rooms_shape``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeAlias
 
 from django.contrib.auth import models as auth_models
 from django.db.models import Q
 from django.http import HttpRequest
+from django.utils.module_loading import import_string
 
+from chat import conf
 from chat.models import MsgType, Room, RoomKind, RoomMember
 
 # ``Account`` is the project's user model (AUTH_USER_MODEL is Django's own);
@@ -107,6 +110,49 @@ def is_chat_user(user: User) -> bool:
     return bool(user.is_authenticated and user.is_active)
 
 
+def is_manager(user: User) -> bool:
+    """True if ``user`` manages the chat: enters staff-only rooms, manages rooms, posts notices.
+
+    ``CHAT_MANAGER_PERMISSION`` decides (chat/conf.py): unset, the user's ``is_staff``
+    (the standalone server's rule); a permission name ("app_label.codename"), the host's
+    permission model (``user.has_perm``); or a dotted path to a callable ``(user) -> bool``.
+    """
+    if not is_chat_user(user):
+        return False
+    rule = conf.CHAT_MANAGER_PERMISSION
+    if not rule:
+        return bool(user.is_staff)
+    decided: bool | None = getattr(user, _DECIDED, None)
+    if decided is None:
+        check = rule if callable(rule) else _hook(rule)
+        decided = bool(check(user)) if check is not None else bool(user.has_perm(rule))
+        setattr(user, _DECIDED, decided)
+    return decided
+
+
+# Where a user object keeps the hook's answer: the hook may read the database (has_perm does),
+# and the socket asks on the event loop, so ``decide_manager`` asks once per user object, in
+# the database thread that read it (the socket's user is re-read at every access re-check).
+_DECIDED = "_multichat_is_manager"
+
+
+def decide_manager(*users: User) -> None:
+    """Ask the manager hook now (in a database thread) for each of ``users``; no-op without one."""
+    if conf.CHAT_MANAGER_PERMISSION:
+        for user in users:
+            is_manager(user)
+
+
+@lru_cache(maxsize=8)
+def _hook(rule: str) -> Callable[[Any], Any] | None:
+    """The callable ``rule`` names, or None when it names a permission ("app_label.codename")."""
+    try:
+        found = import_string(rule)
+    except ImportError:
+        return None
+    return found if callable(found) else None
+
+
 def access_class(user: User) -> tuple[bool, bool]:
     """What of ``user`` the rule reads for rooms: same class, same ("room" kind) rooms.
 
@@ -117,7 +163,7 @@ def access_class(user: User) -> tuple[bool, bool]:
     """
     if not is_chat_user(user):
         return False, False  # no room at all, staff or not
-    return True, bool(user.is_staff)
+    return True, is_manager(user)
 
 
 def class_decides(room: RoomAccess) -> bool:
@@ -132,7 +178,7 @@ def can_enter(user: User, room: Room | RoomAccess) -> bool:
     if room.kind == RoomKind.DIRECT:
         access = room if isinstance(room, RoomAccess) else RoomAccess.of(room)
         return user.pk in access.members  # staff too: being staff opens no conversation
-    return user.is_staff or not room.staff_only
+    return not room.staff_only or is_manager(user)
 
 
 def enterable_rooms_shape(klass: tuple[bool, bool], user_id: Any) -> Q:
@@ -168,14 +214,14 @@ def can_rename(user: User, room: Room) -> bool:
     """
     if room.kind == RoomKind.DIRECT or not can_enter(user, room):
         return False
-    return bool(user.is_staff) or (room.created_by_id is not None and room.created_by_id == user.pk)
+    return is_manager(user) or (room.created_by_id is not None and room.created_by_id == user.pk)
 
 
 def can_create_room(user: User, *, staff_only: bool, users_may_create: bool) -> bool:
     """True if ``user`` may create a room: staff always; others an open one if the site allows."""
     if not is_chat_user(user):
         return False
-    if user.is_staff:
+    if is_manager(user):
         return True
     return users_may_create and not staff_only
 
@@ -184,4 +230,4 @@ def can_post_type(user: User, msg_type: int) -> bool:
     """True if ``user`` may post a message of ``msg_type`` (warnings and alerts: staff only)."""
     if msg_type == MsgType.MESSAGE:
         return True
-    return msg_type in STAFF_TYPES and bool(user.is_staff)
+    return msg_type in STAFF_TYPES and is_manager(user)

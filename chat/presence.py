@@ -46,10 +46,9 @@ from typing import Any, TypeVar
 
 import redis
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.utils import timezone
 
-from chat import events, protocol, redisconn, roster
+from chat import conf, events, protocol, redisconn, roster
 from chat.models import MsgType
 
 log = logging.getLogger(__name__)
@@ -101,7 +100,7 @@ return '0'
 
 def grace() -> float:
     """How long a person's last socket may be gone before the room is told they left."""
-    return float(settings.CHAT_PRESENCE_GRACE_SECONDS)
+    return float(conf.CHAT_PRESENCE_GRACE_SECONDS)
 
 
 def _expiry() -> int:
@@ -232,7 +231,7 @@ class Notices:
 
     async def entered(self, room_id: int, user_id: int, username: str) -> None:
         """The user's first socket on this process joined the room: announce if it is news."""
-        if not settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS:
+        if not conf.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS:
             return
         self._cancel(room_id, user_id)
         try:
@@ -247,19 +246,19 @@ class Notices:
 
     def left(self, room_id: int, user_id: int, username: str) -> None:
         """The user's last socket on this process left the room: the leave is due after G."""
-        if settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS:
+        if conf.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS:
             self._spawn(self._leaving(room_id, user_id, username))
 
     def vanished(self, room_id: int, user_id: int, username: str, *, expired: bool) -> None:
         """Another process no longer has the user in the room: make sure the leave is told."""
-        if settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS:
+        if conf.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS:
             # Expired: that process is gone and set no timer; settling now starts the grace.
             delay = 0.0 if expired else grace() + WATCH_SLACK
             self._schedule(room_id, user_id, username, delay)
 
     async def keep(self, pairs: list[tuple[int, int]]) -> None:
         """Renew the states of the users this process holds (the roster's refresh)."""
-        if settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS and self.remote and pairs:
+        if conf.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS and self.remote and pairs:
             await self._call(self.store.keep, pairs)
 
     # --- inside -------------------------------------------------------------------

@@ -16,6 +16,8 @@ from django.conf import settings
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from chat import conf
+
 T = TypeVar("T")
 
 # What a store is made for: REDIS_URL, REDIS_SENTINELS and CHANNEL_LAYER_PREFIX.
@@ -29,28 +31,28 @@ def _defaults(options: dict[str, Any]) -> dict[str, Any]:
     retry it is made again and the command goes through.
     """
     return {
-        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), settings.REDIS_RETRIES),
-        "health_check_interval": settings.REDIS_HEALTH_CHECK_INTERVAL,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), conf.REDIS_RETRIES),
+        "health_check_interval": conf.REDIS_HEALTH_CHECK_INTERVAL,
         **options,
     }
 
 
 def redis_configured() -> bool:
     """True when Redis is configured (URL or Sentinel)."""
-    return bool(settings.REDIS_URL or settings.REDIS_SENTINELS)
+    return bool(conf.REDIS_URL or conf.REDIS_SENTINELS)
 
 
 def sync_client(**options: Any) -> redis.Redis:
     """A blocking client for the configured Redis (the Sentinel master, if Sentinel)."""
     options = _defaults(options)
-    if settings.REDIS_URL:
-        return redis.Redis.from_url(settings.REDIS_URL, **options)
+    if conf.REDIS_URL:
+        return redis.Redis.from_url(conf.REDIS_URL, **options)
     # redis-py's Sentinel API has no annotations.
     sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-        settings.REDIS_SENTINELS, socket_timeout=options.get("socket_timeout", 2)
+        conf.REDIS_SENTINELS, socket_timeout=options.get("socket_timeout", 2)
     )
     master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-        settings.REDIS_SENTINEL_MASTER, **options
+        conf.REDIS_SENTINEL_MASTER, **options
     )
     return master
 
@@ -79,14 +81,14 @@ class PerConfiguration(Generic[T]):
     def get(self) -> T:
         """The store for the current settings."""
         config: _Configuration = (
-            settings.REDIS_URL,
-            tuple(settings.REDIS_SENTINELS),
-            settings.CHANNEL_LAYER_PREFIX,
+            conf.REDIS_URL,
+            tuple(conf.REDIS_SENTINELS),
+            conf.CHANNEL_LAYER_PREFIX,
         )
         if self.store is None or config != self.configured_for:
             if redis_configured():
                 client = sync_client(socket_timeout=2, socket_connect_timeout=2)
-                self.store = self.with_redis(client, settings.CHANNEL_LAYER_PREFIX)
+                self.store = self.with_redis(client, conf.CHANNEL_LAYER_PREFIX)
             else:
                 self.store = self.local()
             self.configured_for = config

@@ -26,11 +26,10 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
-from chat import events, permissions, protocol, selectors, services
+from chat import accounts, conf, events, permissions, protocol, selectors, services
 from chat.errors import ChatError, ErrorCode
 from chat.models import Room, RoomKind, RoomLeft, RoomMember
 from chat.permissions import Account
@@ -38,7 +37,7 @@ from chat.permissions import Account
 
 def _clean_title(title: str) -> str:
     """The title, stripped; BAD_REQUEST if blank, too long or with a control character."""
-    limit = settings.CHAT_ROOM_TITLE_MAX_LENGTH
+    limit = conf.CHAT_ROOM_TITLE_MAX_LENGTH
     if len(title) > limit:
         raise ChatError(
             ErrorCode.BAD_REQUEST, f"The title has {len(title)} characters; the limit is {limit}."
@@ -54,11 +53,11 @@ def _clean_title(title: str) -> str:
 def room_create(*, user: Account, title: str, staff_only: bool = False) -> Room:
     """Create a room made by ``user`` (CHAT_USERS_CREATE_ROOMS, or staff); charged to ``rooms``."""
     if not permissions.can_create_room(
-        user, staff_only=staff_only, users_may_create=settings.CHAT_USERS_CREATE_ROOMS
+        user, staff_only=staff_only, users_may_create=conf.CHAT_USERS_CREATE_ROOMS
     ):
         detail = (
             "Only staff may create staff-only rooms."
-            if staff_only and settings.CHAT_USERS_CREATE_ROOMS
+            if staff_only and conf.CHAT_USERS_CREATE_ROOMS
             else "Only staff may create rooms here."
         )
         raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, detail)
@@ -129,7 +128,7 @@ def room_listing_deleted(*, room_id: int, access: permissions.RoomAccess) -> Non
 def _direct_people(user: Account, usernames: Sequence[str]) -> list[Account]:
     """The accounts of a conversation: ``user`` and the named others (USER_INVALID if unknown)."""
     wanted = {name for name in usernames if name != user.get_username()}
-    limit = settings.CHAT_DIRECT_MAX_MEMBERS
+    limit = conf.CHAT_DIRECT_MAX_MEMBERS
     if len(wanted) + 1 > limit:
         raise ChatError(
             ErrorCode.BAD_REQUEST,
@@ -137,7 +136,9 @@ def _direct_people(user: Account, usernames: Sequence[str]) -> list[Account]:
             f"{len(wanted) + 1} were named.",
         )
     possible = {n for n in wanted if 0 < len(n) <= 150 and "\x00" not in n}
-    found = list(get_user_model().objects.filter(username__in=possible, is_active=True))
+    found = list(
+        get_user_model()._default_manager.filter(**accounts.named(possible), is_active=True)
+    )
     missing = sorted(wanted - {u.get_username() for u in found})
     if missing:
         raise ChatError(

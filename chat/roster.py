@@ -46,9 +46,8 @@ from typing import Any, Protocol, TypeVar, cast
 
 import redis
 from asgiref.sync import sync_to_async
-from django.conf import settings
 
-from chat import events, protocol, redisconn
+from chat import conf, events, protocol, redisconn
 from chat.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -73,7 +72,7 @@ def room_key(prefix: str, room_id: int) -> str:
 
 def ttl() -> float:
     """How long a process's entry lives in Redis unless it is rewritten."""
-    return 3 * settings.CHAT_PRESENCE_REFRESH_SECONDS
+    return 3 * float(conf.CHAT_PRESENCE_REFRESH_SECONDS)
 
 
 # --- the store -----------------------------------------------------------------
@@ -431,7 +430,7 @@ class Roster:
         """Put the user in the room's next frame, sent within the coalescing window."""
         self.changed.setdefault(room_id, set()).add(user_id)
         if self.flusher is None:
-            window = settings.CHAT_PRESENCE_COALESCE_SECONDS
+            window = conf.CHAT_PRESENCE_COALESCE_SECONDS
             delay = max(0.0, self.last_flush + window - self.loop.time())
             self.flusher = self.loop.call_later(delay, self._flush)
 
@@ -468,7 +467,7 @@ class Roster:
     async def _refresh_every(self) -> None:
         """Rewrite this process's entries and re-read its rooms, every refresh period."""
         while self.local:
-            await asyncio.sleep(settings.CHAT_PRESENCE_REFRESH_SECONDS)
+            await asyncio.sleep(conf.CHAT_PRESENCE_REFRESH_SECONDS)
             rooms = list(self.local)
             mine = [
                 (r, u, entry.username, entry.state())

@@ -31,7 +31,7 @@ from django.db import connection
 from django.db.models import BooleanField, F, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 
-from chat import protocol, selectors, services
+from chat import accounts, protocol, selectors, services
 from chat.errors import ChatError, ErrorCode
 from chat.events import iso_utc
 from chat.models import Message
@@ -317,7 +317,7 @@ def _author_known(username: str) -> bool:
     """True if an account has this name, or a stored message does (its account since deleted)."""
     from django.contrib.auth import get_user_model
 
-    if get_user_model().objects.filter(username=username).exists():
+    if get_user_model()._default_manager.filter(**accounts.named([username])).exists():
         return True
     return Message.objects.filter(Q(username=username)).exists()
 

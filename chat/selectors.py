@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from chat import permissions, protocol
+from chat import accounts, permissions, protocol
 from chat.compiled import Compiled
 from chat.errors import ChatError, ErrorCode
 from chat.models import (
@@ -107,8 +107,8 @@ def member_names(*, rooms: Iterable[Room]) -> dict[int, list[str]]:
     if direct:
         rows = (
             RoomMember.objects.filter(room_id__in=direct)
-            .order_by("user__username")
-            .values_list("room_id", "user__username")
+            .order_by(accounts.by_name("user__"))
+            .values_list("room_id", accounts.by_name("user__"))
         )
         for room_id, username in rows:
             names[room_id].append(username)
@@ -176,8 +176,8 @@ def room_for_join(*, user: Account, room_id: int) -> JoinRoom:
     if kind == RoomKind.DIRECT:
         found = (
             RoomMember.objects.filter(room_id=pk)
-            .order_by("user__username")
-            .values_list("user_id", "user__username")
+            .order_by(accounts.by_name("user__"))
+            .values_list("user_id", accounts.by_name("user__"))
         )
         access = RoomAccess(
             staff_only=staff_only, kind=kind, members=frozenset(u for u, _ in found)

@@ -17,12 +17,23 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
-from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection, transaction
 from django.utils import timezone
 
-from chat import events, markup, metrics, permissions, protocol, ratelimit, roster, selectors
+from chat import (
+    accounts,
+    conf,
+    events,
+    markup,
+    metrics,
+    permissions,
+    protocol,
+    ratelimit,
+    roster,
+    selectors,
+)
 from chat.errors import ChatError, ErrorCode
 from chat.models import (
     STORED_TYPES,
@@ -198,7 +209,7 @@ def _store_with_mentions(
     each mentioned user's sockets get a mention frame after the commit.
     """
     names = set(MENTION_RE.findall(message.text))
-    message.mentions_room = "room" in names and user is not None and user.is_staff
+    message.mentions_room = "room" in names and user is not None and permissions.is_manager(user)
     with transaction.atomic():
         _take_seq(message, take_seq)
         message.save(force_insert=True)
@@ -226,7 +237,9 @@ def _mention(
     """
     room = Room.objects.only(*permissions.ROOM_ACCESS_FIELDS).get(pk=message.room_id)
     access = permissions.RoomAccess.of(room)
-    candidates = Account.objects.filter(username__in=names).exclude(pk__in=known)
+    candidates = (
+        get_user_model()._default_manager.filter(**accounts.named(names)).exclude(pk__in=known)
+    )
     if author is not None:
         candidates = candidates.exclude(pk=author.pk)
     # A conversation's non-member is not mentioned: nothing is stored, nothing is sent.
@@ -392,7 +405,7 @@ def _check_text(text: str) -> None:
         raise ChatError(ErrorCode.BAD_REQUEST, "`message` is empty.")
     if "\x00" in text:  # PostgreSQL text cannot hold it; no client needs it
         raise ChatError(ErrorCode.BAD_REQUEST, "`message` contains a NUL character (U+0000).")
-    limit = settings.CHAT_MESSAGE_MAX_LENGTH
+    limit = conf.CHAT_MESSAGE_MAX_LENGTH
     if len(text) > limit:
         raise ChatError(
             ErrorCode.MESSAGE_TOO_LONG,
@@ -470,8 +483,8 @@ def room_join(*, user: Account, room_id: int, since: int | None = None) -> JoinR
     truncated = False
     if since is not None and since < room.last_seq:
         start = since
-        if room.last_seq - since > settings.CHAT_REPLAY_MAX:
-            start = room.last_seq - settings.CHAT_REPLAY_MAX
+        if room.last_seq - since > conf.CHAT_REPLAY_MAX:
+            start = room.last_seq - conf.CHAT_REPLAY_MAX
             truncated = True
         replay = events.stream_after(room_id=room_id, after=start, upto=room.last_seq)
     return JoinResult(
@@ -554,8 +567,8 @@ def room_stream(
 def _page_size(limit: int | None) -> int:
     """A history-like page's size: the default when None; BAD_REQUEST outside 1..the maximum."""
     if limit is None:
-        return int(settings.CHAT_HISTORY_PAGE_SIZE)
-    maximum = settings.CHAT_HISTORY_MAX_PAGE_SIZE
+        return int(conf.CHAT_HISTORY_PAGE_SIZE)
+    maximum = conf.CHAT_HISTORY_MAX_PAGE_SIZE
     if not 1 <= limit <= maximum:
         raise ChatError(ErrorCode.BAD_REQUEST, f"`limit` must be between 1 and {maximum}.")
     return limit
@@ -752,7 +765,7 @@ def _check_own(user: Account, post: Message, now: datetime, *, action: str) -> N
     """Refuse unless ``post`` is the user's and, if a window is set, still inside it."""
     if post.author_id != user.pk:
         raise ChatError(ErrorCode.EDIT_DENIED, f"You may {action} only your own posts.")
-    window = settings.CHAT_EDIT_WINDOW_SECONDS
+    window = conf.CHAT_EDIT_WINDOW_SECONDS
     if window and (now - post.created).total_seconds() > window:
         raise ChatError(
             ErrorCode.EDIT_DENIED,
@@ -790,7 +803,9 @@ def _mentions_follow(post: Message, author: Account) -> None:
     ``@room`` flag stays as it was first posted.
     """
     names = set(MENTION_RE.findall(post.text)) if "@" in post.text else set()
-    held = dict(Mention.objects.filter(message=post).values_list("user__username", "user_id"))
+    held = dict(
+        Mention.objects.filter(message=post).values_list(accounts.by_name("user__"), "user_id")
+    )
     gone = [user_id for username, user_id in held.items() if username not in names]
     if gone:
         Mention.objects.filter(message=post, user_id__in=gone).delete()
@@ -805,11 +820,11 @@ def message_delete(*, user: Account, room_id: int, seq: int, moderator: bool = F
     reactions, and the frames of its earlier edits (made deletions too).
     ``moderator``: staff deleting from the admin, in any room.
     """
-    if moderator and not user.is_staff:
+    if moderator and not permissions.is_manager(user):
         raise ChatError(ErrorCode.EDIT_DENIED, "Only staff may moderate.")
 
     def apply(post: Message, now: datetime) -> dict[str, Any]:
-        if not user.is_staff:
+        if not permissions.is_manager(user):
             _check_own(user, post, now, action="delete")
         post.deleted, post.text, post.html = True, "", ""
         post.save(update_fields=["deleted", "text", "html"])
@@ -863,10 +878,10 @@ def message_react(*, user: Account, room_id: int, seq: int, emoji: str, on: bool
             if mine.exists():
                 raise _Unchanged
             emojis = set(Reaction.objects.filter(message=post).values_list("emoji", flat=True))
-            if emoji not in emojis and len(emojis) >= settings.CHAT_REACTIONS_MAX_PER_POST:
+            if emoji not in emojis and len(emojis) >= conf.CHAT_REACTIONS_MAX_PER_POST:
                 raise ChatError(
                     ErrorCode.BAD_REQUEST,
-                    f"A post may have {settings.CHAT_REACTIONS_MAX_PER_POST} different "
+                    f"A post may have {conf.CHAT_REACTIONS_MAX_PER_POST} different "
                     "reactions at most.",
                 )
             Reaction.objects.create(

@@ -3,7 +3,7 @@
 ``save_model`` creates the object through its service, which returns the
 secret; ``remember`` holds it for that request only (stored nowhere, never in
 a message cookie), and ``shown_once`` renders the page that shows it, with
-``Cache-Control: no-store``. The templates extend ``admin/shown_once.html``.
+``Cache-Control: no-store``. The templates extend ``admin/chat/shown_once.html``.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -18,15 +19,16 @@ from django.http import (
     HttpResponseRedirect,
     JsonResponse,
 )
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
-from chat import events, redisconn, selectors, shards
+from chat import conf, events, permissions, redisconn, selectors, shards
 from chat import metrics as chat_metrics
-from chat.permissions import AuthenticatedRequest
+from chat.permissions import Account, AuthenticatedRequest
 from people import selectors as people_selectors
 
 log = logging.getLogger(__name__)
@@ -36,13 +38,12 @@ FAVICON_MAX_AGE = 24 * 60 * 60  # seconds browsers may keep the /favicon.ico red
 HEALTH_TIMEOUT = 2.5  # seconds the checks may take before they count as failed (< 3)
 
 
-@login_required
-def home(request: AuthenticatedRequest) -> HttpResponse:
-    """The chat page: the rooms this user may enter (with unread counts, and which they left)."""
-    user = request.user
+def chat_config(user: Account) -> dict[str, Any]:
+    """What the browser client starts from (the page's chat-config JSON): the user's rooms
+    (with unread counts, and which they left), their card, the limits and where the server is."""
     rooms = selectors.room_list_with_unread(user=user, include_left=True)
     card = people_selectors.card_of(user)
-    config = {
+    return {
         "user": user.get_username(),
         # The user's own card, so their name and avatar show before any lookup (people.js).
         "profile": {
@@ -51,7 +52,7 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
             "color": card.color,
             "initials": card.initials,
         },
-        "isStaff": user.is_staff,
+        "isStaff": permissions.is_manager(user),
         "rooms": [
             {
                 "id": r.room.pk,
@@ -69,18 +70,36 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
             }
             for r in rooms
         ],
-        "maxMessageLength": settings.CHAT_MESSAGE_MAX_LENGTH,
-        "notifyEnterLeave": settings.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS,
-        "canCreateRooms": bool(user.is_staff or settings.CHAT_USERS_CREATE_ROOMS),
-        "roomTitleMaxLength": settings.CHAT_ROOM_TITLE_MAX_LENGTH,
-        "directMaxMembers": settings.CHAT_DIRECT_MAX_MEMBERS,
-        "heartbeatSeconds": settings.CHAT_HEARTBEAT_SECONDS,
-        "heartbeatTimeoutSeconds": settings.CHAT_HEARTBEAT_TIMEOUT_SECONDS,
+        "maxMessageLength": conf.CHAT_MESSAGE_MAX_LENGTH,
+        "notifyEnterLeave": conf.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS,
+        "canCreateRooms": permissions.is_manager(user) or bool(conf.CHAT_USERS_CREATE_ROOMS),
+        "roomTitleMaxLength": conf.CHAT_ROOM_TITLE_MAX_LENGTH,
+        "directMaxMembers": conf.CHAT_DIRECT_MAX_MEMBERS,
+        "heartbeatSeconds": conf.CHAT_HEARTBEAT_SECONDS,
+        "heartbeatTimeoutSeconds": conf.CHAT_HEARTBEAT_TIMEOUT_SECONDS,
         # Edit and delete your own posts for this long (0: no limit); staff delete any post.
-        "editWindowSeconds": settings.CHAT_EDIT_WINDOW_SECONDS,
-        "reactionsMax": settings.CHAT_REACTIONS_MAX_PER_POST,
+        "editWindowSeconds": conf.CHAT_EDIT_WINDOW_SECONDS,
+        "reactionsMax": conf.CHAT_REACTIONS_MAX_PER_POST,
+        # Where the page finds the server: wherever the project mounted the chat (chat/urls.py).
+        "socketPath": conf.socket_path(),
+        "apiBase": reverse("api:openapi-json").removesuffix("openapi.json"),
+        "loginUrl": resolve_url(settings.LOGIN_URL),
     }
-    return render(request, "chat/home.html", {"chat_config": config})
+
+
+@login_required
+def home(request: AuthenticatedRequest) -> HttpResponse:
+    """The chat page: the client (chat/client.html) inside CHAT_BASE_TEMPLATE."""
+    base = conf.CHAT_BASE_TEMPLATE
+    return render(
+        request,
+        "chat/home.html",
+        {
+            "chat_config": chat_config(request.user),
+            "chat_base_template": base,
+            "chat_embedded": base != "chat/base.html",
+        },
+    )
 
 
 @require_safe
@@ -199,7 +218,7 @@ async def healthz(request: HttpRequest) -> JsonResponse:
         "database": _database_check_once,
         "channel_layer": _channel_layer_ok,
     }
-    if settings.REDIS_LAYER_URLS:  # the layer's shards are checked above; REDIS_URL is apart
+    if conf.REDIS_LAYER_URLS:  # the layer's shards are checked above; REDIS_URL is apart
         named["redis"] = _shared_redis_ok
     # Side by side, so the answer comes within HEALTH_TIMEOUT whatever is down.
     results = await asyncio.gather(*(run(name, check) for name, check in named.items()))

@@ -111,7 +111,9 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The standalone site's own pages (login, lockout): not the chat app's, so a site
+        # that embeds the chat keeps its own registration/ templates (docs/embedding.md).
+        "DIRS": [BASE_DIR / "config" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from chat import shownonce
+from chat import accounts, shownonce
 from people import services
 from people.models import Invitation, Profile
 
@@ -109,7 +109,7 @@ class ProfileAdmin(ProfileModelAdmin):
     """Display names: search by username, change or clear one."""
 
     list_display = ("user", "display_name", "invitation")
-    search_fields = ("user__username", "display_name")
+    search_fields = (accounts.by_name("user__"), "display_name")
     list_select_related = ("user", "invitation")
     autocomplete_fields = ("user",)
     readonly_fields = ("invitation",)

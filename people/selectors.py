@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from api import tokens
+from chat import accounts, conf
 from chat.permissions import Account
 from people import avatars
 from people.models import Invitation
@@ -24,7 +25,7 @@ class Card:
     username: str
     display_name: str  # the username when none is set
     is_staff: bool
-    joined: datetime
+    joined: datetime | None  # None: the host's user model records no date_joined
     color: str
     initials: str
 
@@ -33,15 +34,24 @@ def card_of(user: Account) -> Card:
     """The card of ``user`` (its profile, if any, should be loaded with it)."""
     username = user.get_username()
     profile = getattr(user, "profile", None)  # None: never set a display name
-    name = (profile.display_name if profile is not None else "") or username
+    name = (profile.display_name if profile is not None else "") or _site_name(user) or username
     return Card(
         username=username,
         display_name=name,
         is_staff=user.is_staff,
-        joined=user.date_joined,
+        joined=getattr(user, "date_joined", None),
         color=avatars.color_for(username),
         initials=avatars.initials(name),
     )
+
+
+def _site_name(user: Account) -> str:
+    """The name the site's user model gives ``user`` (CHAT_USER_DISPLAY_NAME), or ""."""
+    attribute = conf.CHAT_USER_DISPLAY_NAME
+    if not attribute:
+        return ""
+    value = getattr(user, attribute, "")
+    return str((value() if callable(value) else value) or "")
 
 
 def cards_for(*, usernames: Iterable[str]) -> list[Card]:
@@ -50,22 +60,26 @@ def cards_for(*, usernames: Iterable[str]) -> list[Card]:
     possible = {name for name in usernames if 0 < len(name) <= 150 and "\x00" not in name}
     found = (
         get_user_model()
-        .objects.filter(username__in=possible)
+        ._default_manager.filter(**accounts.named(possible))
         .select_related("profile")
-        .order_by("username")
+        .order_by(accounts.name_field())
     )
     return [card_of(user) for user in found]
 
 
 def cards_matching(*, query: str, limit: int) -> list[Card]:
     """The active accounts whose username or display name contains ``query``, by username."""
-    found = get_user_model().objects.filter(is_active=True)
+    found = get_user_model()._default_manager.filter(is_active=True)
     query = query.strip().replace("\x00", "")
     if query:
         found = found.filter(
-            Q(username__icontains=query) | Q(profile__display_name__icontains=query)
+            Q(**{accounts.by_name(lookup="__icontains"): query})
+            | Q(profile__display_name__icontains=query)
         )
-    return [card_of(user) for user in found.select_related("profile").order_by("username")[:limit]]
+    return [
+        card_of(user)
+        for user in found.select_related("profile").order_by(accounts.name_field())[:limit]
+    ]
 
 
 def card_for(*, username: str) -> Card | None:

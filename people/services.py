@@ -6,14 +6,13 @@ import secrets
 import unicodedata
 from datetime import datetime
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from api import tokens
-from chat import ratelimit
+from chat import conf, ratelimit
 from chat.errors import ChatError, ErrorCode
 from chat.permissions import Account
 from people.models import Invitation, InvitationState, Profile
@@ -67,7 +66,7 @@ def invitation_revoke(*, invitation: Invitation, now: datetime | None = None) ->
 
 def signup_attempt(*, address: str) -> ratelimit.Verdict:
     """Charge one sign-up attempt to a client address (CHAT_SIGNUP_PER_HOUR; 0: no limit)."""
-    per_hour = settings.CHAT_SIGNUP_PER_HOUR
+    per_hour = conf.CHAT_SIGNUP_PER_HOUR
     if per_hour <= 0:
         return ratelimit.Verdict(True)
     return ratelimit.buckets().take(f"signup:{address}", rate=per_hour / 3600, burst=per_hour)
@@ -89,7 +88,7 @@ def signup(
     validators (people.forms.SignupForm) before.
     """
     now = now or timezone.now()
-    if invitation is None and not settings.CHAT_OPEN_SIGNUP:
+    if invitation is None and not conf.CHAT_OPEN_SIGNUP:
         raise SignupRefused(CLOSED)
     with transaction.atomic():
         if invitation is not None:

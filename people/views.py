@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import user_passes_test
 from django.http import HttpRequest, HttpResponse
@@ -18,7 +17,8 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from chat.permissions import AuthenticatedRequest, User
+from chat import conf
+from chat.permissions import AuthenticatedRequest, User, is_manager
 from people import selectors, services
 from people.forms import InvitationForm, SignupForm
 from people.models import Invitation, InvitationState
@@ -72,7 +72,7 @@ def signup(request: HttpRequest, token: str | None = None) -> HttpResponse:
         state = invitation.state()
         if state != InvitationState.USABLE:
             return _refused(request, state)
-    elif not settings.CHAT_OPEN_SIGNUP:
+    elif not conf.CHAT_OPEN_SIGNUP:
         return _refused(request, services.CLOSED)
 
     form = SignupForm(request.POST if request.method == "POST" else None)
@@ -101,15 +101,16 @@ def signup(request: HttpRequest, token: str | None = None) -> HttpResponse:
                 form.add_error("username", _("That username is taken. Pick another one."))
             else:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-                return redirect("home")
+                return redirect("chat")
         if status == 200:
             status = 400
     context = {"form": form, "invitation": invitation, "user_now": request.user}
     return render(request, "people/signup.html", context, status=status)
 
 
-def _is_staff(user: User) -> bool:
-    return bool(user.is_authenticated and user.is_active and user.is_staff)
+def _is_manager(user: User) -> bool:
+    """Who makes and revokes invitations: the chat's managers (CHAT_MANAGER_PERMISSION, staff)."""
+    return bool(user.is_authenticated and user.is_active and is_manager(user))
 
 
 def _invitations_page(
@@ -133,7 +134,7 @@ def _invitations_page(
 
 
 @never_cache
-@user_passes_test(_is_staff)
+@user_passes_test(_is_manager)
 def invitations(request: AuthenticatedRequest) -> HttpResponse:
     """Staff: list invitations, make one (its link is shown this once)."""
     if request.method != "POST":
@@ -152,7 +153,7 @@ def invitations(request: AuthenticatedRequest) -> HttpResponse:
     return _invitations_page(request, created=invitation, link=link)
 
 
-@user_passes_test(_is_staff)
+@user_passes_test(_is_manager)
 @require_POST
 def invitation_revoke(request: AuthenticatedRequest, invitation_id: int) -> HttpResponse:
     """Staff: revoke an invitation; its link stops working at once."""

@@ -390,3 +390,16 @@ async def test_two_processes_share_read_positions_mentions_and_activity(cluster)
     assert "hidden" not in json.dumps(seen)
     for ws in (alice, stella, bob_a, bob_b):
         await ws.close()
+
+
+def test_a_username_that_is_an_email_address_is_mentioned_by_it(alice, room):
+    """Sites that log in by e-mail have usernames like ann@example.com: @ann@example.com,
+    followed by a comma or a full stop, mentions her; her address alone does not."""
+    create_user("ann@example.com")
+    for text in ("@ann@example.com, look", "thanks @ann@example.com.", "mail ann@example.com"):
+        services.message_send(user=alice, room_id=room.pk, text=text)
+    mentioned = list(Mention.objects.values_list("message__text", "user__username"))
+    assert sorted(mentioned) == [
+        ("@ann@example.com, look", "ann@example.com"),
+        ("thanks @ann@example.com.", "ann@example.com"),
+    ]

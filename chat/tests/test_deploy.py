@@ -198,8 +198,11 @@ class Built:
 @pytest.fixture(scope="module")
 def server_build(tmp_path_factory) -> Built:
     """Run the build stage's uv commands on a copy of only the files it copies."""
-    context = tmp_path_factory.mktemp("build-context")
-    dist = tmp_path_factory.mktemp("dist")
+    return build_server(tmp_path_factory.mktemp("build-context"), tmp_path_factory.mktemp("dist"))
+
+
+def build_server(context: Path, dist: Path) -> Built:
+    """The wheel and locked requirements the Dockerfile's build stage makes, in ``dist``."""
     build = stages(DOCKERFILE.read_text())[0]
     for source, destination in copied_sources(build).items():
         origin, target = ROOT / source, context / destination.removeprefix("./")

@@ -2,10 +2,9 @@
 
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chat import services
+from chat import conf, services
 
 
 class Command(BaseCommand):
@@ -19,7 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, days: int | None, **options: Any) -> None:
         """Delete the messages older than the retention, and say how many."""
-        days = settings.CHAT_RETENTION_DAYS if days is None else days
+        days = conf.CHAT_RETENTION_DAYS if days is None else days
         if days < 0:
             raise CommandError("--days must be 0 (keep everything) or more.")
         if days == 0:

@@ -11,11 +11,14 @@ import { Room } from "./room.js";
 import { api, browseDialog, failureText, peopleDialog, titleDialog } from "./roomdialogs.js";
 import { RoomList } from "./roomlist.js";
 import { SearchBox } from "./search.js";
+import { apiUrl } from "./paths.js";
 import { Unread } from "./unread.js";
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
-const loginUrl = document.body.dataset.loginUrl || "/login/";
-const socketPath = document.body.dataset.socketPath || "/chat/stream/";
+// Where login and the socket are: the page says (a host site's base template may not carry
+// the body's data attributes, so the config comes first).
+const loginUrl = config.loginUrl || document.body.dataset.loginUrl || "/login/";
+const socketPath = config.socketPath || document.body.dataset.socketPath || "/chat/stream/";
 const notices = document.getElementById("notices");
 const announcer = document.getElementById("announcer");
 const baseTitle = document.title;
@@ -181,7 +184,7 @@ function newDirect(preset = []) {
     return;
   }
   const open = async (users) => {
-    const result = await api("POST", "/api/direct", { users });
+    const result = await api("POST", apiUrl("direct"), { users });
     if (result.ok) {
       onRoomListed(result.body.id, { ...result.body, left: false });
       roomList.setLeft(result.body.id, false);
@@ -230,7 +233,7 @@ function newRoom() {
   titleDialog({
     maxLength: config.roomTitleMaxLength,
     isStaff: config.isStaff,
-    submit: (title, staffOnly) => api("POST", "/api/rooms", staffOnly ? { title, staff_only: true } : { title }),
+    submit: (title, staffOnly) => api("POST", apiUrl("rooms"), staffOnly ? { title, staff_only: true } : { title }),
     done: (room) => {
       onRoomListed(room.id, room);
       openRoom(room.id);
@@ -244,14 +247,14 @@ function renameRoom(id) {
   titleDialog({
     info,
     maxLength: config.roomTitleMaxLength,
-    submit: (title) => api("PATCH", `/api/rooms/${id}`, { title }),
+    submit: (title) => api("PATCH", apiUrl(`rooms/${id}`), { title }),
     done: (room) => onRoomListed(room.id, room),
   });
 }
 
 /** Leave room `id` for good (Slack's leave): out of the list on every device, until rejoined. */
 async function departRoom(id) {
-  const result = await api("POST", `/api/rooms/${id}/leave`);
+  const result = await api("POST", apiUrl(`rooms/${id}/leave`));
   if (result.ok) onRoomGone(id, "left");
   else if (rooms.has(id)) rooms.get(id).showError(failureText(result));
   else notice(failureText(result));
@@ -259,7 +262,7 @@ async function departRoom(id) {
 
 /** Join a room left before, from the browse list: back in the list, and open. */
 async function rejoinRoom(id) {
-  const result = await api("POST", `/api/rooms/${id}/join`);
+  const result = await api("POST", apiUrl(`rooms/${id}/join`));
   if (result.ok) {
     onRoomListed(id, { ...result.body, left: false });
     roomList.setLeft(id, false);
@@ -319,7 +322,7 @@ function setIdle(value) {
 /** After a reconnect, the counts may have moved while the socket was down: read them again. */
 async function refreshCounts() {
   try {
-    const reply = await fetch("/api/rooms", { credentials: "same-origin" });
+    const reply = await fetch(apiUrl("rooms"), { credentials: "same-origin" });
     if (reply.ok) unread.reset((await reply.json()).rooms);
   } catch {
     // Offline again: the next reconnect tries once more.

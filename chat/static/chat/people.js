@@ -5,6 +5,7 @@
 // display name reaches other people's pages on their next load (the cache lives as long as the page).
 
 import { gettext, interpolate } from "./i18n.js";
+import { apiUrl } from "./paths.js";
 
 const BATCH_DELAY = 30; // ms: usernames asked for within this window go in one request
 const MAX_BATCH = 100; // the server's limit per request
@@ -104,7 +105,7 @@ async function lookUp() {
     batch.forEach((name) => asked.add(name));
     const query = batch.map((name) => `username=${encodeURIComponent(name)}`).join("&");
     try {
-      const reply = await fetch(`/api/users?${query}`, { credentials: "same-origin" });
+      const reply = await fetch(apiUrl(`users?${query}`), { credentials: "same-origin" });
       if (!reply.ok) throw new Error(String(reply.status));
       for (const card of (await reply.json()).users) {
         cards.set(card.username, card);
@@ -118,9 +119,9 @@ async function lookUp() {
 
 /** The card of `username`, from the cache or the server; null if there is no such account. */
 async function cardFor(username) {
-  if (cards.has(username) && cards.get(username).joined) return cards.get(username);
+  if (cards.has(username) && "joined" in cards.get(username)) return cards.get(username);
   const before = cards.get(username);
-  const reply = await fetch(`/api/users/${encodeURIComponent(username)}`, { credentials: "same-origin" });
+  const reply = await fetch(apiUrl(`users/${encodeURIComponent(username)}`), { credentials: "same-origin" });
   if (!reply.ok) return null;
   let card = await reply.json();
   // Changed here while the lookup ran (your own name saved): what was saved is newer.
@@ -203,7 +204,9 @@ function fillCard(card, complete) {
 
   const facts = document.createElement("p");
   facts.className = "profile-joined";
-  if (complete) {
+  if (complete && card.joined === null) {
+    facts.textContent = ""; // a host site's user model may record no date (docs/embedding.md)
+  } else if (complete) {
     // The date in the browser's locale (undefined), the sentence in the page's language.
     const long = { year: "numeric", month: "long", day: "numeric" };
     const date = new Date(card.joined).toLocaleDateString(undefined, long);
@@ -275,7 +278,7 @@ function editForm(card) {
     save.disabled = true;
     status.textContent = gettext("Saving…");
     try {
-      const reply = await fetch("/api/me", {
+      const reply = await fetch(apiUrl("me"), {
         method: "PATCH",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },

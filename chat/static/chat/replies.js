@@ -2,6 +2,7 @@
 // whose quote jumps to the answered post (Room.jumpTo, shared with search results).
 
 import { gettext, interpolate } from "./i18n.js";
+import { apiUrl } from "./paths.js";
 import { button, el } from "./render.js";
 
 const QUOTE_CHARS = 80; // the quote shows this much of the answered post's first line
@@ -40,7 +41,7 @@ function lookup(room, seq) {
   if (node) return Promise.resolve(postOf(node));
   room.quoted ??= new Map();
   if (!room.quoted.has(seq)) {
-    const url = `/api/rooms/${room.id}/messages?before=${seq + 1}&limit=1`;
+    const url = apiUrl(`rooms/${room.id}/messages?before=${seq + 1}&limit=1`);
     const load = fetch(url, { credentials: "same-origin" })
       .then((reply) => (reply.ok ? reply.json() : null))
       .then((page) => {

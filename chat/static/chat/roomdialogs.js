@@ -1,6 +1,7 @@
 // The room dialogs: "New room", "Rename room" and "Browse rooms", and the REST calls behind them.
 
 import { gettext, interpolate, pgettext } from "./i18n.js";
+import { apiUrl } from "./paths.js";
 import { button, el, errorText } from "./render.js";
 
 /** Call the REST API with the page's session (and its CSRF token); resolves to {ok, status, body}. */
@@ -248,7 +249,7 @@ export function peopleDialog({ me, maxMembers, submit, done, nameOf, preset = []
   const search = async () => {
     const mine = ++asked;
     const query = filter.value.trim();
-    const result = await api("GET", `/api/users${query ? `?q=${encodeURIComponent(query)}` : ""}`);
+    const result = await api("GET", apiUrl(`users${query ? `?q=${encodeURIComponent(query)}` : ""}`));
     if (mine !== asked) return; // a newer search answers instead
     if (!result.ok) return fail(failureText(result));
     draw(result.body.users);

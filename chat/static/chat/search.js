@@ -2,6 +2,7 @@
 
 import { api, failureText } from "./roomdialogs.js";
 import { gettext, interpolate, ngettext } from "./i18n.js";
+import { apiUrl } from "./paths.js";
 import { el } from "./render.js";
 
 const PAGE = 20; // results per request
@@ -123,7 +124,7 @@ export class SearchBox {
     const params = new URLSearchParams({ query: this.query, limit: String(PAGE) });
     if (this.next) params.set("cursor", this.next);
     const query = this.query;
-    const result = await api("GET", `/api/search?${params}`);
+    const result = await api("GET", apiUrl(`search?${params}`));
     this.busy = false;
     this.more.disabled = false;
     if (query !== this.query || this.panel.hidden) return; // a newer search, or closed meanwhile
