@@ -13,6 +13,8 @@ import ipaddress
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.urls import reverse
 
 DEFAULTS: dict[str, Any] = {
@@ -96,9 +98,22 @@ def socket_path() -> str:
 
 
 def __getattr__(name: str) -> Any:
-    """The project's setting ``name``, else its default; an unknown name is an AttributeError."""
+    """The project's setting ``name``, else its default; an unknown name is an AttributeError.
+
+    The value is then kept as this module's attribute, so the next read is a plain attribute
+    lookup (some are read per event delivered, chat/delivery.py); a changed setting
+    (override_settings, the tests' ``settings``) drops it again (_forget below).
+    """
     try:
         default = DEFAULTS[name]
     except KeyError:
         raise AttributeError(f"{name} is not a chat setting (chat/conf.py DEFAULTS)") from None
-    return getattr(settings, name, default)
+    value = globals()[name] = getattr(settings, name, default)
+    return value
+
+
+@receiver(setting_changed)
+def _forget(*, setting: str, **kwargs: Any) -> None:
+    """A setting changed (override_settings): read it from the settings again next time."""
+    if setting in DEFAULTS:
+        globals().pop(setting, None)

@@ -78,6 +78,14 @@ def test_unset_setting_reads_its_default(settings):
     assert conf.CHAT_SEND_RATE == conf.DEFAULTS["CHAT_SEND_RATE"] == 5.0
 
 
+def test_a_changed_setting_is_read_again(settings):
+    """conf keeps what it read; a changed setting (override_settings) is read anew."""
+    settings.CHAT_SOCKET_QUEUE_MAX = 7
+    assert conf.CHAT_SOCKET_QUEUE_MAX == 7
+    settings.CHAT_SOCKET_QUEUE_MAX = 8
+    assert conf.CHAT_SOCKET_QUEUE_MAX == 8
+
+
 def test_manager_default_is_staff(make_user):
     """Unset CHAT_MANAGER_PERMISSION: staff manage, others do not (the standalone rule)."""
     assert permissions.is_manager(make_user("boss", staff=True))
