@@ -26,6 +26,8 @@ from chat import events
 from testkit import browser as browsers
 from testkit import factories
 from testkit.factories import session_cookie
+from testkit.s3 import MISSING as S3_MISSING
+from testkit.s3 import start_s3, weed_binary
 from testkit.servers import PostgresDatabase, ensure_redis, flush_prefix, postgres_base_url
 from testkit.sockets import Communicator, Socket
 
@@ -281,6 +283,20 @@ def browser():
         pytest.skip(browsers.MISSING)
     with browsers.launched(executable) as chromium:
         yield chromium
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """A real S3-compatible server (SeaweedFS) with one bucket, for this module; skipped,
+    saying why, when there is no ``weed`` or it does not start."""
+    if weed_binary() is None:
+        pytest.skip(S3_MISSING)
+    try:
+        server = start_s3()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
 
 
 @pytest.fixture
