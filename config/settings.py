@@ -316,9 +316,59 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
+
+
+def _chat_files_storage() -> dict[str, Any]:
+    """Where attachments live: an S3 bucket when FILES_S3_BUCKET is set, else DATA_DIR/files.
+
+    On S3 nothing is public: objects are private and every URL the app hands out is
+    presigned (signature v4) and short-lived (the serve view's 302, docs/operations.md).
+    An S3-compatible server (SeaweedFS, MinIO, Garage, Ceph...) is named by
+    FILES_S3_ENDPOINT_URL and addressed path-style (``host/bucket/key``), which they all
+    take without wildcard DNS; AWS itself (no endpoint) keeps boto3's default style.
+    Without a key pair, boto3 finds credentials its own way (an instance role, AWS_*).
+    """
+    bucket = env_str("FILES_S3_BUCKET")
+    if not bucket:
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": DATA_DIR / "files"},
+        }
+    access_key = env_str("FILES_S3_ACCESS_KEY_ID")
+    secret_key = (
+        env_str("FILES_S3_SECRET_ACCESS_KEY")
+        or (_setting_file("FILES_S3_SECRET_ACCESS_KEY_FILE") or "").strip()
+    )
+    if bool(access_key) != bool(secret_key):
+        raise ImproperlyConfigured(
+            "FILES_S3_ACCESS_KEY_ID and FILES_S3_SECRET_ACCESS_KEY (or "
+            "FILES_S3_SECRET_ACCESS_KEY_FILE) go together: set both, or neither to let "
+            "boto3 find credentials itself (an instance role, AWS_* variables)."
+        )
+    endpoint = env_str("FILES_S3_ENDPOINT_URL")
+    options: dict[str, Any] = {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint or None,
+        "region_name": env_str("FILES_S3_REGION") or None,
+        "access_key": access_key or None,
+        "secret_key": secret_key or None,
+        "default_acl": "private",
+        "querystring_auth": True,
+        "querystring_expire": CHAT_FILES_URL_EXPIRES_SECONDS,
+        "signature_version": "s3v4",
+        "file_overwrite": True,  # names hold a random key: no check for a clash (a request)
+    }
+    if endpoint:
+        options["addressing_style"] = "path"
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
+CHAT_FILES_URL_EXPIRES_SECONDS = env_int("CHAT_FILES_URL_EXPIRES_SECONDS", 60, minimum=1)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "chat.storage.StaticStorage"},
+    # Attachments (chat/files.py): conf CHAT_FILES_STORAGE names this alias.
+    "chat_files": _chat_files_storage(),
 }
 
 # Security. Cookies are Secure unless SECURE_COOKIES=0 (plain-HTTP loopback only).
