@@ -1,10 +1,12 @@
 """deploy/nginx.conf, run for real by Debian's nginx in front of a LiveServer.
 
 The deployment's site file is used as it is but for where it listens and
-where ``app`` is: the compose file's ``server app:8000 resolve;`` (Docker's
-DNS, nginx 1.27.3 and later) becomes the LiveServer's address, and ``listen
-80`` a free loopback port. Everything else (the upgrade, the headers, the
-timeouts) is what production runs.
+where ``app`` is and where its files are: the compose file's ``server
+app:8000 resolve;`` (Docker's DNS, nginx 1.27.3 and later) becomes the
+LiveServer's address, ``listen 80`` a free loopback port, and the files
+volume's ``alias /data/files/;`` the LiveServer's files directory. Everything
+else (the upgrade, the headers, the timeouts, the body limits) is what
+production runs.
 """
 
 from __future__ import annotations
@@ -53,22 +55,35 @@ def ensure_nginx() -> str | None:
     return ensure_package(PACKAGE, NGINX, MISSING)
 
 
-def site_for(app: str, port: int) -> str:
-    """deploy/nginx.conf with the app at ``app`` (host:port) and listening on ``port``."""
+def site_for(app: str, port: int, files: Path) -> str:
+    """deploy/nginx.conf with the app at ``app`` (host:port), listening on ``port``, and
+    sending attachments from the directory ``files``."""
     text = SITE.read_text()
     text, servers = re.subn(r"^(\s*)server app:8000[^;]*;", rf"\1server {app};", text, flags=re.M)
     text, listens = re.subn(r"^(\s*)listen 80;", rf"\1listen 127.0.0.1:{port};", text, flags=re.M)
-    if servers != 1 or listens != 1:
-        raise RuntimeError("deploy/nginx.conf no longer has one `server app:8000` and `listen 80`")
+    text, aliases = re.subn(r"^(\s*)alias /data/files/;", rf"\1alias {files}/;", text, flags=re.M)
+    if servers != 1 or listens != 1 or aliases != 1:
+        raise RuntimeError(
+            "deploy/nginx.conf no longer has one `server app:8000`, `listen 80` and "
+            "`alias /data/files/`"
+        )
     return text
 
 
 @contextlib.contextmanager
-def nginx_in_front(app: str) -> Iterator[str]:
-    """Run nginx with the deployment's site file in front of ``app``; yield its base URL."""
+def nginx_in_front(app: str, files: Path | None = None) -> Iterator[str]:
+    """Run nginx with the deployment's site file in front of ``app``; yield its base URL.
+
+    ``files``: the app's files directory (DATA_DIR/files), which nginx sends
+    attachments from when the app answers with X-Accel-Redirect (default: an
+    empty one).
+    """
     directory = Path(tempfile.mkdtemp(prefix="multichat-nginx-"))
     port = free_port()
-    (directory / "site.conf").write_text(site_for(app, port))
+    if files is None:
+        files = directory / "files"
+        files.mkdir()
+    (directory / "site.conf").write_text(site_for(app, port, files))
     (directory / "nginx.conf").write_text(MAIN.format(dir=directory))
     log = open(directory / "stdout.log", "wb")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
