@@ -3,6 +3,7 @@ backing up and restoring PostgreSQL."""
 
 import asyncio
 import json
+import re
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -235,3 +236,25 @@ def test_the_compose_file_checks_health_by_healthz_and_lets_a_process_stop_grace
     assert app["stop_signal"] == "SIGTERM"
     assert int(app["stop_grace_period"].rstrip("s")) > shutdown_timeout()  # the default
     assert "ports" not in app  # only nginx reaches it (the image trusts X-Forwarded-For)
+
+
+@pytest.mark.once
+def test_the_compose_file_shares_the_files_volume_with_nginx_for_x_accel_redirect():
+    """deploy/docker-compose.yml: the app writes attachments to the files volume, nginx reads
+    the same volume at the path deploy/nginx.conf's internal /_files/ location aliases, and
+    the app is told to hand files to nginx there."""
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    app, nginx = compose["services"]["app"], compose["services"]["nginx"]
+    assert app["environment"]["CHAT_FILES_ACCEL_REDIRECT"] == "/_files/"
+    assert "files:/data/files" in app["volumes"]
+    assert "files:/data/files:ro" in nginx["volumes"]
+    assert "files" in compose["volumes"]
+    site = (ROOT / "deploy" / "nginx.conf").read_text()
+    location = re.search(r"location /_files/ \{(.*?)\}", site, flags=re.S)
+    assert location is not None
+    assert "internal;" in location.group(1)
+    assert "alias /data/files/;" in location.group(1)
+    # DATA_DIR is /data in the image, and the local storage is DATA_DIR/files.
+    assert "DATA_DIR=/data" in (ROOT / "deploy" / "Dockerfile").read_text()
