@@ -39,6 +39,9 @@ pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
+    # As the nginx image's own http block: types by file extension, else octet-stream.
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
     access_log off;
     client_body_temp_path {dir}/body;
     proxy_temp_path {dir}/proxy;
