@@ -332,7 +332,7 @@ def _chat_files_storage() -> dict[str, Any]:
     if not bucket:
         return {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": DATA_DIR / "files"},
+            "OPTIONS": {"location": str(DATA_DIR / "files")},
         }
     access_key = env_str("FILES_S3_ACCESS_KEY_ID")
     secret_key = (
@@ -363,11 +363,14 @@ def _chat_files_storage() -> dict[str, Any]:
     return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
 
 
+# How long a presigned URL to a file on S3 works (the serve view's 302).
 CHAT_FILES_URL_EXPIRES_SECONDS = env_int("CHAT_FILES_URL_EXPIRES_SECONDS", 60, minimum=1)
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "chat.storage.StaticStorage"},
-    # Attachments (chat/files.py): conf CHAT_FILES_STORAGE names this alias.
+    # Attachments (chat.files; conf CHAT_FILES_STORAGE names this alias): never served by a
+    # static or media route; only chat.views.attachment answers for them, after its access
+    # check (with a redirect to a presigned URL on S3).
     "chat_files": _chat_files_storage(),
 }
 
@@ -466,6 +469,21 @@ CHAT_HEARTBEAT_SECONDS = env_float("CHAT_HEARTBEAT_SECONDS", 25.0, minimum=0.1)
 # a handshake or command waiting on a stalled database is answered (1013, SERVICE_UNAVAILABLE)
 # before the page would give up on it.
 CHAT_HEARTBEAT_TIMEOUT_SECONDS = env_float("CHAT_HEARTBEAT_TIMEOUT_SECONDS", 20.0, minimum=0.1)
+
+# Attachments (chat/files.py): the largest file, each user's upload budget per 24 hours,
+# the most files on one post, the sniffed types let in (comma-separated; "type/prefix.*"
+# lets in a family), and the hours an upload that was never posted is kept (purge_files).
+CHAT_UPLOAD_MAX_BYTES = env_int("CHAT_UPLOAD_MAX_BYTES", 25 * 1024 * 1024, minimum=1)
+CHAT_UPLOAD_QUOTA_BYTES_PER_DAY = env_int(
+    "CHAT_UPLOAD_QUOTA_BYTES_PER_DAY", 500 * 1024 * 1024, minimum=0
+)
+CHAT_UPLOAD_MAX_FILES = env_int("CHAT_UPLOAD_MAX_FILES", 10, minimum=1)
+if env_str("CHAT_UPLOAD_ALLOWED_TYPES"):
+    CHAT_UPLOAD_ALLOWED_TYPES = env_list("CHAT_UPLOAD_ALLOWED_TYPES", [])
+CHAT_UPLOAD_ORPHAN_HOURS = env_int("CHAT_UPLOAD_ORPHAN_HOURS", 24, minimum=1)
+# nginx's internal location for X-Accel-Redirect (e.g. /_files/); "": the app streams them.
+CHAT_FILES_ACCEL_REDIRECT = env_str("CHAT_FILES_ACCEL_REDIRECT", "")
+# CHAT_FILES_URL_EXPIRES_SECONDS (S3's presigned URLs) is read above, with STORAGES.
 
 # LOG_FORMAT (plain or json) and LOG_LEVEL; config/server.py gives uvicorn the same dict.
 LOGGING = logging_config()
