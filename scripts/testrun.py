@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 from testkit import ROOT
 from testkit.browser import ensure_chromium
 from testkit.nginx import ensure_nginx
+from testkit.s3 import weed_binary
 from testkit.servers import ensure_redis, port_open
 
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/multichat"
@@ -101,6 +102,8 @@ def main(argv: list[str]) -> int:
     banner("nginx for the proxy tests (Debian's package; deploy/nginx.conf in front of the app)")
     nginx = ensure_nginx()
     print(f"nginx: {nginx or 'none, so the proxy tests skip'}", flush=True)
+    weed = weed_binary()  # started per test module (chat/tests/test_files_s3.py)
+    print(f"S3 server (SeaweedFS): {weed or 'no weed, so the S3 tests skip'}", flush=True)
 
     redis = ensure_redis()
     print(f"Redis for the tests: {redis.how}", flush=True)
