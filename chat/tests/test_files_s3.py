@@ -421,3 +421,23 @@ def test_purge_files_removes_orphan_objects_and_nothing_else(site: Site) -> None
         [folder(posted["id"]) + "posted.png", folder(posted["id"]) + "thumb.webp"]
     )
     assert site.get("alice", posted["url"]).status == 302
+
+
+def test_purge_messages_takes_the_old_posts_objects_with_them(site: Site) -> None:
+    """The retention purge deletes the files of the posts it removes from the bucket, and
+    leaves a newer post's files."""
+    archive = site.live.create_room("Archive")
+    old = site.upload("alice", "old.png", png(30, 30)).json()
+    new = site.upload("alice", "new.txt", b"still wanted\n").json()
+    first = site.post("alice", archive, [old["id"]])
+    assert first.status == 201 and site.post("alice", archive, [new["id"]]).status == 201
+    changed = site.live.testkit(
+        "date-messages", room_id=archive, times={str(first.json()["seq"]): "2020-01-01T00:00Z"}
+    )
+    assert changed == 1
+
+    site.live.manage("purge_messages", "--days", "30")
+
+    wait_until(lambda: not site.s3.keys(folder(old["id"])), 10, "the old post's objects to go")
+    assert site.s3.keys(folder(new["id"])) == [folder(new["id"]) + "new.txt"]
+    assert site.get("alice", new["url"]).status == 302
