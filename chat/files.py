@@ -484,6 +484,18 @@ def delete_attachments(attachments: Iterable[Attachment]) -> int:
     return len(rows)
 
 
+def attachments_remove(attachments: Iterable[Attachment]) -> int:
+    """Delete attachments (the admin's delete), their stored files after the commit, and take
+    them out of their posts' ``files``, so history and every later frame no longer list them."""
+    rows = list(attachments)
+    with transaction.atomic():
+        removed = delete_attachments(rows)
+        for message_id in {a.message_id for a in rows if a.message_id is not None}:
+            left = Attachment.objects.filter(message_id=message_id).order_by("created", "id")
+            Message.objects.filter(pk=message_id).update(files=descriptors(left))
+    return removed
+
+
 @dataclass(frozen=True, slots=True)
 class Purged:
     """What ``files_purge`` removed."""

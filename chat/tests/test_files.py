@@ -522,3 +522,39 @@ def test_room_deletion_and_admin_delete_remove_files(alice, room, file_storage, 
     services.room_delete(room=room)
     assert Attachment.objects.count() == 0
     assert stored_files(file_storage) == set()
+
+
+# --- admin ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def superuser_client(make_user):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_superuser("root", password="pw-root-123")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_admin_lists_searches_and_deletes_files(superuser_client, alice, room, file_storage):
+    """The list shows name, type, readable size, uploader, room; search by name; read only;
+    deleting one removes its stored files and takes it out of its post."""
+    client = bearer(alice)
+    kept = upload(client, b"k" * 2048, "kept-notes.txt").json()
+    gone = upload(client, png(), "holiday.png").json()
+    post(client, room.pk, {"message": "two", "files": [kept["id"], gone["id"]]})
+    listing = superuser_client.get("/admin/chat/attachment/").content.decode()
+    assert "kept-notes.txt" in listing and "holiday.png" in listing
+    assert "2.0\xa0KB" in listing and "General" in listing and "alice" in listing
+    searched = superuser_client.get("/admin/chat/attachment/", {"q": "holiday"}).content.decode()
+    assert "holiday.png" in searched and "kept-notes.txt" not in searched
+    assert superuser_client.get("/admin/chat/attachment/add/").status_code == 403
+    row = Attachment.objects.get(key=gone["id"])
+    page = superuser_client.get(f"/admin/chat/attachment/{row.pk}/change/")
+    assert page.status_code == 200 and b'name="name"' not in page.content  # read only
+    response = superuser_client.post(f"/admin/chat/attachment/{row.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert stored_files(file_storage) == {f"files/{kept['id'][:2]}/{kept['id']}/kept-notes.txt"}
+    history = client.get(f"/api/rooms/{room.pk}/messages").json()["messages"]
+    assert [f["id"] for f in history[-1]["files"]] == [kept["id"]]
