@@ -35,7 +35,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin
 
 from chat import conf, permissions, protocol
 from chat.errors import ChatError, ErrorCode
@@ -61,11 +61,12 @@ _ALIASES = {
     "application/x-ogg": "audio/ogg",
     "video/x-webm": "video/webm",
 }
+# What Pillow calls each image type; a phone's JPEG is often MPO (a JPEG with more images).
 _PILLOW_FORMATS = {
-    "image/png": "PNG",
-    "image/jpeg": "JPEG",
-    "image/gif": "GIF",
-    "image/webp": "WEBP",
+    "image/png": {"PNG"},
+    "image/jpeg": {"JPEG", "MPO"},
+    "image/gif": {"GIF"},
+    "image/webp": {"WEBP"},
 }
 _OOXML = {
     "word/": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -216,7 +217,7 @@ def _image(file: IO[bytes], content_type: str) -> _Image:
             file.seek(0)
             with Image.open(file) as probe:
                 _check_pixels(probe.width, probe.height)
-                if probe.format != _PILLOW_FORMATS[content_type]:
+                if probe.format not in _PILLOW_FORMATS[content_type]:
                     raise bad
                 probe.verify()
             file.seek(0)
@@ -239,7 +240,10 @@ def _image(file: IO[bytes], content_type: str) -> _Image:
             ErrorCode.FILE_TOO_LARGE,
             f"The image has too many pixels; the limit is {Image.MAX_IMAGE_PIXELS}.",
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+    except ChatError:
+        raise
+    except Exception:  # Pillow's many ways of saying the bytes are not a sound image
+        log.info("Refused an image upload that does not decode", exc_info=True)
         raise bad from None
 
 
@@ -257,24 +261,30 @@ def _without_gps(image: Image.Image) -> bytes | None:
     """The image saved again without its EXIF GPS position; None if it has none.
 
     A JPEG is saved with its own quantization tables and subsampling
-    (``quality="keep"``), so it loses as little as a re-encode can.
+    (``quality="keep"``), so it loses as little as a re-encode can. An MPO (a
+    phone's JPEG carrying more images, each with EXIF of its own) is always
+    saved again as its first image alone, a plain JPEG.
     """
     exif = image.getexif()
-    if GPS_IFD not in exif:
+    if GPS_IFD not in exif and image.format != "MPO":
         return None
     exif.get_ifd(0x8769)  # the Exif sub-IFD, loaded so it is written back
-    del exif[GPS_IFD]
+    exif.pop(GPS_IFD, None)
     options: dict[str, Any] = {"exif": exif.tobytes()}
     if image.info.get("icc_profile"):
         options["icc_profile"] = image.info["icc_profile"]
-    if image.format == "JPEG":
+    kind = "JPEG" if image.format == "MPO" else image.format
+    if image.format == "MPO":  # "keep" is for JPEG alone: the same tables, given explicitly
+        sampling = JpegImagePlugin.get_sampling(image)
+        options.update(qtables=getattr(image, "quantization", None), subsampling=sampling)
+    elif kind == "JPEG":
         options.update(quality="keep", subsampling="keep")
-    elif image.format == "WEBP":
+    elif kind == "WEBP":
         options.update(lossless=True)
-    if getattr(image, "n_frames", 1) > 1:
+    if kind != "JPEG" and getattr(image, "n_frames", 1) > 1:
         options["save_all"] = True
     out = io.BytesIO()
-    image.save(out, image.format, **options)
+    image.save(out, kind, **options)
     return out.getvalue()
 
 

@@ -215,6 +215,40 @@ def test_exif_gps_goes_and_the_rest_stays(alice, file_storage):
         assert thumb.size == (360, 480)
 
 
+def test_a_phones_mpo_jpeg_is_kept_as_a_plain_jpeg_without_gps(alice, file_storage):
+    """A JPEG with more images (MPO, as phones save them) is image/jpeg, stored as its first
+    image alone, with no GPS in it."""
+    first = Image.open(io.BytesIO(jpeg_with_gps(320, 240)))
+    second = Image.new("RGB", (160, 120))
+    exif = first.getexif()
+    out = io.BytesIO()
+    first.save(out, "MPO", save_all=True, append_images=[second], exif=exif.tobytes())
+    response = upload(bearer(alice), out.getvalue(), "phone.jpg")
+    assert response.status_code == 201, response.content
+    info = response.json()
+    assert (info["type"], info["width"], info["height"]) == ("image/jpeg", 320, 240)
+    key = info["id"]
+    with Image.open(file_storage / f"files/{key[:2]}/{key}/phone.jpg") as stored:
+        assert stored.format == "JPEG"
+        assert getattr(stored, "n_frames", 1) == 1
+        assert 0x8825 not in stored.getexif()
+        assert stored.getexif()[0x010F] == "TestCam"
+
+
+def test_session_uploads_need_the_csrf_token(alice):
+    """From the browser (session cookie) an upload needs X-CSRFToken, as every API write."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    refused = client.post("/api/uploads", {"file": named(b"hi", "a.txt")})
+    assert refused.status_code == 403
+    client.get("/")  # the chat page sets the CSRF cookie
+    token = client.cookies["csrftoken"].value
+    accepted = client.post(
+        "/api/uploads", {"file": named(b"hi", "a.txt")}, headers={"X-CSRFToken": token}
+    )
+    assert accepted.status_code == 201
+
+
 def test_thumbnail_is_at_most_480_pixels(alice, file_storage):
     """A wide image's thumbnail is 480 wide, in proportion; a small one keeps its size."""
     client = bearer(alice)
@@ -558,3 +592,56 @@ def test_admin_lists_searches_and_deletes_files(superuser_client, alice, room, f
     assert stored_files(file_storage) == {f"files/{kept['id'][:2]}/{kept['id']}/kept-notes.txt"}
     history = client.get(f"/api/rooms/{room.pk}/messages").json()["messages"]
     assert [f["id"] for f in history[-1]["files"]] == [kept["id"]]
+
+
+# --- the post's statements --------------------------------------------------------------
+
+
+def test_two_posts_racing_for_one_upload_store_one(alice, room):
+    """Two posts naming the same upload at once: one is stored with it, the other is
+    FILE_INVALID and takes no seq (PostgreSQL: the claim's row lock; SQLite: one writer)."""
+    import threading
+
+    from django.db import connection as default_connection
+
+    from chat.errors import ChatError
+
+    key = upload(bearer(alice), b"contested").json()["id"]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def post_it(text):
+        try:
+            barrier.wait(timeout=10)
+            services.message_send(user=alice, room_id=room.pk, text=text, files=[key])
+            outcomes.append("stored")
+        except ChatError as error:
+            outcomes.append(error.code)
+        finally:
+            default_connection.close()
+
+    threads = [threading.Thread(target=post_it, args=(t,)) for t in ("one", "two")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["FILE_INVALID", "stored"]
+    room.refresh_from_db()
+    assert room.last_seq == 1
+    assert Message.objects.get().files.count(key) == 1
+
+
+@pytest.mark.postgres
+def test_a_post_without_files_keeps_its_one_statement_on_postgresql(alice, room):
+    """PostgreSQL: a plain post is still one statement (seq, read position and insert)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (runs in the PostgreSQL pass of scripts/test)")
+    services.room_post(room_id=room.pk, user=alice, text="warm up")  # compiles the rule once
+    with CaptureQueriesContext(connection) as queries:
+        message = services.room_post(room_id=room.pk, user=alice, text="plain")
+    assert len(queries) == 1, [q["sql"] for q in queries]
+    assert queries[0]["sql"].startswith("WITH taken AS")
+    assert Message.objects.get(pk=message.pk).files == ""
