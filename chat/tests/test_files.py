@@ -182,6 +182,17 @@ def test_quota_refuses_with_retry_after(alice, bob, settings):
     assert upload(client, b"c" * 1000, "3.txt").status_code == 201
 
 
+def test_file_urls_are_what_reverse_gives():
+    """The frames' URLs, built from a cached base, are exactly Django's reverse()."""
+    from django.urls import reverse
+
+    for name in ("a b#?%.txt", "ärger & co;=.pdf", "~:@!$'()*+,.png", "x/y"):
+        info = files.file_info({"id": "K" * 22, "name": name, "type": "x", "size": 1, "width": 1})
+        if "/" not in name:
+            assert info.url == reverse("chat-file", kwargs={"key": "K" * 22, "name": name})
+        assert info.thumb == reverse("chat-file-thumb", kwargs={"key": "K" * 22})
+
+
 def test_names_are_made_safe(alice):
     """No path, no control characters, at most 255 characters; "thumb" is renamed."""
     assert files.safe_name("../../etc/passwd") == "passwd"
