@@ -269,6 +269,8 @@ def test_an_upload_goes_to_the_bucket_and_is_served_by_a_presigned_redirect(site
     )
     stored = site.s3.client().get_object(Bucket=site.s3.bucket, Key=folder(info["id"]) + "shot.png")
     assert stored["Body"].read() == data
+    unsigned = request(f"{site.s3.endpoint_url}/{site.s3.bucket}/{folder(info['id'])}shot.png")
+    assert unsigned.status == 403 and data not in unsigned.body  # private: no public URL
 
     redirect = site.get("alice", info["url"])
     assert redirect.status == 302, redirect.body
