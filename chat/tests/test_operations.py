@@ -256,5 +256,8 @@ def test_the_compose_file_shares_the_files_volume_with_nginx_for_x_accel_redirec
     assert location is not None
     assert "internal;" in location.group(1)
     assert "alias /data/files/;" in location.group(1)
-    # DATA_DIR is /data in the image, and the local storage is DATA_DIR/files.
-    assert "DATA_DIR=/data" in (ROOT / "deploy" / "Dockerfile").read_text()
+    # DATA_DIR is /data in the image, and the local storage is DATA_DIR/files, made the app
+    # user's in the image so that a new volume mounted there starts out writable by it.
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert "DATA_DIR=/data" in dockerfile
+    assert re.search(r"mkdir -p /data/files && chown multichat /data /data/files", dockerfile)
