@@ -107,7 +107,12 @@ def safe_name(name: str) -> str:
 
 
 def _stored_name(name: str) -> str:
-    """``name`` cut to STORED_NAME_MAX_BYTES of UTF-8 (keeping its extension) for storage."""
+    """``name`` cut to STORED_NAME_MAX_BYTES of UTF-8 (keeping its extension) for storage.
+
+    Never the thumbnail's name: a storage that overwrites (S3) would lose one of the two.
+    """
+    if name == "thumb.webp":
+        return "thumb_.webp"
     if len(name.encode()) <= STORED_NAME_MAX_BYTES:
         return name
     stem, dot, ext = name.rpartition(".")
