@@ -260,6 +260,24 @@ def test_session_uploads_need_the_csrf_token(alice):
     assert accepted.status_code == 201
 
 
+def test_an_image_named_like_the_thumbnail_keeps_both(alice, file_storage):
+    """An upload named thumb.webp is stored beside its thumbnail, not over it."""
+    out = io.BytesIO()
+    Image.new("RGB", (600, 300)).save(out, "WEBP")
+    info = upload(bearer(alice), out.getvalue(), "thumb.webp").json()
+    key = info["id"]
+    assert info["name"] == "thumb.webp"
+    assert stored_files(file_storage) == {
+        f"files/{key[:2]}/{key}/thumb_.webp",
+        f"files/{key[:2]}/{key}/thumb.webp",
+    }
+    reader = session(alice)
+    with Image.open(io.BytesIO(b"".join(reader.get(info["url"]).streaming_content))) as full:
+        assert full.size == (600, 300)
+    with Image.open(io.BytesIO(b"".join(reader.get(info["thumb"]).streaming_content))) as thumb:
+        assert thumb.size == (480, 240)
+
+
 def test_thumbnail_is_at_most_480_pixels(alice, file_storage):
     """A wide image's thumbnail is 480 wide, in proportion; a small one keeps its size."""
     client = bearer(alice)
