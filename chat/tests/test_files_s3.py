@@ -444,3 +444,24 @@ def test_purge_messages_takes_the_old_posts_objects_with_them(site: Site) -> Non
     wait_until(lambda: not site.s3.keys(folder(old["id"])), 10, "the old post's objects to go")
     assert site.s3.keys(folder(new["id"])) == [folder(new["id"]) + "new.txt"]
     assert site.get("alice", new["url"]).status == 302
+
+
+def test_a_file_named_like_the_thumbnail_does_not_overwrite_it(site: Site) -> None:
+    """S3 overwrites an object of the same name: an image uploaded as thumb.webp is kept
+    beside its own thumbnail, and each URL answers its own bytes."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (900, 600), (200, 40, 40)).save(out, "WEBP")
+    data = out.getvalue()
+    answer = site.upload("alice", "thumb.webp", data)
+    assert answer.status == 201, answer.body
+    info = answer.json()
+    assert info["name"] == "thumb.webp"
+    assert len(site.s3.keys(folder(info["id"]))) == 2
+    original = request(site.get("alice", info["url"]).headers["location"])
+    thumb = request(site.get("alice", info["thumb"]).headers["location"])
+    assert original.status == thumb.status == 200
+    assert original.body == data
+    assert thumb.body != data
+    assert Image.open(io.BytesIO(thumb.body)).size == (480, 320)
