@@ -699,3 +699,12 @@ def test_a_post_without_files_keeps_its_one_statement_on_postgresql(alice, room)
     assert len(queries) == 1, [q["sql"] for q in queries]
     assert queries[0]["sql"].startswith("WITH taken AS")
     assert Message.objects.get(pk=message.pk).files == ""
+
+
+def test_a_storage_alias_the_project_lacks_falls_back_to_default(settings):
+    """CHAT_FILES_STORAGE names the alias; one the project does not define is "default"."""
+    from django.core.files.storage import storages
+
+    assert files.storage() is storages["chat_files"]
+    settings.CHAT_FILES_STORAGE = "no_such_alias"
+    assert files.storage() is storages["default"]
