@@ -363,7 +363,7 @@ def upload(*, user: Account, file: UploadedFile[Any]) -> Attachment:
     try:
         if image is not None:
             thumb = store.save(folder + "thumb.webp", ContentFile(image.thumb))
-        return Attachment.objects.create(
+        attachment = Attachment.objects.create(
             key=key,
             uploader=user,
             name=name,
@@ -375,9 +375,17 @@ def upload(*, user: Account, file: UploadedFile[Any]) -> Attachment:
             thumb_name=thumb,
             created=now,
         )
+        # Again, with this upload counted: uploads that ran side by side, each under the
+        # quota when it began, may not together go over it (the later ones are refused).
+        try:
+            _check_quota(user, 0, now)
+        except ChatError:
+            attachment.delete()
+            raise
     except BaseException:
         remove_stored([stored, thumb])
         raise
+    return attachment
 
 
 # --- posting ----------------------------------------------------------------------------
