@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from multichat_client.errors import AuthError, ConnectionLost, MultichatError, token_refused
+from multichat_client.files import FileInfo, multipart_body
+
+UPLOAD_TIMEOUT = 300.0  # seconds without progress before an upload or download gives up
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Hand a redirect back instead of following it: urllib would send the token along."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_no_redirect = urllib.request.build_opener(_NoRedirect)
 
 
 class RestClient:
@@ -72,13 +90,114 @@ class RestClient:
         )
 
     def post(
-        self, room: int, message: str, *, msg_type: int = 0, reply_to: int | None = None
+        self,
+        room: int,
+        message: str,
+        *,
+        msg_type: int = 0,
+        reply_to: int | None = None,
+        files: Iterable[str | FileInfo] = (),
     ) -> dict[str, Any]:
-        """Post a message (``reply_to``: answering that post); returns the stored frame."""
+        """Post a message (``reply_to``: answering that post); returns the stored frame.
+
+        ``files``: uploads of yours not posted yet (ids or FileInfo from ``upload``),
+        attached in that order; ``message`` may then be "". FILE_INVALID: one is not
+        yours, already posted, or gone (nothing is posted then).
+        """
         body: dict[str, Any] = {"message": message, "msg_type": msg_type}
         if reply_to is not None:
             body["reply_to"] = int(reply_to)
+        ids = file_ids(files)
+        if ids:
+            body["files"] = ids
         return self._request("POST", f"/api/rooms/{int(room)}/messages", body)
+
+    def upload(
+        self, source: str | os.PathLike[str] | BinaryIO, *, name: str | None = None
+    ) -> FileInfo:
+        """Upload a file (a path, or an open binary file with ``name``) for a later post.
+
+        The file is streamed from disk, not read into memory. Refusals raise
+        MultichatError: FILE_TOO_LARGE (413), FILE_TYPE_REFUSED (415: the server
+        found a type it does not take in the bytes), UPLOAD_QUOTA_EXCEEDED (429,
+        ``retry_after`` seconds), BAD_REQUEST (an empty file). A file that cannot
+        be read raises OSError before anything is sent.
+        """
+        body = multipart_body(source, name=name)
+        request = urllib.request.Request(
+            self.url + "/api/uploads",
+            data=body.chunks(),
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Accept": "application/json",
+                "Content-Type": body.content_type,
+                "Content-Length": str(body.length),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=max(self.timeout, UPLOAD_TIMEOUT)) as r:
+                return FileInfo.from_frame(json.loads(r.read()))
+        except urllib.error.HTTPError as exc:
+            raise self._error(exc) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, BrokenPipeError | ConnectionResetError):
+                raise ConnectionLost(
+                    f"the server at {self.url} closed the connection while the file was being "
+                    f"sent ({reason}): the file may be larger than it accepts"
+                ) from None
+            raise ConnectionLost(f"cannot reach the server at {self.url}: {reason}") from None
+
+    def download(
+        self, file: str | FileInfo, dest: str | os.PathLike[str] | BinaryIO, *, thumb: bool = False
+    ) -> int:
+        """Save a posted file (a FileInfo, or its ``url``) to ``dest`` (a path or a binary file).
+
+        ``thumb``: the image's thumbnail (WebP) instead. Follows the server's
+        redirect to object storage (without the token, which is for this server
+        only). Returns the bytes written. A file you may not see, or that is
+        gone, raises MultichatError with status 404.
+        """
+        if isinstance(file, FileInfo):
+            path = file.thumb if thumb else file.url
+            if path is None:
+                raise ValueError(f"{file.name} has no thumbnail: only images have one")
+        else:
+            path = file
+        url = urllib.parse.urljoin(self.url + "/", path)
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})
+        timeout = max(self.timeout, UPLOAD_TIMEOUT)
+        try:
+            try:
+                response = _no_redirect.open(request, timeout=timeout)
+            except urllib.error.HTTPError as exc:
+                location = exc.headers.get("Location") if exc.code in REDIRECTS else None
+                if location is None:
+                    raise
+                exc.close()
+                # The signed URL carries its own authorization: the token must not go along.
+                response = urllib.request.urlopen(
+                    urllib.parse.urljoin(url, location), timeout=timeout
+                )
+            with response:
+                if isinstance(dest, str | os.PathLike):
+                    with Path(dest).open("wb") as out:
+                        shutil.copyfileobj(response, out, 64 * 1024)
+                        return out.tell()
+                before = dest.tell()
+                shutil.copyfileobj(response, dest, 64 * 1024)
+                return dest.tell() - before
+        except urllib.error.HTTPError as exc:
+            error = self._error(exc)
+            if exc.code == 404 and error.code == "HTTP_ERROR":
+                # The server answers 404 alike for a missing file and one you may not see.
+                error = MultichatError(
+                    "NOT_FOUND", f"no such file, or you may not see it: {url}", status=404
+                )
+            raise error from None
+        except urllib.error.URLError as exc:
+            raise ConnectionLost(f"cannot fetch {url}: {exc.reason}") from None
 
     def edit(self, room: int, seq: int, message: str) -> dict[str, Any]:
         """Replace the text of your post ``seq``: {"changed": room, "seq": the change's seq}.
@@ -159,3 +278,8 @@ class RestClient:
         return MultichatError(
             code, detail, status=exc.code, stored_seq=stored_seq, retry_after=retry_after
         )
+
+
+def file_ids(files: Iterable[str | FileInfo]) -> list[str]:
+    """The upload ids to post: each an id, or the FileInfo an upload returned."""
+    return [f.id if isinstance(f, FileInfo) else str(f) for f in files]
