@@ -8,6 +8,8 @@ with each of the others.
 
 from __future__ import annotations
 
+import itertools
+
 from bench.loadgen import DRAIN_LIMIT_S
 
 SUSTAINED_P99_MS = 100.0
@@ -71,6 +73,13 @@ COLUMNS = {
         ("all back s", "all_back_s"), ("new cpu s", "new_cpu_s"),
         ("cpu after up s", "new_cpu_after_answer_s"), ("posted", "posted"), ("lost", "lost"),
         ("dup", "duplicated"), ("reord", "reordered"),
+    ],
+    "upload": [
+        ("clients", "clients"), ("seconds", "seconds"), ("image B", "image_bytes"),
+        ("thumb", "thumbnail"), ("uploads", "uploads"), ("uploads/s", "uploads_per_s"),
+        ("MB/s", "mb_per_s"), ("p50 ms", "p50_ms"), ("p90 ms", "p90_ms"), ("p99 ms", "p99_ms"),
+        ("max ms", "max_ms"), ("errors", "errors"), ("cpu ms/upload", "cpu_ms_per_upload"),
+        ("pg ms/upload", "pg_ms_per_upload"), ("noise%", "core0_others_pct"),
     ],
     "search": [
         ("query", "step"), ("n", "n"), ("p50 ms", "p50_ms"), ("p95 ms", "p95_ms"),
@@ -191,6 +200,12 @@ def headline(scenario: str, result: dict) -> dict[str, float | None]:
         }
     if scenario == "restart":
         return {"all back s": result["all_back_s"], "new process cpu s": result["new_cpu_s"]}
+    if scenario == "upload":
+        return {
+            "uploads/s": result["uploads_per_s"],
+            "p99 ms": result["p99_ms"],
+            "server cpu ms/upload": result["cpu_ms_per_upload"],
+        }
     if scenario == "storm":
         return {
             "all joined s": result["joined_s"],
@@ -198,6 +213,18 @@ def headline(scenario: str, result: dict) -> dict[str, float | None]:
             "server cpu ms/join": result["cpu_ms_per_join"],
         }
     return {"median resume ms": result["median_ms"]}
+
+
+def files_ratios(result: dict) -> dict[str, float | None]:
+    """fanout --files: per rate, CPU per delivery with attachments / without (the step before)."""
+    found: dict[str, float | None] = {}
+    steps = result.get("steps", [])
+    for plain, attached in itertools.pairwise(steps):
+        if plain.get("files") or not attached.get("files") or plain["rate"] != attached["rate"]:
+            continue
+        a, b = attached["cpu_us_per_delivery"], plain["cpu_us_per_delivery"]
+        found[attached["step"]] = round(a / b, 2) if a is not None and b else None
+    return found
 
 
 def ratios(results: dict[str, dict[str, dict]]) -> dict[str, dict[str, dict]]:
