@@ -86,7 +86,7 @@ _decode = msgspec.json.Decoder(Frame).decode
 class Tally:
     """What a group of sockets received since ``reset``: latencies in seconds and counts."""
 
-    __slots__ = ("errors", "last", "latencies", "received", "since")
+    __slots__ = ("bytes", "errors", "last", "latencies", "received", "since")
 
     def __init__(self) -> None:
         self.errors: list[str] = []  # error codes received outside a join
@@ -96,6 +96,7 @@ class Tally:
         """Start a step: forget latencies and counts; ignore messages scheduled before ``since``."""
         self.latencies: list[float] = []
         self.received = 0
+        self.bytes = 0  # of the message frames received
         self.last = since  # receive time of the newest message frame
         self.since = since
 
@@ -167,6 +168,7 @@ class Member(WSListener):
         seqs.append(seq)
         tally = self.tally
         tally.received += 1
+        tally.bytes += len(payload)
         tally.last = now
         try:
             scheduled = float(parsed.message)

@@ -18,7 +18,8 @@ SUSTAINED_P99_MS = 100.0
 COLUMNS = {
     "fanout": [
         ("step", "step"), ("offered/s", "offered_per_s"), ("delivered/s", "delivered_per_s"),
-        ("p50 ms", "p50_ms"), ("p90 ms", "p90_ms"), ("p99 ms", "p99_ms"), ("max ms", "max_ms"),
+        ("B/deliv", "bytes_per_delivery"), ("p50 ms", "p50_ms"), ("p90 ms", "p90_ms"),
+        ("p99 ms", "p99_ms"), ("max ms", "max_ms"),
         ("lost", "lost"), ("dup", "duplicated"), ("reord", "reordered"),
         ("cpu µs/deliv", "cpu_us_per_delivery"), ("redis µs/deliv", "redis_us_per_delivery"),
         ("pg µs/post", "pg_us_per_post"), ("peak MiB", "peak_rss_mib"),

@@ -117,6 +117,7 @@ async def measure_step(
         "seconds": round(elapsed, 2),
         "delivered": delivered,
         "delivered_per_s": round(delivered / elapsed, 1),
+        "bytes_per_delivery": round(tally.bytes / tally.received) if tally.received else None,
         **latency_summary(tally.latencies),
         "lost": lost,
         "duplicated": duplicated,
