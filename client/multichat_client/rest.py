@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ from typing import Any, BinaryIO
 
 from multichat_client.errors import AuthError, ConnectionLost, MultichatError, token_refused
 from multichat_client.files import FileInfo, multipart_body
+from multichat_client.transfer import post_streamed
 
 UPLOAD_TIMEOUT = 300.0  # seconds without progress before an upload or download gives up
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -124,30 +126,22 @@ class RestClient:
         be read raises OSError before anything is sent.
         """
         body = multipart_body(source, name=name)
-        request = urllib.request.Request(
-            self.url + "/api/uploads",
-            data=body.chunks(),
-            method="POST",
-            headers={
-                "Authorization": f"Bearer {self.token}",
-                "Accept": "application/json",
-                "Content-Type": body.content_type,
-                "Content-Length": str(body.length),
-            },
-        )
+        headers = {
+            "Authorization": f"Bearer {self.token}",
+            "Accept": "application/json",
+            "Content-Type": body.content_type,
+            "Content-Length": str(body.length),
+        }
+        url = self.url + "/api/uploads"
         try:
-            with urllib.request.urlopen(request, timeout=max(self.timeout, UPLOAD_TIMEOUT)) as r:
-                return FileInfo.from_frame(json.loads(r.read()))
-        except urllib.error.HTTPError as exc:
-            raise self._error(exc) from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, BrokenPipeError | ConnectionResetError):
-                raise ConnectionLost(
-                    f"the server at {self.url} closed the connection while the file was being "
-                    f"sent ({reason}): the file may be larger than it accepts"
-                ) from None
-            raise ConnectionLost(f"cannot reach the server at {self.url}: {reason}") from None
+            answer = post_streamed(
+                url, headers, body.chunks(), timeout=max(self.timeout, UPLOAD_TIMEOUT)
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            raise ConnectionLost(f"cannot upload to the server at {self.url}: {exc}") from None
+        if answer.status != 201:
+            raise self._refusal(answer.status, answer.reason, url, answer.body)
+        return FileInfo.from_frame(json.loads(answer.body))
 
     def download(
         self, file: str | FileInfo, dest: str | os.PathLike[str] | BinaryIO, *, thumb: bool = False
@@ -266,17 +260,25 @@ class RestClient:
 
     def _error(self, exc: urllib.error.HTTPError) -> MultichatError:
         try:
-            payload = json.loads(exc.read())
+            body = exc.read()
+        except OSError:
+            body = b""
+        return self._refusal(exc.code, exc.reason, exc.url, body)
+
+    def _refusal(self, status: int, reason: str, url: str, body: bytes) -> MultichatError:
+        """The error an answer with ``status`` and the API's error ``body`` stands for."""
+        try:
+            payload = json.loads(body)
             code, detail = payload["error"], payload.get("detail", "")
             stored_seq = payload.get("stored_seq")
             retry_after = payload.get("retry_after")
         except (ValueError, KeyError, TypeError, OSError, AttributeError):
-            code, detail = "HTTP_ERROR", f"HTTP {exc.code} {exc.reason} from {exc.url}"
+            code, detail = "HTTP_ERROR", f"HTTP {status} {reason} from {url}"
             stored_seq = retry_after = None
-        if exc.code == 401:
+        if status == 401:
             return AuthError(code, token_refused(self.url, code), status=401)
         return MultichatError(
-            code, detail, status=exc.code, stored_seq=stored_seq, retry_after=retry_after
+            code, detail, status=status, stored_seq=stored_seq, retry_after=retry_after
         )
 
 
