@@ -235,3 +235,55 @@ def test_cli_says_when_the_daily_quota_is_spent_and_when_to_try_again(server, tm
     )
     assert "UPLOAD_QUOTA_EXCEEDED" in done.stderr
     assert len(RestClient(server.url, server.tokens["quinn"]).history(room)["messages"]) == posted
+
+
+def test_an_unposted_upload_is_404_to_anyone_but_its_uploader(server, tmp_path):
+    """download: bob may not fetch alice's upload before she posts it (404, NOT_FOUND, as for
+    a file that is not there); alice may, by FileInfo or url; a text file has no thumbnail."""
+    alice = RestClient(server.url, server.token)
+    note = tmp_path / "secret.txt"
+    note.write_text("not for bob\n")
+    unposted = alice.upload(note)
+    bob = RestClient(server.url, server.tokens["bob"])
+    with pytest.raises(MultichatError) as hidden:
+        bob.download(unposted, tmp_path / "got.txt")
+    assert (hidden.value.status, hidden.value.code) == (404, "NOT_FOUND")
+    assert not (tmp_path / "got.txt").exists()  # nothing written for a refusal
+    mine = io.BytesIO()
+    assert alice.download(unposted.url, mine) == len("not for bob\n")
+    with pytest.raises(ValueError, match="no thumbnail"):
+        alice.download(unposted, io.BytesIO(), thumb=True)
+
+
+async def test_cli_tail_lists_each_posts_files_under_it(server, tmp_path):
+    """`multichat tail` prints a post, then a line per file: name, size, URL."""
+    room = await asyncio.to_thread(server.create_room, "Files (tail)")
+    rest = RestClient(server.url, server.token)
+    note = tmp_path / "minutes.txt"
+    note.write_text("minutes\n")
+    info = await asyncio.to_thread(rest.upload, note)
+    await asyncio.to_thread(rest.post, room, "the minutes", files=[info])
+    tail = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "multichat_client",
+        "tail",
+        str(room),
+        "--since",
+        "0",
+        cwd=ROOT,
+        env=cli_env(server, tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert tail.stdout is not None
+        first = await asyncio.wait_for(tail.stdout.readline(), 20)
+        second = await asyncio.wait_for(tail.stdout.readline(), 20)
+    finally:
+        tail.terminate()
+        await tail.wait()
+    assert first.decode().rstrip("\n").endswith("alice: the minutes")
+    assert second.decode().rstrip("\n") == (
+        f"    file: minutes.txt (8 B) {urljoin(server.url, info.url)}"
+    )
