@@ -176,6 +176,7 @@ async def fanout(
                     sender.attachments.extend(
                         ids[i : i + attach] for i in range(0, len(ids), attach)
                     )
+                    await asyncio.sleep(0.5)  # the uploads' last writes settle before measuring
                 start = time.time() + 0.2
                 schedule = [(start + i / rate, sender, room) for i in range(count)]
                 expected = {room: range(posted + 1, posted + count + 1)}
@@ -188,6 +189,9 @@ async def fanout(
                 step = {"step": label, "rate": rate, "files": attach,
                         "offered_per_s": round(rate * len(joined), 1), **step}  # fmt: skip
                 step["cpu_us_per_delivery"] = cpu_per(step["server_cpu_s"], step["delivered"])
+                # The same CPU per post: with two member counts, it splits into the cost of
+                # a post and that of a delivery (the slope over members).
+                step["cpu_us_per_post"] = cpu_per(step["server_cpu_s"], step["stored_posts"])
                 step["redis_us_per_delivery"] = cpu_per(step["redis_cpu_s"], step["delivered"])
                 step["pg_us_per_post"] = cpu_per(step["pg_cpu_s"], step["stored_posts"])
                 if not await keep_stepping(steps, step):

@@ -85,6 +85,7 @@ async def test_fanout_with_files_alternates_plain_and_attached_steps(redis_serve
             0,
         ), step
         assert step["delivered"] == 25
+        assert step["cpu_us_per_post"] > step["cpu_us_per_delivery"] > 0
     plain, attached = result["steps"]
     assert attached["bytes_per_delivery"] > plain["bytes_per_delivery"] + 150  # the FileInfo
     assert list(files_ratios(result)) == ["5 msg/s +1 file"]
