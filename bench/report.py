@@ -8,8 +8,6 @@ with each of the others.
 
 from __future__ import annotations
 
-import itertools
-
 from bench.loadgen import DRAIN_LIMIT_S
 
 SUSTAINED_P99_MS = 100.0
@@ -217,13 +215,14 @@ def headline(scenario: str, result: dict) -> dict[str, float | None]:
 
 
 def files_ratios(result: dict) -> dict[str, float | None]:
-    """fanout --files: per rate, CPU per delivery with attachments / without (the step before)."""
+    """fanout --files: per rate, CPU per delivery with attachments / without (the same rate)."""
+    plain = {s["rate"]: s for s in result.get("steps", []) if not s.get("files")}
     found: dict[str, float | None] = {}
-    steps = result.get("steps", [])
-    for plain, attached in itertools.pairwise(steps):
-        if plain.get("files") or not attached.get("files") or plain["rate"] != attached["rate"]:
+    for attached in result.get("steps", []):
+        without = plain.get(attached["rate"]) if attached.get("files") else None
+        if without is None:
             continue
-        a, b = attached["cpu_us_per_delivery"], plain["cpu_us_per_delivery"]
+        a, b = attached["cpu_us_per_delivery"], without["cpu_us_per_delivery"]
         found[attached["step"]] = round(a / b, 2) if a is not None and b else None
     return found
 

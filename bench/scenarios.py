@@ -140,9 +140,10 @@ async def fanout(
 ) -> dict:
     """One room, ``members`` members and one sender; one step per sender rate (msg/s).
 
-    ``files``: each rate is run twice, alternating: plain messages, then messages
-    with ``files`` image attachments each (uploaded by the sender before the step,
-    not measured), so CPU per delivery compares with and without on one server.
+    ``files``: each rate is run twice: plain messages, and messages with ``files``
+    image attachments each (uploaded by the sender before the step, not measured),
+    plain first in odd rounds and attached first in even ones, so CPU per delivery
+    compares with and without on one server.
     """
     if files and not takes_uploads(bench):
         raise RuntimeError(f"fanout --files: the {bench.config.name} server takes no uploads")
@@ -167,7 +168,10 @@ async def fanout(
                 errors = [*failed, *sender_failed]
                 raise RuntimeError(f"{len(errors)} sockets failed, the first: {errors[0]}")
             sender = senders[0]
-            plan = [(rate, attach) for rate in rates for attach in ([0, files] if files else [0])]
+            # Plain first in odd rounds, attached first in even ones: neither gets the
+            # better place (a fresher server, the uploads' garbage) in every round.
+            order = [0, files] if bench.round % 2 else [files, 0]
+            plan = [(rate, attach) for rate in rates for attach in (order if files else [0])]
             for rate, attach in plan:
                 count = max(1, round(rate * seconds))
                 if attach:

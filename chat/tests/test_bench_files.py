@@ -35,13 +35,13 @@ def test_upload_runs_when_named_and_files_reach_fanout():
     assert not takes_uploads(Bench(config_named("raw"), "", None))
 
 
-def test_files_ratios_compare_each_attached_step_with_the_plain_one_before():
-    """CPU per delivery with files / without, per rate; a lone step compares with nothing."""
+def test_files_ratios_compare_each_attached_step_with_the_plain_one_of_its_rate():
+    """CPU per delivery with files / without, per rate, in either order; a lone step: none."""
     steps = [
         {"step": "20 msg/s", "rate": 20, "files": 0, "cpu_us_per_delivery": 10.0},
         {"step": "20 msg/s +1 file", "rate": 20, "files": 1, "cpu_us_per_delivery": 11.0},
-        {"step": "60 msg/s", "rate": 60, "files": 0, "cpu_us_per_delivery": 8.0},
         {"step": "60 msg/s +1 file", "rate": 60, "files": 1, "cpu_us_per_delivery": 8.0},
+        {"step": "60 msg/s", "rate": 60, "files": 0, "cpu_us_per_delivery": 8.0},
         {"step": "90 msg/s", "rate": 90, "files": 0, "cpu_us_per_delivery": 7.0},
     ]
     assert files_ratios({"steps": steps}) == {"20 msg/s +1 file": 1.1, "60 msg/s +1 file": 1.0}
@@ -72,8 +72,13 @@ async def test_upload_scenario_uploads_thumbnails_and_measures(redis_server):
 @pytest.mark.redis
 @pytest.mark.postgres
 async def test_fanout_with_files_alternates_plain_and_attached_steps(redis_server):
-    """--files 1: each rate twice, the second with an attachment per message; nothing lost."""
+    """--files 1: each rate twice, with and without an attachment per message, the order
+    flipping from round to round; nothing lost."""
     bench = bench_on_postgres(redis_server)
+    bench.round = 2
+    flipped = await fanout(bench, members=3, rates=[4.0], seconds=1.0, files=1)
+    assert [step["files"] for step in flipped["steps"]] == [1, 0]
+    bench.round = 1
     result = await fanout(bench, members=5, rates=[5.0], seconds=1.0, files=1)
     labels = [(step["step"], step["files"]) for step in result["steps"]]
     assert labels == [("5 msg/s", 0), ("5 msg/s +1 file", 1)]
