@@ -394,7 +394,8 @@ def cmd_send(config: Config, args, out: TextIO) -> int:
     rest = RestClient(config.url, config.require_token())
     check_readable(args.files)
     room = resolve_room(rest, args.room)
-    text = read_text(args.text if args.text is not None or not args.files else "")
+    # No TEXT: standard input, as always; with files, no text at all.
+    text = read_text(args.text if args.text is not None else ("" if args.files else "-"))
     files = upload_all(rest, args.files, sys.stderr) if args.files else []
     try:
         stored = rest.post(
