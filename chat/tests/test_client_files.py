@@ -186,6 +186,25 @@ def test_cli_send_files_without_text_and_history_lists_them(server, tmp_path):
     assert json.loads(as_json.stdout)["files"] == posted[0]["files"]
 
 
+def test_cli_send_takes_text_from_stdin_with_a_file_and_prints_the_frame(server, tmp_path):
+    """`send ROOM - --file F --json`: the text from standard input, the file, the stored frame."""
+    room = server.create_room("Files (stdin)")
+    (tmp_path / "log.txt").write_text("line\n")
+    done = run_cli(
+        cli_env(server, tmp_path),
+        "send",
+        str(room),
+        "-",
+        "--file",
+        str(tmp_path / "log.txt"),
+        "--json",
+        stdin="see the log\n",
+    )
+    assert done.returncode == 0, done.stderr
+    stored = json.loads(done.stdout)
+    assert (stored["message"], [f["name"] for f in stored["files"]]) == ("see the log", ["log.txt"])
+
+
 def test_cli_names_each_refused_file_and_posts_nothing(server, tmp_path):
     """Too large and a refused type: each file named with its reason, exit 1, nothing posted."""
     room = server.create_room("Files (refused)")

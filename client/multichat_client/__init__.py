@@ -12,7 +12,9 @@
 re-joins each room with ``since`` = the last seq it delivered, so a dropped
 connection or a server restart loses and repeats nothing. Edits, deletions
 and reactions are ``Change`` events in the same stream (``Change.apply``
-folds one into the ``Message`` it targets). ``RestClient`` is
+folds one into the ``Message`` it targets). Files: ``upload`` one (streamed
+from disk), ``send(room, text, files=[info])``; each ``Message`` has ``files``
+(``FileInfo``), which ``download`` saves. ``RestClient`` is
 the blocking REST client; ``multichat`` (or ``python -m multichat_client``) is the CLI.
 """
 
