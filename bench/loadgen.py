@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
@@ -86,7 +86,7 @@ _decode = msgspec.json.Decoder(Frame).decode
 class Tally:
     """What a group of sockets received since ``reset``: latencies in seconds and counts."""
 
-    __slots__ = ("errors", "last", "latencies", "received", "since")
+    __slots__ = ("bytes", "errors", "last", "latencies", "received", "since")
 
     def __init__(self) -> None:
         self.errors: list[str] = []  # error codes received outside a join
@@ -96,6 +96,7 @@ class Tally:
         """Start a step: forget latencies and counts; ignore messages scheduled before ``since``."""
         self.latencies: list[float] = []
         self.received = 0
+        self.bytes = 0  # of the message frames received
         self.last = since  # receive time of the newest message frame
         self.since = since
 
@@ -119,6 +120,8 @@ class Member(WSListener):
         self.close_code: int | None = None  # the server's close frame's code, if one came
         self.close_reason = ""  # and its reason
         self.closed_at: float | None = None  # when the socket went (time.time())
+        # Upload ids to post with the next messages (fanout --files): one list per message.
+        self.attachments: deque[list[str]] = deque()
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         """Keep the transport to send with."""
@@ -165,6 +168,7 @@ class Member(WSListener):
         seqs.append(seq)
         tally = self.tally
         tally.received += 1
+        tally.bytes += len(payload)
         tally.last = now
         try:
             scheduled = float(parsed.message)
@@ -211,7 +215,13 @@ class Member(WSListener):
         self.transport.send(TEXT, payload)
 
     def send_message(self, room: int, scheduled: float) -> None:
-        """Post a message whose text is its scheduled send time."""
+        """Post a message whose text is its scheduled send time (and the next attachments)."""
+        if self.attachments:
+            files = msgspec.json.encode(self.attachments.popleft())
+            self.send(
+                b'{"command":"send","room":%d,"message":"%r","files":%s}' % (room, scheduled, files)
+            )
+            return
         self.send(b'{"command":"send","room":%d,"message":"%r"}' % (room, scheduled))
 
     async def join(self, room: int, *, since: int | None = None) -> Frame:

@@ -16,7 +16,8 @@ SUSTAINED_P99_MS = 100.0
 COLUMNS = {
     "fanout": [
         ("step", "step"), ("offered/s", "offered_per_s"), ("delivered/s", "delivered_per_s"),
-        ("p50 ms", "p50_ms"), ("p90 ms", "p90_ms"), ("p99 ms", "p99_ms"), ("max ms", "max_ms"),
+        ("B/deliv", "bytes_per_delivery"), ("p50 ms", "p50_ms"), ("p90 ms", "p90_ms"),
+        ("p99 ms", "p99_ms"), ("max ms", "max_ms"),
         ("lost", "lost"), ("dup", "duplicated"), ("reord", "reordered"),
         ("cpu µs/deliv", "cpu_us_per_delivery"), ("redis µs/deliv", "redis_us_per_delivery"),
         ("pg µs/post", "pg_us_per_post"), ("peak MiB", "peak_rss_mib"),
@@ -71,6 +72,13 @@ COLUMNS = {
         ("all back s", "all_back_s"), ("new cpu s", "new_cpu_s"),
         ("cpu after up s", "new_cpu_after_answer_s"), ("posted", "posted"), ("lost", "lost"),
         ("dup", "duplicated"), ("reord", "reordered"),
+    ],
+    "upload": [
+        ("clients", "clients"), ("seconds", "seconds"), ("image B", "image_bytes"),
+        ("thumb", "thumbnail"), ("uploads", "uploads"), ("uploads/s", "uploads_per_s"),
+        ("MB/s", "mb_per_s"), ("p50 ms", "p50_ms"), ("p90 ms", "p90_ms"), ("p99 ms", "p99_ms"),
+        ("max ms", "max_ms"), ("errors", "errors"), ("cpu ms/upload", "cpu_ms_per_upload"),
+        ("pg ms/upload", "pg_ms_per_upload"), ("noise%", "core0_others_pct"),
     ],
     "search": [
         ("query", "step"), ("n", "n"), ("p50 ms", "p50_ms"), ("p95 ms", "p95_ms"),
@@ -191,6 +199,12 @@ def headline(scenario: str, result: dict) -> dict[str, float | None]:
         }
     if scenario == "restart":
         return {"all back s": result["all_back_s"], "new process cpu s": result["new_cpu_s"]}
+    if scenario == "upload":
+        return {
+            "uploads/s": result["uploads_per_s"],
+            "p99 ms": result["p99_ms"],
+            "server cpu ms/upload": result["cpu_ms_per_upload"],
+        }
     if scenario == "storm":
         return {
             "all joined s": result["joined_s"],
@@ -198,6 +212,19 @@ def headline(scenario: str, result: dict) -> dict[str, float | None]:
             "server cpu ms/join": result["cpu_ms_per_join"],
         }
     return {"median resume ms": result["median_ms"]}
+
+
+def files_ratios(result: dict) -> dict[str, float | None]:
+    """fanout --files: per rate, CPU per delivery with attachments / without (the same rate)."""
+    plain = {s["rate"]: s for s in result.get("steps", []) if not s.get("files")}
+    found: dict[str, float | None] = {}
+    for attached in result.get("steps", []):
+        without = plain.get(attached["rate"]) if attached.get("files") else None
+        if without is None:
+            continue
+        a, b = attached["cpu_us_per_delivery"], without["cpu_us_per_delivery"]
+        found[attached["step"]] = round(a / b, 2) if a is not None and b else None
+    return found
 
 
 def ratios(results: dict[str, dict[str, dict]]) -> dict[str, dict[str, dict]]:

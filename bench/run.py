@@ -21,7 +21,12 @@ close reason names (``--restart-window``: another) and resumes with
 ``since``: the old process's exit time, the time until every socket has
 every post, the new process's CPU, faults), ``search`` (only when named:
 full-text search latency over 1,000,000 stored messages, bench/search.py;
-add ``--configs production``, it needs no other).
+add ``--configs production``, it needs no other), ``upload`` (only when named,
+production only: N clients upload 1 MB PNG images back to back for S
+seconds: uploads/s, p50/p99 latency, server CPU per upload; bench/files.py).
+``--files N`` makes ``fanout`` run each rate twice, alternating: plain
+messages, then messages with N image attachments each, so the CPU per
+delivery of both compares on one server.
 Configurations: ``production`` (python -m config.server: uvicorn, pub/sub
 layer), ``tutorial`` (daphne serving bench/tutorial.py, the list-based
 ``core`` layer) and ``raw`` (bench/raw.py: a picows broadcast server that
@@ -79,7 +84,7 @@ import time
 import traceback
 
 from bench.common import Bench, add_common_arguments, config_named
-from bench.report import NOISE_NOTE, ratio_lines, ratios, table
+from bench.report import NOISE_NOTE, figure, files_ratios, ratio_lines, ratios, table
 from bench.rounds import median_result
 from bench.scenarios import ON_REQUEST, SCENARIOS
 from testkit import ROOT
@@ -93,6 +98,7 @@ FULL = {
     "reconnect": {"sockets": 10_000, "posts": 200},
     "restart": {"sockets": 5000},
     "search": {"messages": 1_000_000, "queries": 200},
+    "upload": {"clients": 4, "seconds": 10.0},
 }
 QUICK = {
     "fanout": {"members": 100, "rates": [20, 60], "seconds": 2.0},
@@ -103,6 +109,7 @@ QUICK = {
     "reconnect": {"sockets": 500, "posts": 20},
     "restart": {"sockets": 200},
     "search": {"messages": 20_000, "queries": 20},
+    "upload": {"clients": 2, "seconds": 3.0},
 }
 ROUNDS = 3  # full runs; --quick: 1
 
@@ -128,7 +135,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--scenarios",
         type=names,
         default=[name for name in SCENARIOS if name not in ON_REQUEST],
-        help="comma-separated, of: " + ",".join(SCENARIOS) + " (restart, search: only when named)",
+        help="comma-separated, of: "
+        + ",".join(SCENARIOS)
+        + " (restart, search, upload: only when named)",
     )
     parser.add_argument(
         "--configs",
@@ -145,6 +154,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, help="length of each step (fanout, rooms)")
     parser.add_argument("--members", type=int, help="fanout: members of the room")
     parser.add_argument("--rates", type=numbers, help="fanout: sender rates, msg/s, e.g. 20,60")
+    parser.add_argument("--files", type=int,
+                        help="fanout: run each rate also with N files per message")  # fmt: skip
     parser.add_argument("--rooms", type=int, help="rooms: number of rooms")
     parser.add_argument("--room-members", type=int, help="rooms: members per room")
     parser.add_argument("--member-rates", type=numbers, help="rooms: msg/s per member, e.g. 0.5,1")
@@ -161,6 +172,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--restart-window", type=float,
                         help="restart: comebacks' spread, s (default: the server's)")  # fmt: skip
     parser.add_argument("--search-messages", type=int, help="search: messages stored")
+    parser.add_argument("--clients", type=int, help="upload: clients uploading at once")
+    parser.add_argument("--upload-seconds", type=float, help="upload: how long they upload")
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     for scenario in args.scenarios:
@@ -181,7 +194,8 @@ def sizes(args: argparse.Namespace) -> dict[str, dict]:
     """Each scenario's keyword arguments: --quick or full sizes, overridden by explicit options."""
     chosen = {name: dict(values) for name, values in (QUICK if args.quick else FULL).items()}
     overrides = {
-        "fanout": {"members": args.members, "rates": args.rates, "seconds": args.seconds},
+        "fanout": {"members": args.members, "rates": args.rates, "seconds": args.seconds,
+                   "files": args.files},
         "rooms": {"rooms": args.rooms, "members": args.room_members, "rates": args.member_rates,
                   "seconds": args.seconds},
         "idle": {"sockets": args.sockets},
@@ -190,6 +204,7 @@ def sizes(args: argparse.Namespace) -> dict[str, dict]:
         "reconnect": {"sockets": args.reconnect_sockets, "posts": args.reconnect_posts},
         "restart": {"sockets": args.sockets, "window": args.restart_window},
         "search": {"messages": args.search_messages},
+        "upload": {"clients": args.clients, "seconds": args.upload_seconds},
     }  # fmt: skip
     for name, given in overrides.items():
         chosen[name].update({key: value for key, value in given.items() if value is not None})
@@ -253,6 +268,12 @@ def main(argv: list[str] | None = None) -> None:
     print(NOISE_NOTE)
     print()
     print(ratio_lines(found) or "(one configuration: no ratios)")
+    attached = {
+        config: files_ratios(result) for config, result in results.get("fanout", {}).items()
+    }
+    for config, by_step in attached.items():
+        for step, ratio in by_step.items():
+            print(f"fanout  {config} cpu µs/delivery, {step} / without: {figure(ratio)}")
     document = {
         "started": started.isoformat(timespec="seconds"),
         "commit": git_commit(),
@@ -266,6 +287,7 @@ def main(argv: list[str] | None = None) -> None:
         "redis": args.redis or "a redis-server per scenario, pinned to core 0",
         "results": results,
         "ratios": found,
+        "files_ratios": attached,
     }
     with open(args.json, "w") as out:
         json.dump(document, out, indent=2, ensure_ascii=False)

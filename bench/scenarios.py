@@ -26,6 +26,15 @@ from bench.common import (
     served,
     store_messages,
 )
+from bench.files import (
+    BENCH_UPLOAD_ENV,
+    SEED,
+    make_tokens,
+    png_image,
+    takes_uploads,
+    upload,
+    upload_many,
+)
 from bench.loadgen import (
     Member,
     Tally,
@@ -36,6 +45,7 @@ from bench.loadgen import (
     send_on_schedule,
     seq_faults,
 )
+from multichat_client import RestClient
 from multichat_client.client import restart_window
 from testkit.live import LiveServer
 from testkit.servers import port_open
@@ -107,6 +117,7 @@ async def measure_step(
         "seconds": round(elapsed, 2),
         "delivered": delivered,
         "delivered_per_s": round(delivered / elapsed, 1),
+        "bytes_per_delivery": round(tally.bytes / tally.received) if tally.received else None,
         **latency_summary(tally.latencies),
         "lost": lost,
         "duplicated": duplicated,
@@ -125,11 +136,25 @@ async def measure_step(
 
 
 async def fanout(
-    bench: Bench, *, members: int = 500, rates: list[float], seconds: float = 5.0
+    bench: Bench, *, members: int = 500, rates: list[float], seconds: float = 5.0, files: int = 0
 ) -> dict:
-    """One room, ``members`` members and one sender; one step per sender rate (msg/s)."""
-    async with served(bench, scenario="fanout", users=members + 1, rooms=1) as target:
+    """One room, ``members`` members and one sender; one step per sender rate (msg/s).
+
+    ``files``: each rate is run twice: plain messages, and messages with ``files``
+    image attachments each (uploaded by the sender before the step, not measured),
+    plain first in odd rounds and attached first in even ones, so CPU per delivery
+    compares with and without on one server.
+    """
+    if files and not takes_uploads(bench):
+        raise RuntimeError(f"fanout --files: the {bench.config.name} server takes no uploads")
+    env = BENCH_UPLOAD_ENV if files else None
+    async with served(bench, scenario="fanout", users=members + 1, rooms=1, env=env) as target:
         room = target.rooms[0]
+        uploader = None
+        if files:
+            token = (await asyncio.to_thread(make_tokens, target, ["bench0"]))[0]
+            uploader = RestClient(target.live.url, token, timeout=60)
+            attachment = await asyncio.to_thread(png_image, SEED, width=64, height=64)
         tally, own = Tally(), Tally()
         joined, failed, retries = await connect_members(
             target.url, ((key, [room]) for key in target.keys[1:]), tally
@@ -143,18 +168,34 @@ async def fanout(
                 errors = [*failed, *sender_failed]
                 raise RuntimeError(f"{len(errors)} sockets failed, the first: {errors[0]}")
             sender = senders[0]
-            for rate in rates:
+            # Plain first in odd rounds, attached first in even ones: neither gets the
+            # better place (a fresher server, the uploads' garbage) in every round.
+            order = [0, files] if bench.round % 2 else [files, 0]
+            plan = [(rate, attach) for rate in rates for attach in (order if files else [0])]
+            for rate, attach in plan:
                 count = max(1, round(rate * seconds))
+                if attach:
+                    assert uploader is not None
+                    ids = await asyncio.to_thread(upload_many, uploader, attachment, count * attach)
+                    sender.attachments.extend(
+                        ids[i : i + attach] for i in range(0, len(ids), attach)
+                    )
+                    await asyncio.sleep(0.5)  # the uploads' last writes settle before measuring
                 start = time.time() + 0.2
                 schedule = [(start + i / rate, sender, room) for i in range(count)]
                 expected = {room: range(posted + 1, posted + count + 1)}
                 step = await measure_step(
                     target, joined, tally, schedule, seconds=count / rate, expected=expected
                 )
+                sender.attachments.clear()
                 posted += count
-                step = {"step": f"{rate:g} msg/s", "rate": rate,
+                label = f"{rate:g} msg/s" + (f" +{attach} file" if attach else "")
+                step = {"step": label, "rate": rate, "files": attach,
                         "offered_per_s": round(rate * len(joined), 1), **step}  # fmt: skip
                 step["cpu_us_per_delivery"] = cpu_per(step["server_cpu_s"], step["delivered"])
+                # The same CPU per post: with two member counts, it splits into the cost of
+                # a post and that of a delivery (the slope over members).
+                step["cpu_us_per_post"] = cpu_per(step["server_cpu_s"], step["stored_posts"])
                 step["redis_us_per_delivery"] = cpu_per(step["redis_cpu_s"], step["delivered"])
                 step["pg_us_per_post"] = cpu_per(step["pg_cpu_s"], step["stored_posts"])
                 if not await keep_stepping(steps, step):
@@ -920,7 +961,9 @@ SCENARIOS = {
     "reconnect": reconnect,
     "restart": restart,
     "search": search,
+    "upload": upload,
 }
-# Run only when asked for (--scenarios search,restart): search needs no server configuration,
-# restart needs the production server (its graceful shutdown is what is measured).
-ON_REQUEST = frozenset({"search", "restart"})
+# Run only when asked for (--scenarios search,restart,upload): search needs no server
+# configuration, restart and upload need the production server (its graceful shutdown,
+# its uploads are what is measured).
+ON_REQUEST = frozenset({"search", "restart", "upload"})

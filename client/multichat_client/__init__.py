@@ -12,7 +12,9 @@
 re-joins each room with ``since`` = the last seq it delivered, so a dropped
 connection or a server restart loses and repeats nothing. Edits, deletions
 and reactions are ``Change`` events in the same stream (``Change.apply``
-folds one into the ``Message`` it targets). ``RestClient`` is
+folds one into the ``Message`` it targets). Files: ``upload`` one (streamed
+from disk), ``send(room, text, files=[info])``; each ``Message`` has ``files``
+(``FileInfo``), which ``download`` saves. ``RestClient`` is
 the blocking REST client; ``multichat`` (or ``python -m multichat_client``) is the CLI.
 """
 
@@ -20,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from multichat_client.config import Config, ConfigError, load_config
 from multichat_client.errors import AuthError, ConnectionLost, MultichatError
+from multichat_client.files import FileInfo
+from multichat_client.messages import Change, Message, Reaction
 from multichat_client.rest import RestClient
 
 # The package's version (client/pyproject.toml reads it from here).
@@ -28,14 +32,11 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from multichat_client.client import (
         Activity,
-        Change,
         ChatClient,
         JoinInfo,
         Mention,
-        Message,
         Presence,
         PresenceMember,
-        Reaction,
         ReadMark,
         RoomActivity,
         RoomError,
@@ -46,8 +47,8 @@ if TYPE_CHECKING:
 # REST commands need only the standard library, so the socket side loads on first use.
 _SOCKET_NAMES = frozenset(
     {
-        "Activity", "Change", "ChatClient", "JoinInfo", "Mention", "Message", "Presence",
-        "PresenceMember", "Reaction", "ReadMark", "RoomActivity", "RoomError", "Typing",
+        "Activity", "ChatClient", "JoinInfo", "Mention", "Presence", "PresenceMember",
+        "ReadMark", "RoomActivity", "RoomError", "Typing",
     }
 )  # fmt: skip
 
@@ -69,6 +70,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConnectionLost",
+    "FileInfo",
     "JoinInfo",
     "Mention",
     "Message",

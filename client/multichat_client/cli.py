@@ -1,5 +1,5 @@
-"""The ``multichat`` command line: rooms, send, edit, delete, react, tail (which follows and
-resumes), mentions, search, whoami.
+"""The ``multichat`` command line: rooms, send (with files), edit, delete, react, history,
+tail (which follows and resumes), mentions, search, whoami.
 
 The server and token come from MULTICHAT_URL / MULTICHAT_TOKEN, else from
 ~/.config/multichat/config.toml (keys ``url`` and ``token``). Exit status:
@@ -12,16 +12,20 @@ import argparse
 import asyncio
 import json
 import sys
+import urllib.parse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from multichat_client import __version__
 from multichat_client.config import Config, ConfigError, load_config
 from multichat_client.errors import AuthError, ConnectionLost, MultichatError
+from multichat_client.files import FileInfo, files_of, human_size
+from multichat_client.messages import Message
 from multichat_client.rest import RestClient
 
 if TYPE_CHECKING:
-    from multichat_client.client import Change, Message, Reaction
+    from multichat_client.client import Change, Reaction
 
 TYPES = {"message": 0, "warning": 1, "alert": 2, "muted": 3}
 LABELS = {1: "warning", 2: "alert", 3: "muted", 4: "enter", 5: "leave"}
@@ -68,7 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     send = commands.add_parser("send", help="post a message to a room")
     send.add_argument("room", metavar="ROOM", help="the room's id or title")
-    send.add_argument("text", metavar="TEXT", nargs="?", default="-", help="the text (- : stdin)")
+    send.add_argument(
+        "text",
+        metavar="TEXT",
+        nargs="?",
+        help="the text (- : stdin; the default, or none with --file)",
+    )
+    send.add_argument(
+        "--file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        dest="files",
+        help="attach this file (repeat for several); TEXT may then be left out",
+    )
     send.add_argument("--type", choices=TYPES, default="message", help="staff: warning, alert")
     send.add_argument(
         "--reply-to", type=int, metavar="SEQ", help="answer the room's post #SEQ (a reply)"
@@ -92,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     react.add_argument("emoji", metavar="EMOJI", help="one emoji, e.g. 👍")
     react.add_argument("--off", action="store_true", help="take your EMOJI off the post")
     react.add_argument("--json", action="store_true", help="print the server's answer as JSON")
+
+    history = commands.add_parser("history", help="print a room's last messages, oldest first")
+    history.add_argument("room", metavar="ROOM", help="the room's id or title")
+    history.add_argument("-n", "--limit", type=int, default=20, metavar="N", help="the last N (20)")
+    history.add_argument("--before", type=int, metavar="SEQ", help="those before seq SEQ")
+    history.add_argument("--json", action="store_true", help="one JSON message frame per line")
 
     tail = commands.add_parser("tail", help="print a room's messages as they arrive")
     tail.add_argument("room", metavar="ROOM", help="the room's id or title")
@@ -167,6 +190,14 @@ def format_message(message: Message) -> str:
     counts = ", ".join(f"{r.emoji} {len(r.users)}" for r in message.reactions)
     reactions = f"  [{counts}]" if counts else ""
     return f"{seq} {clock} {label}{message.username}{reply}: {text}{edited}{reactions}"
+
+
+def file_lines(files: tuple[FileInfo, ...], base_url: str) -> list[str]:
+    """One line per attachment, under its message: ``    file: shot.png (12.1 kB) URL``."""
+    return [
+        f"    file: {f.name} ({human_size(f.size)}) {urllib.parse.urljoin(base_url + '/', f.url)}"
+        for f in files
+    ]
 
 
 def format_reactions(reactions: tuple[Reaction, ...]) -> str:
@@ -291,20 +322,112 @@ def cmd_search(config: Config, args, out: TextIO) -> int:
     return 0
 
 
+UPLOAD_REFUSALS = {
+    "FILE_TOO_LARGE": "larger than the server accepts",
+    "FILE_TYPE_REFUSED": "the server does not accept this type of file",
+    "UPLOAD_QUOTA_EXCEEDED": "you have uploaded as much as the server allows in 24 hours",
+    "BAD_REQUEST": "the server refused it",
+}
+
+
+class UploadsFailed(MultichatError):
+    """One or more files of ``send --file`` were refused: nothing was posted (exit status 1)."""
+
+
+def upload_refusal(path: str, exc: MultichatError) -> str:
+    """A line that says which file the server refused, why, and what to do."""
+    why = UPLOAD_REFUSALS.get(exc.code)
+    if why is None:
+        return f"{path}: {exc}"
+    later = ""
+    if exc.code == "UPLOAD_QUOTA_EXCEEDED" and exc.retry_after is not None:
+        later = f"; try again in {wait_text(exc.retry_after)}"
+    detail = f": {exc.detail}" if exc.detail else ""
+    return f"{path}: {why}{later} ({exc.code}{detail})"
+
+
+def wait_text(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3.5 h``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def upload_all(rest: RestClient, paths: list[str], err: TextIO) -> list[FileInfo]:
+    """Upload every file, in order; if any is refused, say why for each and raise UploadsFailed.
+
+    Every file is tried, so one run names every refusal. The uploads that
+    succeeded stay unposted and the server removes them later (purge_files).
+    """
+    uploaded: list[FileInfo] = []
+    failures = 0
+    for path in paths:
+        try:
+            uploaded.append(rest.upload(path))
+        except (AuthError, ConnectionLost):
+            raise
+        except MultichatError as exc:
+            failures += 1
+            print_line(f"multichat: {upload_refusal(path, exc)}", err)
+    if failures:
+        what = "the file was" if len(paths) == 1 else f"{failures} of {len(paths)} files were"
+        raise UploadsFailed("UPLOAD_REFUSED", f"{what} refused; nothing was posted")
+    return uploaded
+
+
+def check_readable(paths: list[str]) -> None:
+    """Every --file names a readable regular file (else a usage error, before any upload)."""
+    for path in paths:
+        try:
+            with Path(path).open("rb"):
+                pass
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        if not Path(path).is_file():
+            raise UsageError(f"{path} is not a file")
+
+
 def cmd_send(config: Config, args, out: TextIO) -> int:
-    """multichat send ROOM TEXT [--reply-to SEQ]."""
+    """multichat send ROOM [TEXT] [--file PATH]... [--reply-to SEQ]."""
     rest = RestClient(config.url, config.require_token())
+    check_readable(args.files)
     room = resolve_room(rest, args.room)
-    text = read_text(args.text)
+    # No TEXT: standard input, as always; with files, no text at all.
+    text = read_text(args.text if args.text is not None else ("" if args.files else "-"))
+    files = upload_all(rest, args.files, sys.stderr) if args.files else []
     try:
-        stored = rest.post(room["id"], text, msg_type=TYPES[args.type], reply_to=args.reply_to)
+        stored = rest.post(
+            room["id"], text, msg_type=TYPES[args.type], reply_to=args.reply_to, files=files
+        )
     except MultichatError as exc:
         raise refused(exc, room, args.reply_to, "reply to") from None
     if args.json:
         print_line(json.dumps(stored), out)
     else:
         reply = f" (a reply to #{args.reply_to})" if args.reply_to is not None else ""
-        print_line(f"sent to {room['title']} as #{stored['seq']}{reply}", out)
+        attached = ""
+        if files:
+            attached = f" with {len(files)} file{'s' if len(files) > 1 else ''}"
+        print_line(f"sent to {room['title']} as #{stored['seq']}{attached}{reply}", out)
+    return 0
+
+
+def cmd_history(config: Config, args, out: TextIO) -> int:
+    """multichat history ROOM [-n N] [--before SEQ]: the posts as they are now, oldest first."""
+    rest = RestClient(config.url, config.require_token())
+    room = resolve_room(rest, args.room)
+    page = rest.history(room["id"], before=args.before, limit=args.limit)
+    for frame in page["messages"]:
+        if args.json:
+            print_line(json.dumps(frame), out)
+            continue
+        print_line(format_message(Message.from_frame(frame)), out)
+        for line in file_lines(files_of(frame), config.url):
+            print_line(line, out)
+    if not page["messages"] and not args.json:
+        print_line("(no messages)", out)
     return 0
 
 
@@ -430,8 +553,12 @@ async def tail(config: Config, args, out: TextIO, err: TextIO) -> int:
             if isinstance(event, Message):
                 if event.seq is None and not args.notices:
                     continue
-                line = json.dumps(event.to_frame()) if args.json else format_message(event)
-                print_line(line, out)
+                if args.json:
+                    print_line(json.dumps(event.to_frame()), out)
+                    continue
+                print_line(format_message(event), out)
+                for line in file_lines(event.files, config.url):
+                    print_line(line, out)
             elif isinstance(event, Change):
                 print_line(json.dumps(event.to_frame()) if args.json else format_change(event), out)
             elif isinstance(event, RoomError):
@@ -455,6 +582,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         command = {
             "rooms": cmd_rooms,
             "send": cmd_send,
+            "history": cmd_history,
             "edit": cmd_edit,
             "delete": cmd_delete,
             "react": cmd_react,
@@ -469,7 +597,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except (ConfigError, UsageError) as exc:
         print_line(f"multichat: {exc}", err)
         return 2
-    except (AuthError, ConnectionLost, PostRefused) as exc:
+    except (AuthError, ConnectionLost, PostRefused, UploadsFailed) as exc:
         print_line(f"multichat: {exc.detail}", err)
         return 1
     except MultichatError as exc:

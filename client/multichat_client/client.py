@@ -32,11 +32,12 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 import random
 import re
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -49,7 +50,10 @@ from multichat_client.errors import (
     NotRead,
     token_refused,
 )
-from multichat_client.rest import RestClient
+from multichat_client.files import FileInfo
+from multichat_client.messages import Change, Message
+from multichat_client.messages import Reaction as Reaction  # still importable from here
+from multichat_client.rest import RestClient, file_ids
 
 CLOSE_SERVICE_RESTART = 1012  # the server process restarts; commands without a reply were not read
 CLOSE_TRY_AGAIN_LATER = 1013  # the server's database does not answer: retry after a pause
@@ -57,158 +61,6 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_SLOW = 4408  # this socket fell behind: reconnect at once, resume with since
 SOCKET_PATH = "/chat/stream/"
 HISTORY_PAGE = 100
-
-
-@dataclass(frozen=True)
-class Reaction:
-    """One emoji on a post, and who put it there (in the order they did)."""
-
-    emoji: str
-    users: tuple[str, ...]
-
-
-def _reactions(entries: list[dict[str, Any]]) -> tuple[Reaction, ...]:
-    return tuple(Reaction(emoji=e["emoji"], users=tuple(e["users"])) for e in entries)
-
-
-def _reaction_frames(reactions: tuple[Reaction, ...]) -> list[dict[str, Any]]:
-    return [{"emoji": r.emoji, "users": list(r.users)} for r in reactions]
-
-
-@dataclass(frozen=True)
-class Message:
-    """A room event. Stored posts have a ``seq``; enter/leave notices (4, 5) have None.
-
-    ``html`` is the text rendered by the server ("" : show ``message`` as plain
-    text); ``edited`` when it was last edited; ``reply_to`` the seq of the post
-    it answers; ``deleted`` a tombstone (no text). A post's later edits,
-    deletion and reactions arrive as Change events (``Change.apply`` folds one in).
-    """
-
-    room: int
-    seq: int | None
-    msg_type: int
-    username: str
-    message: str
-    ts: str
-    html: str = ""  # the server's sanitized HTML when the text has formatting; "" for plain text
-    deleted: bool = False
-    edited: str | None = None
-    reply_to: int | None = None
-    reactions: tuple[Reaction, ...] = ()
-
-    @classmethod
-    def from_frame(cls, frame: dict[str, Any]) -> Message:
-        """The message in a server frame."""
-        return cls(
-            room=frame["room"],
-            seq=frame.get("seq"),
-            msg_type=frame["msg_type"],
-            username=frame["username"],
-            message=frame["message"],
-            ts=frame["ts"],
-            html=frame.get("html", ""),
-            deleted=frame.get("deleted", False),
-            edited=frame.get("edited"),
-            reply_to=frame.get("reply_to"),
-            reactions=_reactions(frame.get("reactions", [])),
-        )
-
-    def to_frame(self) -> dict[str, Any]:
-        """The message as the server's frame (a dict ready for json.dumps)."""
-        frame: dict[str, Any] = {
-            "msg_type": self.msg_type,
-            "room": self.room,
-            "username": self.username,
-            "message": self.message,
-            "ts": self.ts,
-        }
-        if self.seq is not None:
-            frame["seq"] = self.seq
-        if self.html:
-            frame["html"] = self.html
-        if self.deleted:
-            frame["deleted"] = True
-        if self.edited is not None:
-            frame["edited"] = self.edited
-        if self.reply_to is not None:
-            frame["reply_to"] = self.reply_to
-        if self.reactions:
-            frame["reactions"] = _reaction_frames(self.reactions)
-        return frame
-
-
-@dataclass(frozen=True)
-class Change:
-    """A change to post ``target`` of ``room``, numbered ``seq`` in the room's stream.
-
-    ``change`` is "edit" (new ``message``, ``html``, ``edited``), "delete" (the
-    post becomes a tombstone) or "react" (``reactions``: the post's whole list
-    after it). ``username`` made the change. Never shown as a message, never
-    unread: apply it to the post if you show it (``apply``), else ignore it.
-    """
-
-    room: int
-    seq: int
-    change: str
-    target: int
-    username: str
-    ts: str
-    message: str | None = None
-    html: str = ""
-    edited: str | None = None
-    reactions: tuple[Reaction, ...] | None = None
-
-    @classmethod
-    def from_frame(cls, frame: dict[str, Any]) -> Change:
-        """The change in a server frame."""
-        reactions = frame.get("reactions")
-        return cls(
-            room=frame["room"],
-            seq=frame["seq"],
-            change=frame["change"],
-            target=frame["target"],
-            username=frame["username"],
-            ts=frame["ts"],
-            message=frame.get("message"),
-            html=frame.get("html", ""),
-            edited=frame.get("edited"),
-            reactions=None if reactions is None else _reactions(reactions),
-        )
-
-    def to_frame(self) -> dict[str, Any]:
-        """The change as the server's frame (a dict ready for json.dumps)."""
-        frame: dict[str, Any] = {
-            "change": self.change,
-            "room": self.room,
-            "seq": self.seq,
-            "target": self.target,
-            "username": self.username,
-            "ts": self.ts,
-        }
-        if self.message is not None:
-            frame["message"] = self.message
-        if self.html:
-            frame["html"] = self.html
-        if self.edited is not None:
-            frame["edited"] = self.edited
-        if self.reactions is not None:
-            frame["reactions"] = _reaction_frames(self.reactions)
-        return frame
-
-    def apply(self, post: Message) -> Message:
-        """``post`` as this change leaves it (``post`` itself if it is not the target)."""
-        if post.room != self.room or post.seq != self.target:
-            return post
-        if self.change == "delete":
-            return replace(post, message="", html="", edited=None, deleted=True, reactions=())
-        if post.deleted:  # a tombstone stays one (a replay may hold edits made before)
-            return post
-        if self.change == "edit" and self.message is not None:
-            return replace(post, message=self.message, html=self.html, edited=self.edited)
-        if self.change == "react" and self.reactions is not None:
-            return replace(post, reactions=self.reactions)
-        return post
 
 
 @dataclass(frozen=True)
@@ -460,9 +312,19 @@ class ChatClient:
         await self._command({"command": "leave", "room": room})
 
     async def send(
-        self, room: int, message: str, *, msg_type: int = 0, reply_to: int | None = None
+        self,
+        room: int,
+        message: str,
+        *,
+        msg_type: int = 0,
+        reply_to: int | None = None,
+        files: Iterable[str | FileInfo] = (),
     ) -> int:
         """Post to a joined room (``reply_to``: as an answer to that post); returns its seq.
+
+        ``files``: uploads of yours not posted yet (FileInfo from ``upload``, or
+        ids), attached in that order; ``message`` may then be "". FILE_INVALID
+        (MultichatError): one is not yours, already posted or gone; nothing is posted.
 
         Sent again on the next connection if the server closed with 1012
         (restarting) before replying: it had not read it. Not retried on
@@ -479,7 +341,22 @@ class ChatClient:
         }
         if reply_to is not None:
             frame["reply_to"] = int(reply_to)
+        ids = file_ids(files)
+        if ids:
+            frame["files"] = ids
         return (await self._command(frame))["seq"]
+
+    async def upload(
+        self, source: str | os.PathLike[str] | BinaryIO, *, name: str | None = None
+    ) -> FileInfo:
+        """Upload a file for a later ``send`` (REST, streamed from disk: RestClient.upload)."""
+        return await asyncio.to_thread(self.rest.upload, source, name=name)
+
+    async def download(
+        self, file: str | FileInfo, dest: str | os.PathLike[str] | BinaryIO, *, thumb: bool = False
+    ) -> int:
+        """Save a posted file to ``dest`` (see RestClient.download); returns the bytes written."""
+        return await asyncio.to_thread(self.rest.download, file, dest, thumb=thumb)
 
     async def edit(self, room: int, seq: int, message: str) -> int | None:
         """Replace the text of your post ``seq``; returns the change's seq (None: no change).

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
+import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from multichat_client.errors import AuthError, ConnectionLost, MultichatError, token_refused
+from multichat_client.files import FileInfo, multipart_body
+from multichat_client.transfer import post_streamed
+
+UPLOAD_TIMEOUT = 300.0  # seconds without progress before an upload or download gives up
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Hand a redirect back instead of following it: urllib would send the token along."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_no_redirect = urllib.request.build_opener(_NoRedirect)
 
 
 class RestClient:
@@ -72,13 +92,106 @@ class RestClient:
         )
 
     def post(
-        self, room: int, message: str, *, msg_type: int = 0, reply_to: int | None = None
+        self,
+        room: int,
+        message: str,
+        *,
+        msg_type: int = 0,
+        reply_to: int | None = None,
+        files: Iterable[str | FileInfo] = (),
     ) -> dict[str, Any]:
-        """Post a message (``reply_to``: answering that post); returns the stored frame."""
+        """Post a message (``reply_to``: answering that post); returns the stored frame.
+
+        ``files``: uploads of yours not posted yet (ids or FileInfo from ``upload``),
+        attached in that order; ``message`` may then be "". FILE_INVALID: one is not
+        yours, already posted, or gone (nothing is posted then).
+        """
         body: dict[str, Any] = {"message": message, "msg_type": msg_type}
         if reply_to is not None:
             body["reply_to"] = int(reply_to)
+        ids = file_ids(files)
+        if ids:
+            body["files"] = ids
         return self._request("POST", f"/api/rooms/{int(room)}/messages", body)
+
+    def upload(
+        self, source: str | os.PathLike[str] | BinaryIO, *, name: str | None = None
+    ) -> FileInfo:
+        """Upload a file (a path, or an open binary file with ``name``) for a later post.
+
+        The file is streamed from disk, not read into memory. Refusals raise
+        MultichatError: FILE_TOO_LARGE (413), FILE_TYPE_REFUSED (415: the server
+        found a type it does not take in the bytes), UPLOAD_QUOTA_EXCEEDED (429,
+        ``retry_after`` seconds), BAD_REQUEST (an empty file). A file that cannot
+        be read raises OSError before anything is sent.
+        """
+        body = multipart_body(source, name=name)
+        headers = {
+            "Authorization": f"Bearer {self.token}",
+            "Accept": "application/json",
+            "Content-Type": body.content_type,
+            "Content-Length": str(body.length),
+        }
+        url = self.url + "/api/uploads"
+        try:
+            answer = post_streamed(
+                url, headers, body.chunks(), timeout=max(self.timeout, UPLOAD_TIMEOUT)
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            raise ConnectionLost(f"cannot upload to the server at {self.url}: {exc}") from None
+        if answer.status != 201:
+            raise self._refusal(answer.status, answer.reason, url, answer.body)
+        return FileInfo.from_frame(json.loads(answer.body))
+
+    def download(
+        self, file: str | FileInfo, dest: str | os.PathLike[str] | BinaryIO, *, thumb: bool = False
+    ) -> int:
+        """Save a posted file (a FileInfo, or its ``url``) to ``dest`` (a path or a binary file).
+
+        ``thumb``: the image's thumbnail (WebP) instead. Follows the server's
+        redirect to object storage (without the token, which is for this server
+        only). Returns the bytes written. A file you may not see, or that is
+        gone, raises MultichatError with status 404.
+        """
+        if isinstance(file, FileInfo):
+            path = file.thumb if thumb else file.url
+            if path is None:
+                raise ValueError(f"{file.name} has no thumbnail: only images have one")
+        else:
+            path = file
+        url = urllib.parse.urljoin(self.url + "/", path)
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})
+        timeout = max(self.timeout, UPLOAD_TIMEOUT)
+        try:
+            try:
+                response = _no_redirect.open(request, timeout=timeout)
+            except urllib.error.HTTPError as exc:
+                location = exc.headers.get("Location") if exc.code in REDIRECTS else None
+                if location is None:
+                    raise
+                exc.close()
+                # The signed URL carries its own authorization: the token must not go along.
+                response = urllib.request.urlopen(
+                    urllib.parse.urljoin(url, location), timeout=timeout
+                )
+            with response:
+                if isinstance(dest, str | os.PathLike):
+                    with Path(dest).open("wb") as out:
+                        shutil.copyfileobj(response, out, 64 * 1024)
+                        return out.tell()
+                before = dest.tell()
+                shutil.copyfileobj(response, dest, 64 * 1024)
+                return dest.tell() - before
+        except urllib.error.HTTPError as exc:
+            error = self._error(exc)
+            if exc.code == 404 and error.code == "HTTP_ERROR":
+                # The server answers 404 alike for a missing file and one you may not see.
+                error = MultichatError(
+                    "NOT_FOUND", f"no such file, or you may not see it: {url}", status=404
+                )
+            raise error from None
+        except urllib.error.URLError as exc:
+            raise ConnectionLost(f"cannot fetch {url}: {exc.reason}") from None
 
     def edit(self, room: int, seq: int, message: str) -> dict[str, Any]:
         """Replace the text of your post ``seq``: {"changed": room, "seq": the change's seq}.
@@ -147,15 +260,28 @@ class RestClient:
 
     def _error(self, exc: urllib.error.HTTPError) -> MultichatError:
         try:
-            payload = json.loads(exc.read())
+            body = exc.read()
+        except OSError:
+            body = b""
+        return self._refusal(exc.code, exc.reason, exc.url, body)
+
+    def _refusal(self, status: int, reason: str, url: str, body: bytes) -> MultichatError:
+        """The error an answer with ``status`` and the API's error ``body`` stands for."""
+        try:
+            payload = json.loads(body)
             code, detail = payload["error"], payload.get("detail", "")
             stored_seq = payload.get("stored_seq")
             retry_after = payload.get("retry_after")
         except (ValueError, KeyError, TypeError, OSError, AttributeError):
-            code, detail = "HTTP_ERROR", f"HTTP {exc.code} {exc.reason} from {exc.url}"
+            code, detail = "HTTP_ERROR", f"HTTP {status} {reason} from {url}"
             stored_seq = retry_after = None
-        if exc.code == 401:
+        if status == 401:
             return AuthError(code, token_refused(self.url, code), status=401)
         return MultichatError(
-            code, detail, status=exc.code, stored_seq=stored_seq, retry_after=retry_after
+            code, detail, status=status, stored_seq=stored_seq, retry_after=retry_after
         )
+
+
+def file_ids(files: Iterable[str | FileInfo]) -> list[str]:
+    """The upload ids to post: each an id, or the FileInfo an upload returned."""
+    return [f.id if isinstance(f, FileInfo) else str(f) for f in files]
