@@ -102,6 +102,7 @@ api = FrameAPI(
 AUTH_ERRORS = {401: ErrorFrame}
 ROOM_ERRORS = {**AUTH_ERRORS, 400: ErrorFrame, 403: ErrorFrame, 404: ErrorFrame, 422: ErrorFrame}
 RoomId = Path(..., ge=1, le=MAX_ID, description="The room's id")
+FileId = Path(..., max_length=64, description="The upload's `id` (FileInfo)")
 
 
 def error_response(error: ChatError, status: int | None = None) -> HttpResponse:
@@ -615,8 +616,10 @@ def upload(request: ApiRequest) -> HttpResponse:
     allowed; 413 FILE_TOO_LARGE over CHAT_UPLOAD_MAX_BYTES; 429
     UPLOAD_QUOTA_EXCEEDED over CHAT_UPLOAD_QUOTA_BYTES_PER_DAY in 24 hours
     (``retry_after``). Until posted, only you may fetch it; unposted, it is
-    removed after CHAT_UPLOAD_ORPHAN_HOURS.
+    removed after CHAT_UPLOAD_ORPHAN_HOURS. 429 RATE_LIMITED past
+    CHAT_UPLOAD_RATE / CHAT_UPLOAD_BURST, charged before the body is parsed.
     """
+    services.charge(request.auth, "upload")
     try:
         sent = [(field, f) for field in request.FILES for f in request.FILES.getlist(field)]
     except (MultiPartParserError, TooManyFilesSent) as exc:
@@ -628,3 +631,23 @@ def upload(request: ApiRequest) -> HttpResponse:
         )
     attachment = files.upload(user=request.auth, file=sent[0][1])
     return frame_response(files.attachment_info(attachment), status=201)
+
+
+def _discard_operation() -> dict[str, Any]:
+    """``documented`` for the discard: 204 with no body, or an error frame."""
+    operation = api.documented(answers={**AUTH_ERRORS, 404: ErrorFrame, 422: ErrorFrame})
+    operation["response"][204] = None
+    return operation
+
+
+@api.delete(
+    "/uploads/{file_id}", summary="Discard an upload that is not posted", **_discard_operation()
+)
+def discard_upload(request: ApiRequest, file_id: str = FileId) -> HttpResponse:
+    """Delete your upload ``file_id`` before it is posted: its row now, its bytes after.
+
+    404 FILE_INVALID if it is not yours, is posted already, or does not exist; a posted
+    file goes with its post (delete the post).
+    """
+    files.upload_discard(user=request.auth, key=file_id)
+    return HttpResponse(status=204)

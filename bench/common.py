@@ -59,6 +59,7 @@ BENCH_ENV = {
     "CHAT_SEND_RATE": "0",
     "CHAT_JOIN_RATE": "0",
     "CHAT_HISTORY_RATE": "0",
+    "CHAT_UPLOAD_RATE": "0",
     "NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS": "0",
 }
 

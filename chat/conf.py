@@ -32,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
     "CHAT_UPLOAD_MAX_BYTES": 25 * 1024 * 1024,
     "CHAT_UPLOAD_QUOTA_BYTES_PER_DAY": 500 * 1024 * 1024,
     "CHAT_UPLOAD_MAX_FILES": 10,
+    # An image over this many pixels is refused before it is decoded (50 million: a 48 MP
+    # phone photo fits; decoding one takes about 4 bytes a pixel of memory).
+    "CHAT_UPLOAD_MAX_PIXELS": 50_000_000,
     "CHAT_UPLOAD_ALLOWED_TYPES": [
         "image/png",
         "image/jpeg",
@@ -69,6 +72,8 @@ DEFAULTS: dict[str, Any] = {
     "CHAT_TYPING_EXPIRES_SECONDS": 6,
     "CHAT_ROOM_CREATE_RATE": 1 / 60,
     "CHAT_ROOM_CREATE_BURST": 5,
+    "CHAT_UPLOAD_RATE": 1.0,
+    "CHAT_UPLOAD_BURST": 20,
     # Presence and enter/leave notices.
     "NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS": True,
     "CHAT_PRESENCE_GRACE_SECONDS": 30.0,

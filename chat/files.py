@@ -247,7 +247,7 @@ def _image(file: IO[bytes], content_type: str) -> _Image:
     except Image.DecompressionBombError:  # Pillow's own refusal, at twice the limit
         raise ChatError(
             ErrorCode.FILE_TOO_LARGE,
-            f"The image has too many pixels; the limit is {Image.MAX_IMAGE_PIXELS}.",
+            f"The image has too many pixels; the limit is {conf.CHAT_UPLOAD_MAX_PIXELS}.",
         ) from None
     except ChatError:
         raise
@@ -257,9 +257,10 @@ def _image(file: IO[bytes], content_type: str) -> _Image:
 
 
 def _check_pixels(width: int, height: int) -> None:
-    """Refuse an image over Pillow's MAX_IMAGE_PIXELS: a decompression bomb."""
-    limit = Image.MAX_IMAGE_PIXELS
-    if limit and width * height > limit:
+    """Refuse an image over CHAT_UPLOAD_MAX_PIXELS (or Pillow's own bound, if lower), from
+    its header alone: a decompression bomb is never decoded."""
+    limit = min(conf.CHAT_UPLOAD_MAX_PIXELS, Image.MAX_IMAGE_PIXELS or conf.CHAT_UPLOAD_MAX_PIXELS)
+    if width * height > limit:
         raise ChatError(
             ErrorCode.FILE_TOO_LARGE,
             f"The image has {width * height} pixels; the limit is {limit}.",
@@ -530,6 +531,27 @@ def delete_attachments(attachments: Iterable[Attachment]) -> int:
     if names:
         transaction.on_commit(lambda: remove_stored(names))
     return len(rows)
+
+
+def upload_discard(*, user: Account, key: str) -> None:
+    """Delete an upload of the user's that no post has claimed (the composer's remove button,
+    a CLI send that failed); FILE_INVALID for any other, so nothing leaks about it.
+
+    Locked as a post's claim locks it, so a discard and a post of the same upload are
+    one after the other: whichever is second finds it gone.
+    """
+    with transaction.atomic():
+        found = Attachment.objects.filter(
+            key=key[:64], uploader=user, message__isnull=True, posted__isnull=True
+        )
+        if connection.features.has_select_for_update:
+            found = found.select_for_update()
+        rows = list(found)
+        if not rows:
+            raise ChatError(
+                ErrorCode.FILE_INVALID, "No upload of yours waits to be posted under that id."
+            )
+        delete_attachments(rows)
 
 
 def attachments_remove(attachments: Iterable[Attachment]) -> int:

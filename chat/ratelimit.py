@@ -2,7 +2,8 @@
 
 Each class has its own budget: ``send`` (posts), ``join`` (join and leave
 commands together), ``history`` (history pages, socket and REST),
-``typing`` (typing notices) and ``rooms`` (creating and renaming rooms). With
+``typing`` (typing notices), ``rooms`` (creating and renaming rooms) and
+``upload`` (file uploads, each a few tens of ms of image work). With
 Redis a bucket is shared by every server process (one atomic Lua call per
 command); without it, each process keeps its own buckets, which is exact for
 the embedded single-process default.
@@ -16,9 +17,8 @@ import time
 from dataclasses import dataclass
 
 import redis
-from django.conf import settings
 
-from chat import redisconn
+from chat import conf, redisconn
 
 # KEYS[1] bucket; ARGV: rate (tokens/s), burst, now (s). Returns {allowed, retry_after_ms}.
 _LUA = """
@@ -104,6 +104,7 @@ COMMAND_CLASSES = {
     "history": ("CHAT_HISTORY_RATE", "CHAT_HISTORY_BURST"),
     "typing": ("CHAT_TYPING_RATE", "CHAT_TYPING_BURST"),
     "rooms": ("CHAT_ROOM_CREATE_RATE", "CHAT_ROOM_CREATE_BURST"),
+    "upload": ("CHAT_UPLOAD_RATE", "CHAT_UPLOAD_BURST"),
 }
 
 
@@ -114,6 +115,7 @@ TOO_FAST = {
     "history": "You are asking for history too fast",
     "typing": "You are sending typing notices too fast",
     "rooms": "You are creating or renaming rooms too fast",
+    "upload": "You are uploading files too fast",
 }
 
 
@@ -130,10 +132,11 @@ def take(user_id: int, command_class: str) -> Verdict:
     client that waits that long finds a token.
     """
     rate_setting, burst_setting = COMMAND_CLASSES[command_class]
-    rate = getattr(settings, rate_setting)
+    # Through chat.conf, so a project that embeds the chat and sets none of these gets the defaults.
+    rate = getattr(conf, rate_setting)
     if rate <= 0:
         return Verdict(True)
-    burst = getattr(settings, burst_setting)
+    burst = getattr(conf, burst_setting)
     verdict = buckets().take(f"{command_class}:{user_id}", rate=rate, burst=burst)
     if verdict.allowed:
         return verdict

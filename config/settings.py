@@ -478,6 +478,11 @@ CHAT_UPLOAD_QUOTA_BYTES_PER_DAY = env_int(
     "CHAT_UPLOAD_QUOTA_BYTES_PER_DAY", 500 * 1024 * 1024, minimum=0
 )
 CHAT_UPLOAD_MAX_FILES = env_int("CHAT_UPLOAD_MAX_FILES", 10, minimum=1)
+# Images over this many pixels are refused before they are decoded (memory: ~4 bytes a pixel).
+CHAT_UPLOAD_MAX_PIXELS = env_int("CHAT_UPLOAD_MAX_PIXELS", 50_000_000, minimum=1)
+# Uploads per second per user, and the burst (a dozen pasted screenshots); 0 = off.
+CHAT_UPLOAD_RATE = env_float("CHAT_UPLOAD_RATE", 1.0)
+CHAT_UPLOAD_BURST = env_int("CHAT_UPLOAD_BURST", 20, minimum=1)
 if env_str("CHAT_UPLOAD_ALLOWED_TYPES"):
     CHAT_UPLOAD_ALLOWED_TYPES = env_list("CHAT_UPLOAD_ALLOWED_TYPES", [])
 CHAT_UPLOAD_ORPHAN_HOURS = env_int("CHAT_UPLOAD_ORPHAN_HOURS", 24, minimum=1)

@@ -287,6 +287,7 @@ def test_openapi_schema_describes_every_endpoint():
         ("/api/mentions", "get"),
         ("/api/search", "get"),
         ("/api/uploads", "post"),
+        ("/api/uploads/{file_id}", "delete"),
     }
     assert schema["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
 

@@ -7,6 +7,7 @@ import os
 import random
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
@@ -233,6 +234,10 @@ def test_cli_names_each_refused_file_and_posts_nothing(server, tmp_path):
     assert "2 of 3 files were refused; nothing was posted" in done.stderr
     assert "ok.txt" not in done.stderr
     assert RestClient(server.url, server.token).history(room)["messages"] == []
+    # The file the server took was discarded at once (DELETE /api/uploads/<id>), not left
+    # for purge_files.
+    stored = [p.name for p in (Path(server.data_dir) / "files").rglob("*") if p.is_file()]
+    assert "ok.txt" not in stored
 
 
 def test_cli_says_when_the_daily_quota_is_spent_and_when_to_try_again(server, tmp_path):

@@ -328,6 +328,55 @@ def test_decompression_bomb_and_broken_image_are_refused(alice, monkeypatch):
     assert Attachment.objects.count() == 0
 
 
+def test_the_pixel_limit_is_a_setting_checked_before_decoding(alice, settings, monkeypatch):
+    """CHAT_UPLOAD_MAX_PIXELS refuses from the header: no pixel of the image is decoded."""
+    settings.CHAT_UPLOAD_MAX_PIXELS = 5000
+    client, data = bearer(alice), png(100, 60)  # 6,000 px
+    decoded = []
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self) or None)
+    big = upload(client, data, "big.png")
+    assert (big.status_code, big.json()["error"]) == (413, "FILE_TOO_LARGE")
+    assert "5000" in big.json()["detail"] and decoded == []
+    monkeypatch.undo()
+    assert upload(client, png(70, 70), "fits.png").status_code == 201  # 4,900 px
+
+
+def test_uploads_are_rate_limited_before_the_body_is_read(alice, bob, settings):
+    """Past CHAT_UPLOAD_BURST: 429 RATE_LIMITED with a retry time, and nothing stored;
+    one user's budget is not another's."""
+    settings.CHAT_UPLOAD_RATE = 0.01
+    settings.CHAT_UPLOAD_BURST = 2
+    client = bearer(alice)
+    assert [upload(client, b"note %d" % i).status_code for i in range(2)] == [201, 201]
+    refused = upload(client, b"one more")
+    assert (refused.status_code, refused.json()["error"]) == (429, "RATE_LIMITED")
+    assert refused.json()["detail"].startswith("You are uploading files too fast; try again in")
+    assert Attachment.objects.filter(uploader=alice).count() == 2
+    assert upload(bearer(bob), b"bob's").status_code == 201
+
+
+def test_discarding_an_upload_deletes_it_and_only_the_uploader_may(alice, bob, room, file_storage):
+    """DELETE /api/uploads/<id>: 204 and the bytes gone for your unposted upload; 404
+    FILE_INVALID for someone else's, a posted one or an unknown id; a discarded upload
+    cannot be posted."""
+    client = bearer(alice)
+    kept = upload(client, png(), "kept.png").json()["id"]
+    dropped = upload(client, png(), "dropped.png").json()["id"]
+    assert any(dropped in name for name in stored_files(file_storage))
+    for who, key in ((bearer(bob), dropped), (client, "A" * 22)):
+        refused = who.delete(f"/api/uploads/{key}")
+        assert (refused.status_code, refused.json()["error"]) == (404, "FILE_INVALID")
+    assert client.delete(f"/api/uploads/{dropped}").status_code == 204
+    assert not any(dropped in name for name in stored_files(file_storage))
+    assert post(client, room.pk, {"message": "", "files": [dropped]}).json()["error"] == (
+        "FILE_INVALID"
+    )
+    assert post(client, room.pk, {"message": "", "files": [kept]}).status_code == 201
+    posted = client.delete(f"/api/uploads/{kept}")
+    assert (posted.status_code, posted.json()["error"]) == (404, "FILE_INVALID")
+    assert any(kept in name for name in stored_files(file_storage))
+
+
 # --- posting ----------------------------------------------------------------------------
 
 

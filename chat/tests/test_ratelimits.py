@@ -234,3 +234,16 @@ async def test_client_keeps_a_room_whose_rejoin_was_rate_limited(strict_server):
                 if isinstance(event, Message) and event.message == "still joined":
                     break
     assert event.seq == seq
+
+
+def test_a_project_that_sets_no_budget_gets_the_defaults(settings):
+    """An embedding project sets none of the CHAT_*_RATE settings: each class still has
+    its default budget (read through chat.conf), not none at all."""
+    for name in ("CHAT_SEND_RATE", "CHAT_SEND_BURST", "CHAT_UPLOAD_RATE", "CHAT_UPLOAD_BURST"):
+        if hasattr(settings, name):
+            delattr(settings, name)
+    user = 10**9 + int(uuid.uuid4().int % 10**6)  # a bucket no other test used
+    verdicts = [ratelimit.take(user, "send").allowed for _ in range(21)]
+    assert verdicts == [True] * 20 + [False]  # CHAT_SEND_BURST's default
+    verdicts = [ratelimit.take(user, "upload").allowed for _ in range(21)]
+    assert verdicts == [True] * 20 + [False]  # CHAT_UPLOAD_BURST's default

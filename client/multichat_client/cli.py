@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import urllib.parse
@@ -359,7 +360,7 @@ def upload_all(rest: RestClient, paths: list[str], err: TextIO) -> list[FileInfo
     """Upload every file, in order; if any is refused, say why for each and raise UploadsFailed.
 
     Every file is tried, so one run names every refusal. The uploads that
-    succeeded stay unposted and the server removes them later (purge_files).
+    succeeded are then discarded (``discard_all``).
     """
     uploaded: list[FileInfo] = []
     failures = 0
@@ -372,9 +373,18 @@ def upload_all(rest: RestClient, paths: list[str], err: TextIO) -> list[FileInfo
             failures += 1
             print_line(f"multichat: {upload_refusal(path, exc)}", err)
     if failures:
+        discard_all(rest, uploaded)
         what = "the file was" if len(paths) == 1 else f"{failures} of {len(paths)} files were"
         raise UploadsFailed("UPLOAD_REFUSED", f"{what} refused; nothing was posted")
     return uploaded
+
+
+def discard_all(rest: RestClient, uploaded: list[FileInfo]) -> None:
+    """Delete uploads no post will take; one that cannot be deleted (the server gone, say)
+    stays unposted, and the server removes it later (purge_files)."""
+    for info in uploaded:
+        with contextlib.suppress(MultichatError):
+            rest.discard(info)
 
 
 def check_readable(paths: list[str]) -> None:
@@ -402,6 +412,7 @@ def cmd_send(config: Config, args, out: TextIO) -> int:
             room["id"], text, msg_type=TYPES[args.type], reply_to=args.reply_to, files=files
         )
     except MultichatError as exc:
+        discard_all(rest, files)
         raise refused(exc, room, args.reply_to, "reply to") from None
     if args.json:
         print_line(json.dumps(stored), out)

@@ -143,6 +143,14 @@ class RestClient:
             raise self._refusal(answer.status, answer.reason, url, answer.body)
         return FileInfo.from_frame(json.loads(answer.body))
 
+    def discard(self, file: str | FileInfo) -> None:
+        """Delete an upload of yours that no post has taken (``DELETE /api/uploads/<id>``).
+
+        FILE_INVALID (404) if it is not yours, was posted, or is gone already.
+        """
+        key = file.id if isinstance(file, FileInfo) else str(file)
+        self._request("DELETE", f"/api/uploads/{urllib.parse.quote(key, safe='')}")
+
     def download(
         self, file: str | FileInfo, dest: str | os.PathLike[str] | BinaryIO, *, thumb: bool = False
     ) -> int:
@@ -251,7 +259,8 @@ class RestClient:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read())
+                raw = response.read()
+                return json.loads(raw) if raw else None  # 204: no body
         except urllib.error.HTTPError as exc:
             raise self._error(exc) from None
         except (urllib.error.URLError, OSError) as exc:
