@@ -12,24 +12,18 @@ who may enter the post's room (``readable``), or to its uploader before it is po
 
 from __future__ import annotations
 
-import codecs
 import functools
-import io
 import json
 import logging
 import os
 import posixpath
 import secrets
-import unicodedata
-import warnings
-import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 from urllib.parse import quote
 
-import puremagic
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import InvalidStorageError, Storage, storages
 from django.core.files.uploadedfile import UploadedFile
@@ -39,44 +33,14 @@ from django.dispatch import receiver
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.http import RFC3986_SUBDELIMS
-from PIL import Image, ImageOps, JpegImagePlugin
 
-from chat import conf, permissions, protocol
+from chat import conf, images, permissions, protocol
 from chat.errors import ChatError, ErrorCode
+from chat.filetypes import INLINE_TYPES, safe_name, sniff, stored_name, type_allowed
 from chat.models import Attachment, Message
 from chat.permissions import Account
 
 log = logging.getLogger(__name__)
-
-# Images the browser may show in place (Content-Disposition: inline); every other type,
-# SVG and HTML above all, is only ever a download, so no upload runs in a reader's page.
-INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
-THUMB_SIZE = 480  # the longest side of a thumbnail, in pixels
-THUMB_TYPE = "image/webp"
-NAME_MAX = 255  # characters of a file's name as shown
-STORED_NAME_MAX_BYTES = 200  # bytes of the name in its storage name (file systems allow 255)
-GPS_IFD = 0x8825  # the EXIF tag that points to the GPS position
-
-# puremagic's names for types that are better known by another (the IANA one).
-_ALIASES = {
-    "application/x-gzip": "application/gzip",
-    "audio/mp3": "audio/mpeg",
-    "audio/x-mpeg": "audio/mpeg",
-    "application/x-ogg": "audio/ogg",
-    "video/x-webm": "video/webm",
-}
-# What Pillow calls each image type; a phone's JPEG is often MPO (a JPEG with more images).
-_PILLOW_FORMATS = {
-    "image/png": {"PNG"},
-    "image/jpeg": {"JPEG", "MPO"},
-    "image/gif": {"GIF"},
-    "image/webp": {"WEBP"},
-}
-_OOXML = {
-    "word/": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "xl/": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "ppt/": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-}
 
 
 def storage() -> Storage:
@@ -85,217 +49,6 @@ def storage() -> Storage:
         return storages[conf.CHAT_FILES_STORAGE]
     except InvalidStorageError:
         return storages["default"]
-
-
-# --- names and types --------------------------------------------------------------------
-
-
-def safe_name(name: str) -> str:
-    """The uploaded name made safe to show and store: no path, no control characters, short.
-
-    "thumb" alone would have the thumbnail's URL, so it becomes "thumb_".
-    """
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
-    if len(name) > NAME_MAX:
-        _, dot, ext = name.rpartition(".")
-        ext = ext if dot and 0 < len(ext) <= 16 else ""
-        name = (name[: NAME_MAX - len(ext) - 1] + "." + ext) if ext else name[:NAME_MAX]
-    if name in ("", ".", ".."):
-        return "file"
-    return "thumb_" if name == "thumb" else name
-
-
-def _stored_name(name: str) -> str:
-    """``name`` cut to STORED_NAME_MAX_BYTES of UTF-8 (keeping its extension) for storage.
-
-    Never the thumbnail's name: a storage that overwrites (S3) would lose one of the two.
-    """
-    if name == "thumb.webp":
-        return "thumb_.webp"
-    if len(name.encode()) <= STORED_NAME_MAX_BYTES:
-        return name
-    stem, dot, ext = name.rpartition(".")
-    ext = "." + ext if dot and len(ext.encode()) <= 16 else ""
-    stem = stem if ext else name
-    room = STORED_NAME_MAX_BYTES - len(ext.encode())
-    return stem.encode()[:room].decode(errors="ignore") + ext
-
-
-def type_allowed(content_type: str) -> bool:
-    """True if CHAT_UPLOAD_ALLOWED_TYPES lets ``content_type`` in ("family.*" lets in a family)."""
-    for allowed in conf.CHAT_UPLOAD_ALLOWED_TYPES:
-        if allowed.endswith("*"):
-            if content_type.startswith(allowed[:-1]):
-                return True
-        elif content_type == allowed:
-            return True
-    return False
-
-
-def _is_text(file: IO[bytes]) -> bool:
-    """True if the whole file is UTF-8 with no NUL character: plain text."""
-    file.seek(0)
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        while chunk := file.read(64 * 1024):
-            if b"\x00" in chunk:
-                return False
-            decoder.decode(chunk)
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _zip_type(file: IO[bytes]) -> str:
-    """A zip's type: an OpenDocument or Office Open XML file by its members, else a plain zip.
-
-    ODF names itself in its ``mimetype`` member; OOXML by its parts (``word/``,
-    ``xl/``, ``ppt/`` beside ``[Content_Types].xml``). A broken zip is unknown.
-    """
-    file.seek(0)
-    try:
-        with zipfile.ZipFile(file) as archive:
-            names = archive.namelist()
-            if "mimetype" in names:
-                with archive.open("mimetype") as member:
-                    declared = member.read(100).decode("ascii", "replace").strip()
-                if declared.startswith("application/vnd.oasis.opendocument."):
-                    return declared
-            if "[Content_Types].xml" in names:
-                for prefix, content_type in _OOXML.items():
-                    if any(n.startswith(prefix) for n in names):
-                        return content_type
-    except (zipfile.BadZipFile, OSError, EOFError):
-        return "application/octet-stream"
-    return "application/zip"
-
-
-def _textual(content_type: str) -> bool:
-    """A type a browser could run as a page or script (HTML, SVG, XML, ...): never trusted."""
-    return (
-        content_type.startswith("text/")
-        or "xml" in content_type
-        or "html" in content_type
-        or "script" in content_type
-        or "json" in content_type
-    )
-
-
-def sniff(file: IO[bytes]) -> str:
-    """The content type of ``file`` read from its bytes (puremagic), whatever it is named.
-
-    Text (valid UTF-8 with no NUL) is text/plain, whatever markup it holds: an
-    HTML or SVG file is plain text, shown as such, never rendered. A zip is
-    looked into (``_zip_type``). Unknown bytes are application/octet-stream.
-    """
-    file.seek(0)
-    try:
-        matches = puremagic.magic_stream(file)
-    except (puremagic.PureError, ValueError):
-        matches = []
-    for match in matches:
-        found = str(_ALIASES.get(match.mime_type, match.mime_type) or "")
-        if not found or _textual(found):
-            continue
-        if match.byte_match.startswith(b"PK\x03\x04") or found == "application/zip":
-            return _zip_type(file)
-        return found
-    return "text/plain" if _is_text(file) else "application/octet-stream"
-
-
-# --- images -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Image:
-    width: int
-    height: int
-    thumb: bytes
-    cleaned: bytes | None  # the image without its GPS position; None: unchanged
-
-
-def _image(file: IO[bytes], content_type: str) -> _Image:
-    """Verify an image, measure it (as shown: after its EXIF orientation), thumbnail it,
-    and take its EXIF GPS position out (every other EXIF tag stays)."""
-    bad = ChatError(ErrorCode.BAD_REQUEST, f"The file is not a valid {content_type} image.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            file.seek(0)
-            with Image.open(file) as probe:
-                _check_pixels(probe.width, probe.height)
-                if probe.format not in _PILLOW_FORMATS[content_type]:
-                    raise bad
-                probe.verify()
-            file.seek(0)
-            with Image.open(file) as image:
-                image.load()
-                shown = ImageOps.exif_transpose(image)
-                thumb = shown.copy()
-                thumb.thumbnail((THUMB_SIZE, THUMB_SIZE))
-                thumb = thumb.convert("RGBA" if thumb.has_transparency_data else "RGB")
-                out = io.BytesIO()
-                thumb.save(out, "WEBP", quality=80)
-                return _Image(
-                    width=shown.width,
-                    height=shown.height,
-                    thumb=out.getvalue(),
-                    cleaned=_without_gps(image),
-                )
-    except Image.DecompressionBombError:  # Pillow's own refusal, at twice the limit
-        raise ChatError(
-            ErrorCode.FILE_TOO_LARGE,
-            f"The image has too many pixels; the limit is {conf.CHAT_UPLOAD_MAX_PIXELS}.",
-        ) from None
-    except ChatError:
-        raise
-    except Exception:  # Pillow's many ways of saying the bytes are not a sound image
-        log.info("Refused an image upload that does not decode", exc_info=True)
-        raise bad from None
-
-
-def _check_pixels(width: int, height: int) -> None:
-    """Refuse an image over CHAT_UPLOAD_MAX_PIXELS (or Pillow's own bound, if lower), from
-    its header alone: a decompression bomb is never decoded."""
-    limit = min(conf.CHAT_UPLOAD_MAX_PIXELS, Image.MAX_IMAGE_PIXELS or conf.CHAT_UPLOAD_MAX_PIXELS)
-    if width * height > limit:
-        raise ChatError(
-            ErrorCode.FILE_TOO_LARGE,
-            f"The image has {width * height} pixels; the limit is {limit}.",
-        )
-
-
-def _without_gps(image: Image.Image) -> bytes | None:
-    """The image saved again without its EXIF GPS position; None if it has none.
-
-    A JPEG is saved with its own quantization tables and subsampling
-    (``quality="keep"``), so it loses as little as a re-encode can. An MPO (a
-    phone's JPEG carrying more images, each with EXIF of its own) is always
-    saved again as its first image alone, a plain JPEG.
-    """
-    exif = image.getexif()
-    if GPS_IFD not in exif and image.format != "MPO":
-        return None
-    exif.get_ifd(0x8769)  # the Exif sub-IFD, loaded so it is written back
-    exif.pop(GPS_IFD, None)
-    options: dict[str, Any] = {"exif": exif.tobytes()}
-    if image.info.get("icc_profile"):
-        options["icc_profile"] = image.info["icc_profile"]
-    kind = "JPEG" if image.format == "MPO" else image.format
-    if image.format == "MPO":  # "keep" is for JPEG alone: the same tables, given explicitly
-        sampling = JpegImagePlugin.get_sampling(image)
-        options.update(qtables=getattr(image, "quantization", None), subsampling=sampling)
-    elif kind == "JPEG":
-        options.update(quality="keep", subsampling="keep")
-    elif kind == "WEBP":
-        options.update(lossless=True)
-    if kind != "JPEG" and getattr(image, "n_frames", 1) > 1:
-        options["save_all"] = True
-    out = io.BytesIO()
-    image.save(out, kind, **options)
-    return out.getvalue()
 
 
 # --- upload -----------------------------------------------------------------------------
@@ -353,13 +106,13 @@ def upload(*, user: Account, file: UploadedFile[Any]) -> Attachment:
     name = safe_name(file.name or "")
     key = secrets.token_urlsafe(16)
     folder = f"files/{key[:2]}/{key}/"
-    image = _image(data, content_type) if content_type in INLINE_TYPES else None
+    image = images.check(data, content_type) if content_type in INLINE_TYPES else None
     store = storage()
     data.seek(0)
     body: File[Any] = (
         File(data) if image is None or image.cleaned is None else (ContentFile(image.cleaned))
     )
-    stored = store.save(folder + _stored_name(name), body)
+    stored = store.save(folder + stored_name(name), body)
     thumb = ""
     try:
         if image is not None:

@@ -33,7 +33,7 @@ from django.views.decorators.http import require_safe
 
 from api import tokens
 from api.auth import authenticate_token
-from chat import conf, events, files, permissions, redisconn, selectors, shards
+from chat import conf, events, files, images, permissions, redisconn, selectors, shards
 from chat import metrics as chat_metrics
 from chat.permissions import Account, AuthenticatedRequest
 from people import selectors as people_selectors
@@ -274,7 +274,7 @@ def attachment(request: HttpRequest, key: str, name: str | None = None) -> HttpR
     if found is None or (name is None and not found.thumb_name):
         raise Http404("No such file.")
     if name is None:
-        stored, content_type, shown = found.thumb_name, files.THUMB_TYPE, "thumb.webp"
+        stored, content_type, shown = found.thumb_name, images.THUMB_TYPE, "thumb.webp"
     else:
         stored, content_type, shown = found.storage_name, found.content_type, found.name
     disposition = files.disposition(content_type, shown)

@@ -18,7 +18,7 @@ from django.test import Client
 from django.utils import timezone
 from PIL import Image
 
-from chat import files, services
+from chat import files, filetypes, services
 from chat.models import Attachment, Message
 from testkit.factories import bearer
 
@@ -136,14 +136,14 @@ def test_zip_containers_are_told_apart():
         out.seek(0)
         return out
 
-    assert files.sniff(zipped({"a.txt": b"x"})) == "application/zip"
+    assert filetypes.sniff(zipped({"a.txt": b"x"})) == "application/zip"
     docx = zipped({"[Content_Types].xml": b"<x/>", "word/document.xml": b"<x/>"})
-    assert files.sniff(docx) == (
+    assert filetypes.sniff(docx) == (
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
     )
     odt = zipped({"mimetype": b"application/vnd.oasis.opendocument.text", "content.xml": b""})
-    assert files.sniff(odt) == "application/vnd.oasis.opendocument.text"
-    assert files.sniff(io.BytesIO(b"%PDF-1.4\n%...")) == "application/pdf"
+    assert filetypes.sniff(odt) == "application/vnd.oasis.opendocument.text"
+    assert filetypes.sniff(io.BytesIO(b"%PDF-1.4\n%...")) == "application/pdf"
 
 
 def test_upload_too_large_empty_two_files_or_none(alice, settings):
@@ -220,13 +220,13 @@ def test_uploads_side_by_side_cannot_pass_the_quota_together(
 
 def test_names_are_made_safe(alice):
     """No path, no control characters, at most 255 characters; "thumb" is renamed."""
-    assert files.safe_name("../../etc/passwd") == "passwd"
-    assert files.safe_name("C:\\Users\\me\\a\u202eb.txt") == "ab.txt"
-    assert files.safe_name("a\x00b\nc.png") == "abc.png"
-    long = files.safe_name("ä" * 400 + ".jpeg")
+    assert filetypes.safe_name("../../etc/passwd") == "passwd"
+    assert filetypes.safe_name("C:\\Users\\me\\a\u202eb.txt") == "ab.txt"
+    assert filetypes.safe_name("a\x00b\nc.png") == "abc.png"
+    long = filetypes.safe_name("ä" * 400 + ".jpeg")
     assert len(long) == 255 and long.endswith(".jpeg")
-    assert files.safe_name("..") == "file"
-    assert files.safe_name("thumb") == "thumb_"
+    assert filetypes.safe_name("..") == "file"
+    assert filetypes.safe_name("thumb") == "thumb_"
     response = upload(bearer(alice), b"hello", "ä" * 300 + ".txt")
     assert response.status_code == 201
     assert len(response.json()["name"]) == 255
