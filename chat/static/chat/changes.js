@@ -29,6 +29,7 @@ function setBody(li, text, html) {
   body.classList.toggle("formatted", Boolean(html));
   if (html) appendFormatted(body, html);
   else appendLinkified(body, text);
+  body.hidden = !text && li.classList.contains("has-files"); // an edit may empty a post of files
 }
 
 /** Give a stored post item `li` (from `frame`) its quote, "(edited)" mark, reactions and actions. */
