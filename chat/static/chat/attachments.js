@@ -22,17 +22,41 @@ export function formatSize(bytes) {
   return interpolate(UNITS[unit], { size });
 }
 
-/** An icon for a (sniffed) content type. */
-export function fileIcon(type = "") {
-  if (type.startsWith("image/")) return "🖼️";
-  if (type.startsWith("video/")) return "🎞️";
-  if (type.startsWith("audio/")) return "🎵";
-  if (type === "application/pdf") return "📕";
-  if (/zip|gzip|x-tar|x-7z|x-rar|x-bzip/.test(type)) return "🗜️";
-  if (type.startsWith("text/") || type === "application/json") return "📝";
-  if (/spreadsheet|excel|csv/.test(type)) return "📊";
-  if (/word|document|opendocument\.text/.test(type)) return "📄";
-  return "📎";
+// Short labels for common types; otherwise the name's extension says what a file is.
+const TYPE_LABEL = { "application/pdf": "PDF", "text/plain": "TXT", "text/csv": "CSV", "application/zip": "ZIP" };
+
+/**
+ * A file's icon: a small tile with its kind ("PDF", "CSV", "IMG"), the same in every font (an
+ * emoji would depend on the system's). Decorative: the name and type are said next to it.
+ */
+export function fileIcon(type = "", name = "") {
+  const ext = /\.([A-Za-z0-9]{1,4})$/.exec(name)?.[1];
+  let label = TYPE_LABEL[type] ?? (ext ? ext.toUpperCase() : "FILE");
+  if (type.startsWith("image/") && !ext) label = "IMG";
+  const icon = el("span", "file-icon", label);
+  icon.dataset.kind = type.split("/")[0] || "other";
+  icon.setAttribute("aria-hidden", "true");
+  return icon;
+}
+
+/** The paperclip of "Attach files", drawn as SVG so it looks the same everywhere. */
+export function paperclip() {
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "20");
+  svg.setAttribute("height", "20");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  const path = document.createElementNS(NS, "path");
+  path.setAttribute("d", "M21 11.5l-8.6 8.6a5.5 5.5 0 0 1-7.8-7.8l8.6-8.6a3.7 3.7 0 0 1 5.2 5.2l-8.6 8.6a1.8 1.8 0 0 1-2.6-2.6l7.9-7.9");
+  path.setAttribute("fill", "none");
+  path.setAttribute("stroke", "currentColor");
+  path.setAttribute("stroke-width", "2");
+  path.setAttribute("stroke-linecap", "round");
+  path.setAttribute("stroke-linejoin", "round");
+  svg.append(path);
+  return svg;
 }
 
 /** `width` x `height` scaled down to fit the inline box, so the page reserves the right space. */
@@ -47,7 +71,7 @@ function isImage(info) {
 }
 
 /** The files of a post, in upload order; null when it has none. */
-export function filesElement(files) {
+function filesElement(files) {
   if (!files?.length) return null;
   const box = el("div", "files");
   const images = files.filter(isImage);
@@ -75,8 +99,7 @@ export function filesElement(files) {
 function fileCard(info) {
   const card = el("div", "file-card");
   card.dataset.type = info.type;
-  const icon = el("span", "file-icon", fileIcon(info.type));
-  icon.setAttribute("aria-hidden", "true");
+  const icon = fileIcon(info.type, info.name);
   const text = el("div", "file-text");
   const name = el("span", "file-name", info.name);
   name.title = info.name;
@@ -153,7 +176,18 @@ function openLightbox(images, index, opener, box) {
   close.focus();
 }
 
-/** Close the lightbox if it shows an image of the files `box` (its post was deleted). */
-export function closeLightboxOf(box) {
-  for (const dialog of document.querySelectorAll("dialog.lightbox")) if (dialog.filesBox === box) dialog.close();
+/** Draw `frame.files` under message item `li` (from messageElement), unless it is a tombstone. */
+export function addFiles(li, frame) {
+  const files = frame.deleted ? null : filesElement(frame.files);
+  if (!files) return;
+  (li.querySelector(".show-more") ?? li.querySelector(".body")).after(files);
+  li.classList.add("has-files");
+  // A post of files alone has no text to show: its body stays empty, out of the way.
+  if (!frame.message) li.querySelector(".body").hidden = true;
+}
+
+/** Post `li` was deleted: close the lightbox if it shows one of its images (markDeleted drops the files). */
+export function closeLightboxOf(li) {
+  const box = li.querySelector(".files");
+  for (const dialog of document.querySelectorAll("dialog.lightbox")) if (box && dialog.filesBox === box) dialog.close();
 }

@@ -1,7 +1,6 @@
 // Building DOM for messages and errors. User text only ever goes through textContent; formatted
 // messages are rebuilt element by element from an allow-list (appendFormatted), never innerHTML.
 
-import { closeLightboxOf, filesElement } from "./attachments.js";
 import { timeElement } from "./dates.js";
 import { gettext } from "./i18n.js";
 import { avatar, personButton } from "./people.js";
@@ -193,13 +192,6 @@ export function messageElement(frame, me) {
     appendLinkified(li.lastChild, frame.message);
     collapseIfLong(li, frame.message);
   }
-  const files = frame.deleted ? null : filesElement(frame.files);
-  if (files) {
-    (li.querySelector(".show-more") ?? li.querySelector(".body")).after(files);
-    li.classList.add("has-files");
-    // A post of files alone has no text to show: its body stays empty, out of the way.
-    if (!frame.message) li.querySelector(".body").hidden = true;
-  }
   if (!frame.deleted && frame.username !== me && mentions(frame.message, me)) li.classList.add("mention");
   return li;
 }
@@ -248,17 +240,15 @@ export function markDeleted(li) {
   if (body) body.classList.remove("formatted");
   if (body) body.classList.remove("collapsed");
   if (body) body.hidden = false;
-  const files = li.querySelector(".files");
-  if (files) closeLightboxOf(files);
   li.classList.remove("has-files");
   for (const extra of li.querySelectorAll(".show-more, .reactions, .msg-actions, .edited-mark, .msg-editor, .files")) {
     extra.remove();
   }
 }
 
-/** A pending (not yet confirmed) message item for the user's own text and files (FileInfo list). */
-export function pendingElement(text, msgType, me, files) {
-  const li = messageElement({ msg_type: msgType, username: me, message: text, files }, me);
+/** A pending (not yet confirmed) message item for the user's own text. */
+export function pendingElement(text, msgType, me) {
+  const li = messageElement({ msg_type: msgType, username: me, message: text }, me);
   li.classList.add("pending");
   li.append(el("div", "pending-status"));
   return li;

@@ -1,5 +1,6 @@
 // One open room: its pane, and the protocol state behind it (seqs, history, gaps, pending sends).
 
+import { addFiles } from "./attachments.js";
 import { CHANGE_KINDS, applyChange, cancelReply, changeDone, changeFailed, changesDisconnected, decoratePost, editLast } from "./changes.js";
 import { Composer } from "./composer.js";
 import { gettext, interpolate } from "./i18n.js";
@@ -262,7 +263,8 @@ export class Room {
 
   /** Show the user's message (and files) as pending and queue it in the socket's outbox (chat/outbox.js). */
   send(text, type, files = []) {
-    const item = { room: this, text, type, files, state: "queued", el: pendingElement(text, type, this.ctx.me, files) };
+    const item = { room: this, text, type, files, state: "queued", el: pendingElement(text, type, this.ctx.me) };
+    addFiles(item.el, { message: text, files });
     if (this.replyTo != null) item.replyTo = this.replyTo;
     cancelReply(this);
     this.typingSent = 0; // the message ends the others' indicator: typing again shows at once
@@ -520,6 +522,7 @@ export class Room {
         }
         if (this.bySeq.has(frame.seq)) continue;
         const node = messageElement(frame, this.ctx.me);
+        addFiles(node, frame);
         decoratePost(this, node, frame);
         if (this.mentioned.has(frame.seq) && !frame.deleted) node.classList.add("mention");
         this.bySeq.set(frame.seq, node);

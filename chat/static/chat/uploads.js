@@ -3,7 +3,7 @@
 // progress) and shown as a chip above the box until its message goes out. The server decides
 // (size, sniffed type, quota); its `detail` is shown on the chip and the file is left out.
 
-import { fileIcon, formatSize } from "./attachments.js";
+import { fileIcon, formatSize, paperclip } from "./attachments.js";
 import { gettext, interpolate, ngettext } from "./i18n.js";
 import { apiUrl } from "./paths.js";
 import { button, el, errorText } from "./render.js";
@@ -52,7 +52,8 @@ export class Uploads {
       this.add([...this.input.files]);
       this.input.value = ""; // the same file may be picked again
     });
-    this.button = button("attach", "📎", () => this.input.click(), gettext("Attach files"));
+    this.button = button("attach", null, () => this.input.click(), gettext("Attach files"));
+    this.button.append(paperclip());
     this.button.title = gettext("Attach files");
   }
 
@@ -164,8 +165,7 @@ export class Uploads {
   draw(item) {
     const chip = el("li", "upload");
     chip.dataset.state = item.state;
-    const icon = el("span", "upload-icon", fileIcon(item.info?.type ?? item.type));
-    icon.setAttribute("aria-hidden", "true");
+    const icon = fileIcon(item.info?.type ?? item.type, item.name);
     const name = el("span", "upload-name", item.name);
     name.title = item.name;
     chip.append(icon, name, el("span", "upload-size", formatSize(item.size)));
@@ -176,15 +176,16 @@ export class Uploads {
       item.progress.value = 0;
       item.progress.setAttribute("aria-label", interpolate(gettext("Uploading %(name)s"), { name: item.name }));
       chip.append(item.progress);
-    } else if (item.state === "failed") {
-      const error = el("span", "upload-error", item.error);
-      error.setAttribute("role", "alert");
-      chip.append(error);
-    } else {
+    } else if (item.state === "done") {
       chip.append(el("span", "upload-done", gettext("Ready")));
     }
     const label = item.state === "uploading" ? gettext("Cancel the upload of %(name)s") : gettext("Remove %(name)s");
     chip.append(button("upload-remove", "×", () => this.remove(item), interpolate(label, { name: item.name })));
+    if (item.state === "failed") {
+      const error = el("span", "upload-error", item.error);
+      error.setAttribute("role", "alert");
+      chip.append(error);
+    }
     const hadFocus = item.chip?.contains(document.activeElement);
     if (item.chip) item.chip.replaceWith(chip);
     else this.list.append(chip);
