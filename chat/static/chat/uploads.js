@@ -199,17 +199,37 @@ export class Uploads {
   }
 }
 
+/** True when a drag event carries files (not text or a link). */
+function carriesFiles(event) {
+  return [...(event.dataTransfer?.types ?? [])].includes("Files");
+}
+
+let guarded = false;
+
+/** A file dropped beside a pane would make the browser open it and leave the chat: refuse it. */
+function guardPage() {
+  if (guarded) return;
+  guarded = true;
+  for (const kind of ["dragover", "drop"]) {
+    document.addEventListener(kind, (event) => {
+      if (!carriesFiles(event) || event.defaultPrevented) return;
+      event.preventDefault();
+      if (kind === "dragover") event.dataTransfer.dropEffect = "none";
+    });
+  }
+}
+
 /**
  * Let files be dropped anywhere on `pane` (a drop zone shows while a file is dragged over it) and
  * images be pasted into `box`; both go to `uploads`. Returns nothing: the listeners live with the pane.
  */
 export function acceptFiles(pane, box, uploads, isEnabled) {
+  guardPage();
   const zone = el("div", "drop-zone");
   zone.append(el("span", "drop-zone-text", gettext("Drop files here to attach them")));
   zone.hidden = true;
   pane.append(zone);
   let depth = 0; // dragenter/dragleave pairs of the pane's children
-  const carriesFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes("Files");
   const hide = () => {
     depth = 0;
     zone.hidden = true;
