@@ -13,9 +13,11 @@ import logging
 import math
 from typing import Annotated, Any
 
+import msgspec
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
 from msgspec import UNSET
 from ninja import Body, Status
@@ -41,7 +43,7 @@ from api.schemas import (
     RoomRenameBody,
     RoomsOut,
 )
-from chat import conf, dbguard, events, protocol, rooms, search, selectors, services
+from chat import conf, dbguard, events, files, protocol, rooms, search, selectors, services
 from chat.errors import HTTP_STATUS, ChatError, ErrorCode
 from chat.permissions import Account
 from chat.protocol import (
@@ -49,6 +51,7 @@ from chat.protocol import (
     ChangedReply,
     EditBody,
     ErrorFrame,
+    FileInfo,
     HistoryReply,
     MentionsReply,
     MessageEvent,
@@ -383,13 +386,18 @@ def stream(
 def post_message(
     request: ApiRequest, body: Body[NewMessageBody], room_id: int = RoomId
 ) -> HttpResponse:
-    """Store a message with the room's next seq; members' sockets receive it live."""
+    """Store a message with the room's next seq; members' sockets receive it live.
+
+    ``files``: ids of your uploads (POST /api/uploads) not yet posted; 404
+    FILE_INVALID if one is not (nothing is stored then).
+    """
     message = services.message_send(
         user=request.auth,
         room_id=room_id,
         text=body.message,
         msg_type=body.msg_type,
         reply_to=body.reply_to,
+        files=body.files,
     )
     return frame_response(events.message_event(message), status=201)
 
@@ -565,3 +573,57 @@ def search_messages(
         limit=limit,
     )
     return frame_response(SearchReply(search=page.results, next=page.next))
+
+
+# The upload's body: multipart/form-data with one part, ``file`` (documented by hand: the
+# view reads request.FILES itself, so that two files or none are a clear 400).
+UPLOAD_BODY = {
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "The file (one per request)",
+                    }
+                },
+                "required": ["file"],
+            }
+        }
+    },
+    "required": True,
+}
+
+
+def _upload_operation() -> dict[str, Any]:
+    """``documented`` for the upload, with its multipart body."""
+    answers: dict[int, type[msgspec.Struct]] = {201: FileInfo, **AUTH_ERRORS}
+    answers.update(dict.fromkeys((400, 403, 413, 415, 429), ErrorFrame))
+    operation = api.documented(answers=answers)
+    operation["openapi_extra"]["requestBody"] = UPLOAD_BODY
+    return operation
+
+
+@api.post("/uploads", summary="Upload a file to attach to a post", **_upload_operation())
+def upload(request: ApiRequest) -> HttpResponse:
+    """Upload one file (multipart field ``file``); post it with ``files`` = [its ``id``].
+
+    Its type is read from its bytes: 415 FILE_TYPE_REFUSED if it is not
+    allowed; 413 FILE_TOO_LARGE over CHAT_UPLOAD_MAX_BYTES; 429
+    UPLOAD_QUOTA_EXCEEDED over CHAT_UPLOAD_QUOTA_BYTES_PER_DAY in 24 hours
+    (``retry_after``). Until posted, only you may fetch it; unposted, it is
+    removed after CHAT_UPLOAD_ORPHAN_HOURS.
+    """
+    try:
+        sent = [(field, f) for field in request.FILES for f in request.FILES.getlist(field)]
+    except (MultiPartParserError, TooManyFilesSent) as exc:
+        raise ChatError(ErrorCode.BAD_REQUEST, f"The multipart body is not valid: {exc}") from None
+    if len(sent) != 1 or sent[0][0] != "file" or request.POST:
+        raise ChatError(
+            ErrorCode.BAD_REQUEST,
+            "Send exactly one file, as the multipart/form-data field `file`, and nothing else.",
+        )
+    attachment = files.upload(user=request.auth, file=sent[0][1])
+    return frame_response(files.attachment_info(attachment), status=201)

@@ -15,7 +15,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 
 from api.auth import BearerTokenMiddleware
 from chat.auth import SessionAuthMiddleware
-from chat.middleware import OriginCheckMiddleware, RequestIdMiddleware
+from chat.middleware import OriginCheckMiddleware, RequestIdMiddleware, UploadLimitMiddleware
 from chat.routing import websocket_urlpatterns
 
 
@@ -34,7 +34,8 @@ def wrap(http_app: Any) -> ProtocolTypeRouter:
     return ProtocolTypeRouter(
         {
             # Each request's log lines carry its id, which the response echoes (X-Request-ID).
-            "http": RequestIdMiddleware(http_app),
+            # An upload over the size limit is refused before Django spools its body.
+            "http": RequestIdMiddleware(UploadLimitMiddleware(http_app)),
             "websocket": websocket_app(),
         }
     )

@@ -27,6 +27,36 @@ DEFAULTS: dict[str, Any] = {
     "CHAT_RETENTION_DAYS": 0,
     "CHAT_EDIT_WINDOW_SECONDS": 0.0,
     "CHAT_REACTIONS_MAX_PER_POST": 20,
+    # Attachments (chat.files): limits, the types let in (sniffed from the bytes; a name
+    # ending in ".*" lets in every type under it), and where and how the files are served.
+    "CHAT_UPLOAD_MAX_BYTES": 25 * 1024 * 1024,
+    "CHAT_UPLOAD_QUOTA_BYTES_PER_DAY": 500 * 1024 * 1024,
+    "CHAT_UPLOAD_MAX_FILES": 10,
+    "CHAT_UPLOAD_ALLOWED_TYPES": [
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+        "application/zip",
+        "application/gzip",
+        "application/x-tar",
+        "application/x-7z-compressed",
+        "audio/mpeg",
+        "audio/ogg",
+        "video/mp4",
+        "video/webm",
+        "application/vnd.openxmlformats-officedocument.*",
+        "application/vnd.oasis.opendocument.*",
+    ],
+    "CHAT_UPLOAD_ORPHAN_HOURS": 24,
+    # The STORAGES alias the files go to; a project without it uses "default".
+    "CHAT_FILES_STORAGE": "chat_files",
+    # nginx: serve local files with X-Accel-Redirect to this internal location ("": off).
+    "CHAT_FILES_ACCEL_REDIRECT": "",
+    # A storage without local paths (S3): a redirect to a signed URL that expires after this.
+    "CHAT_FILES_URL_EXPIRES_SECONDS": 60,
     # Rate limits (per user; a rate of 0 turns the limit off).
     "CHAT_SEND_RATE": 5.0,
     "CHAT_SEND_BURST": 20,

@@ -438,6 +438,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             text=command.message,
             msg_type=command.msg_type,
             reply_to=command.reply_to,
+            files=command.files,
         )
         if ref is not UNSET:
             reply = protocol.SentReply(sent=room_id, seq=message.seq, ref=ref)

@@ -24,6 +24,10 @@ class ErrorCode(StrEnum):
     MESSAGE_INVALID = "MESSAGE_INVALID"  # no such post in the room, or it was deleted
     EDIT_DENIED = "EDIT_DENIED"  # not your post, or the edit window is over
     RATE_LIMITED = "RATE_LIMITED"
+    FILE_TOO_LARGE = "FILE_TOO_LARGE"  # an upload over CHAT_UPLOAD_MAX_BYTES (or too many pixels)
+    FILE_TYPE_REFUSED = "FILE_TYPE_REFUSED"  # its sniffed type is not allowed
+    UPLOAD_QUOTA_EXCEEDED = "UPLOAD_QUOTA_EXCEEDED"  # over the uploader's bytes per day
+    FILE_INVALID = "FILE_INVALID"  # a post's file is not the poster's unposted upload
     TOO_MANY_ROOMS = "TOO_MANY_ROOMS"
     TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
@@ -44,6 +48,10 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.MESSAGE_INVALID: 404,
     ErrorCode.EDIT_DENIED: 403,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.FILE_TOO_LARGE: 413,
+    ErrorCode.FILE_TYPE_REFUSED: 415,
+    ErrorCode.UPLOAD_QUOTA_EXCEEDED: 429,
+    ErrorCode.FILE_INVALID: 404,
     ErrorCode.TOO_MANY_ROOMS: 429,
     ErrorCode.TOO_MANY_CONNECTIONS: 429,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
@@ -68,4 +76,5 @@ class ChatError(Exception):
         self.detail = detail
         self.room = room
         self.stored_seq = stored_seq  # SERVICE_UNAVAILABLE: stored, but not yet delivered live
-        self.retry_after = retry_after  # RATE_LIMITED: seconds until the command is allowed
+        # RATE_LIMITED, UPLOAD_QUOTA_EXCEEDED: seconds until the command is allowed
+        self.retry_after = retry_after

@@ -22,7 +22,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from msgspec import UNSET, UnsetType
 
-from chat import dbguard, metrics, protocol, redisconn, selectors, shards
+from chat import dbguard, files, metrics, protocol, redisconn, selectors, shards
 from chat.models import Message, Room
 from chat.permissions import Account, RoomAccess
 
@@ -115,6 +115,8 @@ def message_event(
         edited=None if message.edited is None or deleted else iso_utc(message.edited),
         reply_to=message.reply_to,
         reactions=[] if deleted or not reactions else reactions,
+        # Built from the post's stored descriptors, with no query: most posts have none.
+        files=files.file_infos(message.files) if message.files and not deleted else [],
     )
 
 

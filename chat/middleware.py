@@ -21,7 +21,9 @@ from django.http.request import split_domain_port, validate_host
 from django.utils.decorators import sync_and_async_middleware
 from django.utils.http import is_same_domain
 
-from chat import logcontext, metrics
+from chat import conf as chat_conf
+from chat import logcontext, metrics, protocol
+from chat.errors import ChatError, ErrorCode
 
 DEFAULT_PORTS = {"http": "80", "https": "443"}
 
@@ -174,6 +176,90 @@ class RequestIdMiddleware:
 
         with logcontext.bound(request_id=request_id, socket_id=None, user_id=None, room=None):
             await self.application(scope, receive, send_with_id)
+
+
+# What a multipart body may add to its one file: boundaries, part headers, a long name.
+UPLOAD_OVERHEAD = 64 * 1024
+UPLOAD_PATH_SUFFIX = "/api/uploads"  # wherever chat.urls is mounted (docs/embedding.md)
+
+
+class UploadLimitMiddleware:
+    """ASGI middleware for HTTP: an upload body over CHAT_UPLOAD_MAX_BYTES is refused (413)
+    before Django spools it.
+
+    Django's ASGI handler reads a whole body to disk before any view runs, so the
+    upload view's own size check would come after the bytes were taken in. Here a
+    Content-Length over the limit (plus UPLOAD_OVERHEAD) is answered at once,
+    unread; a body without one (chunked) is counted as it arrives, and past the
+    limit the application is told the client went away and the 413 is sent instead.
+    """
+
+    def __init__(self, application: HttpApp) -> None:
+        self.application = application
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        """Guard POST bodies to the upload path; pass everything else through untouched."""
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not scope["path"].endswith(UPLOAD_PATH_SUFFIX)
+        ):
+            await self.application(scope, receive, send)
+            return
+        limit = int(chat_conf.CHAT_UPLOAD_MAX_BYTES) + UPLOAD_OVERHEAD
+        for key, value in scope.get("headers", []):
+            if key == b"content-length" and value.isdigit() and int(value) > limit:
+                await _too_large(send, f"The request has {int(value)} bytes")
+                return
+        seen = 0
+        refused = False
+        started = False
+
+        async def counting_receive() -> Any:
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            event = await receive()
+            if event["type"] == "http.request":
+                seen += len(event.get("body", b""))
+                if seen > limit:
+                    refused = True
+                    return {"type": "http.disconnect"}
+            return event
+
+        async def guarded_send(event: ASGISendEvent) -> None:
+            nonlocal started
+            if refused:
+                return  # the application's answer to a "disconnect": the 413 goes instead
+            started = True
+            await send(event)
+
+        await self.application(scope, counting_receive, guarded_send)
+        if refused and not started:
+            await _too_large(send, f"The request has more than {limit} bytes")
+
+
+async def _too_large(send: ASGISendCallable, said: str) -> None:
+    """Answer FILE_TOO_LARGE (413) with the API's error body."""
+    limit = chat_conf.CHAT_UPLOAD_MAX_BYTES
+    body = protocol.error_frame(
+        ChatError(ErrorCode.FILE_TOO_LARGE, f"{said}; a file may have {limit} bytes at most.")
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+            "trailers": False,
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 @sync_and_async_middleware

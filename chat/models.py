@@ -110,6 +110,9 @@ class Message(models.Model):
     edited = models.DateTimeField(_("edited"), null=True, blank=True)
     # The seq of the post in the same room that this one answers.
     reply_to = models.PositiveBigIntegerField(_("reply to"), null=True, blank=True)
+    # Its attachments' descriptors as JSON (chat.files.descriptors), "" when none: written
+    # once when posted, so history and fan-out build the frames' ``files`` with no join.
+    files = models.TextField(blank=True, default="", db_default="", editable=False)
 
     class Meta:
         ordering = ["room_id", "seq"]
@@ -277,3 +280,51 @@ class Change(models.Model):
 
     def __str__(self) -> str:
         return f"{self.room_id}#{self.seq} {self.get_kind_display()} of #{self.target}"
+
+
+class Attachment(models.Model):
+    """An uploaded file (chat.files): its uploader's alone until posted with a message.
+
+    ``key`` is the random id in its URLs and in the ``files`` of a post. The
+    bytes live in the files storage (``storage_name``, and ``thumb_name`` for
+    an image's thumbnail); ``content_type`` is the type sniffed from the bytes.
+    """
+
+    key = models.CharField(max_length=32, unique=True, editable=False)
+    uploader = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="attachments",
+        verbose_name=_("uploader"),
+    )
+    message = models.ForeignKey(
+        Message,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="attachments",
+        verbose_name=_("message"),
+    )
+    name = models.CharField(_("name"), max_length=255)
+    content_type = models.CharField(_("type"), max_length=255)
+    size = models.PositiveBigIntegerField(_("size"))
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    storage_name = models.CharField(max_length=1024)
+    thumb_name = models.CharField(max_length=1024, blank=True, default="")
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    posted = models.DateTimeField(_("posted"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["created", "id"]
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+        indexes = [
+            # The upload quota: one uploader's uploads of the last 24 hours.
+            models.Index(fields=["uploader", "created"], name="chat_attach_uploader_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -71,16 +71,10 @@ MESSAGE_PATTERN = rf"^[^\x00]*[^\x00{PYTHON_WHITESPACE}][^\x00]*$"
 # Control characters: C0, DEL and C1.
 _CONTROL = r"\x00-\x1f\x7f-\x9f"
 
-# The two fields of a post, shared by the socket's ``send`` and the REST body. The
-# schema keywords are documentation only: chat.services.message_send enforces the
-# rules, so that a message over the limit is MESSAGE_TOO_LONG, not a schema error.
-MessageText = Annotated[
-    str,
-    Meta(
-        description="The text: not blank, no NUL character, at most the configured length",
-        extra_json_schema={"minLength": 1, "pattern": MESSAGE_PATTERN},
-    ),
-]
+# The fields of a post, shared by the socket's ``send`` and the REST body. The schema
+# keywords are documentation only: chat.services.message_send enforces the rules, so that
+# a message over the limit is MESSAGE_TOO_LONG, and a blank one without files
+# BAD_REQUEST, not a schema error.
 PostedType = Annotated[
     int,
     Meta(
@@ -89,6 +83,24 @@ PostedType = Annotated[
     ),
 ]
 
+
+# A post's (or an edit's) text: blank only when the post has files.
+PostText = Annotated[
+    str,
+    Meta(
+        description="The text (may be empty when `files` is not): no NUL character, at most "
+        "the configured length",
+        extra_json_schema={"pattern": r"^[^\x00]*$"},
+    ),
+]
+FileIds = Annotated[
+    list[Annotated[str, Meta(min_length=1, max_length=32)]],
+    Meta(
+        max_length=100,
+        description="Ids of your uploads (POST /api/uploads) not yet posted, at most "
+        "CHAT_UPLOAD_MAX_FILES; they are shown in upload order",
+    ),
+]
 
 ReplyTo = (
     Annotated[
@@ -104,17 +116,19 @@ class Send(Command):
 
     name = "send"
     room: Any
-    message: MessageText
+    message: PostText
     msg_type: PostedType = 0
     reply_to: ReplyTo = None
+    files: FileIds = []
 
 
 class NewMessage(Struct, forbid_unknown_fields=True, kw_only=True):
     """A message to post: the REST body, the fields of ``send`` without command, room and ref."""
 
-    message: MessageText
+    message: PostText
     msg_type: PostedType = 0
     reply_to: ReplyTo = None
+    files: FileIds = []
 
 
 class Edit(Command):
@@ -123,13 +137,13 @@ class Edit(Command):
     name = "edit"
     room: Any
     seq: IdValue
-    message: MessageText
+    message: PostText
 
 
 class EditBody(Struct, forbid_unknown_fields=True, kw_only=True):
     """The REST body that edits a post: ``edit`` without command, room, seq and ref."""
 
-    message: MessageText
+    message: PostText
 
 
 class Delete(Command):
@@ -441,6 +455,27 @@ class ReactionSummary(Struct, kw_only=True):
     users: list[str]
 
 
+class FileInfo(Frame, kw_only=True):
+    """A file attached to a post (or just uploaded): what it is and where to get it."""
+
+    id: Annotated[str, Meta(description="The upload's random id (22 URL-safe characters)")]
+    name: Annotated[str, Meta(description="The uploaded name, made safe (no path or control)")]
+    type: Annotated[
+        str, Meta(description="The content type read from the bytes (not the browser's)")
+    ]
+    size: Annotated[int, Meta(description="Bytes")]
+    url: Annotated[
+        str, Meta(description="The file; only for who may enter the post's room (else 404)")
+    ]
+    thumb: Annotated[
+        str | None, Meta(description="Images only: a WebP thumbnail, at most 480 px a side")
+    ] = None
+    width: Annotated[
+        int | None, Meta(description="Images only: pixels, as shown (EXIF orientation applied)")
+    ] = None
+    height: Annotated[int | None, Meta(description="Images only: pixels, as shown")] = None
+
+
 class MessageEvent(Frame, kw_only=True):
     """A room event, live or replayed (REST: a stored message); enter/leave notices have no seq."""
 
@@ -484,6 +519,10 @@ class MessageEvent(Frame, kw_only=True):
     reactions: Annotated[
         list[ReactionSummary],
         Meta(description="Its reactions, in the order first given; absent when none"),
+    ] = []
+    files: Annotated[
+        list[FileInfo],
+        Meta(description="Its attached files, in upload order; absent when none (and deleted)"),
     ] = []
 
 
@@ -633,6 +672,9 @@ class SearchResult(Struct, omit_defaults=True, kw_only=True):
             "found in <mark> tags (and no other markup)"
         ),
     ]
+    files: Annotated[
+        list[FileInfo], Meta(description="Its attached files, in upload order; absent when none")
+    ] = []
 
 
 class SearchReply(Frame, kw_only=True):

@@ -31,7 +31,7 @@ from django.db import connection
 from django.db.models import BooleanField, F, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 
-from chat import accounts, protocol, selectors, services
+from chat import accounts, files, protocol, selectors, services
 from chat.errors import ChatError, ErrorCode
 from chat.events import iso_utc
 from chat.models import Message
@@ -387,6 +387,7 @@ def search(
             html=m.html,
             edited=None if m.edited is None else iso_utc(m.edited),
             snippet=_snippet(snippets.get(m.pk), m.text),
+            files=files.file_infos(m.files),
         )
         for m in page
     ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -34,9 +34,11 @@ from chat import (
     roster,
     selectors,
 )
+from chat import files as chat_files
 from chat.errors import ChatError, ErrorCode
 from chat.models import (
     STORED_TYPES,
+    Attachment,
     Change,
     ChangeKind,
     Mention,
@@ -152,14 +154,21 @@ def _refused(room_id: int) -> ChatError:
 
 
 def _store(
-    *, room_id: int, user: Account | None, text: str, msg_type: int, reply_to: int | None = None
+    *,
+    room_id: int,
+    user: Account | None,
+    text: str,
+    msg_type: int,
+    reply_to: int | None = None,
+    files: Sequence[str] = (),
 ) -> Message:
     """Store a message with the room's next seq, if ``user`` may post there (None: the system).
 
     Its formatted form (``markup.render``) is stored with it. The poster's
     read position moves to the new seq in the same transaction (on
     PostgreSQL, in the same statement). A text with an ``@`` also stores its
-    mentions there (``_store_with_mentions``); any other post pays nothing for them.
+    mentions there, and a post with ``files`` claims those uploads there
+    (``_store_with_extras``); any other post pays nothing for them.
     """
     if user is not None and not permissions.is_chat_user(user):
         raise ChatError(ErrorCode.ROOM_ACCESS_DENIED, "Log in with an active account to post.")
@@ -176,8 +185,8 @@ def _store(
     take_seq = _take_seq_sql(room_id, user)
     if take_seq is None:
         raise _refused(room_id)
-    if "@" in text:
-        _store_with_mentions(message, take_seq, user)
+    if "@" in text or files:
+        _store_with_extras(message, take_seq, user, files)
         return message
     if connection.vendor == "postgresql":
         _insert_in_one_statement(message, take_seq, reader=user)
@@ -200,23 +209,36 @@ def _take_seq(message: Message, take_seq: tuple[str, list[Any]]) -> None:
     message.seq, message.num, message.room_kind = row[1], row[2], row[3]
 
 
-def _store_with_mentions(
-    message: Message, take_seq: tuple[str, list[Any]], user: Account | None
+def _store_with_extras(
+    message: Message, take_seq: tuple[str, list[Any]], user: Account | None, keys: Sequence[str]
 ) -> None:
-    """Store ``message`` and its ``@username`` mentions (and staff's ``@room``) in one transaction.
+    """Store ``message`` with its files and its ``@username`` mentions (and staff's ``@room``)
+    in one transaction.
 
-    Only users who may enter the room are mentioned, and never the author;
-    each mentioned user's sockets get a mention frame after the commit.
+    The files (``keys``) must be the poster's uploads not yet posted: they are
+    claimed (locked) before the seq is taken, so a refused post takes no seq
+    and claims nothing. Only users who may enter the room are mentioned, and
+    never the author; each mentioned user's sockets get a mention frame after the commit.
     """
-    names = set(MENTION_RE.findall(message.text))
+    names = set(MENTION_RE.findall(message.text)) if "@" in message.text else set()
     message.mentions_room = "room" in names and user is not None and permissions.is_manager(user)
     with transaction.atomic():
+        claimed: list[Any] = []
+        if keys:
+            if user is None:
+                raise ValueError("the system posts no files")
+            claimed = chat_files.claim(user=user, keys=keys)
+            message.files = chat_files.descriptors(claimed)
         _take_seq(message, take_seq)
         message.save(force_insert=True)
+        if claimed:
+            chat_files.attach(claimed, message)
         if user is not None:
             _advance_read(
                 user_id=user.pk, room_id=message.room_id, seq=message.seq, posts=message.num
             )
+        if not names:
+            return
         access = _mention(message, names, author=user)
         if message.mentions_room:
             frame = events.mention_event(message)
@@ -287,8 +309,8 @@ def _insert_sql() -> str:
         f"INSERT INTO {quote(Message._meta.db_table)} ({column['room']}, {column['author']}, "
         f"{column['username']}, {column['msg_type']}, {column['text']}, {column['seq']}, "
         f"{column['created']}, {column['deleted']}, {column['num']}, {column['html']}, "
-        f"{column['reply_to']}) "
-        "SELECT id, %s, %s, %s, %s, last_seq, %s, false, posts, %s, %s FROM taken "
+        f"{column['reply_to']}, {column['files']}) "
+        "SELECT id, %s, %s, %s, %s, last_seq, %s, false, posts, %s, %s, %s FROM taken "
         f"RETURNING {column['id']}, {column['seq']}, {column['num']}"
     )
 
@@ -306,7 +328,8 @@ def _insert_in_one_statement(
     """
     update, update_params = take_seq
     params = [*update_params, message.author_id, message.username, message.msg_type,
-              message.text, message.created, message.html, message.reply_to]  # fmt: skip
+              message.text, message.created, message.html, message.reply_to,
+              message.files]  # fmt: skip
     ctes = f"taken AS ({update})"
     if reader is not None:
         upsert = _read_upsert_sql("postgresql").format(
@@ -334,6 +357,7 @@ def room_post(
     text: str,
     msg_type: int = MsgType.MESSAGE,
     reply_to: int | None = None,
+    files: Sequence[str] = (),
 ) -> Message:
     """Post to a room: the one function through which every stored message reaches a room.
 
@@ -351,7 +375,12 @@ def room_post(
         )
     try:
         message = _store(
-            room_id=room_id, user=user, text=text, msg_type=msg_type, reply_to=reply_to
+            room_id=room_id,
+            user=user,
+            text=text,
+            msg_type=msg_type,
+            reply_to=reply_to,
+            files=files,
         )
         metrics.POSTS.inc()
         # After the commit (at once in autocommit; at the outer commit inside a transaction).
@@ -374,10 +403,13 @@ def message_send(
     text: str,
     msg_type: int = MsgType.MESSAGE,
     reply_to: int | None = None,
+    files: Sequence[str] = (),
 ) -> Message:
     """Post a user's message, checking the type, the length and the room's access rule.
 
     ``reply_to`` (a reply) must be the seq of a post in the room that is not deleted.
+    ``files`` are ids of the user's uploads not yet posted (chat.files); the text
+    may be blank when there are some.
     """
     if msg_type not in MsgType.values:
         raise ChatError(ErrorCode.BAD_REQUEST, f"`msg_type` {msg_type} is not one of 0-5.")
@@ -389,19 +421,24 @@ def message_send(
             # The type's wire name, not its label: labels are translated, error texts are not.
             f"Only staff may post {MsgType(msg_type).name.lower()} messages.",
         )
-    _check_text(text)
+    if files:
+        chat_files.check_keys(files)
+    _check_text(text, blank_ok=bool(files))
     charge(user, "send")
     if reply_to is not None:
         selectors.room_for_user(user=user, room_id=room_id)  # its errors before the post's
         _live_post(room_id, reply_to)
-    message = room_post(room_id=room_id, user=user, text=text, msg_type=msg_type, reply_to=reply_to)
+    message = room_post(
+        room_id=room_id, user=user, text=text, msg_type=msg_type, reply_to=reply_to, files=files
+    )
     _direct_posted(message, author=user)
     return message
 
 
-def _check_text(text: str) -> None:
-    """Refuse a post's (or an edit's) text if it is blank, holds a NUL or is too long."""
-    if not text.strip():
+def _check_text(text: str, *, blank_ok: bool = False) -> None:
+    """Refuse a post's (or an edit's) text if it is blank (unless ``blank_ok``: the post has
+    files), holds a NUL or is too long."""
+    if not blank_ok and not text.strip():
         raise ChatError(ErrorCode.BAD_REQUEST, "`message` is empty.")
     if "\x00" in text:  # PostgreSQL text cannot hold it; no client needs it
         raise ChatError(ErrorCode.BAD_REQUEST, "`message` contains a NUL character (U+0000).")
@@ -588,9 +625,10 @@ def room_save(*, room: Room, fields: list[str] | None = None) -> Room:
 
 
 def room_delete(*, room: Room) -> None:
-    """Delete a room and its messages; its members are taken out of it."""
+    """Delete a room and its messages (and their files); its members are taken out of it."""
     room_id, access = room.pk, permissions.RoomAccess.of(room)
     with transaction.atomic():
+        chat_files.delete_attachments(Attachment.objects.filter(message__room_id=room_id))
         room.delete()
         events.publish_room_access_on_commit(room_id, access, deleted=True)
 
@@ -617,12 +655,14 @@ def rooms_broadcast(*, rooms: Iterable[Room], user: Account, text: str, msg_type
 
 
 def messages_purge(*, days: int, now: datetime | None = None) -> int:
-    """Delete messages older than ``days`` days; returns how many were deleted."""
+    """Delete messages older than ``days`` days, and their files; returns how many messages."""
     if days < 1:
         raise ValueError("days must be 1 or more")
     cutoff = (now or timezone.now()) - timedelta(days=days)
-    Change.objects.filter(created__lt=cutoff).delete()
-    deleted, _ = Message.objects.filter(created__lt=cutoff).delete()
+    with transaction.atomic():
+        Change.objects.filter(created__lt=cutoff).delete()
+        chat_files.delete_attachments(Attachment.objects.filter(message__created__lt=cutoff))
+        deleted, _ = Message.objects.filter(created__lt=cutoff).delete()
     return deleted
 
 
@@ -779,12 +819,15 @@ def message_edit(*, user: Account, room_id: int, seq: int, text: str) -> int | N
 
     Returns the change's seq (None: the text was already that). A name the
     new text adds is mentioned and notified; one it drops is no longer
-    mentioned (``_mentions_follow``).
+    mentioned (``_mentions_follow``). The post's files stay; with some, the
+    new text may be blank.
     """
-    _check_text(text)
+    _check_text(text, blank_ok=True)
 
     def apply(post: Message, now: datetime) -> dict[str, Any]:
         _check_own(user, post, now, action="edit")
+        if not text.strip() and not post.files:
+            raise ChatError(ErrorCode.BAD_REQUEST, "`message` is empty.")
         if post.text == text:
             raise _Unchanged
         post.text, post.html, post.edited = text, markup.render(text), now
@@ -817,7 +860,8 @@ def message_delete(*, user: Account, room_id: int, seq: int, moderator: bool = F
     """Delete post ``seq`` (the user's own; staff: any); it stays as a tombstone with no text.
 
     Its text goes from every stored place: the post, its mentions and its
-    reactions, and the frames of its earlier edits (made deletions too).
+    reactions, and the frames of its earlier edits (made deletions too). Its
+    files go too: their rows now, their stored bytes after the commit.
     ``moderator``: staff deleting from the admin, in any room.
     """
     if moderator and not permissions.is_manager(user):
@@ -827,7 +871,10 @@ def message_delete(*, user: Account, room_id: int, seq: int, moderator: bool = F
         if not permissions.is_manager(user):
             _check_own(user, post, now, action="delete")
         post.deleted, post.text, post.html = True, "", ""
-        post.save(update_fields=["deleted", "text", "html"])
+        if post.files:
+            post.files = ""
+            chat_files.delete_attachments(Attachment.objects.filter(message=post))
+        post.save(update_fields=["deleted", "text", "html", "files"])
         Reaction.objects.filter(message=post).delete()
         Mention.objects.filter(message=post).delete()
         return {}

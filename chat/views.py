@@ -1,9 +1,10 @@
-"""HTTP views: the chat page, health check, metrics, favicon and the logged-out notice."""
+"""HTTP views: the chat page, attached files, health check, metrics, favicon, logged-out notice."""
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -11,10 +12,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required, login_required
+from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.http import (
+    FileResponse,
+    Http404,
     HttpRequest,
     HttpResponse,
+    HttpResponseBase,
     HttpResponseForbidden,
     HttpResponseRedirect,
     JsonResponse,
@@ -26,7 +31,9 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
-from chat import conf, events, permissions, redisconn, selectors, shards
+from api import tokens
+from api.auth import authenticate_token
+from chat import conf, events, files, permissions, redisconn, selectors, shards
 from chat import metrics as chat_metrics
 from chat.permissions import Account, AuthenticatedRequest
 from people import selectors as people_selectors
@@ -240,4 +247,60 @@ def metrics(request: HttpRequest) -> HttpResponse:
         )
     response = HttpResponse(chat_metrics.render(), content_type=chat_metrics.CONTENT_TYPE)
     patch_cache_control(response, no_store=True)
+    return response
+
+
+def _file_reader(request: HttpRequest) -> permissions.User:
+    """Who asks for a file: the bearer token's user if the request has one, else the session's."""
+    header = request.headers.get("Authorization")
+    token = tokens.bearer_token(header) if header else None
+    if token is not None:
+        found = authenticate_token(token)
+        return found.user if found is not None else AnonymousUser()
+    return request.user
+
+
+@login_not_required  # nobody is sent to log in: a file nobody may read is a plain 404
+@require_safe
+def attachment(request: HttpRequest, key: str, name: str | None = None) -> HttpResponseBase:
+    """An attached file (``name``) or its thumbnail (no name), for who may read it; else 404.
+
+    The answer never runs in the chat's origin: a download (``attachment``) for
+    every type but four image types, no sniffing, and a sandbox CSP. Local
+    storage: streamed here, or handed to nginx (CHAT_FILES_ACCEL_REDIRECT); a
+    storage without local paths (S3): a redirect to a short-lived signed URL.
+    """
+    found = files.readable(user=_file_reader(request), key=key)
+    if found is None or (name is None and not found.thumb_name):
+        raise Http404("No such file.")
+    if name is None:
+        stored, content_type, shown = found.thumb_name, files.THUMB_TYPE, "thumb.webp"
+    else:
+        stored, content_type, shown = found.storage_name, found.content_type, found.name
+    disposition = files.disposition(content_type, shown)
+    store = files.storage()
+    response: HttpResponseBase
+    cache = "private, max-age=3600"
+    try:
+        store.path(stored)
+    except NotImplementedError:  # no local path (S3): the storage serves it, briefly signed
+        url = files.signed_url(store, stored, content_type=content_type, disposition=disposition)
+        response = HttpResponseRedirect(url)
+        # The redirect may be kept only while its signed URL is good.
+        cache = f"private, max-age={conf.CHAT_FILES_URL_EXPIRES_SECONDS // 2}"
+    else:
+        accel = conf.CHAT_FILES_ACCEL_REDIRECT
+        if accel:
+            response = HttpResponse(content_type=content_type)
+            response["X-Accel-Redirect"] = accel + quote(stored)
+        else:
+            try:
+                response = FileResponse(store.open(stored, "rb"), content_type=content_type)
+            except FileNotFoundError:
+                raise Http404("No such file.") from None
+    response["Content-Type"] = content_type
+    response["Content-Disposition"] = disposition
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = cache
     return response

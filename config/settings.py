@@ -316,9 +316,15 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "chat.storage.StaticStorage"},
+    # Attachments (chat.files): under DATA_DIR/files, never served by a static or media route;
+    # only chat.views.attachment answers for them, after its access check.
+    "chat_files": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(DATA_DIR / "files")},
+    },
 }
 
 # Security. Cookies are Secure unless SECURE_COOKIES=0 (plain-HTTP loopback only).
@@ -416,6 +422,21 @@ CHAT_HEARTBEAT_SECONDS = env_float("CHAT_HEARTBEAT_SECONDS", 25.0, minimum=0.1)
 # a handshake or command waiting on a stalled database is answered (1013, SERVICE_UNAVAILABLE)
 # before the page would give up on it.
 CHAT_HEARTBEAT_TIMEOUT_SECONDS = env_float("CHAT_HEARTBEAT_TIMEOUT_SECONDS", 20.0, minimum=0.1)
+
+# Attachments (chat/files.py): the largest file, each user's upload budget per 24 hours,
+# the most files on one post, the sniffed types let in (comma-separated; "type/prefix.*"
+# lets in a family), and the hours an upload that was never posted is kept (purge_files).
+CHAT_UPLOAD_MAX_BYTES = env_int("CHAT_UPLOAD_MAX_BYTES", 25 * 1024 * 1024, minimum=1)
+CHAT_UPLOAD_QUOTA_BYTES_PER_DAY = env_int(
+    "CHAT_UPLOAD_QUOTA_BYTES_PER_DAY", 500 * 1024 * 1024, minimum=0
+)
+CHAT_UPLOAD_MAX_FILES = env_int("CHAT_UPLOAD_MAX_FILES", 10, minimum=1)
+if env_str("CHAT_UPLOAD_ALLOWED_TYPES"):
+    CHAT_UPLOAD_ALLOWED_TYPES = env_list("CHAT_UPLOAD_ALLOWED_TYPES", [])
+CHAT_UPLOAD_ORPHAN_HOURS = env_int("CHAT_UPLOAD_ORPHAN_HOURS", 24, minimum=1)
+# nginx's internal location for X-Accel-Redirect (e.g. /_files/); "": the app streams them.
+CHAT_FILES_ACCEL_REDIRECT = env_str("CHAT_FILES_ACCEL_REDIRECT", "")
+CHAT_FILES_URL_EXPIRES_SECONDS = env_int("CHAT_FILES_URL_EXPIRES_SECONDS", 60, minimum=1)
 
 # LOG_FORMAT (plain or json) and LOG_LEVEL; config/server.py gives uvicorn the same dict.
 LOGGING = logging_config()

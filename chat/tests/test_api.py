@@ -285,6 +285,7 @@ def test_openapi_schema_describes_every_endpoint():
         ("/api/rooms/{room_id}/read", "post"),
         ("/api/mentions", "get"),
         ("/api/search", "get"),
+        ("/api/uploads", "post"),
     }
     assert schema["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
 

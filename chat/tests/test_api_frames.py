@@ -59,7 +59,8 @@ def test_the_openapi_components_are_the_structs_json_schemas(settings):
     served = Client().get("/api/openapi.json").json()["components"]["schemas"]
     expected = generated(PUBLISHED)
     expected["NewMessage"]["properties"]["message"]["maxLength"] = 123
-    assert set(expected) == {*(s.__name__ for s in PUBLISHED), "ErrorCode", "ReactionSummary"}
+    used = {"ErrorCode", "ReactionSummary", "FileInfo"}
+    assert set(expected) == {*(s.__name__ for s in PUBLISHED), *used}
     assert {name: served[name] for name in expected} == expected
 
 
@@ -84,7 +85,7 @@ def test_send_and_the_rest_body_declare_the_same_message_fields():
     """The socket's ``send`` and the REST body share the message fields and their rules."""
     components = generated([protocol.Send, protocol.NewMessage])
     send, body = components["Send"], components["NewMessage"]
-    fields = ("message", "msg_type", "reply_to")
+    fields = ("message", "msg_type", "reply_to", "files")
     assert body["properties"] == {k: send["properties"][k] for k in fields}
     assert body["required"] == ["message"]
     assert "message" in send["required"]
