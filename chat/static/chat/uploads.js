@@ -38,7 +38,8 @@ export class Uploads {
     this.maxBytes = maxBytes;
     this.maxFiles = maxFiles;
     this.onChange = onChange;
-    this.items = []; // {name, size, type, state: "uploading" | "done" | "failed", info, xhr, chip}
+    this.items = []; // {name, size, type, state: "uploading" | "done" | "failed", info, finished, xhr, chip}
+    this.finishes = 0; // numbers finished uploads in the order they finished
     this.list = el("ul", "uploads");
     this.list.setAttribute("aria-label", gettext("Attachments"));
     this.list.hidden = true;
@@ -62,9 +63,13 @@ export class Uploads {
     return this.items.some((item) => item.state === "uploading");
   }
 
-  /** The FileInfo of every finished upload, in the order they were added. */
+  /**
+   * The FileInfo of every finished upload, in the order they finished: the server shows a post's
+   * files in upload order, so the pending message looks like the stored one.
+   */
   get ready() {
-    return this.items.filter((item) => item.state === "done").map((item) => item.info);
+    const done = this.items.filter((item) => item.state === "done");
+    return done.sort((a, b) => a.finished - b.finished).map((item) => item.info);
   }
 
   /** Upload each of `files` (File objects); one over the limits gets a chip saying why. */
@@ -92,7 +97,7 @@ export class Uploads {
   /** Put finished uploads back as chips (a failed message taken back to edit). */
   restore(infos) {
     for (const info of infos) {
-      const item = { name: info.name, size: info.size, type: info.type, state: "done", info };
+      const item = { name: info.name, size: info.size, type: info.type, state: "done", info, finished: ++this.finishes };
       this.items.push(item);
       this.draw(item);
     }
@@ -147,6 +152,7 @@ export class Uploads {
           return this.fail(item, gettext("The upload failed. Try again."));
         }
         item.state = "done";
+        item.finished = ++this.finishes;
         this.draw(item);
         this.changed();
       } else this.fail(item, refusal(xhr));
