@@ -306,12 +306,12 @@ def test_the_lightbox_shows_the_full_image_moves_with_arrows_and_returns_the_foc
     room = server.rooms["Lightbox"]
     alice = open_chat(browser, server, "alice")
     join(alice, room)
-    attach(
-        alice,
-        room,
-        {"name": "first.png", "mimeType": "image/png", "buffer": png(1200, 800, "sky")},
-        {"name": "second.png", "mimeType": "image/png", "buffer": png(640, 480, (217, 45, 32))},
-    )
+    # One after the other: a post's files are in upload order, the order the uploads finished.
+    first = png(1200, 800, "sky")
+    attach(alice, room, {"name": "first.png", "mimeType": "image/png", "buffer": first})
+    expect(pane(alice, room).locator(".upload-done")).to_have_count(1)
+    second = png(640, 480, (217, 45, 32))
+    attach(alice, room, {"name": "second.png", "mimeType": "image/png", "buffer": second})
     expect(pane(alice, room).locator(".upload-done")).to_have_count(2)
     send(alice, room, "two pictures")
     thumbs = stored(alice, room).locator(".file-thumb")
@@ -433,11 +433,12 @@ def test_attachments_pass_axe_and_work_by_keyboard(browser, server, scheme):
     attach(alice, room, {"name": "later.txt", "mimeType": "text/plain", "buffer": b"later\n"})
     expect(composer.locator(".upload-done")).to_have_count(1)
     assert violations(alice) == []
-    # The keyboard way: from the box, Shift+Tab reaches the attach button and the chip's remove.
+    # The keyboard way: Tab from the box reaches "Attach files", Shift+Tab the chip's remove.
     composer.locator(".composer-input").focus()
-    alice.keyboard.press("Shift+Tab")
+    alice.keyboard.press("Tab")
     expect(composer.locator(".attach")).to_be_focused()
     expect(composer.locator(".attach")).to_have_accessible_name("Attach files")
+    composer.locator(".composer-input").focus()
     alice.keyboard.press("Shift+Tab")
     remove = composer.locator(".upload-remove")
     expect(remove).to_be_focused()

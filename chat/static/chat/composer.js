@@ -71,7 +71,8 @@ export class Composer {
     this.waiting.id = `${this.uploads.input.id}-wait`;
     this.waiting.setAttribute("aria-live", "polite");
     this.button.setAttribute("aria-describedby", this.waiting.id);
-    this.form.append(this.uploads.list, this.uploads.input, this.uploads.button, this.input, this.button);
+    // Attach after the box: Shift+Tab from the box still reaches the newest messages (or the chips).
+    this.form.append(this.uploads.list, this.input, this.uploads.input, this.uploads.button, this.button);
     if (isStaff) {
       // Staff may send warnings, alerts and muted messages.
       this.type = el("select", "composer-type");
