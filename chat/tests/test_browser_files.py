@@ -13,6 +13,7 @@ from chat.tests.test_browser_a11y import violations
 from chat.tests.test_browser_changes import action, reload
 from chat.tests.test_browser_ui import join, messages, open_chat, shoot
 from testkit.live import LiveServer
+from testkit.proxy import TcpProxy
 
 pytestmark = pytest.mark.browser
 
@@ -23,11 +24,30 @@ def server():
     live = LiveServer().prepare()
     live.rooms = live.seed(
         users=["alice", "bob"],
-        rooms=["Button", "Drop", "Paste", "Refused", "Lightbox", "Cards", "Deleted", "Axe"],
+        rooms=[
+            "Button",
+            "Drop",
+            "Paste",
+            "Refused",
+            "Lightbox",
+            "Cards",
+            "Deleted",
+            "Resume",
+            "Axe",
+        ],
     ).rooms
     live.start()
     yield live
     live.stop()
+
+
+@pytest.fixture
+def proxy(server):
+    """A TCP proxy in front of the server that the test can cut like a cable."""
+    front = TcpProxy("127.0.0.1", server.port).start()
+    front.url = f"http://127.0.0.1:{front.port}/"
+    yield front
+    front.stop()
 
 
 def png(width: int, height: int, fill: tuple[int, int, int] | str = (79, 70, 229)) -> bytes:
@@ -345,7 +365,7 @@ def test_the_lightbox_shows_the_full_image_moves_with_arrows_and_returns_the_foc
 
 def test_a_file_card_downloads_the_files_bytes(browser, server):
     """A PDF posted by Alice shows as a card (icon, name, type, size); Bob's Download saves the
-    very bytes she uploaded, under its name."""
+    very bytes she uploaded, under its name; after a reload, history shows the same files."""
     from playwright.sync_api import expect
 
     room = server.rooms["Cards"]
@@ -372,6 +392,11 @@ def test_a_file_card_downloads_the_files_bytes(browser, server):
     with open(download.value.path(), "rb") as saved:
         assert saved.read() == pdf
     shoot(bob, "files-post.png")
+    # History shows the same files after a reload.
+    reload(bob, room)
+    post = stored(bob, room)
+    expect(post.locator(".file-card .file-name")).to_have_text("minutes.pdf")
+    expect(post.locator(".file-thumb img")).to_have_attribute("alt", "pier.png")
     alice.context.close()
     bob.context.close()
 
@@ -407,6 +432,47 @@ def test_a_deleted_post_loses_its_files_live(browser, server):
     reload(bob, room)
     expect(stored(bob, room)).to_have_attribute("data-deleted", "true")
     expect(stored(bob, room).locator(".files")).to_have_count(0)
+    alice.context.close()
+    bob.context.close()
+
+
+def test_files_go_out_in_order_after_a_drop_and_come_in_with_the_resume(browser, server, proxy):
+    """Alice's connection drops: her post with an image waits in the outbox with the one after
+    it, and both go out in order once she is back; Bob's file, posted meanwhile, reaches her in
+    the replay."""
+    from playwright.sync_api import expect
+
+    room = server.rooms["Resume"]
+    alice = open_chat(browser, proxy, "alice")  # page, uploads and socket go through the proxy
+    bob = open_chat(browser, server, "bob")
+    join(alice, room)
+    join(bob, room)
+    attach(alice, room, {"name": "away.png", "mimeType": "image/png", "buffer": png(90, 60)})
+    expect(pane(alice, room).locator(".upload-done")).to_have_count(1)
+    proxy.cut("refuse")
+    expect(alice.locator("#conn-state")).to_have_attribute("data-state", "reconnecting")
+    send(alice, room, "with a picture")
+    send(alice, room, "and after it")
+    pending = pane(alice, room).locator(".message.pending")
+    expect(pending).to_have_count(2)
+    expect(pending.first.locator(".file-thumb img")).to_have_attribute("alt", "away.png")
+    attach(bob, room, {"name": "report.txt", "mimeType": "text/plain", "buffer": b"all fine\n"})
+    expect(pane(bob, room).locator(".upload-done")).to_have_count(1)
+    send(bob, room)
+    expect(stored(bob, room).locator(".file-name")).to_have_text("report.txt")
+    proxy.restore()
+    expect(alice.locator("#conn-state")).to_have_attribute(
+        "data-state", "connected", timeout=15_000
+    )
+    expect(pending).to_have_count(0, timeout=15_000)
+    for page in (alice, bob):
+        shown = messages(page, room)
+        expect(shown).to_have_count(3)
+        expect(shown.nth(0).locator(".file-card .file-name")).to_have_text("report.txt")
+        expect(shown.nth(1).locator(".body")).to_have_text("with a picture")
+        expect(shown.nth(1).locator(".file-thumb img")).to_have_attribute("alt", "away.png")
+        expect(shown.nth(2).locator(".body")).to_have_text("and after it")
+        expect(shown.nth(2).locator(".files")).to_have_count(0)
     alice.context.close()
     bob.context.close()
 
