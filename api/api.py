@@ -590,6 +590,7 @@ UPLOAD_BODY = {
                     }
                 },
                 "required": ["file"],
+                "additionalProperties": False,
             }
         }
     },

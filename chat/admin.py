@@ -1,4 +1,4 @@
-"""Admin for rooms (with a broadcast action) and stored messages."""
+"""Admin for rooms (with a broadcast action), stored messages and their attached files."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from chat import conf, services
+from chat import conf, files, services
 from chat.forms import BroadcastForm
-from chat.models import STORED_TYPES, Message, MsgType, Room, RoomKind, RoomMember
+from chat.models import STORED_TYPES, Attachment, Message, MsgType, Room, RoomKind, RoomMember
 from chat.permissions import Account
 
 # django-stubs makes ModelAdmin generic in its model, but Django's class takes no
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
     RoomModelAdmin = admin.ModelAdmin[Room]
     MessageModelAdmin = admin.ModelAdmin[Message]
     MemberInline = admin.TabularInline[RoomMember, Room]
+    AttachmentModelAdmin = admin.ModelAdmin[Attachment]
 else:
-    RoomModelAdmin = MessageModelAdmin = admin.ModelAdmin
+    RoomModelAdmin = MessageModelAdmin = AttachmentModelAdmin = admin.ModelAdmin
     MemberInline = admin.TabularInline
 
 
@@ -197,3 +199,55 @@ class MessageAdmin(MessageModelAdmin):
             seq=message.seq,
             moderator=True,
         )
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(AttachmentModelAdmin):
+    """Uploaded files: read, search by name, delete (the stored bytes go too)."""
+
+    list_display = ("name", "content_type", "human_size", "uploader", "room", "posted", "created")
+    list_filter = ("content_type", ("posted", admin.EmptyFieldListFilter))
+    search_fields = ("name",)
+    list_select_related = ("uploader", "message__room")
+    date_hierarchy = "created"
+    readonly_fields = (
+        "key",
+        "name",
+        "content_type",
+        "human_size",
+        "width",
+        "height",
+        "uploader",
+        "message",
+        "storage_name",
+        "thumb_name",
+        "created",
+        "posted",
+    )
+    exclude = ("size",)
+
+    @admin.display(description=_("size"), ordering="size")
+    def human_size(self, obj: Attachment) -> str:
+        """The size as people read it (12.1 KB)."""
+        return str(filesizeformat(obj.size))
+
+    @admin.display(description=_("room"))
+    def room(self, obj: Attachment) -> Room | None:
+        """The room it was posted in; none before it is posted."""
+        return obj.message.room if obj.message is not None else None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """Files are uploaded by people, not added here."""
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Attachment | None = None) -> bool:
+        """Uploaded files are not edited."""
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: Attachment) -> None:
+        """Delete through chat.files: its stored files go, and its post no longer lists it."""
+        files.attachments_remove([obj])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Attachment]) -> None:
+        """Delete the selected files through chat.files."""
+        files.attachments_remove(queryset)

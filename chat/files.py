@@ -13,6 +13,7 @@ who may enter the post's room (``readable``), or to its uploader before it is po
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import json
 import logging
@@ -32,10 +33,13 @@ import puremagic
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import InvalidStorageError, Storage, storages
 from django.core.files.uploadedfile import UploadedFile
+from django.core.signals import setting_changed
 from django.db import connection, transaction
-from django.urls import reverse
+from django.dispatch import receiver
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
-from PIL import Image, ImageOps, UnidentifiedImageError
+from django.utils.http import RFC3986_SUBDELIMS
+from PIL import Image, ImageOps, JpegImagePlugin
 
 from chat import conf, permissions, protocol
 from chat.errors import ChatError, ErrorCode
@@ -61,11 +65,12 @@ _ALIASES = {
     "application/x-ogg": "audio/ogg",
     "video/x-webm": "video/webm",
 }
+# What Pillow calls each image type; a phone's JPEG is often MPO (a JPEG with more images).
 _PILLOW_FORMATS = {
-    "image/png": "PNG",
-    "image/jpeg": "JPEG",
-    "image/gif": "GIF",
-    "image/webp": "WEBP",
+    "image/png": {"PNG"},
+    "image/jpeg": {"JPEG", "MPO"},
+    "image/gif": {"GIF"},
+    "image/webp": {"WEBP"},
 }
 _OOXML = {
     "word/": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -216,7 +221,7 @@ def _image(file: IO[bytes], content_type: str) -> _Image:
             file.seek(0)
             with Image.open(file) as probe:
                 _check_pixels(probe.width, probe.height)
-                if probe.format != _PILLOW_FORMATS[content_type]:
+                if probe.format not in _PILLOW_FORMATS[content_type]:
                     raise bad
                 probe.verify()
             file.seek(0)
@@ -239,7 +244,10 @@ def _image(file: IO[bytes], content_type: str) -> _Image:
             ErrorCode.FILE_TOO_LARGE,
             f"The image has too many pixels; the limit is {Image.MAX_IMAGE_PIXELS}.",
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+    except ChatError:
+        raise
+    except Exception:  # Pillow's many ways of saying the bytes are not a sound image
+        log.info("Refused an image upload that does not decode", exc_info=True)
         raise bad from None
 
 
@@ -257,24 +265,30 @@ def _without_gps(image: Image.Image) -> bytes | None:
     """The image saved again without its EXIF GPS position; None if it has none.
 
     A JPEG is saved with its own quantization tables and subsampling
-    (``quality="keep"``), so it loses as little as a re-encode can.
+    (``quality="keep"``), so it loses as little as a re-encode can. An MPO (a
+    phone's JPEG carrying more images, each with EXIF of its own) is always
+    saved again as its first image alone, a plain JPEG.
     """
     exif = image.getexif()
-    if GPS_IFD not in exif:
+    if GPS_IFD not in exif and image.format != "MPO":
         return None
     exif.get_ifd(0x8769)  # the Exif sub-IFD, loaded so it is written back
-    del exif[GPS_IFD]
+    exif.pop(GPS_IFD, None)
     options: dict[str, Any] = {"exif": exif.tobytes()}
     if image.info.get("icc_profile"):
         options["icc_profile"] = image.info["icc_profile"]
-    if image.format == "JPEG":
+    kind = "JPEG" if image.format == "MPO" else image.format
+    if image.format == "MPO":  # "keep" is for JPEG alone: the same tables, given explicitly
+        sampling = JpegImagePlugin.get_sampling(image)
+        options.update(qtables=getattr(image, "quantization", None), subsampling=sampling)
+    elif kind == "JPEG":
         options.update(quality="keep", subsampling="keep")
-    elif image.format == "WEBP":
+    elif kind == "WEBP":
         options.update(lossless=True)
-    if getattr(image, "n_frames", 1) > 1:
+    if kind != "JPEG" and getattr(image, "n_frames", 1) > 1:
         options["save_all"] = True
     out = io.BytesIO()
-    image.save(out, image.format, **options)
+    image.save(out, kind, **options)
     return out.getvalue()
 
 
@@ -416,17 +430,38 @@ def descriptors(attachments: Iterable[Attachment]) -> str:
     return json.dumps(entries, separators=(",", ":"), ensure_ascii=False) if entries else ""
 
 
+@functools.lru_cache(maxsize=16)
+def _files_base(script_prefix: str) -> str:
+    """Where the files' URLs start (e.g. "/files/", "/chat/files/"), under a script prefix."""
+    return reverse("chat-file-thumb", kwargs={"key": "-"}).removesuffix("-/thumb")
+
+
+@receiver(setting_changed)
+def _urls_changed(*, setting: str, **kwargs: Any) -> None:
+    """Another URLconf (a test's override_settings): the files' base is looked up again."""
+    if setting == "ROOT_URLCONF":
+        _files_base.cache_clear()
+
+
+# The characters Django's reverse() leaves unquoted in a path (django.urls.resolvers).
+_URL_SAFE = RFC3986_SUBDELIMS + "/~:@"
+
+
 def file_info(entry: dict[str, Any]) -> protocol.FileInfo:
-    """A file's descriptor (one entry of Message.files) as the frame's FileInfo, with URLs."""
+    """A file's descriptor (one entry of Message.files) as the frame's FileInfo, with URLs.
+
+    The URLs are what reverse("chat-file"...) gives, built from a cached base:
+    reverse() itself costs ~50 µs, and a history page may hold many files.
+    """
     key, name = entry["id"], entry["name"]
-    image = "width" in entry
+    base = _files_base(get_script_prefix()) + key + "/"
     return protocol.FileInfo(
         id=key,
         name=name,
         type=entry["type"],
         size=entry["size"],
-        url=reverse("chat-file", kwargs={"key": key, "name": name}),
-        thumb=reverse("chat-file-thumb", kwargs={"key": key}) if image else None,
+        url=base + quote(name, safe=_URL_SAFE),
+        thumb=base + "thumb" if "width" in entry else None,
         width=entry.get("width"),
         height=entry.get("height"),
     )
@@ -482,6 +517,18 @@ def delete_attachments(attachments: Iterable[Attachment]) -> int:
     if names:
         transaction.on_commit(lambda: remove_stored(names))
     return len(rows)
+
+
+def attachments_remove(attachments: Iterable[Attachment]) -> int:
+    """Delete attachments (the admin's delete), their stored files after the commit, and take
+    them out of their posts' ``files``, so history and every later frame no longer list them."""
+    rows = list(attachments)
+    with transaction.atomic():
+        removed = delete_attachments(rows)
+        for message_id in {a.message_id for a in rows if a.message_id is not None}:
+            left = Attachment.objects.filter(message_id=message_id).order_by("created", "id")
+            Message.objects.filter(pk=message_id).update(files=descriptors(left))
+    return removed
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Awaitable, Callable
 from inspect import iscoroutinefunction
 from typing import Any
@@ -190,8 +191,9 @@ class UploadLimitMiddleware:
     Django's ASGI handler reads a whole body to disk before any view runs, so the
     upload view's own size check would come after the bytes were taken in. Here a
     Content-Length over the limit (plus UPLOAD_OVERHEAD) is answered at once,
-    unread; a body without one (chunked) is counted as it arrives, and past the
-    limit the application is told the client went away and the 413 is sent instead.
+    unread. A body without one (chunked) is read here as it arrives, refused
+    once past the limit, and otherwise handed on with its length, which Django's
+    multipart parser needs (it reads no body without a Content-Length).
     """
 
     def __init__(self, application: HttpApp) -> None:
@@ -210,35 +212,40 @@ class UploadLimitMiddleware:
             return
         limit = int(chat_conf.CHAT_UPLOAD_MAX_BYTES) + UPLOAD_OVERHEAD
         for key, value in scope.get("headers", []):
-            if key == b"content-length" and value.isdigit() and int(value) > limit:
-                await _too_large(send, f"The request has {int(value)} bytes")
+            if key == b"content-length":
+                if value.isdigit() and int(value) > limit:
+                    await _too_large(send, f"The request has {int(value)} bytes")
+                    return
+                # The server stops reading at the declared length: nothing more to count.
+                await self.application(scope, receive, send)
                 return
-        seen = 0
-        refused = False
-        started = False
+        with tempfile.SpooledTemporaryFile(max_size=1024 * 1024) as body:
+            size = 0
+            more = True
+            while more:
+                event = await receive()
+                if event["type"] != "http.request":
+                    return  # the client went away
+                chunk = event.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    await _too_large(send, f"The request has more than {limit} bytes")
+                    return
+                body.write(chunk)
+                more = event.get("more_body", False)
+            body.seek(0)
+            headers = [*scope.get("headers", []), (b"content-length", str(size).encode())]
+            done = False
 
-        async def counting_receive() -> Any:
-            nonlocal seen, refused
-            if refused:
-                return {"type": "http.disconnect"}
-            event = await receive()
-            if event["type"] == "http.request":
-                seen += len(event.get("body", b""))
-                if seen > limit:
-                    refused = True
-                    return {"type": "http.disconnect"}
-            return event
+            async def replay() -> Any:
+                nonlocal done
+                if done:
+                    return await receive()  # after the body: the client's disconnect
+                chunk = body.read(64 * 1024)
+                done = body.tell() >= size
+                return {"type": "http.request", "body": chunk, "more_body": not done}
 
-        async def guarded_send(event: ASGISendEvent) -> None:
-            nonlocal started
-            if refused:
-                return  # the application's answer to a "disconnect": the 413 goes instead
-            started = True
-            await send(event)
-
-        await self.application(scope, counting_receive, guarded_send)
-        if refused and not started:
-            await _too_large(send, f"The request has more than {limit} bytes")
+            await self.application({**scope, "headers": headers}, replay, send)
 
 
 async def _too_large(send: ASGISendCallable, said: str) -> None:

@@ -84,7 +84,18 @@ PostedType = Annotated[
 ]
 
 
-# A post's (or an edit's) text: blank only when the post has files.
+# An edit's text. Blank only when the post has files: the schema says what holds for most
+# posts, chat.services.message_edit decides.
+MessageText = Annotated[
+    str,
+    Meta(
+        description="The text: not blank (unless the post has files), no NUL character, at "
+        "most the configured length",
+        extra_json_schema={"minLength": 1, "pattern": MESSAGE_PATTERN},
+    ),
+]
+# A post's text: blank only when it has files (api.schemas publishes that rule for the REST
+# body as an ``anyOf``).
 PostText = Annotated[
     str,
     Meta(
@@ -97,8 +108,9 @@ FileIds = Annotated[
     list[Annotated[str, Meta(min_length=1, max_length=32)]],
     Meta(
         max_length=100,
-        description="Ids of your uploads (POST /api/uploads) not yet posted, at most "
-        "CHAT_UPLOAD_MAX_FILES; they are shown in upload order",
+        description="Ids of your uploads (POST /api/uploads) not yet posted, each once, at "
+        "most CHAT_UPLOAD_MAX_FILES; they are shown in upload order",
+        extra_json_schema={"uniqueItems": True},
     ),
 ]
 
@@ -137,13 +149,13 @@ class Edit(Command):
     name = "edit"
     room: Any
     seq: IdValue
-    message: PostText
+    message: MessageText
 
 
 class EditBody(Struct, forbid_unknown_fields=True, kw_only=True):
     """The REST body that edits a post: ``edit`` without command, room, seq and ref."""
 
-    message: PostText
+    message: MessageText
 
 
 class Delete(Command):

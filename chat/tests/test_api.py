@@ -10,6 +10,7 @@ from django.core.wsgi import get_wsgi_application
 from django.test import AsyncClient, Client
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api import services as token_services
 from chat import services
@@ -317,7 +318,10 @@ def test_the_api_conforms_to_its_own_openapi_schema(alice, room, settings):
     )
     @hypothesis.given(case=st.one_of(strategies))
     def check(case):
-        response = case.call_and_validate(headers=headers)
+        # An upload is judged by its bytes (the sniffed type, a valid image), which no schema
+        # can say: schema-valid bytes may be refused (400, 415), so that one check is left out.
+        excluded = [positive_data_acceptance] if case.path == "/api/uploads" else []
+        response = case.call_and_validate(headers=headers, excluded_checks=excluded)
         seen.add((case.method, case.path, response.status_code))
 
     check()

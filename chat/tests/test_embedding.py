@@ -210,6 +210,34 @@ def test_a_token_drives_the_rest_api_and_the_socket_under_the_prefix(host):
     assert asyncio.run(round_trip()).username == "ann@example.com"
 
 
+def test_files_upload_post_and_serve_under_the_prefix_from_the_default_storage(host):
+    """A site without a "chat_files" storage keeps attachments in its default one; the upload,
+    the post and the file's URL all live under /chat/."""
+    auth = {"Authorization": f"Bearer {host.token}"}
+    boundary = "hostsiteboundary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="n.txt"\r\n\r\n'
+        f"hello host\r\n--{boundary}--\r\n"
+    ).encode()
+    request = urllib.request.Request(
+        host.url + "chat/api/uploads",
+        data=body,
+        headers={**auth, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        info = json.loads(response.read())
+    assert info["url"] == f"/chat/files/{info['id']}/n.txt"
+    posted = urllib.request.Request(
+        host.url + f"chat/api/rooms/{host.lobby}/messages",
+        data=json.dumps({"message": "", "files": [info["id"]]}).encode(),
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(posted, timeout=10) as response:
+        assert json.loads(response.read())["files"] == [info]
+    assert fetch(host, info["url"].lstrip("/"), **auth) == (200, "hello host")
+    assert fetch(host, info["url"].lstrip("/"))[0] == 404
+
+
 def test_the_admin_lists_the_chats_models_for_the_sites_superuser(host):
     """The admin's login page loads; the site's superuser sees the chat's rooms and tokens."""
     status, page = fetch(host, "admin/login/")

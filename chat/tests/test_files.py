@@ -182,6 +182,17 @@ def test_quota_refuses_with_retry_after(alice, bob, settings):
     assert upload(client, b"c" * 1000, "3.txt").status_code == 201
 
 
+def test_file_urls_are_what_reverse_gives():
+    """The frames' URLs, built from a cached base, are exactly Django's reverse()."""
+    from django.urls import reverse
+
+    for name in ("a b#?%.txt", "ärger & co;=.pdf", "~:@!$'()*+,.png", "x/y"):
+        info = files.file_info({"id": "K" * 22, "name": name, "type": "x", "size": 1, "width": 1})
+        if "/" not in name:
+            assert info.url == reverse("chat-file", kwargs={"key": "K" * 22, "name": name})
+        assert info.thumb == reverse("chat-file-thumb", kwargs={"key": "K" * 22})
+
+
 def test_names_are_made_safe(alice):
     """No path, no control characters, at most 255 characters; "thumb" is renamed."""
     assert files.safe_name("../../etc/passwd") == "passwd"
@@ -213,6 +224,40 @@ def test_exif_gps_goes_and_the_rest_stays(alice, file_storage):
     with Image.open(file_storage / f"files/{key[:2]}/{key}/thumb.webp") as thumb:
         assert thumb.format == "WEBP"
         assert thumb.size == (360, 480)
+
+
+def test_a_phones_mpo_jpeg_is_kept_as_a_plain_jpeg_without_gps(alice, file_storage):
+    """A JPEG with more images (MPO, as phones save them) is image/jpeg, stored as its first
+    image alone, with no GPS in it."""
+    first = Image.open(io.BytesIO(jpeg_with_gps(320, 240)))
+    second = Image.new("RGB", (160, 120))
+    exif = first.getexif()
+    out = io.BytesIO()
+    first.save(out, "MPO", save_all=True, append_images=[second], exif=exif.tobytes())
+    response = upload(bearer(alice), out.getvalue(), "phone.jpg")
+    assert response.status_code == 201, response.content
+    info = response.json()
+    assert (info["type"], info["width"], info["height"]) == ("image/jpeg", 320, 240)
+    key = info["id"]
+    with Image.open(file_storage / f"files/{key[:2]}/{key}/phone.jpg") as stored:
+        assert stored.format == "JPEG"
+        assert getattr(stored, "n_frames", 1) == 1
+        assert 0x8825 not in stored.getexif()
+        assert stored.getexif()[0x010F] == "TestCam"
+
+
+def test_session_uploads_need_the_csrf_token(alice):
+    """From the browser (session cookie) an upload needs X-CSRFToken, as every API write."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    refused = client.post("/api/uploads", {"file": named(b"hi", "a.txt")})
+    assert refused.status_code == 403
+    client.get("/")  # the chat page sets the CSRF cookie
+    token = client.cookies["csrftoken"].value
+    accepted = client.post(
+        "/api/uploads", {"file": named(b"hi", "a.txt")}, headers={"X-CSRFToken": token}
+    )
+    assert accepted.status_code == 201
 
 
 def test_thumbnail_is_at_most_480_pixels(alice, file_storage):
@@ -522,3 +567,92 @@ def test_room_deletion_and_admin_delete_remove_files(alice, room, file_storage, 
     services.room_delete(room=room)
     assert Attachment.objects.count() == 0
     assert stored_files(file_storage) == set()
+
+
+# --- admin ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def superuser_client(make_user):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_superuser("root", password="pw-root-123")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_admin_lists_searches_and_deletes_files(superuser_client, alice, room, file_storage):
+    """The list shows name, type, readable size, uploader, room; search by name; read only;
+    deleting one removes its stored files and takes it out of its post."""
+    client = bearer(alice)
+    kept = upload(client, b"k" * 2048, "kept-notes.txt").json()
+    gone = upload(client, png(), "holiday.png").json()
+    post(client, room.pk, {"message": "two", "files": [kept["id"], gone["id"]]})
+    listing = superuser_client.get("/admin/chat/attachment/").content.decode()
+    assert "kept-notes.txt" in listing and "holiday.png" in listing
+    assert "2.0\xa0KB" in listing and "General" in listing and "alice" in listing
+    searched = superuser_client.get("/admin/chat/attachment/", {"q": "holiday"}).content.decode()
+    assert "holiday.png" in searched and "kept-notes.txt" not in searched
+    assert superuser_client.get("/admin/chat/attachment/add/").status_code == 403
+    row = Attachment.objects.get(key=gone["id"])
+    page = superuser_client.get(f"/admin/chat/attachment/{row.pk}/change/")
+    assert page.status_code == 200 and b'name="name"' not in page.content  # read only
+    response = superuser_client.post(f"/admin/chat/attachment/{row.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert stored_files(file_storage) == {f"files/{kept['id'][:2]}/{kept['id']}/kept-notes.txt"}
+    history = client.get(f"/api/rooms/{room.pk}/messages").json()["messages"]
+    assert [f["id"] for f in history[-1]["files"]] == [kept["id"]]
+
+
+# --- the post's statements --------------------------------------------------------------
+
+
+def test_two_posts_racing_for_one_upload_store_one(alice, room):
+    """Two posts naming the same upload at once: one is stored with it, the other is
+    FILE_INVALID and takes no seq (PostgreSQL: the claim's row lock; SQLite: one writer)."""
+    import threading
+
+    from django.db import connection as default_connection
+
+    from chat.errors import ChatError
+
+    key = upload(bearer(alice), b"contested").json()["id"]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def post_it(text):
+        try:
+            barrier.wait(timeout=10)
+            services.message_send(user=alice, room_id=room.pk, text=text, files=[key])
+            outcomes.append("stored")
+        except ChatError as error:
+            outcomes.append(error.code)
+        finally:
+            default_connection.close()
+
+    threads = [threading.Thread(target=post_it, args=(t,)) for t in ("one", "two")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["FILE_INVALID", "stored"]
+    room.refresh_from_db()
+    assert room.last_seq == 1
+    assert Message.objects.get().files.count(key) == 1
+
+
+@pytest.mark.postgres
+def test_a_post_without_files_keeps_its_one_statement_on_postgresql(alice, room):
+    """PostgreSQL: a plain post is still one statement (seq, read position and insert)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (runs in the PostgreSQL pass of scripts/test)")
+    services.room_post(room_id=room.pk, user=alice, text="warm up")  # compiles the rule once
+    with CaptureQueriesContext(connection) as queries:
+        message = services.room_post(room_id=room.pk, user=alice, text="plain")
+    assert len(queries) == 1, [q["sql"] for q in queries]
+    assert queries[0]["sql"].startswith("WITH taken AS")
+    assert Message.objects.get(pk=message.pk).files == ""
