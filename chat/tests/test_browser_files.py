@@ -32,6 +32,7 @@ def server():
             "Lightbox",
             "Cards",
             "Deleted",
+            "Edited",
             "Resume",
             "Axe",
         ],
@@ -432,6 +433,38 @@ def test_a_deleted_post_loses_its_files_live(browser, server):
     reload(bob, room)
     expect(stored(bob, room)).to_have_attribute("data-deleted", "true")
     expect(stored(bob, room).locator(".files")).to_have_count(0)
+    alice.context.close()
+    bob.context.close()
+
+
+def test_an_edit_may_empty_the_text_of_a_post_with_files_which_stay(browser, server):
+    """Alice edits her caption away: the post keeps its image for both, with no empty body;
+    an edit that brings text back shows it again."""
+    from playwright.sync_api import expect
+
+    room = server.rooms["Edited"]
+    alice = open_chat(browser, server, "alice")
+    bob = open_chat(browser, server, "bob")
+    join(alice, room)
+    join(bob, room)
+    attach(alice, room, {"name": "bay.png", "mimeType": "image/png", "buffer": png(120, 80)})
+    expect(pane(alice, room).locator(".upload-done")).to_have_count(1)
+    send(alice, room, "caption with a typo")
+    mine, theirs = stored(alice, room), stored(bob, room)
+    action(alice, mine, "edit")
+    mine.locator(".msg-editor-input").fill("")
+    mine.locator(".msg-editor-input").press("Enter")
+    for post in (mine, theirs):
+        expect(post.locator(".edited-mark")).to_be_visible()
+        expect(post.locator(".body")).to_be_hidden()
+        expect(post.locator(".file-thumb img")).to_have_attribute("alt", "bay.png")
+    action(alice, mine, "edit")
+    mine.locator(".msg-editor-input").fill("the bay")
+    mine.locator(".msg-editor-input").press("Enter")
+    for post in (mine, theirs):
+        expect(post.locator(".body")).to_have_text("the bay")
+        expect(post.locator(".body")).to_be_visible()
+        expect(post.locator(".file-thumb")).to_have_count(1)
     alice.context.close()
     bob.context.close()
 
