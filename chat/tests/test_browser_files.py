@@ -17,6 +17,8 @@ from testkit.proxy import TcpProxy
 
 pytestmark = pytest.mark.browser
 
+PHONE = {"width": 390, "height": 844}
+
 
 @pytest.fixture(scope="module")
 def server():
@@ -546,4 +548,18 @@ def test_attachments_pass_axe_and_work_by_keyboard(browser, server, scheme):
     expect(composer.locator(".upload")).to_have_count(0)
     link = stored(alice, room).locator(".file-download")
     expect(link).to_have_accessible_name(f"Download {scheme}.txt")
+    # On a phone every control of the attachments is big enough for a finger.
+    alice.set_viewport_size(PHONE)
+    attach(alice, room, {"name": "phone.txt", "mimeType": "text/plain", "buffer": b"small\n"})
+    expect(composer.locator(".upload-done")).to_have_count(1)
+    small = """() => [...document.querySelectorAll(
+        '.attach, .upload-remove, .file-thumb, .file-download, .composer-send')]
+      .filter((e) => e.checkVisibility())
+      .map((e) => { const r = e.getBoundingClientRect();
+        return [e.className, Math.round(r.width), Math.round(r.height)]; })
+      .filter(([, w, h]) => w < 44 || h < 44)"""
+    assert alice.evaluate(small) == []
+    if scheme == "dark":
+        shoot(alice, "files-phone-dark.png")
+    assert violations(alice) == []
     alice.context.close()

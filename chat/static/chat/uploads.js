@@ -171,7 +171,15 @@ export class Uploads {
   draw(item) {
     const chip = el("li", "upload");
     chip.dataset.state = item.state;
-    const icon = fileIcon(item.info?.type ?? item.type, item.name);
+    let icon = fileIcon(item.info?.type ?? item.type, item.name);
+    if (item.info?.thumb) {
+      // An uploaded image shows a small preview of itself (decorative: its name follows).
+      icon = el("img", "upload-thumb");
+      icon.src = item.info.thumb;
+      icon.alt = "";
+      icon.height = 24;
+      icon.width = Math.max(1, Math.round((24 * item.info.width) / item.info.height));
+    }
     const name = el("span", "upload-name", item.name);
     name.title = item.name;
     chip.append(icon, name, el("span", "upload-size", formatSize(item.size)));
