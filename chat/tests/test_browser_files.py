@@ -11,6 +11,7 @@ import pytest
 
 from chat.tests.test_browser_a11y import violations
 from chat.tests.test_browser_changes import action, reload
+from chat.tests.test_browser_i18n import GERMAN
 from chat.tests.test_browser_ui import join, messages, open_chat, shoot
 from testkit.live import LiveServer
 from testkit.proxy import TcpProxy
@@ -36,6 +37,7 @@ def server():
             "Deleted",
             "Edited",
             "Resume",
+            "Deutsch",
             "Axe",
         ],
     ).rooms
@@ -510,6 +512,27 @@ def test_files_go_out_in_order_after_a_drop_and_come_in_with_the_resume(browser,
         expect(shown.nth(2).locator(".files")).to_have_count(0)
     alice.context.close()
     bob.context.close()
+
+
+def test_attachments_speak_german(browser, server):
+    """A de-DE browser: the attach button, the chip, the card and the sizes are German."""
+    from playwright.sync_api import expect
+
+    room = server.rooms["Deutsch"]
+    alice = open_chat(browser, server, "alice", **GERMAN)
+    join(alice, room)
+    composer = pane(alice, room).locator(".composer")
+    expect(composer.locator(".attach")).to_have_accessible_name("Dateien anhängen")
+    attach(alice, room, {"name": "liste.txt", "mimeType": "text/plain", "buffer": b"Brot\n"})
+    chip = composer.locator(".upload")
+    expect(chip.locator(".upload-done")).to_have_text("Fertig")
+    expect(chip.locator(".upload-size")).to_have_text("5 Byte")
+    expect(chip.locator(".upload-remove")).to_have_accessible_name("liste.txt entfernen")
+    send(alice, room, "Einkaufsliste")
+    card = stored(alice, room).locator(".file-card")
+    expect(card.locator(".file-download")).to_have_text("Herunterladen")
+    expect(card.locator(".file-download")).to_have_accessible_name("liste.txt herunterladen")
+    alice.context.close()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
