@@ -107,7 +107,12 @@ def safe_name(name: str) -> str:
 
 
 def _stored_name(name: str) -> str:
-    """``name`` cut to STORED_NAME_MAX_BYTES of UTF-8 (keeping its extension) for storage."""
+    """``name`` cut to STORED_NAME_MAX_BYTES of UTF-8 (keeping its extension) for storage.
+
+    Never the thumbnail's name: a storage that overwrites (S3) would lose one of the two.
+    """
+    if name == "thumb.webp":
+        return "thumb_.webp"
     if len(name.encode()) <= STORED_NAME_MAX_BYTES:
         return name
     stem, dot, ext = name.rpartition(".")
@@ -191,7 +196,7 @@ def sniff(file: IO[bytes]) -> str:
     except (puremagic.PureError, ValueError):
         matches = []
     for match in matches:
-        found = _ALIASES.get(match.mime_type, match.mime_type)
+        found = str(_ALIASES.get(match.mime_type, match.mime_type) or "")
         if not found or _textual(found):
             continue
         if match.byte_match.startswith(b"PK\x03\x04") or found == "application/zip":
@@ -323,7 +328,7 @@ def _check_quota(user: Account, size: int, now: datetime) -> None:
     )
 
 
-def upload(*, user: Account, file: UploadedFile) -> Attachment:
+def upload(*, user: Account, file: UploadedFile[Any]) -> Attachment:
     """Check and store an uploaded file; it is the uploader's until a post claims it."""
     if not permissions.is_chat_user(user):
         raise ChatError(ErrorCode.USER_HAS_TO_LOGIN, "Log in with an active account to upload.")
@@ -358,7 +363,7 @@ def upload(*, user: Account, file: UploadedFile) -> Attachment:
     try:
         if image is not None:
             thumb = store.save(folder + "thumb.webp", ContentFile(image.thumb))
-        return Attachment.objects.create(
+        attachment = Attachment.objects.create(
             key=key,
             uploader=user,
             name=name,
@@ -370,9 +375,17 @@ def upload(*, user: Account, file: UploadedFile) -> Attachment:
             thumb_name=thumb,
             created=now,
         )
+        # Again, with this upload counted: uploads that ran side by side, each under the
+        # quota when it began, may not together go over it (the later ones are refused).
+        try:
+            _check_quota(user, 0, now)
+        except ChatError:
+            attachment.delete()
+            raise
     except BaseException:
         remove_stored([stored, thumb])
         raise
+    return attachment
 
 
 # --- posting ----------------------------------------------------------------------------

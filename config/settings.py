@@ -434,6 +434,8 @@ CHAT_UPLOAD_MAX_FILES = env_int("CHAT_UPLOAD_MAX_FILES", 10, minimum=1)
 if env_str("CHAT_UPLOAD_ALLOWED_TYPES"):
     CHAT_UPLOAD_ALLOWED_TYPES = env_list("CHAT_UPLOAD_ALLOWED_TYPES", [])
 CHAT_UPLOAD_ORPHAN_HOURS = env_int("CHAT_UPLOAD_ORPHAN_HOURS", 24, minimum=1)
+# The STORAGES alias attachments go to ("chat_files" above; the s3 set-up replaces it).
+CHAT_FILES_STORAGE = env_str("CHAT_FILES_STORAGE", "chat_files")
 # nginx's internal location for X-Accel-Redirect (e.g. /_files/); "": the app streams them.
 CHAT_FILES_ACCEL_REDIRECT = env_str("CHAT_FILES_ACCEL_REDIRECT", "")
 CHAT_FILES_URL_EXPIRES_SECONDS = env_int("CHAT_FILES_URL_EXPIRES_SECONDS", 60, minimum=1)

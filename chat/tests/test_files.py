@@ -193,6 +193,31 @@ def test_file_urls_are_what_reverse_gives():
         assert info.thumb == reverse("chat-file-thumb", kwargs={"key": "K" * 22})
 
 
+def test_uploads_side_by_side_cannot_pass_the_quota_together(
+    alice, settings, monkeypatch, file_storage
+):
+    """The quota is checked again once the upload is counted: an upload that began under it
+    while another was under way (here: the first check sees nothing) is refused and removed."""
+    settings.CHAT_UPLOAD_QUOTA_BYTES_PER_DAY = 1500
+    client = bearer(alice)
+    assert upload(client, b"a" * 1000, "1.txt").status_code == 201
+    checks = []
+    real = files._check_quota
+
+    def first_check_blind(user, size, now):
+        checks.append(size)
+        if len(checks) > 1:  # the check after the row is stored is the real one
+            real(user, size, now)
+
+    monkeypatch.setattr(files, "_check_quota", first_check_blind)
+    refused = upload(client, b"b" * 1000, "2.txt")
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "UPLOAD_QUOTA_EXCEEDED"
+    assert checks == [1000, 0]
+    assert list(Attachment.objects.values_list("name", flat=True)) == ["1.txt"]
+    assert [Path(n).name for n in stored_files(file_storage)] == ["1.txt"]
+
+
 def test_names_are_made_safe(alice):
     """No path, no control characters, at most 255 characters; "thumb" is renamed."""
     assert files.safe_name("../../etc/passwd") == "passwd"
@@ -258,6 +283,24 @@ def test_session_uploads_need_the_csrf_token(alice):
         "/api/uploads", {"file": named(b"hi", "a.txt")}, headers={"X-CSRFToken": token}
     )
     assert accepted.status_code == 201
+
+
+def test_an_image_named_like_the_thumbnail_keeps_both(alice, file_storage):
+    """An upload named thumb.webp is stored beside its thumbnail, not over it."""
+    out = io.BytesIO()
+    Image.new("RGB", (600, 300)).save(out, "WEBP")
+    info = upload(bearer(alice), out.getvalue(), "thumb.webp").json()
+    key = info["id"]
+    assert info["name"] == "thumb.webp"
+    assert stored_files(file_storage) == {
+        f"files/{key[:2]}/{key}/thumb_.webp",
+        f"files/{key[:2]}/{key}/thumb.webp",
+    }
+    reader = session(alice)
+    with Image.open(io.BytesIO(b"".join(reader.get(info["url"]).streaming_content))) as full:
+        assert full.size == (600, 300)
+    with Image.open(io.BytesIO(b"".join(reader.get(info["thumb"]).streaming_content))) as thumb:
+        assert thumb.size == (480, 240)
 
 
 def test_thumbnail_is_at_most_480_pixels(alice, file_storage):
@@ -656,3 +699,12 @@ def test_a_post_without_files_keeps_its_one_statement_on_postgresql(alice, room)
     assert len(queries) == 1, [q["sql"] for q in queries]
     assert queries[0]["sql"].startswith("WITH taken AS")
     assert Message.objects.get(pk=message.pk).files == ""
+
+
+def test_a_storage_alias_the_project_lacks_falls_back_to_default(settings):
+    """CHAT_FILES_STORAGE names the alias; one the project does not define is "default"."""
+    from django.core.files.storage import storages
+
+    assert files.storage() is storages["chat_files"]
+    settings.CHAT_FILES_STORAGE = "no_such_alias"
+    assert files.storage() is storages["default"]
