@@ -29,6 +29,7 @@ def server():
         users=["alice", "bob"],
         rooms=[
             "Button",
+            "Cancel",
             "Drop",
             "Paste",
             "Refused",
@@ -192,6 +193,39 @@ def test_an_image_attached_with_the_button_shows_progress_and_appears_inline_for
         )
     alice.context.close()
     bob.context.close()
+
+
+def test_removing_an_upload_in_flight_aborts_it(browser, server):
+    """The remove button of a chip whose file is still uploading aborts the request: the chip
+    goes, Send stops waiting, the message goes out without it, the server stored nothing."""
+    from playwright.sync_api import expect
+
+    room = server.rooms["Cancel"]
+    alice = open_chat(browser, server, "alice")
+    join(alice, room)
+    throttle(alice, 32 * 1024)  # 405 KB: over ten seconds, time enough to change one's mind
+    attach(
+        alice,
+        room,
+        {"name": "second-thoughts.png", "mimeType": "image/png", "buffer": png(450, 300, "noise")},
+    )
+    composer = pane(alice, room).locator(".composer")
+    composer.locator(".composer-input").fill("never mind the picture")
+    expect(composer.locator(".composer-send")).to_be_disabled()
+    remove = composer.locator(".upload-remove")
+    expect(remove).to_have_accessible_name("Cancel the upload of second-thoughts.png")
+    with alice.expect_event(
+        "requestfailed", predicate=lambda request: request.url.endswith("/api/uploads")
+    ) as failed:
+        remove.click()
+    assert "ABORTED" in (failed.value.failure or "")
+    expect(composer.locator(".upload")).to_have_count(0)
+    expect(composer.locator(".upload-wait")).to_have_text("")
+    send(alice, room, "never mind the picture")
+    expect(stored(alice, room).locator(".files")).to_have_count(0)
+    rows = "select count(*) from chat_attachment where name = %s"
+    assert server.query(rows, ("second-thoughts.png",)) == [(0,)]
+    alice.context.close()
 
 
 def test_a_file_dropped_on_the_pane_is_attached_and_sent_without_text(browser, server):
