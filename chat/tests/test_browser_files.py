@@ -10,7 +10,7 @@ import zlib
 import pytest
 
 from chat.tests.test_browser_a11y import violations
-from chat.tests.test_browser_changes import action, reload
+from chat.tests.test_browser_changes import action, api_post, reload
 from chat.tests.test_browser_i18n import GERMAN
 from chat.tests.test_browser_ui import join, messages, open_chat, shoot
 from testkit.live import LiveServer
@@ -38,6 +38,7 @@ def server():
             "Deleted",
             "Edited",
             "Resume",
+            "Taken",
             "Deutsch",
             "Axe",
         ],
@@ -505,6 +506,40 @@ def test_an_edit_may_empty_the_text_of_a_post_with_files_which_stay(browser, ser
         expect(post.locator(".file-thumb")).to_have_count(1)
     alice.context.close()
     bob.context.close()
+
+
+def test_a_post_refused_for_its_files_keeps_them_for_the_edit(browser, server):
+    """An upload posted meanwhile elsewhere (here through the REST API) makes the composer's
+    post fail with FILE_INVALID: nothing is stored, the failure says why in words, and Edit
+    puts the text and the file back into the composer."""
+    from playwright.sync_api import expect
+
+    room = server.rooms["Taken"]
+    alice = open_chat(browser, server, "alice")
+    join(alice, room)
+    attach(alice, room, {"name": "once.txt", "mimeType": "text/plain", "buffer": b"once\n"})
+    composer = pane(alice, room).locator(".composer")
+    chip = composer.locator(".upload")
+    expect(chip).to_have_attribute("data-state", "done")
+    key = chip.get_attribute("data-file-id")
+    elsewhere = api_post(alice, room, {"message": "posted from another tab", "files": [key]})
+    assert [info["name"] for info in elsewhere["files"]] == ["once.txt"]
+    expect(messages(alice, room)).to_have_count(1)
+    send(alice, room, "here it is")
+    failed = pane(alice, room).locator(".message.pending.failed")
+    expect(failed.locator(".send-error")).to_have_text(
+        "Not sent: An attached file is gone or already posted. Remove it and send again."
+    )
+    expect(messages(alice, room)).to_have_count(1)  # nothing stored
+    failed.locator(".edit").click()
+    expect(failed).to_have_count(0)
+    expect(composer.locator(".composer-input")).to_have_value("here it is")
+    expect(chip).to_have_attribute("data-file-id", key)
+    chip.locator(".upload-remove").click()
+    send(alice, room, "here it is")
+    expect(messages(alice, room)).to_have_count(2)
+    expect(stored(alice, room).locator(".files")).to_have_count(0)
+    alice.context.close()
 
 
 def test_files_go_out_in_order_after_a_drop_and_come_in_with_the_resume(browser, server, proxy):

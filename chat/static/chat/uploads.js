@@ -171,6 +171,7 @@ export class Uploads {
   draw(item) {
     const chip = el("li", "upload");
     chip.dataset.state = item.state;
+    if (item.info) chip.dataset.fileId = item.info.id;
     let icon = fileIcon(item.info?.type ?? item.type, item.name);
     if (item.info?.thumb) {
       // An uploaded image shows a small preview of itself (decorative: its name follows).
