@@ -48,6 +48,18 @@ def server():
     live.stop()
 
 
+@pytest.fixture(scope="module")
+def limited():
+    """A real server with tight attachment limits: 2 files a post, 3000 bytes a day."""
+    live = LiveServer(
+        extra_env={"CHAT_UPLOAD_MAX_FILES": "2", "CHAT_UPLOAD_QUOTA_BYTES_PER_DAY": "3000"}
+    ).prepare()
+    live.rooms = live.seed(users=["alice"], rooms=["Limits"]).rooms
+    live.start()
+    yield live
+    live.stop()
+
+
 @pytest.fixture
 def proxy(server):
     """A TCP proxy in front of the server that the test can cut like a cable."""
@@ -355,6 +367,46 @@ def test_a_refused_file_shows_the_servers_reason_and_is_left_out(browser, server
     composer.locator(".upload-remove").click()
     expect(composer.locator(".upload")).to_have_count(0)
     expect(composer.locator(".attach")).to_be_focused()  # the focus is not lost with the chip
+    alice.context.close()
+
+
+def test_the_file_count_and_the_daily_quota_are_said_on_the_chips(browser, limited):
+    """A third file for one post is refused in the page (CHAT_UPLOAD_MAX_FILES = 2); once the
+    day's quota is used, the server's UPLOAD_QUOTA_EXCEEDED detail shows on the chip."""
+    from playwright.sync_api import expect
+
+    room = limited.rooms["Limits"]
+    alice = open_chat(browser, limited, "alice")
+    join(alice, room)
+    attach(
+        alice,
+        room,
+        *[
+            {"name": f"part{n}.txt", "mimeType": "text/plain", "buffer": b"x" * 1000 + b"\n"}
+            for n in (1, 2, 3)
+        ],
+    )
+    composer = pane(alice, room).locator(".composer")
+    expect(composer.locator(".upload-done")).to_have_count(2)
+    third = composer.locator(".upload").filter(has_text="part3.txt")
+    expect(third.locator(".upload-error")).to_have_text("A message may have at most 2 files.")
+    send(alice, room, "two parts")
+    expect(stored(alice, room).locator(".file-card")).to_have_count(2)
+    attach(alice, room, {"name": "more.txt", "mimeType": "text/plain", "buffer": b"y" * 1500})
+    error = composer.locator(".upload-error")
+    expect(error).to_be_visible()
+    reply = alice.evaluate(
+        """async () => {
+          const form = new FormData();
+          form.append("file", new File(["y".repeat(1500)], "more.txt"));
+          const token = document.querySelector("input[name=csrfmiddlewaretoken]").value;
+          const reply = await fetch("/api/uploads", { method: "POST", body: form,
+                                                      headers: { "X-CSRFToken": token } });
+          return [reply.status, await reply.json()];
+        }"""
+    )
+    assert reply[0] == 429 and reply[1]["error"] == "UPLOAD_QUOTA_EXCEEDED"
+    expect(error).to_have_text(reply[1]["detail"])
     alice.context.close()
 
 
