@@ -78,6 +78,9 @@ def chat_config(user: Account) -> dict[str, Any]:
             for r in rooms
         ],
         "maxMessageLength": conf.CHAT_MESSAGE_MAX_LENGTH,
+        # Attachments: checked in the page too, so a file too large is refused before it is sent.
+        "uploadMaxBytes": conf.CHAT_UPLOAD_MAX_BYTES,
+        "uploadMaxFiles": conf.CHAT_UPLOAD_MAX_FILES,
         "notifyEnterLeave": conf.NOTIFY_USERS_ON_ENTER_OR_LEAVE_ROOMS,
         "canCreateRooms": permissions.is_manager(user) or bool(conf.CHAT_USERS_CREATE_ROOMS),
         "roomTitleMaxLength": conf.CHAT_ROOM_TITLE_MAX_LENGTH,

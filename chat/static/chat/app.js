@@ -77,6 +77,8 @@ const ctx = {
   me: config.user,
   isStaff: config.isStaff,
   maxLength: config.maxMessageLength,
+  uploadMaxBytes: config.uploadMaxBytes,
+  uploadMaxFiles: config.uploadMaxFiles ?? 10,
   editWindow: config.editWindowSeconds,
   onLeave: closeRoom,
   readSeq: (id) => unread.readSeq(id),
@@ -142,7 +144,14 @@ function jumpTo(id, seq) {
 /** Say a new message from someone else out loud (screen readers), once, through the live region. */
 function announce(room, frame) {
   if (frame.username === config.user || frame.seq == null || frame.msg_type >= 4) return;
-  const values = { name: frame.username, room: room.title, message: frame.message };
+  let message = frame.message;
+  if (frame.files?.length) {
+    const names = frame.files.map((info) => info.name).join(", ");
+    message = message
+      ? interpolate(gettext("%(message)s (files: %(names)s)"), { message, names })
+      : interpolate(gettext("files: %(names)s"), { names });
+  }
+  const values = { name: frame.username, room: room.title, message };
   // The room is named only when more than one is open.
   const text = rooms.size > 1 ? gettext("%(name)s in %(room)s: %(message)s") : gettext("%(name)s: %(message)s");
   announcer.append(el("p", null, interpolate(text, values)));

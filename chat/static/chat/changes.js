@@ -3,6 +3,7 @@
 // A change frame takes a seq in the room's stream like a post, but is never shown as a message
 // and never counts as unread (chat/room.js counts its seq as received, for `since`).
 
+import { closeLightboxOf } from "./attachments.js";
 import { gettext } from "./i18n.js";
 import { addActions, closePopup, confirmDelete, markEdited, openPicker, startEdit, stopEdit } from "./msgactions.js";
 import { reacted, renderReactions } from "./reactions.js";
@@ -29,6 +30,7 @@ function setBody(li, text, html) {
   body.classList.toggle("formatted", Boolean(html));
   if (html) appendFormatted(body, html);
   else appendLinkified(body, text);
+  body.hidden = !text && li.classList.contains("has-files"); // an edit may empty a post of files
 }
 
 /** Give a stored post item `li` (from `frame`) its quote, "(edited)" mark, reactions and actions. */
@@ -148,6 +150,7 @@ export function applyChange(room, frame) {
       markEdited(li, frame.edited ?? frame.ts);
     } else if (frame.change === "delete") {
       if (li.contains(document.activeElement)) closePopup();
+      closeLightboxOf(li);
       stopEdit(li);
       li.text = "";
       markDeleted(li);

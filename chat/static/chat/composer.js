@@ -1,7 +1,9 @@
-// The message box of a pane: Enter sends, Shift+Enter adds a line, a counter near the limit.
+// The message box of a pane: Enter sends, Shift+Enter adds a line, a counter near the limit,
+// and the files attached to the next message (chat/uploads.js).
 
 import { gettext, interpolate, ngettext } from "./i18n.js";
 import { TYPE_NAME, charCount, el } from "./render.js";
+import { Uploads, acceptFiles } from "./uploads.js";
 
 const NEAR_LIMIT = 0.8; // show the length counter from this share of the limit
 let helps = 0; // numbers the formatting hints' ids, for aria-controls
@@ -46,13 +48,15 @@ function tooLong(maxLength) {
 
 export class Composer {
   /**
-   * Build the form; `onSend(text, msgType)` gets every non-blank message within the limit,
+   * Build the form; `onSend(text, msgType, files)` gets every message within the limit that has
+   * text or finished uploads (`files`: their FileInfo list),
    * `onInput(text)` every edit (for the typing indicator), `onUpEmpty()` the Up arrow in the empty
    * box and `onEscape()` Escape (each returns true when it did something).
    */
-  constructor(title, { isStaff, maxLength, onSend, onInvalid, onInput, onUpEmpty, onEscape }) {
+  constructor(title, { isStaff, maxLength, maxBytes, maxFiles, onSend, onInvalid, onInput, onUpEmpty, onEscape }) {
     this.maxLength = maxLength;
     this.form = el("form", "composer");
+    this.uploads = new Uploads({ maxBytes, maxFiles, onChange: () => this.update() });
     this.input = el("textarea", "composer-input");
     this.input.rows = 1;
     this.setTitle(title);
@@ -62,7 +66,13 @@ export class Composer {
     this.counter = el("span", "char-count");
     this.counter.hidden = true;
     this.counter.setAttribute("aria-live", "polite");
-    this.form.append(this.input, this.button);
+    // Why Send waits: uploads still in flight.
+    this.waiting = el("span", "upload-wait");
+    this.waiting.id = `${this.uploads.input.id}-wait`;
+    this.waiting.setAttribute("aria-live", "polite");
+    this.button.setAttribute("aria-describedby", this.waiting.id);
+    // Attach after the box: Shift+Tab from the box still reaches the newest messages (or the chips).
+    this.form.append(this.uploads.list, this.input, this.uploads.input, this.uploads.button, this.button);
     if (isStaff) {
       // Staff may send warnings, alerts and muted messages.
       this.type = el("select", "composer-type");
@@ -80,17 +90,20 @@ export class Composer {
       this.help.hidden = !this.help.hidden;
       this.helpToggle.setAttribute("aria-expanded", String(!this.help.hidden));
     });
-    this.form.append(this.helpToggle, this.counter, this.help);
+    this.form.append(this.helpToggle, this.waiting, this.counter, this.help);
 
     const submit = () => {
       const text = this.input.value;
-      if (!text.trim()) return;
+      const files = this.uploads.ready;
+      if (this.uploads.busy || this.input.disabled) return; // the button says why
+      if (!text.trim() && !files.length) return;
       if (charCount(text) > maxLength) return onInvalid(tooLong(maxLength));
       const type = this.type ? Number(this.type.value) : 0;
       this.input.value = "";
       if (this.type) this.type.value = "0"; // a warning or alert is a deliberate, one-off choice
+      this.uploads.clear();
       this.update();
-      onSend(text, type);
+      onSend(text.trim() ? text : "", type, files);
     };
     this.input.addEventListener("input", () => {
       this.update();
@@ -120,16 +133,26 @@ export class Composer {
     this.input.setAttribute("aria-label", prompt);
   }
 
-  /** Put `text` back into the box (before anything typed since), e.g. to edit a failed message. */
-  restore(text) {
-    this.input.value = this.input.value ? `${text}\n${this.input.value}` : text;
+  /** Files may be dropped on `pane` and pasted into the box from now on. */
+  acceptFiles(pane) {
+    acceptFiles(pane, this.input, this.uploads, () => !this.input.disabled);
+  }
+
+  /**
+   * Put `text` back into the box (before anything typed since), and `files` back as attachments,
+   * e.g. to edit a failed message.
+   */
+  restore(text, files = []) {
+    if (text) this.input.value = this.input.value ? `${text}\n${this.input.value}` : text;
+    if (files.length) this.uploads.restore(files);
     this.update();
     this.focus();
   }
 
   /** Turn the box off for good, saying why in its placeholder. */
   disable(reason) {
-    this.input.disabled = this.button.disabled = true;
+    this.input.disabled = this.button.disabled = this.uploads.button.disabled = true;
+    this.uploads.clear();
     this.input.placeholder = reason;
   }
 
@@ -143,6 +166,11 @@ export class Composer {
     this.counter.hidden = count < this.maxLength * NEAR_LIMIT;
     this.counter.textContent = `${count} / ${this.maxLength}`;
     this.counter.classList.toggle("over", count > this.maxLength);
-    this.button.disabled = !this.input.value.trim() || count > this.maxLength;
+    const busy = this.uploads.busy;
+    const empty = !this.input.value.trim() && !this.uploads.ready.length;
+    this.button.disabled = this.input.disabled || busy || empty || count > this.maxLength;
+    const wait = busy ? gettext("Waiting for the uploads to finish…") : "";
+    if (this.waiting.textContent !== wait) this.waiting.textContent = wait;
+    this.button.title = wait;
   }
 }

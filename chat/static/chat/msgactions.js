@@ -145,7 +145,7 @@ export function startEdit(li, text, { onSave, onCancel }) {
   function submit() {
     if (box.readOnly) return;
     const value = box.value;
-    if (!value.trim()) return;
+    if (!value.trim() && !li.classList.contains("has-files")) return; // a post of files may lose its text
     if (value === text) return finish(true); // nothing changed
     box.readOnly = true;
     editor.classList.add("saving");
@@ -181,7 +181,7 @@ export function stopEdit(li) {
   if (!editor) return;
   editor.remove();
   const body = li.querySelector(".body");
-  if (body) body.hidden = false;
+  if (body) body.hidden = !li.text && li.classList.contains("has-files"); // files alone: no empty body
   li.querySelector(".show-more")?.removeAttribute("hidden");
 }
 

@@ -10,7 +10,7 @@ export class Outbox {
   /** `command(room, obj, kind, extra)` sends a command and returns its ref (null when offline). */
   constructor(command) {
     this.command = command;
-    this.queue = []; // pending items of every room, oldest first: {room, text, type, state, ref, seq}
+    this.queue = []; // pending items of every room, oldest first: {room, text, type, files, state, ref, seq}
     this.inFlight = null; // the one send whose reply has not come yet
     this.heldUntil = 0; // ms since the epoch: nothing is sent before this (the server said when)
     this.timer = null;
@@ -86,6 +86,7 @@ export class Outbox {
         const { room } = item;
         const cmd = { command: "send", room: room.id, message: item.text, msg_type: item.type };
         if (item.replyTo != null) cmd.reply_to = item.replyTo;
+        if (item.files?.length) cmd.files = item.files.map((info) => info.id);
         item.ref = this.command(room, cmd, "send", { item });
         if (item.ref == null) break; // offline: everything waits for the re-join
         item.state = "sending";

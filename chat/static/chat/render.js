@@ -24,6 +24,10 @@ const ERROR_TEXT = {
   TOO_MANY_CONNECTIONS: gettext("You have too many chat tabs open. Close one, then reload."),
   SERVICE_UNAVAILABLE: gettext("Live delivery is down for a moment. Try again shortly."),
   SERVER_ERROR: gettext("Something went wrong on the server. Try again."),
+  FILE_INVALID: gettext("An attached file is gone or already posted. Remove it and send again."),
+  FILE_TOO_LARGE: gettext("This file is too large."),
+  FILE_TYPE_REFUSED: gettext("Files of this type cannot be shared here."),
+  UPLOAD_QUOTA_EXCEEDED: gettext("You have uploaded too much today. Try again later."),
 };
 
 // Enter and leave notices (msg_type 4, 5): the frame's English text is the same for everyone, so
@@ -235,7 +239,9 @@ export function markDeleted(li) {
   if (body) body.textContent = gettext("This message was deleted.");
   if (body) body.classList.remove("formatted");
   if (body) body.classList.remove("collapsed");
-  for (const extra of li.querySelectorAll(".show-more, .reactions, .msg-actions, .edited-mark, .msg-editor")) {
+  if (body) body.hidden = false;
+  li.classList.remove("has-files");
+  for (const extra of li.querySelectorAll(".show-more, .reactions, .msg-actions, .edited-mark, .msg-editor, .files")) {
     extra.remove();
   }
 }

@@ -46,7 +46,9 @@ function lookup(room, seq) {
       .then((reply) => (reply.ok ? reply.json() : null))
       .then((page) => {
         const frame = page?.messages?.find((m) => m.seq === seq);
-        return frame ? { user: frame.username, text: frame.message, deleted: !!frame.deleted } : null;
+        if (!frame) return null;
+        const text = frame.message || (frame.files ?? []).map((info) => info.name).join(", ");
+        return { user: frame.username, text, deleted: !!frame.deleted };
       })
       .catch(() => {
         room.quoted.delete(seq); // offline: try again the next time it is drawn
@@ -57,9 +59,13 @@ function lookup(room, seq) {
   return room.quoted.get(seq);
 }
 
-/** What a shown post item says: {user, text, deleted}. */
+/** What a shown post item says: {user, text, deleted}; a post of files alone, their names. */
 export function postOf(node) {
-  return { user: node.dataset.user, text: node.text ?? "", deleted: node.dataset.deleted === "true" };
+  let text = node.text ?? "";
+  if (!text.trim() && node.querySelector(".files")) {
+    text = [...node.querySelectorAll(".file-thumb img, .file-name")].map((part) => part.alt ?? part.textContent).join(", ");
+  }
+  return { user: node.dataset.user, text, deleted: node.dataset.deleted === "true" };
 }
 
 /** Fill a quote button with the answered post (author and first line), or say it is gone. */

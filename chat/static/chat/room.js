@@ -1,5 +1,6 @@
 // One open room: its pane, and the protocol state behind it (seqs, history, gaps, pending sends).
 
+import { addFiles } from "./attachments.js";
 import { CHANGE_KINDS, applyChange, cancelReply, changeDone, changeFailed, changesDisconnected, decoratePost, editLast } from "./changes.js";
 import { Composer } from "./composer.js";
 import { gettext, interpolate } from "./i18n.js";
@@ -18,9 +19,15 @@ function closeLabel(title) {
   return interpolate(gettext("Close %(room)s"), { room: title });
 }
 
+/** True when a pending message's files are the ones a message frame carries. */
+function sameFiles(mine = [], theirs = []) {
+  return mine.map((f) => f.id).join() === theirs.map((f) => f.id).join();
+}
+
 export class Room {
   /**
-   * Build the pane for room `info`; `ctx` = {command, outbox, me, isStaff, maxLength, editWindow, onLeave,
+   * Build the pane for room `info`; `ctx` = {command, outbox, me, isStaff, maxLength, uploadMaxBytes,
+   * uploadMaxFiles, editWindow, onLeave,
    * readSeq(id), markRead(room, seq), seen(id, seq, mine), canRename(id), onRename(id), onDepart(id)}.
    */
   constructor(info, ctx) {
@@ -86,7 +93,9 @@ export class Room {
     this.composer = new Composer(info.title, {
       isStaff: this.ctx.isStaff,
       maxLength: this.ctx.maxLength,
-      onSend: (text, type) => this.send(text, type),
+      maxBytes: this.ctx.uploadMaxBytes,
+      maxFiles: this.ctx.uploadMaxFiles,
+      onSend: (text, type, files) => this.send(text, type, files),
       onInvalid: (text) => this.showError(text, undefined, "compose"),
       onInput: (text) => this.typed(text),
       onUpEmpty: () => editLast(this),
@@ -105,6 +114,7 @@ export class Room {
       this.replyBanner.element,
       this.composer.form,
     );
+    this.composer.acceptFiles(this.pane);
     this.pane.addEventListener("focusin", () => this.checkRead());
     this.observer = new IntersectionObserver(
       ([entry]) => {
@@ -251,9 +261,10 @@ export class Room {
     this.updateJump();
   }
 
-  /** Show the user's message as pending and queue it in the socket's outbox (chat/outbox.js). */
-  send(text, type) {
-    const item = { room: this, text, type, state: "queued", el: pendingElement(text, type, this.ctx.me) };
+  /** Show the user's message (and files) as pending and queue it in the socket's outbox (chat/outbox.js). */
+  send(text, type, files = []) {
+    const item = { room: this, text, type, files, state: "queued", el: pendingElement(text, type, this.ctx.me) };
+    addFiles(item.el, { message: text, files });
     if (this.replyTo != null) item.replyTo = this.replyTo;
     cancelReply(this);
     this.typingSent = 0; // the message ends the others' indicator: typing again shows at once
@@ -511,6 +522,7 @@ export class Room {
         }
         if (this.bySeq.has(frame.seq)) continue;
         const node = messageElement(frame, this.ctx.me);
+        addFiles(node, frame);
         decoratePost(this, node, frame);
         if (this.mentioned.has(frame.seq) && !frame.deleted) node.classList.add("mention");
         this.bySeq.set(frame.seq, node);
@@ -573,7 +585,7 @@ export class Room {
     if (frame.username !== this.ctx.me) return;
     const item =
       this.pending.find((p) => p.seq === frame.seq) ||
-      this.pending.find((p) => p.state === "unsure" && p.text === frame.message);
+      this.pending.find((p) => p.state === "unsure" && p.text === frame.message && sameFiles(p.files, frame.files));
     if (item) this.removePending(item);
   }
 
@@ -607,7 +619,7 @@ export class Room {
       },
       onEdit: () => {
         this.removePending(item);
-        this.composer.restore(item.text);
+        this.composer.restore(item.text, item.files);
       },
     });
   }
