@@ -6,6 +6,7 @@ run script (scripts/run) relaxes only what plain-HTTP loopback needs.
 """
 
 import ipaddress
+import urllib.parse
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -363,6 +364,30 @@ def _chat_files_storage() -> dict[str, Any]:
     return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
 
 
+def _chat_files_origins() -> list[str]:
+    """Where the browser loads attached images from besides this site, for the CSP's img-src.
+
+    On S3 the serve view answers a thumbnail or an image with a 302 to the bucket, and
+    the CSP holds for the redirect's target too: the endpoint's origin (an S3-compatible
+    server), or AWS's bucket hosts, or FILES_S3_ORIGINS when the bucket is reached by
+    another name (a CDN, a custom domain). Nothing on local storage: files are this site's.
+    """
+    bucket = env_str("FILES_S3_BUCKET")
+    if not bucket:
+        return []
+    if env_str("FILES_S3_ORIGINS"):
+        return env_list("FILES_S3_ORIGINS", [])
+    endpoint = env_str("FILES_S3_ENDPOINT_URL")
+    if endpoint:
+        parts = urllib.parse.urlsplit(endpoint)
+        return [f"{parts.scheme}://{parts.netloc}"]
+    region = env_str("FILES_S3_REGION")
+    origins = [f"https://{bucket}.s3.amazonaws.com"]
+    if region:
+        origins.append(f"https://{bucket}.s3.{region}.amazonaws.com")
+    return origins
+
+
 # How long a presigned URL to a file on S3 works (the serve view's 302).
 CHAT_FILES_URL_EXPIRES_SECONDS = env_int("CHAT_FILES_URL_EXPIRES_SECONDS", 60, minimum=1)
 STORAGES: dict[str, dict[str, Any]] = {
@@ -399,7 +424,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF],
-        "img-src": [SELF, "data:"],
+        # Attached images on S3 come from the bucket (_chat_files_origins).
+        "img-src": [SELF, "data:", *_chat_files_origins()],
         "connect-src": [SELF],
         "font-src": [SELF],
         "object-src": [NONE],

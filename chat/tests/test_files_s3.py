@@ -465,3 +465,33 @@ def test_a_file_named_like_the_thumbnail_does_not_overwrite_it(site: Site) -> No
     assert original.body == data
     assert thumb.body != data
     assert Image.open(io.BytesIO(thumb.body)).size == (480, 320)
+
+
+@pytest.mark.browser
+def test_images_from_the_bucket_show_in_the_page(site: Site, browser) -> None:
+    """The page's CSP lets in the bucket's origin (img-src), so an image the serve view
+    redirects to S3 is drawn inline, thumbnail and lightbox alike; without it Chromium
+    blocks the redirect's target and the image stays empty."""
+    from playwright.sync_api import expect
+
+    from chat.tests.test_browser_ui import join, open_chat
+
+    page = open_chat(browser, site.live, "alice")
+    try:
+        join(page, site.room)
+        uploaded = site.upload("alice", "bucket.png", png(300, 200))
+        assert uploaded.status == 201, uploaded.body
+        assert site.post("alice", site.room, [uploaded.json()["id"]], "from S3").status == 201
+        pane = page.locator(f".room-pane[data-room-id='{site.room}']")
+        thumb = pane.locator(".message[data-seq]").last.locator(".file-thumb img")
+        expect(thumb).to_have_attribute("alt", "bucket.png")
+        page.wait_for_function(
+            "(img) => img.complete && img.naturalWidth > 0", arg=thumb.element_handle()
+        )
+        endpoint = urllib.parse.urlsplit(site.s3.endpoint_url)
+        policy = page.evaluate(
+            "async () => (await fetch(location.href)).headers.get('content-security-policy')"
+        )
+        assert f"{endpoint.scheme}://{endpoint.netloc}" in policy
+    finally:
+        page.context.close()
