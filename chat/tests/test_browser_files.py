@@ -30,6 +30,7 @@ def server():
         rooms=[
             "Button",
             "Cancel",
+            "Discard",
             "Drop",
             "Paste",
             "Refused",
@@ -238,6 +239,35 @@ def test_removing_an_upload_in_flight_aborts_it(browser, server):
     expect(stored(alice, room).locator(".files")).to_have_count(0)
     rows = "select count(*) from chat_attachment where name = %s"
     assert server.query(rows, ("second-thoughts.png",)) == [(0,)]
+    alice.context.close()
+
+
+def test_removing_a_finished_upload_deletes_it_on_the_server(browser, server):
+    """Taking a finished upload out of the composer deletes it (DELETE /api/uploads/<id>):
+    its row and its bytes go at once, not hours later with purge_files."""
+    from pathlib import Path
+
+    from playwright.sync_api import expect
+
+    room = server.rooms["Discard"]
+    alice = open_chat(browser, server, "alice")
+    join(alice, room)
+    attach(alice, room, {"name": "changed-my-mind.txt", "mimeType": "text/plain", "buffer": b"x\n"})
+    composer = pane(alice, room).locator(".composer")
+    chip = composer.locator(".upload[data-state='done']")
+    expect(chip).to_have_count(1)
+    key = chip.get_attribute("data-file-id")
+    rows = "select count(*) from chat_attachment where key = %s"
+    assert server.query(rows, (key,)) == [(1,)]
+    with alice.expect_response(
+        lambda response: response.request.method == "DELETE" and key in response.url
+    ) as deleted:
+        composer.locator(".upload-remove").click()
+    assert deleted.value.status == 204
+    expect(composer.locator(".upload")).to_have_count(0)
+    assert server.query(rows, (key,)) == [(0,)]
+    stored = [p for p in (Path(server.data_dir) / "files").rglob("*") if key in str(p)]
+    assert [p for p in stored if p.is_file()] == []
     alice.context.close()
 
 

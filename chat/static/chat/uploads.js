@@ -19,6 +19,18 @@ export function pastedName(type, now = new Date()) {
 }
 
 /** The sentence for an upload the server refused (its own words when it sent some). */
+function csrfToken() {
+  return document.querySelector("input[name=csrfmiddlewaretoken]")?.value ?? "";
+}
+
+/** DELETE an upload of ours that no post took (best effort: purge_files is the fallback). */
+function discard(id) {
+  fetch(apiUrl(`uploads/${encodeURIComponent(id)}`), {
+    method: "DELETE",
+    headers: { "X-CSRFToken": csrfToken() },
+  }).catch(() => {});
+}
+
 function refusal(xhr) {
   let body = null;
   try {
@@ -118,6 +130,9 @@ export class Uploads {
     if (index < 0) return;
     this.items.splice(index, 1);
     if (item.state === "uploading") item.xhr?.abort();
+    // A finished upload no post will take is deleted now, not left for purge_files; if this
+    // fails (the server away), purge_files removes it later.
+    if (item.state === "done" && item.info?.id) discard(item.info.id);
     // The focus would be lost with the chip: the next chip's remove button, else the box's attach button.
     const next = this.items[index] ?? this.items[index - 1];
     const hadFocus = item.chip.contains(document.activeElement);
@@ -139,7 +154,7 @@ export class Uploads {
     const xhr = new XMLHttpRequest(); // not fetch: only XHR reports upload progress
     item.xhr = xhr;
     xhr.open("POST", apiUrl("uploads"));
-    xhr.setRequestHeader("X-CSRFToken", document.querySelector("input[name=csrfmiddlewaretoken]")?.value ?? "");
+    xhr.setRequestHeader("X-CSRFToken", csrfToken());
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable && item.progress) item.progress.value = event.loaded / event.total;
     });
