@@ -5,7 +5,6 @@ import io
 import json
 import os
 import random
-import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urljoin
@@ -13,6 +12,7 @@ from urllib.parse import urljoin
 import pytest
 from PIL import Image
 
+from chat.tests.test_client import run_cli
 from multichat_client import ChatClient, FileInfo, Message, MultichatError, RestClient
 from multichat_client.files import CHUNK, human_size
 from testkit import ROOT
@@ -64,19 +64,6 @@ def cli_env(server: LiveServer, tmp_path, user: str = "alice") -> dict[str, str]
         PYTHONUNBUFFERED="1",
     )
     return env
-
-
-def run_cli(env: dict[str, str], *args: str, stdin: str | None = None):
-    """Run ``python -m multichat_client ARGS`` to the end."""
-    return subprocess.run(
-        [sys.executable, "-m", "multichat_client", *args],
-        cwd=ROOT,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 class CountedReads(io.FileIO):
