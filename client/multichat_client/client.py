@@ -623,10 +623,14 @@ class ChatClient:
             raise self._fatal
         if self._closed:
             raise ConnectionLost("the client is closed")
-        await self._wait_connected()
-        ws = self._ws
-        if ws is None:
-            raise ConnectionLost("not connected")
+        while (ws := self._ws) is None or not self._connected.is_set():
+            # A connection that dropped before this task ran leaves the event set, then
+            # cleared: wait again rather than fail a frame that was never sent.
+            await self._wait_connected()
+            if self._fatal is not None:
+                raise self._fatal
+            if self._closed:
+                raise ConnectionLost("the client is closed")
         try:
             await ws.send(json.dumps(frame))
         except ConnectionClosed:
@@ -645,6 +649,10 @@ class ChatClient:
                 await self._wait_connected()
             ws = self._ws
             if ws is None:
+                if connected:
+                    # The connection came up and dropped again before this task ran (the
+                    # event was set, then cleared): nothing was sent, so wait for the next.
+                    continue
                 raise ConnectionLost("not connected")
             ref = f"c{next(self._refs)}"
             future = asyncio.get_running_loop().create_future()
