@@ -26,6 +26,7 @@ from chat import events
 from testkit import browser as browsers
 from testkit import factories
 from testkit.factories import session_cookie
+from testkit.proxy import TcpProxy
 from testkit.s3 import MISSING as S3_MISSING
 from testkit.s3 import start_s3, weed_binary
 from testkit.servers import PostgresDatabase, ensure_redis, flush_prefix, postgres_base_url
@@ -309,3 +310,12 @@ def shared_database():
     database = PostgresDatabase.create(base)
     yield {"database_url": database.url}
     database.drop()
+
+
+@pytest.fixture
+def proxy(server):
+    """A TCP proxy in front of the module's ``server`` that the test can cut like a cable."""
+    front = TcpProxy("127.0.0.1", server.port).start()
+    front.url = f"http://127.0.0.1:{front.port}/"
+    yield front
+    front.stop()

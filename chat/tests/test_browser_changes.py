@@ -7,7 +7,6 @@ import pytest
 
 from chat.tests.test_browser_ui import join, messages, open_chat, say, shoot
 from testkit.live import LiveServer
-from testkit.proxy import TcpProxy
 
 pytestmark = pytest.mark.browser
 
@@ -26,15 +25,6 @@ def server():
     live.start()
     yield live
     live.stop()
-
-
-@pytest.fixture
-def proxy(server):
-    """A TCP proxy in front of the server that the test can cut like a cable."""
-    front = TcpProxy("127.0.0.1", server.port).start()
-    front.url = f"http://127.0.0.1:{front.port}/"
-    yield front
-    front.stop()
 
 
 def post(page, room: int, text: str):

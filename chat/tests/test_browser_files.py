@@ -14,7 +14,6 @@ from chat.tests.test_browser_changes import action, api_post, reload
 from chat.tests.test_browser_i18n import GERMAN
 from chat.tests.test_browser_ui import join, messages, open_chat, shoot
 from testkit.live import LiveServer
-from testkit.proxy import TcpProxy
 
 pytestmark = pytest.mark.browser
 
@@ -59,15 +58,6 @@ def limited():
     live.start()
     yield live
     live.stop()
-
-
-@pytest.fixture
-def proxy(server):
-    """A TCP proxy in front of the server that the test can cut like a cable."""
-    front = TcpProxy("127.0.0.1", server.port).start()
-    front.url = f"http://127.0.0.1:{front.port}/"
-    yield front
-    front.stop()
 
 
 def png(width: int, height: int, fill: tuple[int, int, int] | str = (79, 70, 229)) -> bytes:
