@@ -258,7 +258,9 @@ def route(request: WSUpgradeRequest) -> WSListener | WSUpgradeResponseWithListen
     if path == STREAM_PATH:
         return Socket()
     if path == b"/healthz":
-        return WSUpgradeResponseWithListener(WSUpgradeResponse.create_ok_response(b"ok\n"), None)
+        return WSUpgradeResponseWithListener(
+            WSUpgradeResponse.create_ok_response(b'{"status": "ok"}\n'), None
+        )
     return None
 
 

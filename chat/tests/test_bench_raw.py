@@ -34,7 +34,8 @@ def raw_url() -> Iterator[str]:
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                    assert r.status == 200
+                    # JSON like production's: bench.run waits on it through testkit.live.healthz.
+                    assert (r.status, json.loads(r.read())) == (200, {"status": "ok"})
                     break
             except (urllib.error.URLError, ConnectionError):
                 assert process.poll() is None, "bench.raw exited"
