@@ -2,7 +2,8 @@
 
 Every process subscribes once to events.ACTIVITY_GROUP, which carries each
 stored message's room id and seq (one small event per post, whoever posted
-it). The process's ``Tracker`` notes the rooms that changed in a dict, an
+it; a process sends its sockets' posts of each 50 ms as one event listing their
+rooms). The process's ``Tracker`` notes the rooms that changed in a dict, an
 O(1) update per post; nothing runs per socket then. Once a second (if
 anything changed) one task per process reads the changed rooms' access
 fields and newest seqs (one query), recounts unread mentions for the users
@@ -95,6 +96,10 @@ class Tracker:
         """Note the room's new seq; a staff ``@room`` also notifies the sockets that may enter."""
         if event["type"] == events.ROOM_LISTING_TYPE:
             self._listing(event)
+            return
+        batch = event.get("activity_rooms")
+        if batch is not None:  # posts' rooms, sent together (events.ACTIVITY_BATCH_SECONDS)
+            self.changed.update(batch)
             return
         room_id = event["activity_room"]
         self.changed.add(room_id)

@@ -85,8 +85,9 @@ def _post(**kwargs: Any) -> Message:
 # by side. Order within a room still comes from the row lock on the room (seq)
 # and, for delivery, from each socket's per-room seq check (chat.delivery).
 # A database failure is SERVICE_UNAVAILABLE saying nothing was stored (the
-# transaction did not commit), not SERVER_ERROR.
-post_in_pool = dbguard.in_pool(dbguard.guarded(_post, dbguard.NOT_STORED))
+# transaction did not commit), not SERVER_ERROR. The events the post publishes
+# are sent from the loop afterwards (events.announce), not from the thread.
+post_in_pool = dbguard.in_pool(events.collected(dbguard.guarded(_post, dbguard.NOT_STORED)))
 
 
 def _change(service: Callable[..., int | None], **kwargs: Any) -> int | None:
@@ -98,7 +99,42 @@ def _change(service: Callable[..., int | None], **kwargs: Any) -> int | None:
 
 
 # Changes run like posts: on the worker pool, a database failure saying nothing was stored.
-change_in_pool = dbguard.in_pool(dbguard.guarded(_change, dbguard.NOT_STORED))
+change_in_pool = dbguard.in_pool(events.collected(dbguard.guarded(_change, dbguard.NOT_STORED)))
+
+
+# Posts and changes whose events are being sent: kept here so that a socket task
+# cancelled meanwhile (its client left) cannot drop them (asyncio keeps only weak
+# references to tasks).
+_announcing: set[asyncio.Future[Any]] = set()
+
+
+async def announced(stored: Awaitable[events.Collected]) -> Any:
+    """The result of ``stored`` (a post or change on a database thread) once its events are sent.
+
+    Runs to the end even if the calling task is cancelled: a stored post's
+    event must go out (before, the thread sent it itself). A stored post or
+    change whose event could not be sent is SERVICE_UNAVAILABLE with its
+    ``stored_seq``.
+    """
+    done = asyncio.ensure_future(_announce(stored))
+    _announcing.add(done)
+    done.add_done_callback(_announced)
+    return await asyncio.shield(done)
+
+
+async def _announce(stored: Awaitable[events.Collected]) -> Any:
+    try:
+        return await events.announce(await stored)
+    except events.PublishFailed as failed:
+        if failed.seq is None:
+            raise
+        raise events.not_announced(failed.seq) from None
+
+
+def _announced(done: asyncio.Future[Any]) -> None:
+    _announcing.discard(done)
+    if not done.cancelled():
+        done.exception()  # retrieved: a caller that was cancelled no longer awaits it
 
 
 def _room_for_logs(command: protocol.Command) -> int | None:
@@ -432,13 +468,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise ChatError(
                 ErrorCode.ROOM_ACCESS_DENIED, f"Join room {room_id} before sending to it."
             )
-        message = await post_in_pool(
-            user=self.user,
-            room_id=room_id,
-            text=command.message,
-            msg_type=command.msg_type,
-            reply_to=command.reply_to,
-            files=command.files,
+        message: Message = await announced(
+            post_in_pool(
+                user=self.user,
+                room_id=room_id,
+                text=command.message,
+                msg_type=command.msg_type,
+                reply_to=command.reply_to,
+                files=command.files,
+            )
         )
         if ref is not UNSET:
             reply = protocol.SentReply(sent=room_id, seq=message.seq, ref=ref)
@@ -454,8 +492,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Replace the text of one of the user's posts; every member gets the change."""
         room_id = protocol.parse_room_id(command.room)
         seq = protocol.parse_seq(command.seq, field="seq")
-        changed = await change_in_pool(
-            services.message_edit, user=self.user, room_id=room_id, seq=seq, text=command.message
+        changed = await announced(
+            change_in_pool(
+                services.message_edit,
+                user=self.user,
+                room_id=room_id,
+                seq=seq,
+                text=command.message,
+            )
         )
         await self._changed(room_id, changed, ref)
 
@@ -463,8 +507,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Delete a post (the user's own; staff: any): a tombstone for every member."""
         room_id = protocol.parse_room_id(command.room)
         seq = protocol.parse_seq(command.seq, field="seq")
-        changed = await change_in_pool(
-            services.message_delete, user=self.user, room_id=room_id, seq=seq
+        changed = await announced(
+            change_in_pool(services.message_delete, user=self.user, room_id=room_id, seq=seq)
         )
         await self._changed(room_id, changed, ref)
 
@@ -472,13 +516,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Put an emoji on a post or take it off; every member gets the post's reactions."""
         room_id = protocol.parse_room_id(command.room)
         seq = protocol.parse_seq(command.seq, field="seq")
-        changed = await change_in_pool(
-            services.message_react,
-            user=self.user,
-            room_id=room_id,
-            seq=seq,
-            emoji=command.emoji,
-            on=command.on,
+        changed = await announced(
+            change_in_pool(
+                services.message_react,
+                user=self.user,
+                room_id=room_id,
+                seq=seq,
+                emoji=command.emoji,
+                on=command.on,
+            )
         )
         await self._changed(room_id, changed, ref)
 

@@ -387,12 +387,7 @@ def room_post(
         events.publish_on_commit(room_id, events.message_event(message), seq=message.seq)
         events.publish_activity_on_commit(room_id, message.seq)
     except events.PublishFailed:
-        raise ChatError(
-            ErrorCode.SERVICE_UNAVAILABLE,
-            f"Stored as seq {message.seq}, but live delivery is down: "
-            "members get it when it is back.",
-            stored_seq=message.seq,
-        ) from None
+        raise events.not_announced(message.seq) from None
     return message
 
 
@@ -792,12 +787,7 @@ def _change(
     except _Unchanged:
         return None
     except events.PublishFailed:
-        raise ChatError(
-            ErrorCode.SERVICE_UNAVAILABLE,
-            f"Stored as seq {change_seq}, but live delivery is down: "
-            "members get it when it is back.",
-            stored_seq=change_seq,
-        ) from None
+        raise events.not_announced(change_seq) from None
     return change_seq
 
 

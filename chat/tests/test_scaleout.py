@@ -137,6 +137,9 @@ async def test_redis_going_away_and_coming_back(pg_url):
         await join(bob, room)
         await alice.send(json.dumps({"command": "send", "room": room, "message": "before"}))
         assert (await next_frame(bob, is_message))["seq"] == 1
+        # The post's activity event went out too (sockets' posts send it batched, a moment
+        # later): one failing after Redis stops would tell the server first, not the post.
+        await next_frame(bob, lambda f: room in [a["room"] for a in f.get("activity", [])])
 
         redis.stop()
         await wait_for_health(live, 503)
