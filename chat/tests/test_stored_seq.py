@@ -49,6 +49,9 @@ async def test_stored_but_undelivered_post_carries_stored_seq(database_url):
             json.dumps({"command": "send", "room": room, "message": "before", "ref": 0})
         )
         assert (await next_frame(alice, lambda f: "sent" in f, timeout=30))["seq"] == 1
+        # The post's activity event went out too (sockets' posts send it batched, a moment
+        # later): one failing after Redis stops would tell the server first, not the post.
+        await next_frame(alice, lambda f: room in [a["room"] for a in f.get("activity", [])])
 
         redis.stop()
         await wait_for_health(socket_server, 503, timeout=30)
