@@ -6,7 +6,8 @@ for each joined room, the last seq it delivered: an event at or below it is
 a duplicate (already replayed) and is dropped; an event above the next one
 means events were missed (a full channel, another process publishing first)
 and the gap is filled from the database, FILL_PAGE messages at a time,
-before the event goes out.
+before the event goes out (one read for all the process's sockets that miss
+the same events at once: Hub.once).
 
 The hot path is ``push``: the next message of a joined room, on a socket
 with nothing else to do, is sent right there, without a task (chat/eager.py).
@@ -48,6 +49,7 @@ import contextlib
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Protocol
 
 from chat import conf, dbguard, eager, events, metrics, protocol, wire
@@ -65,6 +67,9 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]  # an ASGI send
 # activity feed's frames). Sent in place when the socket is idle, like the
 # next message of a room; else queued in order with the rest.
 FRAME_TYPE = "socket.frame"
+
+
+_read_stream = dbguard.in_pool(events.stream_after)
 
 
 class Owner(Protocol):
@@ -308,8 +313,9 @@ class Delivery:
         sent = 0
         while after < upto:
             end = min(upto, after + FILL_PAGE)
-            missed: list[str] = await dbguard.in_pool(events.stream_after)(
-                room_id=room_id, after=after, upto=end
+            missed: list[str] = await self.hub.once(
+                ("stream", room_id, after, end),
+                partial(_read_stream, room_id=room_id, after=after, upto=end),
             )
             for text in missed:
                 await self.send({"type": "websocket.send", "text": text})

@@ -38,15 +38,17 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from channels.layers import get_channel_layer
 
 from chat import events, metrics, shards, wire
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 REFRESH_SECONDS = 3600.0  # well inside channels_redis' default group_expiry of 86400
 PROBE_SECONDS = 1.0  # how often the hub checks that the layer still delivers to it
@@ -105,6 +107,7 @@ class Hub:
         self._probe_reply: asyncio.Future | None = None  # done when every shard answered
         self._probe_pending: set[int] = set()  # shards whose answer to this probe is still out
         self._probes = 0
+        self.reads: dict[Hashable, asyncio.Future[Any]] = {}  # shared reads in flight (``once``)
 
     async def add(self, group: str, member: Member, *, via: str | None = None) -> None:
         """Deliver ``group``'s events to ``member``; returns once the subscription is live.
@@ -390,6 +393,27 @@ class Hub:
                     member.abort()
         if room_event:
             metrics.delivered(event, len(members))
+
+    async def once(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+        """``read()``'s result, read once for every local member that asks for ``key`` meanwhile.
+
+        The members of a room that miss the same events (all of them, when
+        two posts' events arrive out of seq order) fill the gap with one
+        database read between them instead of one each. A member that stops
+        waiting (its socket closed) does not cancel the read for the others.
+        """
+        pending = self.reads.get(key)
+        if pending is None:
+            pending = self.reads[key] = asyncio.ensure_future(read())
+            pending.add_done_callback(partial(self._read_done, key))
+        result: T = await asyncio.shield(pending)
+        return result
+
+    def _read_done(self, key: Hashable, done: asyncio.Future[Any]) -> None:
+        if self.reads.get(key) is done:
+            del self.reads[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: every member that still waited got it
 
     def group_names(self) -> list[str]:
         """The groups that have local members now."""

@@ -188,6 +188,41 @@ async def test_a_gap_is_filled_from_the_database_a_page_at_a_time(
     await until(lambda: engine.drainer is None)
 
 
+async def test_the_sockets_that_miss_the_same_events_share_one_read(fanout, room, bob, monkeypatch):
+    """Five sockets at seq 0 get seq 4 first: seqs 1-3 are read once for all five, not five times.
+
+    A socket at another seq reads its own range; a socket that closes while the
+    shared read runs does not stop it for the others.
+    """
+    reads: list[tuple[int, int]] = []
+    gate = asyncio.Event()
+    real = delivery._read_stream
+
+    async def counted(*, room_id: int, after: int, upto: int) -> list[str]:
+        reads.append((after, upto))
+        await gate.wait()
+        return await real(room_id=room_id, after=after, upto=upto)
+
+    monkeypatch.setattr(delivery, "_read_stream", counted)
+    await database_sync_to_async(_post_many)(room.pk, bob, 4)
+    clients = [Client() for _ in range(6)]
+    engines = [
+        Delivery(c, Owner(c.trace), fanout, label=f"user {i}") for i, c in enumerate(clients)
+    ]
+    for engine in engines[:5]:
+        await joined(engine, room.pk, at=0)
+    await joined(engines[5], room.pk, at=1)  # has seq 1 already: a range of its own
+    fanout.deliver(live(room.pk, 4))
+    await until(lambda: len(reads) == 2)
+    engines[0].close()  # gone while the read runs
+    gate.set()
+    for client in clients[1:5]:
+        await until(lambda client=client: client.seqs(room.pk) == [1, 2, 3, 4])
+    await until(lambda: clients[5].seqs(room.pk) == [2, 3, 4])
+    assert sorted(reads) == [(0, 3), (1, 3)]
+    assert fanout.reads == {}  # nothing kept once read
+
+
 # --- a socket that does not keep up ------------------------------------------
 
 
