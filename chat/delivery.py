@@ -69,7 +69,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]  # an ASGI send
 FRAME_TYPE = "socket.frame"
 
 
-_read_stream = dbguard.in_pool(events.stream_after)
+_read_stream = dbguard.in_pool(events.stream_recent)
 
 
 class Owner(Protocol):

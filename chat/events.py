@@ -13,6 +13,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -161,6 +162,47 @@ def stream_after(*, room_id: int, after: int, upto: int) -> list[str]:
     stream.extend(selectors.changes_after(room_id=room_id, after=after, upto=upto))
     stream.sort(key=lambda entry: entry[0])
     return [text for _, text in stream]
+
+
+# A range of a room's stream read in the last RECENT_SECONDS is read again from
+# here, not from the database: after a deploy or a crash the sockets of a room
+# come back within seconds of one another, each with the same ``since``, and
+# every one of them would read the same rows (docs/architecture.md, "Delivery").
+RECENT_SECONDS = 2.0
+RECENT_MAX = 512  # ranges kept at once (the oldest go first)
+_recent: OrderedDict[tuple[int, int, int], tuple[float, list[str]]] = OrderedDict()
+_recent_lock = threading.Lock()
+
+
+def stream_recent(*, room_id: int, after: int, upto: int) -> list[str]:
+    """``stream_after``, or the same range as read within the last RECENT_SECONDS.
+
+    As good as a fresh read: ``upto`` had been committed when that read ran,
+    and every change since to a post in the range (an edit, a reaction, a
+    deletion) is an event of its own with a seq above ``upto``, which the
+    caller, subscribed before it read ``upto``, gets live. The caller has
+    checked that the user may enter the room; the frames are the same for
+    everyone who may.
+    """
+    key = (room_id, after, upto)
+    now = time.monotonic()
+    with _recent_lock:
+        found = _recent.get(key)
+        if found is not None and found[0] > now:
+            return found[1]
+    texts = stream_after(room_id=room_id, after=after, upto=upto)
+    with _recent_lock:
+        _recent[key] = (now + RECENT_SECONDS, texts)
+        _recent.move_to_end(key)
+        while len(_recent) > RECENT_MAX:
+            _recent.popitem(last=False)
+    return texts
+
+
+def forget_recent() -> None:
+    """Drop every range kept by ``stream_recent`` (the tests' databases reuse room ids)."""
+    with _recent_lock:
+        _recent.clear()
 
 
 def _creator(room: Room) -> str | None:

@@ -518,7 +518,7 @@ def room_join(*, user: Account, room_id: int, since: int | None = None) -> JoinR
         if room.last_seq - since > conf.CHAT_REPLAY_MAX:
             start = room.last_seq - conf.CHAT_REPLAY_MAX
             truncated = True
-        replay = events.stream_after(room_id=room_id, after=start, upto=room.last_seq)
+        replay = events.stream_recent(room_id=room_id, after=start, upto=room.last_seq)
     return JoinResult(
         room_id=room.room_id,
         title=room.title,

@@ -169,6 +169,15 @@ def isolated_channel_layer(settings):
         flush_prefix(redis_url, prefix)
 
 
+@pytest.fixture(autouse=True)
+def fresh_stream_reads():
+    """No stream range kept from an earlier test (events.stream_recent): room ids repeat
+    across the tests' databases."""
+    events.forget_recent()
+    yield
+    events.forget_recent()
+
+
 @pytest.fixture
 def redis_layer(settings, redis_server):
     """Use Redis for this test (channel layer and rate limits), whatever the run's default."""
