@@ -489,8 +489,8 @@ async def announce(done: Collected) -> Any:
         if _state.failing or _state.unsynced:
             with _state.lock:
                 unhealed = shard in _unhealed()
-            if unhealed:  # its re-syncs publish through async_to_sync: not on the loop
-                await asyncio.to_thread(_healed, shard)
+            if unhealed:  # its re-syncs publish through async_to_sync: from a thread that
+                await dbguard.in_pool(_healed)(shard)  # knows this loop, as after a commit
     if done.error is not None:
         raise done.error
     if unsent is not None:

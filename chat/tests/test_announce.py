@@ -149,3 +149,30 @@ async def test_a_mention_for_the_whole_room_is_not_held_back(monkeypatch):
     )
     async with asyncio.timeout(5):
         assert (await get_channel_layer().receive(channel))["activity_room"] == 913
+
+
+async def test_the_first_publish_after_an_outage_resyncs_the_rooms_that_missed_events(monkeypatch):
+    """A post stored while the layer was down is announced by a room.sync once it answers."""
+    layer = get_channel_layer()
+    channel = await subscribed(events.room_group(905))
+    real = layer.group_send
+    down = True
+
+    async def flaky(group: str, event: dict[str, Any]) -> None:
+        if down:
+            raise ConnectionError("the layer is down")
+        await real(group, event)
+
+    monkeypatch.setattr(layer, "group_send", flaky)
+    monkeypatch.setattr(events, "_retry_in_background", lambda: None)
+    monkeypatch.setattr(events, "_state", events._LayerState())
+    during = committed([(events.room_group(905), room_event(905, 3), True)])
+    with pytest.raises(ChatError):
+        await consumers.announced(asyncio.sleep(0, during))
+    down = False
+    after = committed([(events.room_group(906), room_event(906, 1), True)])
+    await consumers.announced(asyncio.sleep(0, after))
+    async with asyncio.timeout(5):
+        sync = await layer.receive(channel)
+    assert (sync["type"], sync["room"], sync["seq"]) == (events.ROOM_SYNC_TYPE, 905, 3)
+    assert events._state.unsynced == {} and events._state.failing == set()
