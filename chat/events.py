@@ -169,8 +169,10 @@ def stream_after(*, room_id: int, after: int, upto: int) -> list[str]:
 # come back within seconds of one another, each with the same ``since``, and
 # every one of them would read the same rows (docs/architecture.md, "Delivery").
 RECENT_SECONDS = 2.0
-RECENT_MAX = 512  # ranges kept at once (the oldest go first)
+RECENT_MAX_FRAMES = 20_000  # frames kept at once, all ranges together (the oldest go first)
+# Oldest first: every range is kept for the same time, so the first to expire is at the front.
 _recent: OrderedDict[tuple[int, int, int], tuple[float, list[str]]] = OrderedDict()
+_recent_frames = 0  # the frames in _recent
 _recent_lock = threading.Lock()
 
 
@@ -191,18 +193,25 @@ def stream_recent(*, room_id: int, after: int, upto: int) -> list[str]:
         if found is not None and found[0] > now:
             return found[1]
     texts = stream_after(room_id=room_id, after=after, upto=upto)
+    global _recent_frames
     with _recent_lock:
+        _recent_frames -= len(_recent.pop(key, (0.0, []))[1])
         _recent[key] = (now + RECENT_SECONDS, texts)
-        _recent.move_to_end(key)
-        while len(_recent) > RECENT_MAX:
-            _recent.popitem(last=False)
+        _recent_frames += len(texts)
+        # Expired ranges go at once (a quiet server keeps nothing), then the oldest past the bound.
+        while _recent and (
+            _recent_frames > RECENT_MAX_FRAMES or next(iter(_recent.values()))[0] <= now
+        ):
+            _recent_frames -= len(_recent.popitem(last=False)[1][1])
     return texts
 
 
 def forget_recent() -> None:
     """Drop every range kept by ``stream_recent`` (the tests' databases reuse room ids)."""
+    global _recent_frames
     with _recent_lock:
         _recent.clear()
+        _recent_frames = 0
 
 
 def _creator(room: Room) -> str | None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from chat import consumers, events
+from chat import consumers, dbguard, events
 from chat.activity import Tracker
 from chat.errors import ChatError, ErrorCode
 
@@ -116,7 +118,7 @@ async def test_a_stored_post_whose_event_cannot_be_sent_says_its_stored_seq(monk
 
 async def test_posts_activity_events_go_out_together(monkeypatch, sent):
     """Three posts in two rooms within the batch window: one activity event naming both."""
-    monkeypatch.setattr(events, "ACTIVITY_BATCH_SECONDS", 0.2)
+    monkeypatch.setattr(events, "ACTIVITY_BATCH_SECONDS", 1.0)
     channel = await subscribed(events.ACTIVITY_GROUP)
     for room_id, seq in ((911, 1), (912, 1), (911, 2)):
         activity = {"type": events.ROOM_ACTIVITY_TYPE, "activity_room": room_id, "last_seq": seq}
@@ -176,3 +178,18 @@ async def test_the_first_publish_after_an_outage_resyncs_the_rooms_that_missed_e
         sync = await layer.receive(channel)
     assert (sync["type"], sync["room"], sync["seq"]) == (events.ROOM_SYNC_TYPE, 905, 3)
     assert events._state.unsynced == {} and events._state.failing == set()
+
+
+async def test_a_database_call_runs_in_the_callers_context_and_publishes_on_its_loop():
+    """dbguard.in_pool: the caller's context vars are seen; async_to_sync in it uses this loop."""
+    caller = contextvars.ContextVar("caller")
+    caller.set("socket 7")
+    loop = asyncio.get_running_loop()
+
+    async def which_loop() -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    def on_thread() -> tuple[str, asyncio.AbstractEventLoop]:
+        return caller.get(), async_to_sync(which_loop)()
+
+    assert await dbguard.in_pool(on_thread)() == ("socket 7", loop)

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def reads(monkeypatch) -> list[tuple[int, int, int]]:
-    """Each (room, after, upto) that reached the database."""
+    """Each (room, after, upto) that reached the database (ranges kept a minute: no timing)."""
+    monkeypatch.setattr(events, "RECENT_SECONDS", 60.0)
     seen: list[tuple[int, int, int]] = []
     real = events.stream_after
 
@@ -71,20 +72,25 @@ async def test_an_edit_after_the_read_reaches_the_joiner_as_its_own_event(room, 
 
 
 def test_kept_ranges_expire_and_are_bounded(room, bob, reads, monkeypatch):
-    post(room.pk, bob, 2)
+    post(room.pk, bob, 3)
     events.stream_recent(room_id=room.pk, after=0, upto=2)
     events.stream_recent(room_id=room.pk, after=0, upto=2)
     assert len(reads) == 1
     monkeypatch.setattr(events, "RECENT_SECONDS", -1.0)  # everything kept from now is stale
     events.forget_recent()
     events.stream_recent(room_id=room.pk, after=0, upto=2)
-    events.stream_recent(room_id=room.pk, after=0, upto=2)
+    events.stream_recent(room_id=room.pk, after=1, upto=2)
     assert len(reads) == 3
+    assert events._recent == {}  # expired ranges are dropped, not left to take memory
+
     monkeypatch.setattr(events, "RECENT_SECONDS", 60.0)
-    monkeypatch.setattr(events, "RECENT_MAX", 2)
-    for after in (0, 1, 0, 1):
-        events.stream_recent(room_id=room.pk, after=after, upto=2)
-    assert len(reads) == 5 and len(events._recent) == 2
-    events.stream_recent(room_id=room.pk, after=2, upto=2)  # a third range pushes out the oldest
+    monkeypatch.setattr(events, "RECENT_MAX_FRAMES", 4)
+    events.stream_recent(room_id=room.pk, after=0, upto=2)  # 2 frames
+    events.stream_recent(room_id=room.pk, after=1, upto=3)  # 2 more: 4 in all
     events.stream_recent(room_id=room.pk, after=0, upto=2)
-    assert len(reads) == 7 and len(events._recent) == 2
+    assert len(reads) == 5 and events._recent_frames == 4
+    events.stream_recent(room_id=room.pk, after=2, upto=3)  # past the bound: the oldest goes
+    assert list(events._recent) == [(room.pk, 1, 3), (room.pk, 2, 3)]
+    assert events._recent_frames == 3
+    events.stream_recent(room_id=room.pk, after=0, upto=2)
+    assert len(reads) == 7
