@@ -669,10 +669,19 @@ def publish_room_mention_on_commit(
 # CHAT_ACTIVITY_SECONDS), so this delays nothing a user sees, and under load
 # it saves a publish per post and a receive per post in every process.
 ACTIVITY_BATCH_SECONDS = 0.05
+ACTIVITY_RETRY_SECONDS = 1.0  # after a batch failed: its rooms go with the next, this much later
 
 
 class _ActivityBatch:
-    """The rooms whose posts' activity events wait to go out together, on one loop."""
+    """The rooms whose posts' activity events wait to go out together, on one loop.
+
+    One batch is sent at a time: rooms added while it is out wait for the
+    next. A publish to a shard that is down holds that shard's connection
+    lock through its retries (about 0.3 s); a new batch every 50 ms would
+    queue without end in front of everything else on the shard, /healthz's
+    ping among them. A batch that failed gives its rooms back to the next,
+    ACTIVITY_RETRY_SECONDS later.
+    """
 
     def __init__(self, layer: Any, loop: asyncio.AbstractEventLoop) -> None:
         self.layer = layer
@@ -681,25 +690,30 @@ class _ActivityBatch:
         self.sending: asyncio.Task[None] | None = None
 
     def add(self, room_id: int) -> None:
-        """Send ``room_id`` with the batch: within ACTIVITY_BATCH_SECONDS."""
+        """Send ``room_id`` with the batch: within ACTIVITY_BATCH_SECONDS (or after the one out)."""
         self.rooms.add(room_id)
         if self.sending is None:
             self.sending = self.loop.create_task(self._send())
 
     async def _send(self) -> None:
-        await asyncio.sleep(ACTIVITY_BATCH_SECONDS)
-        rooms, self.rooms = self.rooms, set()
-        self.sending = None
-        event = {
-            "type": ROOM_ACTIVITY_TYPE,
-            "activity_rooms": sorted(rooms),
-            "group": ACTIVITY_GROUP,
-            "published": time.time(),
-        }
         try:
-            await self.layer.group_send(ACTIVITY_GROUP, event)
-        except Exception as exc:  # not required: the rooms' next posts carry them again
-            _remember_failure(event, exc, _shard(ACTIVITY_GROUP))
+            while self.rooms:
+                await asyncio.sleep(ACTIVITY_BATCH_SECONDS)
+                rooms, self.rooms = self.rooms, set()
+                event = {
+                    "type": ROOM_ACTIVITY_TYPE,
+                    "activity_rooms": sorted(rooms),
+                    "group": ACTIVITY_GROUP,
+                    "published": time.time(),
+                }
+                try:
+                    await self.layer.group_send(ACTIVITY_GROUP, event)
+                except Exception as exc:  # not required: they go with the next batch
+                    self.rooms |= rooms
+                    _remember_failure(event, exc, _shard(ACTIVITY_GROUP))
+                    await asyncio.sleep(ACTIVITY_RETRY_SECONDS)
+        finally:
+            self.sending = None
 
 
 def _activity_batch(layer: Any) -> _ActivityBatch:

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 FAVICON_MAX_AGE = 24 * 60 * 60  # seconds browsers may keep the /favicon.ico redirect
 
 HEALTH_TIMEOUT = 2.5  # seconds the checks may take before they count as failed (< 3)
+SHARD_TIMEOUT = 2.0  # seconds a layer shard's ping may take (< HEALTH_TIMEOUT: named)
 
 
 def chat_config(user: Account) -> dict[str, Any]:
@@ -182,8 +183,13 @@ async def _channel_layer_ok() -> bool:
         pings = shards.group_on_each_shard(layer, events.PING_GROUP)
 
         async def ping(shard: int) -> None:
+            # Its own deadline, within the check's: a shard that is down can hold
+            # its connection's lock through other publishes' retries, and the
+            # answer should still name it (not only time out as a whole).
             try:
-                await layer.group_send(pings[shard], {"type": "layer.ping"})
+                await asyncio.wait_for(
+                    layer.group_send(pings[shard], {"type": "layer.ping"}), SHARD_TIMEOUT
+                )
             except Exception as exc:
                 raise ShardFailed(f"shard {shard}: {type(exc).__name__}") from exc
 

@@ -136,6 +136,64 @@ async def test_posts_activity_events_go_out_together(monkeypatch, sent):
     assert tracker.changed == {911, 912}
 
 
+async def test_one_activity_batch_is_out_at_a_time_and_a_failed_one_goes_with_the_next(
+    monkeypatch,
+):
+    """A shard that is down holds each publish ~0.3 s: batches must not pile up behind it.
+
+    While one batch's publish waits, posts only add rooms to the next; a batch
+    that failed gives its rooms to the next, which goes once the layer answers.
+    """
+    monkeypatch.setattr(events, "ACTIVITY_BATCH_SECONDS", 0.01)
+    monkeypatch.setattr(events, "ACTIVITY_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(events, "_retry_in_background", lambda: None)
+    monkeypatch.setattr(events, "_state", events._LayerState())
+    layer = get_channel_layer()
+    release = asyncio.Event()
+    first_out = asyncio.Event()
+    out = 0
+    most_out = 0
+    failures = 0
+    delivered: list[list[int]] = []
+
+    async def slow_then_down(group: str, event: dict[str, Any]) -> None:
+        nonlocal out, most_out, failures
+        out += 1
+        most_out = max(most_out, out)
+        first_out.set()
+        try:
+            await release.wait()
+            if failures < 2:
+                failures += 1
+                raise ConnectionError("the shard is down")
+            delivered.append(event["activity_rooms"])
+        finally:
+            out -= 1
+
+    monkeypatch.setattr(layer, "group_send", slow_then_down)
+
+    async def post(room_id: int) -> None:
+        activity = {"type": events.ROOM_ACTIVITY_TYPE, "activity_room": room_id, "last_seq": 1}
+        await consumers.announced(
+            asyncio.sleep(0, committed([(events.ACTIVITY_GROUP, activity, False)]))
+        )
+
+    await post(921)
+    async with asyncio.timeout(5):
+        await first_out.wait()  # the first batch is out, waiting on the layer
+    for room_id in (922, 923, 922):
+        await post(room_id)
+        await asyncio.sleep(0.03)  # three batch windows: each would have sent a batch
+    assert most_out == 1
+    release.set()
+    sending = events._activity_batch(layer).sending
+    assert sending is not None
+    async with asyncio.timeout(5):
+        await sending  # sends until no room is left
+    assert most_out == 1 and failures == 2
+    assert delivered == [[921, 922, 923]]  # the failed batches' rooms, with the later ones
+
+
 async def test_a_mention_for_the_whole_room_is_not_held_back(monkeypatch):
     """Only plain activity waits for the batch; ``@room`` notifies at once."""
     monkeypatch.setattr(events, "ACTIVITY_BATCH_SECONDS", 30)

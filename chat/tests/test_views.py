@@ -3,6 +3,8 @@
 import io
 import json
 import logging
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from django.test import Client
 
+from chat import views
 from chat.models import Room
 from testkit.factories import post_messages
 
@@ -126,6 +129,34 @@ def test_healthz_is_503_when_the_channel_layer_is_unreachable(settings):
     assert body["status"] == "unavailable"
     assert body["database"] == "ok"
     assert body["channel_layer"].startswith("failed")
+
+
+@pytest.mark.redis
+def test_healthz_names_a_shard_that_does_not_answer_in_time(settings):
+    """A layer server that takes the connection and never answers: named, within the check's time.
+
+    (A shard that is down holds its connection lock through other publishes'
+    retries: its ping then waits, and the answer must still say which shard.)
+    """
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshake; nothing ever reads or answers
+    try:
+        settings.REDIS_URL = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [{"address": settings.REDIS_URL, "retry": None}]},
+            }
+        }
+        started = time.monotonic()
+        response = Client().get("/healthz")
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+    assert response.status_code == 503
+    assert response.json()["channel_layer"] == "failed: shard 0: TimeoutError", response.json()
+    assert took < views.HEALTH_TIMEOUT + 1, took
 
 
 def test_demo_setup_creates_an_admin_and_rooms_once_and_prints_the_login(settings, tmp_path):
