@@ -42,6 +42,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Protocol, TypeVar, cast
 
 import redis
@@ -246,12 +247,7 @@ class Roster:
         if len(self.local[room_id]) == 1 and len(entry.sockets) == 1:
             # The only local socket in the room: its full list says it all, no change to send.
             self.shown[room_id][user_id] = (username, entry.state())
-        members = []
-        for user in self._users(room_id):
-            now = self.state(room_id, user)
-            if now is not None:
-                members.append(_member(now[0], now[1]))
-        return sorted(members, key=lambda m: m.username)
+        return self._listing(room_id)
 
     def leave(self, room_id: int, sock: Any, user_id: int) -> None:
         """``sock`` left the room (or ended); the room is dropped with its last local socket."""
@@ -286,11 +282,36 @@ class Roster:
 
     def state(self, room_id: int, user_id: int) -> tuple[str, str] | None:
         """(username, state) of the user in the room over every process; None if not there."""
-        entries = dict(self.remote.get(room_id, {}).get(user_id, {}))
+        others = self.remote.get(room_id, {}).get(user_id)
         entry = self.local.get(room_id, {}).get(user_id)
+        if not others:  # only here (or nowhere): no merge
+            return None if entry is None else (entry.username, entry.state())
+        entries = dict(others)
         if entry is not None:
             entries[self.process] = (entry.state(), entry.username)
         return merged(entries)
+
+    def _listing(self, room_id: int) -> list[protocol.PresenceMember]:
+        """Everyone in the room over every process, by username: a join's ``full`` list.
+
+        Each join lists the whole room, so a room's joins cost its size squared:
+        the users only here (most, on one process) are read straight from their entry.
+        """
+        local = self.local.get(room_id, {})
+        remote = self.remote.get(room_id, {})
+        found: list[tuple[str, str]] = []
+        for user_id, entry in local.items():
+            if user_id in remote:
+                now = self.state(room_id, user_id)
+                if now is not None:
+                    found.append(now)
+            else:
+                found.append((entry.username, entry.state()))
+        for user_id, others in remote.items():
+            if user_id not in local and (now := merged(others)) is not None:
+                found.append(now)
+        found.sort(key=itemgetter(0))
+        return [_member(username, state) for username, state in found]
 
     # --- what the hub calls (chat.hub.Member) -------------------------------------
 

@@ -9,6 +9,8 @@ import time
 import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api import services as token_services
 from chat import roster, services
@@ -245,3 +247,40 @@ def test_store_merges_processes_and_drops_expired_entries(settings, redis_layer)
     while 3 in store.read([7])[7]:  # wall-clock expiry is what is tested: wait for it
         assert time.monotonic() < deadline
     assert set(store.read([7])[7]) == {1}  # read also deleted the expired field
+
+
+_local_states = st.dictionaries(
+    st.integers(0, 30), st.lists(st.booleans(), min_size=1, max_size=3), max_size=15
+)
+_remote_states = st.dictionaries(
+    st.integers(0, 30),
+    st.dictionaries(st.sampled_from(["p1", "p2"]), st.sampled_from(["online", "idle"])),
+    max_size=15,
+)
+
+
+@given(local=_local_states, remote=_remote_states)
+def test_a_joins_full_list_is_everyone_over_every_process_once_by_username(local, remote):
+    """Roster._listing (the fast path for users only here) = each user's merged state, sorted."""
+    view = roster.Roster.__new__(roster.Roster)
+    view.process = "here"
+    view.local = {
+        7: {
+            user: roster._Local(f"user{user:02}", {object(): active for active in sockets})
+            for user, sockets in local.items()
+        }
+    }
+    view.remote = {
+        7: {
+            user: {process: (state, f"user{user:02}") for process, state in by_process.items()}
+            for user, by_process in remote.items()
+            if by_process
+        }
+    }
+    expected = []
+    for user in sorted(set(local) | set(view.remote[7])):
+        entries = dict(view.remote[7].get(user, {}))
+        if user in local:
+            entries["here"] = ("online" if any(local[user]) else "idle", f"user{user:02}")
+        expected.append(roster._member(*roster.merged(entries)))
+    assert view._listing(7) == expected
