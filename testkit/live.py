@@ -37,7 +37,7 @@ import psycopg
 from websockets.asyncio.client import ClientConnection, connect
 
 from testkit import ROOT
-from testkit.servers import free_port, port_open
+from testkit.servers import MIGRATED_DATABASES, free_port, port_open
 
 SECRET_KEY = "live-server-test-secret-key-not-for-production"
 Frame = dict[str, Any]
@@ -91,6 +91,21 @@ def collected_static() -> str:
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     env = server_environment({"DATA_DIR": root, "STATIC_ROOT": root})
     manage(env, "collectstatic", "--noinput", "-v0")
+    return root
+
+
+@functools.cache
+def migrated_sqlite() -> str:
+    """A directory holding a SQLite database migrated with config.settings (removed at exit).
+
+    Every file migrate leaves there is copied into a new server's DATA_DIR.
+    What a migrate makes depends on the settings module only (INSTALLED_APPS
+    and the migrations; no setting read from the environment changes them).
+    """
+    root = tempfile.mkdtemp(prefix="multichat-migrated-")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    manage(server_environment({"DATA_DIR": root, "STATIC_ROOT": collected_static()}), "migrate",
+           "--noinput", "-v0")  # fmt: skip
     return root
 
 
@@ -150,8 +165,26 @@ class LiveServer:
         return manage(self.env, *args)
 
     def prepare(self) -> LiveServer:
-        """Migrate the database (static files are collected once, see collected_static)."""
-        self.manage("migrate", "--noinput", "-v0")
+        """Migrate the database (static files are collected once, see collected_static).
+
+        A new SQLite database is a copy of one migrated once per settings
+        module (migrated_sqlite), and a PostgreSQL one made ``migrated``
+        (PostgresDatabase.create) is left as it is: a migrate is a Django
+        start of its own, ~3 s on the CI machine, and the suite prepares
+        servers dozens of times.
+        """
+        url = self.env.get("DATABASE_URL")
+        target = Path(self.data_dir) / "db.sqlite3"  # config.settings' SQLite database
+        if self.env["DJANGO_SETTINGS_MODULE"] != "config.settings":
+            self.manage("migrate", "--noinput", "-v0")
+        elif url is not None:
+            if url not in MIGRATED_DATABASES:
+                self.manage("migrate", "--noinput", "-v0")
+        elif target.exists():
+            self.manage("migrate", "--noinput", "-v0")
+        else:
+            for made in Path(migrated_sqlite()).iterdir():
+                shutil.copyfile(made, Path(self.data_dir) / made.name)
         return self
 
     def testkit(self, action: str, **params: object) -> Any:

@@ -120,7 +120,7 @@ def database_url():
     if base is None:
         yield None
         return
-    database = PostgresDatabase.create(base)
+    database = PostgresDatabase.create(base, migrated=True)
     yield database.url
     database.drop()
 
@@ -131,7 +131,7 @@ def pg_url():
     base = postgres_base_url()
     if base is None:
         pytest.skip("needs PostgreSQL (runs in the PostgreSQL pass of scripts/test)")
-    database = PostgresDatabase.create(base)
+    database = PostgresDatabase.create(base, migrated=True)
     yield database.url
     database.drop()
 
@@ -316,7 +316,7 @@ def shared_database():
     if base is None:
         yield {"data_dir": tempfile.mkdtemp(prefix="multichat-shared-")}
         return
-    database = PostgresDatabase.create(base)
+    database = PostgresDatabase.create(base, migrated=True)
     yield {"database_url": database.url}
     database.drop()
 

@@ -335,7 +335,7 @@ def cluster(redis_server):
     base = postgres_base_url()
     if base is None:
         pytest.skip("needs PostgreSQL (runs in the PostgreSQL pass of scripts/test)")
-    database = PostgresDatabase.create(base)
+    database = PostgresDatabase.create(base, migrated=True)
     env = {"CHANNEL_LAYER_PREFIX": f"mcaware-{uuid.uuid4().hex[:8]}", "CHAT_SEND_RATE": "0"}
     servers = [
         LiveServer(database_url=database.url, redis_url=redis_server.url, extra_env=env)

@@ -125,7 +125,7 @@ async def test_a_backup_restored_into_a_new_database_carries_on_where_it_stopped
     base = postgres_base_url()
     if base is None:
         pytest.skip("needs PostgreSQL (runs in the PostgreSQL pass of scripts/test)")
-    source, target = PostgresDatabase.create(base), PostgresDatabase.create(base)
+    source, target = PostgresDatabase.create(base, migrated=True), PostgresDatabase.create(base)
     live = LiveServer(database_url=source.url).prepare()
     restored = LiveServer(database_url=target.url)
     try:

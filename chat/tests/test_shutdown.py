@@ -31,7 +31,7 @@ def server():
     """One server process (its own SQLite, or PostgreSQL database in that pass), users alice and
     bob with tokens, a room; stopped after."""
     base = postgres_base_url()
-    database = PostgresDatabase.create(base) if base else None
+    database = PostgresDatabase.create(base, migrated=True) if base else None
     live = LiveServer(
         database_url=database.url if database else None,
         redis_url=os.environ.get("REDIS_URL"),
