@@ -18,6 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -176,7 +177,27 @@ def migrated_template(base_url: str) -> str:
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     env = {"DATA_DIR": root, "STATIC_ROOT": collected_static(), "DATABASE_URL": template.url}
     manage(server_environment(env), "migrate", "--noinput", "-v0")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        # A copy needs the template to have no session: let none start.
+        conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
     return name
+
+
+def _create_database(conn: psycopg.Connection[Any], name: str, template: str) -> None:
+    """CREATE DATABASE, as a copy of ``template`` if given.
+
+    A copy fails while a session is on the template; one that was ending as
+    the template was closed to new ones (ALLOW_CONNECTIONS false) is waited for.
+    """
+    statement = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+    for attempt in range(50):
+        try:
+            conn.execute(statement)
+            return
+        except psycopg.errors.ObjectInUse:
+            if attempt == 49:
+                raise
+            time.sleep(0.1)  # the session on the template is ending
 
 
 @dataclass
@@ -197,9 +218,9 @@ class PostgresDatabase:
         parts = urlsplit(base_url)
         name = f"multichat_live_{uuid.uuid4().hex[:10]}"
         admin_url = urlunsplit(parts._replace(path="/postgres"))
-        template = f' TEMPLATE "{migrated_template(base_url)}"' if migrated else ""
+        template = migrated_template(base_url) if migrated else ""
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"{template}')
+            _create_database(conn, name, template)
         made = cls(url=urlunsplit(parts._replace(path=f"/{name}")), name=name, admin_url=admin_url)
         if migrated:
             MIGRATED_DATABASES.add(made.url)
